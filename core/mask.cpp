@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#include "core/mask.hpp"
+
+#include <algorithm>
+
+namespace iot::core {
+
+std::string mask_secret(std::string_view secret) {
+  constexpr std::size_t k_shown = 4;
+  constexpr std::size_t k_min_partial = 12;
+  if (secret.empty()) {
+    return {};
+  }
+  if (secret.size() < k_min_partial) {
+    return "****";
+  }
+  std::string masked(secret.substr(0, k_shown));
+  masked += "\u2026";
+  masked += secret.substr(secret.size() - k_shown);
+  return masked;
+}
+
+std::string mask_all(std::string_view text, const std::vector<std::string>& secrets) {
+  std::vector<std::string_view> sorted;
+  for (const auto& s : secrets) {
+    if (!s.empty()) {
+      sorted.emplace_back(s);
+    }
+  }
+  std::sort(sorted.begin(), sorted.end(), [](auto a, auto b) { return a.size() > b.size(); });
+  std::string out(text);
+  for (auto secret : sorted) {
+    const std::string replacement = mask_secret(secret);
+    std::size_t pos = 0;
+    while ((pos = out.find(secret, pos)) != std::string::npos) {
+      out.replace(pos, secret.size(), replacement);
+      pos += replacement.size();
+    }
+  }
+  return out;
+}
+
+} // namespace iot::core

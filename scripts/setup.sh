@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs every build and test dependency of iotfleet on Debian 12 with apt-get, then configures
+# and builds the release tree in build/. Idempotent: packages already present are not reinstalled,
+# and apt-get update runs only when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libcli11-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libserialport-dev
+  doctest-dev libsqlite3-dev libcpp-httplib-dev
+  clang clang-format openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "setup: all packages present" >&2
+fi
+
+if [ "${IOTFLEET_SETUP_NO_BUILD:-0}" != 1 ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+  cmake --build build >&2
+  echo "setup: built build/iotfleet and build/iotfleet-sim" >&2
+fi

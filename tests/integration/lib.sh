@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+# Helpers for integration tests: source this file. Each test gets a private HOME and work dir,
+# removed on exit (kept with IOT_KEEP_TMP=1), and no inherited Alibaba Cloud credentials.
+set -euo pipefail
+: "${IOTFLEET:?set IOTFLEET to the iotfleet binary}"
+: "${IOTFLEET_SIM:=}"
+
+IOT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/iotfleet-test.XXXXXX")
+export HOME="$IOT_TMP/home" XDG_CONFIG_HOME="$IOT_TMP/home/.config" XDG_RUNTIME_DIR="$IOT_TMP/run"
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+unset ALIBABA_CLOUD_ACCESS_KEY_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET ALIBABA_CLOUD_SECURITY_TOKEN \
+  ALIBABA_CLOUD_REGION_ID IOTFLEET_CONFIG IOTFLEET_PROFILE
+iot_cleanup_hooks=()
+iot_cleanup() {
+  local hook
+  for hook in "${iot_cleanup_hooks[@]}"; do eval "$hook" || true; done
+  if [ "${IOT_KEEP_TMP:-0}" = 1 ]; then echo "kept $IOT_TMP" >&2; else rm -rf "$IOT_TMP"; fi
+}
+trap iot_cleanup EXIT
+cd "$IOT_TMP"
+
+iot_pass=0
+iot_fail=0
+fail() {
+  echo "FAIL: $*" >&2
+  iot_fail=$((iot_fail + 1))
+}
+ok() { iot_pass=$((iot_pass + 1)); }
+
+# run CMD...: runs it, keeping stdout in $out, stderr in $err and the exit code in $rc.
+run() {
+  set +e
+  "$@" >"$IOT_TMP/.out" 2>"$IOT_TMP/.err"
+  rc=$?
+  set -e
+  out=$(cat "$IOT_TMP/.out")
+  err=$(cat "$IOT_TMP/.err")
+}
+
+expect_rc() { # expect_rc WANT LABEL
+  if [ "$rc" -eq "$1" ]; then ok; else fail "$2: exit $rc, want $1 (stderr: $err)"; fi
+}
+expect_out() { # expect_out REGEX LABEL
+  if grep -qE -- "$1" <<<"$out"; then ok; else fail "$2: stdout lacks /$1/: $out"; fi
+}
+expect_no_out() {
+  if grep -qE -- "$1" <<<"$out"; then fail "$2: stdout has /$1/: $out"; else ok; fi
+}
+expect_err() {
+  if grep -qE -- "$1" <<<"$err"; then ok; else fail "$2: stderr lacks /$1/: $err"; fi
+}
+expect_no_err() {
+  if grep -qE -- "$1" <<<"$err"; then fail "$2: stderr has /$1/: $err"; else ok; fi
+}
+
+# finish: prints the summary line CTest logs and exits non-zero on any failure.
+finish() {
+  echo "$iot_pass passed, $iot_fail failed"
+  [ "$iot_fail" -eq 0 ]
+}

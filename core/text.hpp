@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+// Text helpers: terminal display width of UTF-8 (CJK is two columns wide), trimming.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace iot::core {
+
+// Columns a terminal uses to show the UTF-8 text: East Asian wide and fullwidth characters
+// count 2, combining marks and zero-width characters 0, everything else 1. Invalid bytes count 1
+// each (they show as a replacement character).
+[[nodiscard]] std::size_t display_width(std::string_view utf8);
+
+// Whitespace (space, tab, CR, LF) removed from both ends.
+[[nodiscard]] std::string_view trim(std::string_view text);
+
+} // namespace iot::core

@@ -5,6 +5,8 @@
 #include "cli/progress.hpp"
 #include "cli/render.hpp"
 #include "commands/config.hpp"
+#include "commands/module.hpp"
+#include "commands/ports.hpp"
 #include "core/interrupt.hpp"
 
 #include <CLI/CLI.hpp>
@@ -113,6 +115,8 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   add_global_options(app, ctx.global);
 
   // Every command is registered here, in the order --help lists them.
+  commands::register_ports(app, ctx);
+  commands::register_module(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

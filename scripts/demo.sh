@@ -32,4 +32,26 @@ cat >"$XDG_CONFIG_HOME/iotfleet/config.json" <<JSON
 JSON
 chmod 600 "$XDG_CONFIG_HOME/iotfleet/config.json"
 step "Effective configuration and where each value comes from" "$iotfleet" config show
-echo "demo: ok" >&2
+# A simulated factory line: four Luat modules on pseudo-terminals, one with the unwritten
+# placeholder IMEI the vendor FAQ warns about.
+"$sim" modules --count 3 --module luat --state-dir "$demo_dir/line1" >"$demo_dir/line1.out" \
+  2>"$demo_dir/line1.err" &
+sim_pids+=($!)
+"$sim" modules --count 1 --module luat --placeholder-imei --state-dir "$demo_dir/line1b" \
+  >"$demo_dir/line1b.out" 2>"$demo_dir/line1b.err" &
+sim_pids+=($!)
+for _ in $(seq 100); do
+  grep -qx ready "$demo_dir/line1.err" 2>/dev/null && grep -qx ready "$demo_dir/line1b.err" 2>/dev/null && break
+  sleep 0.1
+done
+port0=$(cut -d' ' -f1 "$demo_dir/line1.out" | head -1)
+imei0=$(cut -d' ' -f2 "$demo_dir/line1.out" | head -1)
+bad_port=$(cut -d' ' -f1 "$demo_dir/line1b.out" | head -1)
+step "Serial ports, simulated ones included" "$iotfleet" ports
+step "A fresh module: identity, health, verdicts" "$iotfleet" module info --port "$port0"
+# Luat's convention (seed FAQ §7): DeviceName = IMEI, DeviceSecret in the 64-byte SN.
+step "Raw AT for support: store a DeviceSecret in the SN" \
+  "$iotfleet" module at --port "$port0" 'AT+WISN="0123456789abcdef0123456789abcdef"'
+step "Read back, masked" "$iotfleet" module info --port "$port0" -o json
+step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv
+echo "demo: ok (module $imei0 on $port0)" >&2

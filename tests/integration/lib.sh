@@ -59,3 +59,27 @@ finish() {
   echo "$iot_pass passed, $iot_fail failed"
   [ "$iot_fail" -eq 0 ]
 }
+
+# sim_start DIR ARGS...: runs "iotfleet-sim modules ARGS..." in the background with its state in
+# DIR, waits for "ready" on its stderr, and sets $sim_pid and the arrays $sim_ports / $sim_ids
+# (one entry per module, from its "PATH IMEI" lines). The simulator is stopped at exit.
+sim_start() {
+  local dir=$1
+  shift
+  : "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+  mkdir -p "$dir"
+  "$IOTFLEET_SIM" modules --state-dir "$dir/state" "$@" >"$dir/sim.out" 2>"$dir/sim.err" &
+  sim_pid=$!
+  iot_cleanup_hooks+=("kill $sim_pid 2>/dev/null")
+  local i
+  for i in $(seq 100); do
+    if grep -qx ready "$dir/sim.err" 2>/dev/null; then
+      mapfile -t sim_ports < <(cut -d' ' -f1 "$dir/sim.out")
+      mapfile -t sim_ids < <(cut -d' ' -f2 "$dir/sim.out")
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "simulator not ready after 10 s: $(cat "$dir/sim.err")" >&2
+  return 1
+}

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// The HTTP seam of the cloud layer. Everything above it (OpenAPI client, IoT API, commands) talks
+// to an HttpClient, so tests use a scripted fake and production uses make_curl_client().
+//
+// Error contract of send()/send_all():
+//   - any HTTP status (2xx, 4xx, 5xx) is a successful Result: the caller interprets it;
+//   - transport failures (DNS, connect, timeouts, resets, truncated transfers) are
+//     ErrorKind::network, message "<METHOD> <url>: <what failed>";
+//   - a server certificate that fails verification is ErrorKind::auth (the server could not prove
+//     who it is; retrying cannot help), with a hint to pass --ca-file for a private CA;
+//   - a malformed URL or unsupported scheme is ErrorKind::usage, an unreadable CA file
+//     ErrorKind::config.
+#pragma once
+
+#include "core/error.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace iot::cloud {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET"; // GET, POST, PUT, DELETE, HEAD
+  std::string url;
+  HttpHeaders headers; // sent as given; Content-Type is the caller's job
+  std::string body;
+  // Whole-transfer limit; zero = the client's default (HttpOptions::timeout).
+  std::chrono::milliseconds timeout{0};
+};
+
+struct HttpResponse {
+  int status = 0;
+  HttpHeaders headers; // names as received; the last response's headers after redirects
+  std::string body;
+
+  // First header with this name (ASCII case-insensitive).
+  [[nodiscard]] std::optional<std::string> header(std::string_view name) const;
+};
+
+class HttpClient {
+public:
+  virtual ~HttpClient() = default;
+
+  // One request; blocks until the response or a transport failure. Thread-safe for the curl
+  // client (each thread gets its own connection set).
+  [[nodiscard]] virtual Result<HttpResponse> send(const HttpRequest& request) = 0;
+
+  // Many requests with up to the client's max-in-flight running at once; results in request
+  // order. The default implementation sends them one after another.
+  [[nodiscard]] virtual std::vector<Result<HttpResponse>>
+  send_all(const std::vector<HttpRequest>& requests);
+};
+
+struct HttpOptions {
+  std::string ca_file; // extra CA bundle (PEM) to trust, e.g. the emulator's; empty = system CAs
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds timeout{60'000}; // whole transfer, when a request sets none
+  std::size_t max_in_flight = 16;            // per send_all() call
+  std::string user_agent;                    // empty = "iotfleet/<version>"
+};
+
+// libcurl (multi interface) client: keep-alive connections reused between calls, up to
+// max_in_flight transfers at once in send_all(), TLS peer and host verification always on (there
+// is no option to turn it off). Fails with ErrorKind::config if the CA file is unreadable.
+[[nodiscard]] Result<std::unique_ptr<HttpClient>> make_curl_client(const HttpOptions& options);
+
+} // namespace iot::cloud

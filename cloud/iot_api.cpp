@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: MIT
+#include "cloud/iot_api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+namespace iot::cloud {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Parsing throws BadShape internally (kept inside this file); parse() turns it into a Result.
+struct BadShape {
+  std::string path;
+  std::string what;
+};
+
+std::string join_path(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+// Member `key` of `obj`, or nullptr when absent or null.
+const json* member(const json& obj, std::string_view key, const std::string& path) {
+  if (!obj.is_object()) {
+    throw BadShape{path, "expected an object"};
+  }
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    return nullptr;
+  }
+  return &*it;
+}
+
+std::string text(const json& obj, std::string_view key, const std::string& path) {
+  const json* value = member(obj, key, path);
+  if (value == nullptr) {
+    return {};
+  }
+  if (value->is_string()) {
+    return value->get<std::string>();
+  }
+  if (value->is_number() || value->is_boolean()) {
+    return value->dump();
+  }
+  throw BadShape{join_path(path, key), "expected text"};
+}
+
+std::optional<std::int64_t>
+opt_integer(const json& obj, std::string_view key, const std::string& path) {
+  const json* value = member(obj, key, path);
+  if (value == nullptr) {
+    return std::nullopt;
+  }
+  if (value->is_number_integer()) {
+    return value->get<std::int64_t>();
+  }
+  if (value->is_number_float()) {
+    return static_cast<std::int64_t>(value->get<double>());
+  }
+  if (value->is_string()) {
+    const auto& s = value->get_ref<const std::string&>();
+    if (s.empty()) {
+      return std::nullopt;
+    }
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc{} && end == s.data() + s.size()) {
+      return n;
+    }
+  }
+  throw BadShape{join_path(path, key), "expected an integer"};
+}
+
+std::int64_t integer(const json& obj, std::string_view key, const std::string& path) {
+  return opt_integer(obj, key, path).value_or(0);
+}
+
+std::optional<bool> opt_bool(const json& obj, std::string_view key, const std::string& path) {
+  const json* value = member(obj, key, path);
+  if (value == nullptr) {
+    return std::nullopt;
+  }
+  if (value->is_boolean()) {
+    return value->get<bool>();
+  }
+  if (value->is_string() && (*value == "true" || *value == "false")) {
+    return *value == "true";
+  }
+  throw BadShape{join_path(path, key), "expected true or false"};
+}
+
+// A list at obj[key]. Aliyun's JSON wraps lists in an object named after the element type
+// ({"DeviceInfo": [...]}) in some places and not in others; both are accepted, as is a lone
+// object where a one-element list was meant. Absent = empty.
+std::vector<std::pair<const json*, std::string>>
+list(const json& obj, std::string_view key, const std::string& path) {
+  std::vector<std::pair<const json*, std::string>> out;
+  const json* value = member(obj, key, path);
+  std::string at = join_path(path, key);
+  if (value == nullptr) {
+    return out;
+  }
+  if (value->is_object() && value->size() == 1 && value->begin()->is_array()) {
+    at = join_path(at, value->begin().key());
+    value = &*value->begin();
+  }
+  if (value->is_array()) {
+    for (std::size_t i = 0; i < value->size(); ++i) {
+      out.emplace_back(&(*value)[i], at + "[" + std::to_string(i) + "]");
+    }
+    return out;
+  }
+  if (value->is_object() && !value->empty()) {
+    out.emplace_back(value, at);
+    return out;
+  }
+  if (value->is_object()) {
+    return out;
+  }
+  throw BadShape{at, "expected a list"};
+}
+
+std::vector<std::string>
+string_list(const json& obj, std::string_view key, const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& [item, at] : list(obj, key, path)) {
+    if (item->is_string()) {
+      out.push_back(item->get<std::string>());
+    } else if (item->is_object() && item->contains("Name")) {
+      out.push_back(text(*item, "Name", at));
+    } else {
+      throw BadShape{at, "expected text"};
+    }
+  }
+  return out;
+}
+
+const json& object_or_empty(const json& obj, std::string_view key, const std::string& path) {
+  static const json k_empty = json::object();
+  const json* value = member(obj, key, path);
+  if (value == nullptr) {
+    return k_empty;
+  }
+  if (!value->is_object()) {
+    throw BadShape{join_path(path, key), "expected an object"};
+  }
+  return *value;
+}
+
+template <class F>
+auto parse(std::string_view action, const ApiResponse& response, F&& f)
+    -> Result<decltype(f(json{}))> {
+  const json body = json::parse(response.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return fail(ErrorKind::cloud,
+                "unexpected response from " + std::string(action) + ": not a JSON object");
+  }
+  try {
+    return f(body);
+  } catch (const BadShape& bad) {
+    return fail(ErrorKind::cloud,
+                "unexpected response from " + std::string(action) + ": " + bad.path + ": " +
+                    bad.what);
+  } catch (const json::exception& e) {
+    return fail(ErrorKind::cloud,
+                "unexpected response from " + std::string(action) + ": " + e.what());
+  }
+}
+
+DeviceInfo device_info(const json& j, const std::string& at) {
+  DeviceInfo d;
+  d.product_key = text(j, "ProductKey", at);
+  d.device_name = text(j, "DeviceName", at);
+  d.device_secret = text(j, "DeviceSecret", at);
+  d.iot_id = text(j, "IotId", at);
+  d.status = text(j, "DeviceStatus", at);
+  if (d.status.empty()) {
+    d.status = text(j, "Status", at);
+  }
+  d.nickname = text(j, "Nickname", at);
+  d.device_type = text(j, "DeviceType", at);
+  d.device_id = text(j, "DeviceId", at);
+  d.utc_create = text(j, "UtcCreate", at);
+  d.utc_modified = text(j, "UtcModified", at);
+  d.gmt_create = text(j, "GmtCreate", at);
+  d.gmt_modified = text(j, "GmtModified", at);
+  d.last_online_time = text(j, "LastOnlineTime", at);
+  d.utc_last_online_time = text(j, "UtcLastOnlineTime", at);
+  d.active_time = text(j, "ActiveTime", at);
+  return d;
+}
+
+DeviceDetail device_detail(const json& j, const std::string& at) {
+  DeviceDetail d;
+  d.product_key = text(j, "ProductKey", at);
+  d.product_name = text(j, "ProductName", at);
+  d.device_name = text(j, "DeviceName", at);
+  d.device_secret = text(j, "DeviceSecret", at);
+  d.iot_id = text(j, "IotId", at);
+  d.nickname = text(j, "Nickname", at);
+  d.status = text(j, "Status", at);
+  d.firmware_version = text(j, "FirmwareVersion", at);
+  d.ip_address = text(j, "IpAddress", at);
+  d.region = text(j, "Region", at);
+  d.node_type = opt_integer(j, "NodeType", at);
+  d.owner = opt_bool(j, "Owner", at);
+  d.utc_create = text(j, "UtcCreate", at);
+  d.utc_active = text(j, "UtcActive", at);
+  d.utc_online = text(j, "UtcOnline", at);
+  d.gmt_create = text(j, "GmtCreate", at);
+  d.gmt_active = text(j, "GmtActive", at);
+  d.gmt_online = text(j, "GmtOnline", at);
+  return d;
+}
+
+ProductInfo product_info(const json& j, const std::string& at) {
+  ProductInfo p;
+  p.product_key = text(j, "ProductKey", at);
+  p.product_name = text(j, "ProductName", at);
+  p.product_secret = text(j, "ProductSecret", at);
+  p.device_count = opt_integer(j, "DeviceCount", at);
+  p.node_type = opt_integer(j, "NodeType", at);
+  p.data_format = opt_integer(j, "DataFormat", at);
+  p.auth_type = text(j, "AuthType", at);
+  p.id2 = opt_bool(j, "Id2", at);
+  p.net_type = opt_integer(j, "NetType", at);
+  p.product_status = text(j, "ProductStatus", at);
+  p.aliyun_commodity_code = text(j, "AliyunCommodityCode", at);
+  p.validate_type = text(j, "ValidateType", at);
+  p.protocol_type = text(j, "ProtocolType", at);
+  p.category_key = text(j, "CategoryKey", at);
+  p.category_name = text(j, "CategoryName", at);
+  p.owner = opt_bool(j, "Owner", at);
+  p.gmt_create = opt_integer(j, "GmtCreate", at);
+  p.description = text(j, "Description", at);
+  return p;
+}
+
+std::vector<InvalidDeviceDetail> invalid_details(const json& data, const std::string& at) {
+  std::vector<InvalidDeviceDetail> out;
+  for (const auto& [item, item_at] : list(data, "InvalidDetailList", at)) {
+    InvalidDeviceDetail d;
+    d.device_name = text(*item, "DeviceName", item_at);
+    d.nickname = text(*item, "NickName", item_at);
+    if (d.nickname.empty()) {
+      d.nickname = text(*item, "Nickname", item_at);
+    }
+    d.error_message = text(*item, "ErrorMsg", item_at);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void add_device_ref(Params& params, const DeviceRef& device) {
+  if (!device.iot_id.empty()) {
+    params["IotId"] = device.iot_id;
+  } else {
+    params["ProductKey"] = device.product_key;
+    params["DeviceName"] = device.device_name;
+  }
+}
+
+Status check_device_ref(std::string_view action, const DeviceRef& device) {
+  if (device.iot_id.empty() && (device.product_key.empty() || device.device_name.empty())) {
+    return fail(ErrorKind::usage,
+                std::string(action) + ": a device needs an IotId or a ProductKey and DeviceName");
+  }
+  return {};
+}
+
+std::string range_text(std::size_t first, std::size_t last) {
+  return "names " + std::to_string(first + 1) + "-" + std::to_string(last);
+}
+
+} // namespace
+
+IotApi::IotApi(OpenApiClient& client, std::size_t concurrency)
+    : m_client(client), m_concurrency(std::max<std::size_t>(1, concurrency)) {}
+
+Result<DevicePage> IotApi::query_device(const QueryDeviceRequest& request) {
+  static constexpr std::string_view k_action = "QueryDevice";
+  if (request.page_size < 1 || request.page_size > k_query_device_max_page_size) {
+    return fail(ErrorKind::usage,
+                "QueryDevice: PageSize must be 1-50, not " + std::to_string(request.page_size));
+  }
+  if (request.current_page < 1) {
+    return fail(ErrorKind::usage, "QueryDevice: CurrentPage must be 1 or more");
+  }
+  if (static_cast<std::int64_t>(request.page_size) * request.current_page >
+          k_query_device_token_threshold &&
+      request.next_token.empty()) {
+    return fail(ErrorKind::usage,
+                "QueryDevice: NextToken is required when PageSize x CurrentPage exceeds 10000");
+  }
+  Params params{{"ProductKey", request.product_key},
+                {"PageSize", std::to_string(request.page_size)},
+                {"CurrentPage", std::to_string(request.current_page)}};
+  if (!request.next_token.empty()) {
+    params["NextToken"] = request.next_token;
+  }
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    DevicePage page;
+    page.total = integer(body, "Total", "");
+    page.page_size = integer(body, "PageSize", "");
+    page.page_count = integer(body, "PageCount", "");
+    page.page = integer(body, "Page", "");
+    page.next_token = text(body, "NextToken", "");
+    const json& data = object_or_empty(body, "Data", "");
+    for (const auto& [item, at] : list(data, "DeviceInfo", "Data")) {
+      page.devices.push_back(device_info(*item, at));
+    }
+    return page;
+  });
+}
+
+Result<std::vector<DeviceInfo>> IotApi::query_all_devices(const std::string& product_key,
+                                                          const PageProgress& progress) {
+  std::vector<DeviceInfo> devices;
+  QueryDeviceRequest request{product_key, k_query_device_max_page_size, 1, {}};
+  for (;;) {
+    auto page = query_device(request);
+    if (!page) {
+      return fail(page.error().context("page " + std::to_string(request.current_page)));
+    }
+    const std::size_t rows = page->devices.size();
+    std::move(page->devices.begin(), page->devices.end(), std::back_inserter(devices));
+    if (progress) {
+      progress(devices.size(), page->total);
+    }
+    const bool short_page = rows < static_cast<std::size_t>(request.page_size);
+    const bool past_count = page->page_count > 0 && request.current_page >= page->page_count;
+    const bool past_total =
+        page->total > 0 && static_cast<std::int64_t>(devices.size()) >= page->total;
+    if (rows == 0 || short_page || past_count || past_total) {
+      break;
+    }
+    ++request.current_page;
+    request.next_token = page->next_token;
+    if (request.next_token.empty() &&
+        static_cast<std::int64_t>(request.page_size) * request.current_page >
+            k_query_device_token_threshold) {
+      return fail(ErrorKind::cloud,
+                  "QueryDevice: no NextToken after " + std::to_string(devices.size()) +
+                      " rows; the platform requires one past 10000 rows");
+    }
+  }
+  return devices;
+}
+
+Result<DeviceDetail> IotApi::query_device_detail(const DeviceRef& device) {
+  static constexpr std::string_view k_action = "QueryDeviceDetail";
+  if (auto ok = check_device_ref(k_action, device); !ok) {
+    return fail(ok.error());
+  }
+  Params params;
+  add_device_ref(params, device);
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return device_detail(object_or_empty(body, "Data", ""), "Data");
+  });
+}
+
+Result<std::vector<DeviceDetail>>
+IotApi::batch_query_device_detail(const std::string& product_key,
+                                  const std::vector<std::string>& names) {
+  static constexpr std::string_view k_action = "BatchQueryDeviceDetail";
+  std::vector<ApiCall> calls;
+  for (std::size_t first = 0; first < names.size(); first += k_batch_detail_max) {
+    ApiCall call{std::string(k_action), {{"ProductKey", product_key}}, true};
+    const std::size_t last = std::min(names.size(), first + k_batch_detail_max);
+    for (std::size_t i = first; i < last; ++i) {
+      call.params["DeviceName." + std::to_string(i - first + 1)] = names[i];
+    }
+    calls.push_back(std::move(call));
+  }
+  auto responses = m_client.call_all(calls, m_concurrency);
+  std::vector<DeviceDetail> out;
+  for (std::size_t c = 0; c < responses.size(); ++c) {
+    const std::size_t first = c * k_batch_detail_max;
+    const std::string what = range_text(first, std::min(names.size(), first + k_batch_detail_max));
+    if (!responses[c]) {
+      return fail(responses[c].error().context(what));
+    }
+    auto parsed = parse(k_action, *responses[c], [](const json& body) {
+      std::vector<DeviceDetail> details;
+      const json& data = object_or_empty(body, "Data", "");
+      for (const auto& [item, at] : list(data, "Data", "Data")) {
+        details.push_back(device_detail(*item, at));
+      }
+      return details;
+    });
+    if (!parsed) {
+      return fail(parsed.error().context(what));
+    }
+    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+Result<std::vector<DeviceState>>
+IotApi::batch_get_device_state(const std::string& product_key,
+                               const std::vector<std::string>& names) {
+  static constexpr std::string_view k_action = "BatchGetDeviceState";
+  std::vector<ApiCall> calls;
+  for (std::size_t first = 0; first < names.size(); first += k_batch_state_max) {
+    ApiCall call{std::string(k_action), {{"ProductKey", product_key}}, true};
+    const std::size_t last = std::min(names.size(), first + k_batch_state_max);
+    for (std::size_t i = first; i < last; ++i) {
+      call.params["DeviceName." + std::to_string(i - first + 1)] = names[i];
+    }
+    calls.push_back(std::move(call));
+  }
+  auto responses = m_client.call_all(calls, m_concurrency);
+  std::vector<DeviceState> out;
+  for (std::size_t c = 0; c < responses.size(); ++c) {
+    const std::size_t first = c * k_batch_state_max;
+    const std::string what = range_text(first, std::min(names.size(), first + k_batch_state_max));
+    if (!responses[c]) {
+      return fail(responses[c].error().context(what));
+    }
+    auto parsed = parse(k_action, *responses[c], [](const json& body) {
+      std::vector<DeviceState> states;
+      for (const auto& [item, at] : list(body, "DeviceStatusList", "")) {
+        DeviceState s;
+        s.device_name = text(*item, "DeviceName", at);
+        s.iot_id = text(*item, "IotId", at);
+        s.status = text(*item, "Status", at);
+        s.as_address = text(*item, "AsAddress", at);
+        s.last_online_time = text(*item, "LastOnlineTime", at);
+        s.timestamp = opt_integer(*item, "Timestamp", at);
+        s.device_id = text(*item, "DeviceId", at);
+        states.push_back(std::move(s));
+      }
+      return states;
+    });
+    if (!parsed) {
+      return fail(parsed.error().context(what));
+    }
+    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+Result<DevicePage> IotApi::query_device_by_status(const std::string& product_key,
+                                                  int status,
+                                                  int page_size,
+                                                  int current_page) {
+  static constexpr std::string_view k_action = "QueryDeviceByStatus";
+  if (page_size < 1 || page_size > k_query_device_max_page_size) {
+    return fail(ErrorKind::usage,
+                "QueryDeviceByStatus: PageSize must be 1-50, not " + std::to_string(page_size));
+  }
+  Params params{{"ProductKey", product_key},
+                {"Status", std::to_string(status)},
+                {"PageSize", std::to_string(page_size)},
+                {"CurrentPage", std::to_string(current_page)}};
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    DevicePage page;
+    page.total = integer(body, "Total", "");
+    page.page_size = integer(body, "PageSize", "");
+    page.page_count = integer(body, "PageCount", "");
+    page.page = integer(body, "Page", "");
+    const json& data = object_or_empty(body, "Data", "");
+    for (const auto& [item, at] : list(data, "SimpleDeviceInfo", "Data")) {
+      page.devices.push_back(device_info(*item, at));
+    }
+    return page;
+  });
+}
+
+Result<DeviceInfo> IotApi::register_device(const std::string& product_key,
+                                           const std::string& device_name,
+                                           const std::string& nickname) {
+  static constexpr std::string_view k_action = "RegisterDevice";
+  ApiCall call{std::string(k_action), {{"ProductKey", product_key}}, !device_name.empty()};
+  if (!device_name.empty()) {
+    call.params["DeviceName"] = device_name;
+  }
+  if (!nickname.empty()) {
+    call.params["Nickname"] = nickname;
+  }
+  auto response = m_client.call(call);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return device_info(object_or_empty(body, "Data", ""), "Data");
+  });
+}
+
+Result<CheckNamesResult>
+IotApi::batch_check_device_names(const std::string& product_key,
+                                 const std::vector<DeviceNameEntry>& names) {
+  static constexpr std::string_view k_action = "BatchCheckDeviceNames";
+  if (names.empty() || names.size() > k_check_names_max) {
+    return fail(ErrorKind::usage,
+                "BatchCheckDeviceNames: 1-10000 names per call, not " +
+                    std::to_string(names.size()));
+  }
+  const bool with_nicknames =
+      std::any_of(names.begin(), names.end(), [](const auto& n) { return !n.nickname.empty(); });
+  Params params{{"ProductKey", product_key}};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    if (with_nicknames) {
+      params["DeviceNameList." + n + ".DeviceName"] = names[i].device_name;
+      if (!names[i].nickname.empty()) {
+        params["DeviceNameList." + n + ".DeviceNickname"] = names[i].nickname;
+      }
+    } else {
+      params["DeviceName." + n] = names[i].device_name;
+    }
+  }
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    CheckNamesResult r;
+    const json& data = object_or_empty(body, "Data", "");
+    r.apply_id = integer(data, "ApplyId", "Data");
+    r.invalid_device_names = string_list(data, "InvalidDeviceNameList", "Data");
+    r.invalid_nicknames = string_list(data, "InvalidDeviceNicknameList", "Data");
+    r.invalid_details = invalid_details(data, "Data");
+    return r;
+  });
+}
+
+Result<BatchRegisterStatus>
+IotApi::query_batch_register_device_status(const std::string& product_key, std::int64_t apply_id) {
+  static constexpr std::string_view k_action = "QueryBatchRegisterDeviceStatus";
+  auto response =
+      m_client.call(k_action, {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    BatchRegisterStatus s;
+    const json& data = object_or_empty(body, "Data", "");
+    s.status = text(data, "Status", "Data");
+    s.valid = string_list(data, "ValidList", "Data");
+    s.invalid = string_list(data, "InvalidList", "Data");
+    s.invalid_details = invalid_details(data, "Data");
+    return s;
+  });
+}
+
+Result<std::int64_t> IotApi::batch_register_device_with_apply_id(const std::string& product_key,
+                                                                 std::int64_t apply_id) {
+  static constexpr std::string_view k_action = "BatchRegisterDeviceWithApplyId";
+  auto response =
+      m_client.call(k_action, {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [apply_id](const json& body) {
+    const json& data = object_or_empty(body, "Data", "");
+    return opt_integer(data, "ApplyId", "Data").value_or(apply_id);
+  });
+}
+
+Result<ApplyPage>
+IotApi::query_page_by_apply_id(std::int64_t apply_id, int page_size, int current_page) {
+  static constexpr std::string_view k_action = "QueryPageByApplyId";
+  if (page_size < 1 || page_size > k_query_device_max_page_size) {
+    return fail(ErrorKind::usage,
+                "QueryPageByApplyId: PageSize must be 1-50, not " + std::to_string(page_size));
+  }
+  auto response = m_client.call(k_action,
+                                {{"ApplyId", std::to_string(apply_id)},
+                                 {"PageSize", std::to_string(page_size)},
+                                 {"CurrentPage", std::to_string(current_page)}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    ApplyPage page;
+    page.total = integer(body, "Total", "");
+    page.page = integer(body, "Page", "");
+    page.page_size = integer(body, "PageSize", "");
+    page.page_count = integer(body, "PageCount", "");
+    for (const auto& [item, at] : list(body, "ApplyDeviceList", "")) {
+      page.devices.push_back(device_info(*item, at));
+    }
+    return page;
+  });
+}
+
+Result<ProductInfo> IotApi::query_product(const std::string& product_key) {
+  static constexpr std::string_view k_action = "QueryProduct";
+  auto response = m_client.call(k_action, {{"ProductKey", product_key}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return product_info(object_or_empty(body, "Data", ""), "Data");
+  });
+}
+
+Result<ProductPage>
+IotApi::query_product_list(int current_page, int page_size, const std::string& commodity_code) {
+  static constexpr std::string_view k_action = "QueryProductList";
+  if (page_size < 1 || page_size > 200) {
+    return fail(ErrorKind::usage,
+                "QueryProductList: PageSize must be 1-200, not " + std::to_string(page_size));
+  }
+  Params params{{"CurrentPage", std::to_string(current_page)},
+                {"PageSize", std::to_string(page_size)}};
+  if (!commodity_code.empty()) {
+    params["AliyunCommodityCode"] = commodity_code;
+  }
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    ProductPage page;
+    const json& data = object_or_empty(body, "Data", "");
+    page.current_page = integer(data, "CurrentPage", "Data");
+    page.page_count = integer(data, "PageCount", "Data");
+    page.page_size = integer(data, "PageSize", "Data");
+    page.total = integer(data, "Total", "Data");
+    for (const auto& [item, at] : list(data, "List", "Data")) {
+      page.products.push_back(product_info(*item, at));
+    }
+    return page;
+  });
+}
+
+Status IotApi::delete_device(const DeviceRef& device) {
+  static constexpr std::string_view k_action = "DeleteDevice";
+  if (auto ok = check_device_ref(k_action, device); !ok) {
+    return ok;
+  }
+  Params params;
+  add_device_ref(params, device);
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return {};
+}
+
+Result<std::string> IotApi::reset_thing(const DeviceRef& device) {
+  static constexpr std::string_view k_action = "ResetThing";
+  if (auto ok = check_device_ref(k_action, device); !ok) {
+    return fail(ok.error());
+  }
+  Params params;
+  add_device_ref(params, device);
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) { return text(body, "JobId", ""); });
+}
+
+} // namespace iot::cloud

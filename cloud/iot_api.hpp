@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+// Typed IoT Platform (Iot 2018-01-20) calls over OpenApiClient, docs/aliyun-iot-protocol.md §2.
+//
+// Responses are parsed tolerantly: missing or null optional fields leave the member empty;
+// numbers sent as strings (and vice versa) are accepted; a field of the wrong kind (an object
+// where a list or text belongs) fails with ErrorKind::cloud
+// "unexpected response from QueryDevice: Data.DeviceInfo[2].DeviceName: expected text".
+// The IotInstanceId of the OpenApiClient's config is sent on every call.
+#pragma once
+
+#include "cloud/openapi.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace iot::cloud {
+
+// A device by IotId, or by ProductKey + DeviceName (IotId wins when both are set).
+struct DeviceRef {
+  std::string product_key;
+  std::string device_name;
+  std::string iot_id;
+};
+
+// Time fields: prefer utc_* (ISO 8601); gmt_* formats differ per API and are passed through.
+struct DeviceInfo {
+  std::string product_key;
+  std::string device_name;
+  std::string device_secret;
+  std::string iot_id;
+  std::string status; // ONLINE, OFFLINE, UNACTIVE, DISABLE
+  std::string nickname;
+  std::string device_type;
+  std::string device_id; // legacy
+  std::string utc_create;
+  std::string utc_modified;
+  std::string gmt_create;
+  std::string gmt_modified;
+  // QueryDeviceByStatus only
+  std::string last_online_time;
+  std::string utc_last_online_time;
+  std::string active_time;
+};
+
+struct DevicePage {
+  std::vector<DeviceInfo> devices;
+  std::int64_t total = 0;
+  std::int64_t page_size = 0;
+  std::int64_t page_count = 0;
+  std::int64_t page = 0;
+  std::string next_token; // QueryDevice only; empty on the last page
+};
+
+struct DeviceDetail {
+  std::string product_key;
+  std::string product_name;
+  std::string device_name;
+  std::string device_secret;
+  std::string iot_id;
+  std::string nickname;
+  std::string status;
+  std::string firmware_version;
+  std::string ip_address; // not in BatchQueryDeviceDetail
+  std::string region;
+  std::optional<std::int64_t> node_type; // 0 device, 1 gateway
+  std::optional<bool> owner;
+  std::string utc_create;
+  std::string utc_active;
+  std::string utc_online; // not in BatchQueryDeviceDetail
+  std::string gmt_create;
+  std::string gmt_active;
+  std::string gmt_online;
+};
+
+struct DeviceState {
+  std::string device_name;
+  std::string iot_id;
+  std::string status;
+  std::string as_address;
+  std::string last_online_time;
+  std::optional<std::int64_t> timestamp; // ms
+  std::string device_id;
+};
+
+struct DeviceNameEntry {
+  std::string device_name;
+  std::string nickname; // optional
+};
+
+struct InvalidDeviceDetail {
+  std::string device_name;
+  std::string nickname;
+  std::string error_message;
+};
+
+struct CheckNamesResult {
+  std::int64_t apply_id = 0;
+  std::vector<std::string> invalid_device_names;
+  std::vector<std::string> invalid_nicknames;
+  std::vector<InvalidDeviceDetail> invalid_details;
+};
+
+// Status: CHECK, CHECK_SUCCESS, CHECK_FAILED, CREATE, CREATE_SUCCESS, CREATE_FAILED.
+struct BatchRegisterStatus {
+  std::string status;
+  std::vector<std::string> valid;
+  std::vector<std::string> invalid;
+  std::vector<InvalidDeviceDetail> invalid_details;
+};
+
+struct ApplyPage {
+  std::vector<DeviceInfo> devices; // device_name, device_secret, iot_id, device_id
+  std::int64_t total = 0;
+  std::int64_t page = 0;
+  std::int64_t page_size = 0;
+  std::int64_t page_count = 0;
+};
+
+struct ProductInfo {
+  std::string product_key;
+  std::string product_name;
+  std::string product_secret; // QueryProduct only
+  std::optional<std::int64_t> device_count;
+  std::optional<std::int64_t> node_type;   // 0 device, 1 gateway
+  std::optional<std::int64_t> data_format; // 0 passthrough, 1 Alink JSON
+  std::string auth_type;                   // secret, id2, x509
+  std::optional<bool> id2;
+  std::optional<std::int64_t> net_type; // 3 Wi-Fi, 6 cellular, 7 Ethernet, 8 other
+  std::string product_status;
+  std::string aliyun_commodity_code; // iothub_senior, iothub
+  std::string validate_type;
+  std::string protocol_type;
+  std::string category_key;
+  std::string category_name;
+  std::optional<bool> owner;
+  std::optional<std::int64_t> gmt_create; // ms
+  std::string description;
+};
+
+struct ProductPage {
+  std::vector<ProductInfo> products;
+  std::int64_t current_page = 0;
+  std::int64_t page_count = 0;
+  std::int64_t page_size = 0;
+  std::int64_t total = 0;
+};
+
+inline constexpr int k_query_device_max_page_size = 50;
+inline constexpr int k_query_device_token_threshold = 10'000; // PageSize*CurrentPage above it
+inline constexpr std::size_t k_batch_detail_max = 100;
+inline constexpr std::size_t k_batch_state_max = 50;
+inline constexpr std::size_t k_check_names_max = 10'000;
+
+struct QueryDeviceRequest {
+  std::string product_key;
+  int page_size = k_query_device_max_page_size; // 1..50
+  int current_page = 1;
+  std::string next_token; // required when page_size * current_page > 10 000
+};
+
+// Called after each page with the rows so far and the total the server reported.
+using PageProgress = std::function<void(std::size_t rows, std::int64_t total)>;
+
+class IotApi {
+public:
+  explicit IotApi(OpenApiClient& client, std::size_t concurrency = 4);
+
+  // One page. ErrorKind::usage for a page size outside 1..50 or a page beyond 10 000 rows
+  // without next_token.
+  [[nodiscard]] Result<DevicePage> query_device(const QueryDeviceRequest& request);
+  // Every device of the product, page by page, passing each page's NextToken to the next call
+  // (required past 10 000 rows).
+  [[nodiscard]] Result<std::vector<DeviceInfo>>
+  query_all_devices(const std::string& product_key, const PageProgress& progress = {});
+
+  [[nodiscard]] Result<DeviceDetail> query_device_detail(const DeviceRef& device);
+  // Any number of names, in calls of ≤100 (names the platform does not know are dropped by it).
+  [[nodiscard]] Result<std::vector<DeviceDetail>>
+  batch_query_device_detail(const std::string& product_key, const std::vector<std::string>& names);
+  // Any number of names, in calls of ≤50.
+  [[nodiscard]] Result<std::vector<DeviceState>>
+  batch_get_device_state(const std::string& product_key, const std::vector<std::string>& names);
+  // status: 0 unactive, 1 online, 3 offline, 8 disabled.
+  [[nodiscard]] Result<DevicePage> query_device_by_status(const std::string& product_key,
+                                                          int status,
+                                                          int page_size,
+                                                          int current_page);
+
+  // device_name empty = the platform picks one (then the call is never retried after a timeout,
+  // which could create two devices).
+  [[nodiscard]] Result<DeviceInfo> register_device(const std::string& product_key,
+                                                   const std::string& device_name,
+                                                   const std::string& nickname = {});
+  // ≤10 000 names (ErrorKind::usage beyond: the platform would silently drop the excess). Sent as
+  // DeviceNameList.N.* when any nickname is set, else DeviceName.N.
+  [[nodiscard]] Result<CheckNamesResult>
+  batch_check_device_names(const std::string& product_key,
+                           const std::vector<DeviceNameEntry>& names);
+  [[nodiscard]] Result<BatchRegisterStatus>
+  query_batch_register_device_status(const std::string& product_key, std::int64_t apply_id);
+  [[nodiscard]] Result<std::int64_t>
+  batch_register_device_with_apply_id(const std::string& product_key, std::int64_t apply_id);
+  [[nodiscard]] Result<ApplyPage>
+  query_page_by_apply_id(std::int64_t apply_id, int page_size, int current_page);
+
+  [[nodiscard]] Result<ProductInfo> query_product(const std::string& product_key);
+  // page_size 1..200; commodity_code empty = any.
+  [[nodiscard]] Result<ProductPage>
+  query_product_list(int current_page, int page_size, const std::string& commodity_code = {});
+
+  [[nodiscard]] Status delete_device(const DeviceRef& device);
+  // Returns the JobId.
+  [[nodiscard]] Result<std::string> reset_thing(const DeviceRef& device);
+
+private:
+  OpenApiClient& m_client;
+  std::size_t m_concurrency;
+};
+
+} // namespace iot::cloud

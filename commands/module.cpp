@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: MIT
+#include "commands/module.hpp"
+
+#include "commands/config.hpp"
+#include "core/text.hpp"
+#include "core/validate.hpp"
+#include "serial/driver.hpp"
+#include "serial/profile.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace iot::commands {
+namespace {
+
+// Readings of identity and credentials must agree on two reads before they are
+// reported: on a noisy line a garbled digit could otherwise show as a wrong IMEI or secret.
+constexpr int k_max_reads = 6;
+constexpr int k_weak_signal_dbm = -100;
+
+struct Session {
+  std::unique_ptr<serial::SerialPort> port;
+  std::unique_ptr<serial::AtChannel> channel;
+  std::unique_ptr<serial::ModuleDriver> driver;
+};
+
+void attach_trace(serial::AtChannel& channel, const std::string& port, Context& ctx) {
+  channel.set_trace([&ctx, port](std::string_view direction, std::string_view line) {
+    ctx.output->info("trace " + port + " " + std::string(direction) + " " + std::string(line));
+  });
+}
+
+Result<Session>
+open_session(const ModuleConnectOptions& opts, Context& ctx, bool sync, bool need_driver) {
+  if (opts.port.empty()) {
+    return fail(ErrorKind::usage, "--port is required (see 'iotfleet ports')");
+  }
+  Session s;
+  auto port = serial::open_port(opts.port, serial::PortSettings{opts.baud});
+  if (!port) {
+    return fail(port.error());
+  }
+  s.port = std::move(*port);
+  s.channel = std::make_unique<serial::AtChannel>(*s.port);
+  if (opts.trace) {
+    attach_trace(*s.channel, opts.port, ctx);
+  }
+  if (sync) {
+    if (auto r = s.channel->sync(); !r) {
+      return fail(r.error().context(opts.port));
+    }
+  }
+  if (!need_driver) {
+    return s;
+  }
+  std::string module = opts.module.value_or("");
+  if (module.empty()) {
+    auto settings = load_settings(ctx);
+    if (!settings) {
+      return fail(settings.error());
+    }
+    module = settings->value(cloud::key::module).value_or("auto");
+  }
+  std::optional<std::filesystem::path> profile;
+  if (opts.profile_file) {
+    profile = *opts.profile_file;
+  }
+  if (module != "auto" && !profile) {
+    // A forced driver that does not match what the module says it is reads the wrong places.
+    if (auto detected = serial::detect_module(*s.channel); detected && *detected != module) {
+      ctx.output->warn(opts.port + " answers like a " + *detected + " module, not " + module +
+                       ": credentials may be read from the wrong place (use --module " + *detected +
+                       " or auto)");
+    }
+  }
+  auto driver = serial::make_driver(module, *s.channel, profile);
+  if (!driver) {
+    return fail(driver.error().context(opts.port));
+  }
+  s.driver = std::move(*driver);
+  return s;
+}
+
+struct Reading {
+  serial::Identity identity;
+  std::optional<serial::Credentials> credentials;
+
+  bool same_as(const Reading& o) const {
+    return identity.imei == o.identity.imei && identity.mac == o.identity.mac &&
+           identity.iccid == o.identity.iccid && identity.sn == o.identity.sn &&
+           credentials == o.credentials;
+  }
+};
+
+Result<Reading> read_once(serial::ModuleDriver& driver, serial::Layout layout) {
+  Reading r;
+  auto identity = driver.identify();
+  if (!identity) {
+    return fail(identity.error());
+  }
+  r.identity = std::move(*identity);
+  auto creds = driver.read_credentials(layout);
+  if (!creds) {
+    return fail(creds.error());
+  }
+  r.credentials = std::move(*creds);
+  return r;
+}
+
+// Reads until two readings agree (a garbled reading never agrees with a clean one, and two
+// garbled ones practically never agree with each other); re-syncs after a failed read.
+Result<Reading> read_stable(Session& s, serial::Layout layout, const std::string& port) {
+  std::vector<Reading> readings;
+  std::optional<Error> last_error;
+  for (int attempt = 0; attempt < k_max_reads; ++attempt) {
+    auto reading = read_once(*s.driver, layout);
+    if (!reading) {
+      if (reading.error().kind == ErrorKind::usage || reading.error().kind == ErrorKind::serial) {
+        return fail(reading.error().context(port));
+      }
+      last_error = reading.error();
+      if (auto r = s.channel->sync(); !r) {
+        return fail(r.error().context(port));
+      }
+      continue;
+    }
+    for (const auto& earlier : readings) {
+      if (earlier.same_as(*reading)) {
+        return std::move(*reading);
+      }
+    }
+    readings.push_back(std::move(*reading));
+  }
+  if (readings.empty() && last_error) {
+    return fail(last_error->context(port + ": no clean reading in " + std::to_string(k_max_reads) +
+                                    " tries (noisy line?)"));
+  }
+  return fail(ErrorKind::module,
+              port + ": no two of " + std::to_string(k_max_reads) +
+                  " readings agreed (noisy line or loose cable?): nothing "
+                  "reported");
+}
+
+core::Cell text_or_none(const std::string& text) {
+  return text.empty() ? core::Cell{} : core::Cell{text};
+}
+
+std::string imei_verdict(const std::string& imei) {
+  switch (core::classify_imei(imei)) {
+  case core::ImeiClass::valid:
+    return "";
+  case core::ImeiClass::placeholder:
+    return "IMEI not written: " + imei +
+           " is a factory placeholder; modules sharing it kick each other off Aliyun (\"kicked "
+           "by the same device\") — write the label IMEI";
+  case core::ImeiClass::bad_check_digit:
+    return "IMEI " + imei + " fails the Luhn check: it was written wrongly — write the label IMEI";
+  case core::ImeiClass::bad_length_or_chars:
+    return "IMEI '" + imei + "' is not 15 digits: IMEI not written";
+  }
+  return "";
+}
+
+std::string imei_check(const std::string& imei) {
+  if (imei.empty()) {
+    return "";
+  }
+  switch (core::classify_imei(imei)) {
+  case core::ImeiClass::valid:
+    return "valid";
+  case core::ImeiClass::placeholder:
+    return "placeholder";
+  case core::ImeiClass::bad_check_digit:
+    return "bad check digit";
+  case core::ImeiClass::bad_length_or_chars:
+    return "invalid";
+  }
+  return "";
+}
+
+std::vector<std::string> verdicts(const Reading& r, const serial::Health& h, bool cellular) {
+  std::vector<std::string> out;
+  if (cellular) {
+    if (auto v = imei_verdict(r.identity.imei); !v.empty()) {
+      out.push_back(v);
+    }
+  }
+  if (!r.credentials) {
+    out.push_back("no credentials stored");
+  }
+  if (cellular) {
+    if (!h.sim.empty() && h.sim != "READY") {
+      out.push_back("SIM not ready (" + h.sim + ")");
+    }
+    if (h.reg_stat && *h.reg_stat != 1 && *h.reg_stat != 5) {
+      out.push_back("not registered on the network (" + h.reg_status + ")");
+    }
+    if (h.rssi_dbm && *h.rssi_dbm < k_weak_signal_dbm) {
+      out.push_back("weak signal (" + std::to_string(*h.rssi_dbm) + " dBm)");
+    } else if (h.csq_rssi && *h.csq_rssi == 99) {
+      out.push_back("no signal reading (CSQ 99)");
+    }
+    if (h.attached && !*h.attached) {
+      out.push_back("not attached to packet data (AT+CGATT? = 0)");
+    }
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& i : items) {
+    out += out.empty() ? "" : std::string(sep);
+    out += i;
+  }
+  return out;
+}
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(std::toupper(c));
+  });
+  return out;
+}
+
+// Queries whose answers hold secrets in some built-in profile (AT+WISN? on Luat, the aliauth
+// read-back on Quectel, …): `module at` masks their answers unless --show-secrets.
+bool is_secret_query(std::string_view command) {
+  const std::string wanted = upper(command);
+  for (const auto& name : serial::builtin_profile_names()) {
+    auto profile = serial::builtin_profile(name);
+    if (!profile) {
+      continue;
+    }
+    for (const auto& [field, queries] : profile->identity) {
+      for (const auto& q : queries) {
+        if (q.secret && upper(q.command) == wanted) {
+          return true;
+        }
+      }
+    }
+    for (const auto& layout : profile->layouts) {
+      for (const auto& slot : layout.slots) {
+        if (slot.read.secret && upper(slot.read.command) == wanted) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx) {
+  auto session = open_session(opts.connect, ctx, true, true);
+  if (!session) {
+    return fail(session.error());
+  }
+  auto& driver = *session->driver;
+  serial::Layout layout = driver.default_layout();
+  if (opts.layout) {
+    auto parsed = serial::parse_layout(*opts.layout);
+    if (!parsed) {
+      return fail(parsed.error());
+    }
+    layout = *parsed;
+  }
+  auto reading = read_stable(*session, layout, opts.connect.port);
+  if (!reading) {
+    return fail(reading.error());
+  }
+  auto health = driver.health();
+  if (!health) {
+    return fail(health.error().context(opts.connect.port));
+  }
+  const bool cellular = reading->identity.mac.empty() || !reading->identity.imei.empty();
+  const auto& id = reading->identity;
+  const auto& h = *health;
+  const serial::Credentials creds = reading->credentials.value_or(serial::Credentials{});
+
+  core::Table t;
+  t.single = true;
+  t.columns = {"port",    "module",      "manufacturer", "model",         "firmware",
+               "imei",    "imei_check",  "mac",          "iccid",         "sn",
+               "layout",  "product_key", "device_name",  "device_secret", "sim",
+               "csq",     "signal_dbm",  "registration", "attached",      "operator",
+               "verdicts"};
+  const auto optional_int = [](const std::optional<int>& v) {
+    return v ? core::Cell(static_cast<std::int64_t>(*v)) : core::Cell{};
+  };
+  const auto secret_or_none = [](const std::string& v) {
+    return v.empty() ? core::Cell{} : core::Cell(core::Secret{v});
+  };
+  const auto found = verdicts(*reading, h, cellular);
+  t.add_row({opts.connect.port,
+             std::string(driver.name()),
+             text_or_none(id.manufacturer),
+             text_or_none(id.model),
+             text_or_none(id.firmware),
+             text_or_none(id.imei),
+             text_or_none(imei_check(id.imei)),
+             text_or_none(id.mac),
+             text_or_none(id.iccid),
+             id.sn ? core::Cell(core::Secret{*id.sn}) : core::Cell{},
+             std::string(serial::to_string(layout)),
+             text_or_none(creds.product_key),
+             text_or_none(creds.device_name),
+             secret_or_none(creds.device_secret),
+             text_or_none(h.sim),
+             optional_int(h.csq_rssi),
+             optional_int(h.rssi_dbm),
+             text_or_none(h.reg_status),
+             h.attached ? core::Cell(*h.attached) : core::Cell{},
+             text_or_none(h.operator_name),
+             found.empty() ? std::string("ok") : join(found, "; ")});
+  for (const auto& note : h.notes) {
+    ctx.output->debug(opts.connect.port + ": " + note);
+  }
+  return t;
+}
+
+Result<ModuleAtReport> run_module_at(const ModuleAtOptions& opts, Context& ctx) {
+  if (auto r = serial::check_no_control_bytes(opts.command, "AT command"); !r) {
+    return fail(r.error());
+  }
+  std::string cmd(core::trim(opts.command));
+  if (!upper(cmd).starts_with("AT")) {
+    return fail(ErrorKind::usage, "'" + cmd + "' is not an AT command: it must start with AT");
+  }
+  auto session = open_session(opts.connect, ctx, !opts.no_sync, false);
+  if (!session) {
+    return fail(session.error());
+  }
+  const bool secret = is_secret_query(cmd);
+  serial::CommandOptions co;
+  co.secret_response = secret;
+  auto response = session->channel->command(cmd, opts.timeout, co);
+  if (!response) {
+    return fail(response.error().context(opts.connect.port));
+  }
+  ModuleAtReport report;
+  report.ok = response->ok();
+  report.final_line = response->final_line;
+  report.table.columns = {"type", "line"};
+  for (const auto& urc : response->urcs) {
+    report.table.add_row({std::string("urc"), urc});
+  }
+  for (const auto& line : response->lines) {
+    report.table.add_row(
+        {std::string("info"), secret ? core::Cell(core::Secret{line}) : core::Cell(line)});
+  }
+  report.table.add_row({std::string("final"), response->final_line});
+  return report;
+}
+
+void register_module(CLI::App& app, Context& ctx) {
+  auto* module = app.add_subcommand("module",
+                                    "One module on a serial port: identity, "
+                                    "credentials, health, raw AT");
+  module->require_subcommand(0, 1);
+
+  const auto add_connect = [](CLI::App* cmd, ModuleConnectOptions& c) {
+    cmd->add_option("-p,--port", c.port, "Serial port, e.g. /dev/ttyUSB0 (see 'iotfleet ports')")
+        ->required();
+    cmd->add_option("-m,--module",
+                    c.module,
+                    "Module driver: luat, quectel, esp-at or auto "
+                    "(default: config 'module', else auto)")
+        ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
+    cmd->add_option("--module-profile", c.profile_file, "JSON module profile for another module")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--baud", c.baud, "Baud rate")->capture_default_str();
+    cmd->add_flag("--trace", c.trace, "Print the AT conversation on stderr (secrets masked)");
+  };
+
+  auto info_opts = std::make_shared<ModuleInfoOptions>();
+  auto* info = module->add_subcommand(
+      "info", "Identity, stored credentials (masked), link health and verdicts");
+  add_connect(info, info_opts->connect);
+  info->add_option("--layout", info_opts->layout, "Credential layout to read: secret or triplet")
+      ->check(CLI::IsMember({"secret", "triplet"}));
+  info->footer("Verdicts: IMEI placeholder / invalid (IMEI not written), no credentials stored, "
+               "SIM not ready, not registered, weak signal (< -100 dBm), not attached.");
+  info->callback(
+      [&ctx, info_opts] { ctx.output->emit(value_or_throw(run_module_info(*info_opts, ctx))); });
+
+  auto at_opts = std::make_shared<ModuleAtOptions>();
+  auto* at = module->add_subcommand("at", "Send one AT command and print the response");
+  add_connect(at, at_opts->connect);
+  at->add_option("command", at_opts->command, "The command, e.g. 'AT+CSQ'")->required();
+  at->add_option_function<int>(
+        "--timeout",
+        [at_opts](int ms) { at_opts->timeout = std::chrono::milliseconds(ms); },
+        "Milliseconds to wait for the final result (default 5000)")
+      ->check(CLI::Range(1, 600000));
+  at->add_flag("--no-sync",
+               at_opts->no_sync,
+               "Send the command as is: no AT/ATE0/AT+CMEE=2 handshake first");
+  at->footer("Exit 0 on OK, 3 on ERROR / +CME ERROR / timeout. Answers that hold secrets "
+             "(AT+WISN?, the aliauth read-back, …) are masked unless --show-secrets.");
+  at->callback([&ctx, at_opts] {
+    auto report = value_or_throw(run_module_at(*at_opts, ctx));
+    ctx.output->emit(report.table);
+    if (!report.ok) {
+      throw CommandFailure(
+          Error{ErrorKind::module, at_opts->command + " answered " + report.final_line});
+    }
+  });
+}
+
+} // namespace iot::commands

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+#include "sim/modules_cmd.hpp"
+
+#include "sim/identity.hpp"
+#include "sim/nvm.hpp"
+#include "sim/pty_server.hpp"
+#include "sim/sim_registry.hpp"
+
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <random>
+
+namespace iot::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Closes an fd on scope exit.
+class FdGuard {
+public:
+  explicit FdGuard(int fd) : m_fd(fd) {}
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  ~FdGuard() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+  }
+  [[nodiscard]] int get() const { return m_fd; }
+
+private:
+  int m_fd;
+};
+
+// Removes a file on scope exit (the registry entry).
+class FileRemover {
+public:
+  explicit FileRemover(fs::path path) : m_path(std::move(path)) {}
+  FileRemover(const FileRemover&) = delete;
+  FileRemover& operator=(const FileRemover&) = delete;
+  ~FileRemover() {
+    std::error_code ec;
+    fs::remove(m_path, ec);
+  }
+
+private:
+  fs::path m_path;
+};
+
+Result<fs::path> prepare_state_dir(const std::string& requested) {
+  if (!requested.empty()) {
+    std::error_code ec;
+    fs::create_directories(requested, ec);
+    if (ec) {
+      return fail(ErrorKind::io, "create state dir " + requested + ": " + ec.message());
+    }
+    return fs::absolute(requested);
+  }
+  std::error_code ec;
+  std::string templ = (fs::temp_directory_path(ec) / "iotfleet-sim-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return fail(ErrorKind::io, "create temporary state dir: " + std::string(std::strerror(errno)));
+  }
+  return fs::absolute(templ);
+}
+
+Status validate(const ModulesOptions& o, ModuleKind kind) {
+  if (o.count < 1 || o.count > 256) {
+    return fail(ErrorKind::usage, "--count must be 1..256");
+  }
+  if (o.imeis.size() > static_cast<std::size_t>(o.count)) {
+    return fail(ErrorKind::usage, "more --imei values than --count modules");
+  }
+  for (const auto& id : o.imeis) {
+    if (kind == ModuleKind::esp_at ? !is_mac_shaped(id) : !is_imei_shaped(id)) {
+      return fail(ErrorKind::usage,
+                  "--imei " + id +
+                      (kind == ModuleKind::esp_at
+                           ? ": esp-at modules take a MAC (aa:bb:cc:dd:ee:ff)"
+                           : ": an IMEI is 15 digits"));
+    }
+  }
+  if (o.placeholder_imei && kind == ModuleKind::esp_at) {
+    return fail(ErrorKind::usage, "--placeholder-imei applies to cellular modules only");
+  }
+  return {};
+}
+
+} // namespace
+
+Result<std::pair<std::chrono::milliseconds, std::chrono::milliseconds>>
+parse_latency_range(std::string_view text) {
+  auto number = [](std::string_view s) -> std::optional<long> {
+    long v = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || ptr != s.data() + s.size() || s.empty() || v < 0) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const auto dash = text.find('-');
+  const auto lo = number(text.substr(0, dash));
+  const auto hi = dash == std::string_view::npos ? lo : number(text.substr(dash + 1));
+  if (!lo || !hi || *hi < *lo) {
+    return fail(ErrorKind::usage,
+                "--nvm-latency-ms wants MIN-MAX or N milliseconds, got '" + std::string(text) +
+                    "'");
+  }
+  return std::pair{std::chrono::milliseconds(*lo), std::chrono::milliseconds(*hi)};
+}
+
+Status run_modules(const ModulesOptions& o) {
+  const auto kind = parse_module_kind(o.module);
+  if (!kind) {
+    return fail(kind.error());
+  }
+  if (auto valid = validate(o, *kind); !valid) {
+    return valid;
+  }
+  const auto latency = parse_latency_range(o.nvm_latency_ms);
+  if (!latency) {
+    return fail(latency.error());
+  }
+  const auto state_dir = prepare_state_dir(o.state_dir);
+  if (!state_dir) {
+    return fail(state_dir.error());
+  }
+  if (o.state_dir.empty()) {
+    std::cerr << "iotfleet-sim: state dir " << state_dir->string() << '\n';
+  }
+
+  // Signals become a readable fd for the poll loop; block them before anything else.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  if (::sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    return fail(ErrorKind::failure, std::string("sigprocmask: ") + std::strerror(errno));
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  const FdGuard stop_fd(::signalfd(-1, &signals, SFD_CLOEXEC));
+  if (stop_fd.get() < 0) {
+    return fail(ErrorKind::failure, std::string("signalfd: ") + std::strerror(errno));
+  }
+
+  const std::uint64_t base_seed = o.seed ? *o.seed : std::random_device{}();
+  Rng identity_rng(derive_seed(base_seed, 0xffff));
+  ModelConfig config;
+  config.kind = *kind;
+  config.faults = o.faults;
+  config.urcs_per_minute = o.urc_rate;
+  config.nvm_latency_min = latency->first;
+  config.nvm_latency_max = latency->second;
+  config.volatile_aliauth = o.volatile_aliauth;
+
+  PtyServer server(PtyServerOptions{o.baud, !o.no_pacing});
+  std::vector<PortEntry> entries;
+  std::string first_identity;
+  for (int i = 0; i < o.count; ++i) {
+    const auto index = static_cast<std::size_t>(i);
+    const fs::path file = nvm_path(*state_dir, *kind, index);
+    auto loaded = load_nvm(file);
+    if (!loaded) {
+      return fail(loaded.error());
+    }
+    Nvm nvm;
+    bool changed = false;
+    if (*loaded) {
+      nvm = std::move(**loaded);
+    } else {
+      changed = true;
+      nvm.imei = random_imei(identity_rng);
+      nvm.iccid = random_iccid(identity_rng);
+      nvm.imsi = random_imsi(identity_rng);
+      nvm.mac = random_mac(identity_rng);
+      if (*kind == ModuleKind::quectel) {
+        nvm.sn = random_module_sn(identity_rng);
+      }
+    }
+    std::string& identity = *kind == ModuleKind::esp_at ? nvm.mac : nvm.imei;
+    std::string wanted = identity;
+    if (o.placeholder_imei) {
+      wanted = std::string(k_placeholder_imei);
+    } else if (index < o.imeis.size()) {
+      wanted = o.imeis[index];
+    } else if (o.duplicate_imei && i > 0) {
+      wanted = first_identity;
+    }
+    if (wanted != identity) {
+      identity = wanted;
+      changed = true;
+    }
+    if (i == 0) {
+      first_identity = identity;
+    }
+    if (changed) {
+      if (auto saved = save_nvm(file, nvm, *kind); !saved) {
+        return saved;
+      }
+    }
+    const std::string id = identity;
+    auto persist = [file, k = *kind](const Nvm& next) { return save_nvm(file, next, k); };
+    auto model = std::make_unique<ModuleModel>(
+        config, std::move(nvm), derive_seed(base_seed, index), std::move(persist));
+    auto path = server.add(std::move(model));
+    if (!path) {
+      return fail(path.error());
+    }
+    entries.push_back(PortEntry{index, *path, id});
+  }
+
+  const std::string json = ports_json(::getpid(), *kind, *state_dir, o.baud, entries);
+  const fs::path ports_file =
+      o.ports_file.empty() ? *state_dir / "ports.json" : fs::path(o.ports_file);
+  if (auto written = write_file_atomic(ports_file, json); !written) {
+    return written;
+  }
+  const fs::path registry = sim_registry_dir();
+  std::error_code ec;
+  fs::create_directories(registry, ec);
+  if (ec) {
+    return fail(ErrorKind::io, "create registry dir " + registry.string() + ": " + ec.message());
+  }
+  fs::permissions(registry, fs::perms::owner_all, fs::perm_options::replace, ec);
+  const fs::path registry_file = registry / ("sim-" + std::to_string(::getpid()) + ".json");
+  if (auto written = write_file_atomic(registry_file, json); !written) {
+    return written;
+  }
+  const FileRemover unregister(registry_file);
+
+  for (const auto& e : entries) {
+    std::cout << e.path << ' ' << e.identity << '\n';
+  }
+  std::cout.flush();
+  std::cerr << "ready" << std::endl;
+
+  if (auto served = server.run(stop_fd.get()); !served) {
+    return served;
+  }
+  signalfd_siginfo info{};
+  if (::read(stop_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    std::cerr << "iotfleet-sim: " << ::strsignal(static_cast<int>(info.ssi_signo))
+              << ", shutting down\n";
+  }
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    const ModelStats& s = server.model(i).stats();
+    std::cerr << "iotfleet-sim: module " << i << ": " << s.commands << " commands, " << s.nvm_writes
+              << " NVM writes, " << s.urcs << " URCs, faults: " << s.garbled << " garbled, "
+              << s.dropped << " dropped, " << s.reboots << " reboots, " << s.stuck << " stuck, "
+              << s.slow << " slow\n";
+  }
+  return {};
+}
+
+void register_modules(CLI::App& app) {
+  auto options = std::make_shared<ModulesOptions>();
+  auto seed = std::make_shared<std::uint64_t>(0);
+  CLI::App* cmd = app.add_subcommand(
+      "modules", "Simulate N AT modules (luat, quectel, esp-at) on pseudo-terminals");
+  cmd->add_option("--count,-n", options->count, "Number of modules")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--module,-m", options->module, "Module dialect")
+      ->check(CLI::IsMember({"luat", "quectel", "esp-at"}))
+      ->capture_default_str();
+  cmd->add_option("--state-dir",
+                  options->state_dir,
+                  "Directory for the modules' NVM (default: a new temporary dir, printed)");
+  cmd->add_option("--baud", options->baud, "Emulated baud rate for output pacing")
+      ->check(CLI::Range(300L, 4000000L))
+      ->capture_default_str();
+  CLI::Option* seed_opt =
+      cmd->add_option("--seed", *seed, "RNG seed: same seed, same identities, latencies, faults");
+  cmd->add_option("--imei",
+                  options->imeis,
+                  "Identity of module 0, 1, … in order (IMEI; MAC for esp-at); repeatable");
+  cmd->add_flag(
+      "--duplicate-imei", options->duplicate_imei, "All modules share module 0's IMEI (MAC)");
+  cmd->add_flag("--placeholder-imei",
+                options->placeholder_imei,
+                "All modules report the unwritten default IMEI 352099001761481");
+  cmd->add_option("--ports-file",
+                  options->ports_file,
+                  "Where to write the ports JSON (default: <state-dir>/ports.json)");
+  const auto probability = CLI::Range(0.0, 1.0);
+  cmd->add_option("--garble", options->faults.garble, "P(reply has flipped/inserted bytes)")
+      ->check(probability);
+  cmd->add_option("--drop", options->faults.drop, "P(reply never sent)")->check(probability);
+  cmd->add_option("--reboot", options->faults.reboot, "P(module reboots instead of replying)")
+      ->check(probability);
+  cmd->add_option("--stuck", options->faults.stuck, "P(port stops answering for 3-8 s)")
+      ->check(probability);
+  cmd->add_option("--slow", options->faults.slow, "P(reply delayed by 1-3 s)")->check(probability);
+  cmd->add_option("--urc-rate", options->urc_rate, "Random URCs per minute per module")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str();
+  cmd->add_option("--nvm-latency-ms", options->nvm_latency_ms, "NVM write latency MIN-MAX ms")
+      ->capture_default_str();
+  cmd->add_flag("--no-pacing", options->no_pacing, "Send output at once, not at the baud rate");
+  cmd->add_flag("--volatile-aliauth",
+                options->volatile_aliauth,
+                "Quectel: forget AT+QMTCFG=\"aliauth\" at reboot (persistence is UNVERIFIED)");
+  cmd->callback([options, seed, seed_opt]() {
+    if (seed_opt->count() > 0) {
+      options->seed = *seed;
+    }
+    if (auto done = run_modules(*options); !done) {
+      std::cerr << "iotfleet-sim: error: " << done.error().message << '\n';
+      throw CLI::RuntimeError(done.error().kind == ErrorKind::usage ? 2 : 1);
+    }
+  });
+}
+
+} // namespace iot::sim

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+#include "serial/at_channel.hpp"
+#include "unit/serial/fake_serial_port.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace iot;
+using namespace iot::serial;
+using iot::test::FakeSerialPort;
+using std::chrono::milliseconds;
+
+TEST_SUITE("serial::AtChannel") {
+  TEST_CASE("a command collects information lines and URCs, with or without echo") {
+    for (bool echo : {false, true}) {
+      CAPTURE(echo);
+      FakeSerialPort port;
+      port.expect("AT+CSQ\r")
+          .reply(std::string(echo ? "AT+CSQ\r\r\n" : "") + "\r\n+CEREG: 1\r\n+CSQ: 20,99\r\n")
+          .reply("\r\nOK\r\n");
+      AtChannel ch(port);
+      auto r = ch.command("AT+CSQ", milliseconds(500));
+      REQUIRE(r);
+      CHECK(r->ok());
+      CHECK(r->echo == echo);
+      CHECK(r->lines == std::vector<std::string>{"+CSQ: 20,99"});
+      CHECK(r->urcs == std::vector<std::string>{"+CEREG: 1"});
+      CHECK(r->line_with("+CSQ:") == std::optional<std::string_view>("+CSQ: 20,99"));
+      CHECK(port.written() == "AT+CSQ\r");
+    }
+  }
+
+  TEST_CASE("the reply split at every byte boundary gives the same response") {
+    const std::string reply = "AT+CPIN?\r\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nOK\r\n";
+    for (std::size_t cut = 0; cut <= reply.size(); ++cut) {
+      CAPTURE(cut);
+      FakeSerialPort port;
+      port.expect("AT+CPIN?\r").reply_split(reply, {cut});
+      AtChannel ch(port);
+      auto r = ch.command("AT+CPIN?", milliseconds(500));
+      REQUIRE(r);
+      CHECK(r->lines == std::vector<std::string>{"+CPIN: READY"});
+      CHECK(r->urcs == std::vector<std::string>{"RDY"});
+      CHECK(r->ok());
+    }
+  }
+
+  TEST_CASE("URCs that arrived while idle are handed out with the next response") {
+    FakeSerialPort port;
+    port.inject("\r\n+QIND: SMS DONE\r\n");
+    port.expect("AT+GSN\r").reply("\r\n861234567890123\r\n\r\nOK\r\n+QUSIM: 1\r\n");
+    port.expect("AT\r").reply("\r\nOK\r\n");
+    AtChannel ch(port);
+    CommandOptions opts;
+    opts.expected_prefix = "";
+    auto r = ch.command("AT+GSN", milliseconds(500), opts);
+    REQUIRE(r);
+    CHECK(r->lines == std::vector<std::string>{"861234567890123"});
+    CHECK(r->urcs == std::vector<std::string>{"+QIND: SMS DONE"});
+    auto next = ch.command("AT", milliseconds(500));
+    REQUIRE(next);
+    CHECK(next->urcs == std::vector<std::string>{"+QUSIM: 1"});
+  }
+
+  TEST_CASE("CME errors, numeric and verbose, are responses; command_ok makes them module errors") {
+    FakeSerialPort port;
+    port.expect("AT+CPIN?\r").reply("\r\n+CME ERROR: 10\r\n");
+    port.expect("AT+CPIN?\r").reply("\r\n+CME ERROR: SIM not inserted\r\n");
+    AtChannel ch(port);
+    auto r = ch.command("AT+CPIN?", milliseconds(500));
+    REQUIRE(r);
+    CHECK(r->final == FinalResult::cme_error);
+    CHECK(r->error_text == "10");
+    auto e = ch.command_ok("AT+CPIN?", milliseconds(500));
+    REQUIRE_FALSE(e);
+    CHECK(e.error().kind == ErrorKind::module);
+    CHECK(e.error().message ==
+          "AT+CPIN?: +CME ERROR: SIM not inserted — no SIM: insert one or check the SIM holder");
+  }
+
+  TEST_CASE("no final result code within the timeout is a module error") {
+    FakeSerialPort port;
+    port.expect("AT+CSQ\r").reply("\r\n+CSQ: 20,99\r\n"); // never OK
+    port.expect("AT+CGSN\r");
+    AtChannel ch(port);
+    auto r = ch.command("AT+CSQ", milliseconds(40));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::module);
+    CHECK(r.error().message ==
+          "AT+CSQ: no final result code within 40 ms (received: \"+CSQ: 20,99\")");
+    auto silent = ch.command("AT+CGSN", milliseconds(30));
+    REQUIRE_FALSE(silent);
+    CHECK(silent.error().message.starts_with(
+        "AT+CGSN: no final result code within 30 ms and no reply at all — check power"));
+  }
+
+  TEST_CASE("port failures are serial errors with the command as context") {
+    FakeSerialPort port;
+    port.expect("AT\r");
+    port.fail_reads(Error{ErrorKind::serial, "read /dev/fake0: Input/output error"});
+    AtChannel ch(port);
+    auto r = ch.command("AT", milliseconds(100));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::serial);
+  }
+
+  TEST_CASE("a command with CR, LF or control bytes is refused and nothing is written") {
+    FakeSerialPort port;
+    AtChannel ch(port);
+    for (std::string_view bad : {std::string_view("AT+WISN=\"x\rAT+CFUN=1,1\""),
+                                 std::string_view("AT\n"),
+                                 std::string_view("AT\x01")}) {
+      auto r = ch.command(bad, milliseconds(50));
+      REQUIRE_FALSE(r);
+      CHECK(r.error().kind == ErrorKind::usage);
+      CHECK(r.error().message.starts_with("AT command contains 0x"));
+    }
+    auto empty = ch.command("", milliseconds(50));
+    REQUIRE_FALSE(empty);
+    CHECK(empty.error().kind == ErrorKind::usage);
+    CHECK(port.writes().empty());
+    auto data = ch.send_prompt_data("AT+SYSMFG=2,\"a\",\"b\",7,3", "a\rb", milliseconds(50));
+    REQUIRE_FALSE(data);
+    CHECK(data.error().message.starts_with("prompt data contains 0x0d (CR) at position 2"));
+    CHECK(port.writes().empty());
+  }
+
+  TEST_CASE("the trace hook sees every line with secrets masked") {
+    const std::string secret = "sLefbFmN9SYfnWLJTePG893XNuRVabcd";
+    FakeSerialPort port;
+    port.expect("AT+WISN=\"" + secret + "\"\r").reply("\r\nOK\r\n");
+    port.expect("AT+WISN?\r").reply("\r\n" + secret + "\r\nOK\r\n");
+    AtChannel ch(port);
+    std::vector<std::string> seen;
+    ch.set_trace([&](std::string_view dir, std::string_view line) {
+      seen.push_back(std::string(dir) + " " + std::string(line));
+    });
+    ch.add_secret(secret);
+    REQUIRE(ch.command_ok("AT+WISN=\"" + secret + "\"", milliseconds(200)));
+    CommandOptions opts;
+    opts.expected_prefix = "";
+    REQUIRE(ch.command_ok("AT+WISN?", milliseconds(200), opts));
+    CHECK(seen == std::vector<std::string>{
+                      ">> AT+WISN=\"sLef…abcd\"", "<< OK", ">> AT+WISN?", "<< sLef…abcd", "<< OK"});
+  }
+
+  TEST_CASE("secret_response masks unknown information lines in the trace") {
+    FakeSerialPort port;
+    port.expect("AT+WISN?\r").reply("\r\nabcdefghijklmnop\r\nOK\r\n");
+    AtChannel ch(port);
+    std::vector<std::string> seen;
+    ch.set_trace([&](std::string_view, std::string_view line) { seen.emplace_back(line); });
+    CommandOptions opts;
+    opts.expected_prefix = "";
+    opts.secret_response = true;
+    auto r = ch.command("AT+WISN?", milliseconds(200), opts);
+    REQUIRE(r);
+    CHECK(r->lines == std::vector<std::string>{"abcdefghijklmnop"});
+    CHECK(seen == std::vector<std::string>{"AT+WISN?", "abcd…mnop", "OK"});
+  }
+
+  TEST_CASE("prompt-mode write: command, OK, >, raw data, OK") {
+    FakeSerialPort port;
+    port.expect("AT+SYSMFG=2,\"aliyun-key\",\"ProductKey\",7,11\r\n").reply("\r\nOK\r\n\r\n>");
+    port.expect("a1BwAGV1234").reply("\r\nOK\r\n");
+    AtChannel ch(port);
+    ch.set_line_ending("\r\n");
+    auto r = ch.send_prompt_data(
+        "AT+SYSMFG=2,\"aliyun-key\",\"ProductKey\",7,11", "a1BwAGV1234", milliseconds(300));
+    REQUIRE(r);
+    CHECK(r->ok());
+    CHECK(port.all_expectations_met());
+    CHECK(port.writes().back() == "a1BwAGV1234"); // no terminator after prompt data
+  }
+
+  TEST_CASE("prompt-mode write refused by the module") {
+    FakeSerialPort port;
+    port.expect("AT+SYSMFG=2,\"aliyun-key\",\"ProductKey\",7,11\r").reply("\r\nERROR\r\n");
+    AtChannel ch(port);
+    auto r = ch.send_prompt_data(
+        "AT+SYSMFG=2,\"aliyun-key\",\"ProductKey\",7,11", "a1BwAGV1234", milliseconds(300));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::module);
+    CHECK(r.error().message ==
+          "AT+SYSMFG=2,\"aliyun-key\",\"ProductKey\",7,11: ERROR instead of the > prompt");
+    CHECK(port.writes().size() == 1);
+  }
+
+  TEST_CASE("sync: AT until OK despite garbage and RDY, then ATE0 and AT+CMEE=2") {
+    FakeSerialPort port;
+    port.expect("AT\r").reply("\xff\xfe garbage\r\nRDY\r\n"); // first AT lost
+    port.expect("AT\r").reply("AT\r\r\nOK\r\n");
+    port.expect("ATE0\r").reply("ATE0\r\r\nOK\r\n");
+    port.expect("AT+CMEE=2\r").reply("\r\nERROR\r\n"); // refused: still synced
+    AtChannel ch(port);
+    auto s = ch.sync(5, milliseconds(20));
+    REQUIRE(s);
+    CHECK(port.all_expectations_met());
+    CHECK(port.mismatch().empty());
+    CHECK(port.flushes() == 1);
+  }
+
+  TEST_CASE("sync gives up with a fix") {
+    FakeSerialPort port;
+    port.expect("AT\r").expect("AT\r").expect("AT\r").expect("AT\r\n"); // 4th: other ending
+    AtChannel ch(port);
+    auto s = ch.sync(4, milliseconds(10));
+    CHECK(port.mismatch().empty());
+    REQUIRE_FALSE(s);
+    CHECK(s.error().kind == ErrorKind::module);
+    CHECK(s.error().message ==
+          "sync: no OK to \"AT\" after 4 attempts (40 ms) — check power, cable, baud rate "
+          "(115200?) and the port name");
+  }
+
+  TEST_CASE("sync switches to CR LF when only that works, and keeps it") {
+    FakeSerialPort port;
+    port.expect("AT\r");
+    port.expect("AT\r\n").reply("\r\nOK\r\n");
+    port.expect("ATE0\r\n").reply("\r\nOK\r\n");
+    port.expect("AT+CMEE=2\r\n").reply("\r\nOK\r\n");
+    AtChannel ch(port);
+    REQUIRE(ch.sync(2, milliseconds(10)));
+    CHECK(port.all_expectations_met());
+  }
+}

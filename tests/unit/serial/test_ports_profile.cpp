@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+#include "serial/ports.hpp"
+#include "serial/profile.hpp"
+#include "serial/serial_port.hpp"
+#include "serial/sim_registry.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+using namespace iot;
+using namespace iot::serial;
+
+TEST_SUITE("serial::ports") {
+  TEST_CASE("the simulator registry lists live simulators and skips dead or broken files") {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("iot-reg-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "sim-1.json")
+        << R"({"pid":)" << ::getpid()
+        << R"(,"module":"luat","ports":[{"path":"/dev/pts/7","imei":"490154203237518","index":1},{"path":"/dev/pts/5","imei":"","index":0}]})";
+    std::ofstream(dir / "sim-2.json")
+        << R"({"pid":2147483000,"module":"quectel","ports":[{"path":"/dev/pts/9"}]})";
+    std::ofstream(dir / "sim-3.json") << "{not json";
+    std::ofstream(dir / "other.json") << R"({"pid":1,"ports":[{"path":"/dev/pts/11"}]})";
+    auto ports = read_sim_registry(dir);
+    std::filesystem::remove_all(dir);
+    REQUIRE(ports.size() == 2);
+    CHECK(ports[0].path == "/dev/pts/5");
+    CHECK(ports[1].path == "/dev/pts/7");
+    CHECK(ports[1].kind == "simulated");
+    CHECK(ports[1].module == "luat");
+    CHECK(ports[1].imei == "490154203237518");
+    CHECK(ports[1].description == "iotfleet-sim luat #1");
+    CHECK(read_sim_registry(dir).empty());
+  }
+
+  TEST_CASE("sim_registry_dir honours IOTFLEET_SIM_REGISTRY, then XDG_RUNTIME_DIR") {
+    const char* old = std::getenv("IOTFLEET_SIM_REGISTRY");
+    const std::string saved = old != nullptr ? old : "";
+    ::setenv("IOTFLEET_SIM_REGISTRY", "/tmp/x-reg", 1);
+    CHECK(sim_registry_dir() == "/tmp/x-reg");
+    ::unsetenv("IOTFLEET_SIM_REGISTRY");
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+      CHECK(sim_registry_dir() == std::filesystem::path(xdg) / "iotfleet");
+    } else {
+      CHECK(sim_registry_dir() == "/tmp/iotfleet-" + std::to_string(::getuid()));
+    }
+    if (old != nullptr) {
+      ::setenv("IOTFLEET_SIM_REGISTRY", saved.c_str(), 1);
+    }
+  }
+
+  TEST_CASE("open_port: a pty goes through termios, is exclusive, and round-trips bytes") {
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    const std::string slave = ::ptsname(master);
+    auto port = open_port(slave);
+    REQUIRE(port);
+    CHECK((*port)->path() == slave);
+    auto second = open_port(slave);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().kind == ErrorKind::serial);
+    CHECK(second.error().message.starts_with("open " + slave + ": in use by another process"));
+    REQUIRE((*port)->write("AT\r"));
+    char buf[16] = {};
+    CHECK(::read(master, buf, sizeof buf) == 3);
+    CHECK(std::string(buf, 3) == "AT\r");
+    CHECK(::write(master, "\r\nOK\r\n", 6) == 6);
+    auto got = (*port)->read_some(std::chrono::milliseconds(500));
+    REQUIRE(got);
+    CHECK(*got == "\r\nOK\r\n");
+    auto nothing = (*port)->read_some(std::chrono::milliseconds(10));
+    REQUIRE(nothing);
+    CHECK(nothing->empty());
+    ::close(master);
+  }
+
+  TEST_CASE("open_port errors name the port and the fix") {
+    auto missing = open_port("/dev/ttyNOPE99");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().kind == ErrorKind::serial);
+    CHECK(missing.error().message == "open /dev/ttyNOPE99: No such file or directory — check the "
+                                     "cable / run 'iotfleet ports'");
+    auto baud = open_port("/dev/ttyNOPE99", PortSettings{12345});
+    REQUIRE_FALSE(baud);
+    CHECK(baud.error().kind == ErrorKind::usage);
+    CHECK(port_error_hint(EACCES) ==
+          "add yourself to the dialout group (sudo usermod -aG dialout $USER, then log in again)");
+  }
+}
+
+TEST_SUITE("serial::profile") {
+  TEST_CASE("the built-in profiles parse") {
+    for (const auto& name : builtin_profile_names()) {
+      CAPTURE(name);
+      auto p = builtin_profile(name);
+      REQUIRE(p);
+      CHECK(p->name == name);
+      CHECK_FALSE(p->layouts.empty());
+    }
+  }
+
+  TEST_CASE("bad profiles are config errors naming the member") {
+    auto bad_json = parse_profile("{", "x.json");
+    REQUIRE_FALSE(bad_json);
+    CHECK(bad_json.error().kind == ErrorKind::config);
+    CHECK(bad_json.error().message.starts_with("x.json: not valid JSON"));
+
+    const std::string base = R"({"name":"m","layouts":{"triplet":{"slots":[{"name":"S",
+      "write":"AT+X=\"{pk}\",\"{dn}\",\"{ds}\"","read":{"command":"AT+X?","pattern":"PATTERN"},
+      "fields":{"ds":1}}]}}})";
+    auto ok = parse_profile(std::string(base).replace(base.find("PATTERN"), 7, "^(.*)$"), "m.json");
+    CHECK(ok.has_value());
+    auto bad_re =
+        parse_profile(std::string(base).replace(base.find("PATTERN"), 7, "^(.*$"), "m.json");
+    REQUIRE_FALSE(bad_re);
+    CHECK(bad_re.error().message.starts_with(
+        "m.json: layouts.triplet.slots[0].read.pattern: invalid regular expression"));
+    auto no_group =
+        parse_profile(std::string(base).replace(base.find("PATTERN"), 7, "^.*$"), "m.json");
+    REQUIRE_FALSE(no_group);
+    CHECK(no_group.error().message.starts_with(
+        "m.json: layouts.triplet.slots[0].fields.ds: must be a capture group of read.pattern"));
+    std::string unknown = base;
+    unknown.replace(unknown.find("{pk}"), 4, "{secret}");
+    auto ph = parse_profile(unknown.replace(unknown.find("PATTERN"), 7, "^(.*)$"), "m.json");
+    REQUIRE_FALSE(ph);
+    CHECK(ph.error().message.starts_with(
+        "m.json: layouts.triplet.slots[0].write: unknown placeholder {secret}"));
+  }
+
+  TEST_CASE("render_template") {
+    CHECK(render_template("AT+WISN=\"{value}\"", {{"value", "abc"}}) == "AT+WISN=\"abc\"");
+    CHECK(render_template("{pk}|{dn}|{ds}", {{"pk", "P"}, {"dn", "D"}, {"ds", "S"}}) == "P|D|S");
+    CHECK(render_template("{nope}x", {}) == "{nope}x");
+  }
+
+  TEST_CASE("load_profile reads a file; a missing file is a config error") {
+    auto missing = load_profile("/nonexistent/p.json");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().kind == ErrorKind::config);
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("iot-profile-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(path) << builtin_profile_json("quectel");
+    auto p = load_profile(path);
+    std::filesystem::remove(path);
+    REQUIRE(p);
+    CHECK(p->name == "quectel");
+  }
+}

@@ -276,6 +276,43 @@ std::string range_text(std::size_t first, std::size_t last) {
   return "names " + std::to_string(first + 1) + "-" + std::to_string(last);
 }
 
+// Splits `names` into calls of at most `batch` DeviceName.N each, runs them concurrently, and
+// concatenates what parse_items (json body -> std::vector<T>) returns for each response. Errors
+// name the range of names of the failed call.
+template <class T, class ParseItems>
+Result<std::vector<T>> batched_by_name(OpenApiClient& client,
+                                       std::size_t concurrency,
+                                       std::string_view action,
+                                       const std::string& product_key,
+                                       const std::vector<std::string>& names,
+                                       std::size_t batch,
+                                       ParseItems parse_items) {
+  std::vector<ApiCall> calls;
+  for (std::size_t first = 0; first < names.size(); first += batch) {
+    ApiCall call{std::string(action), {{"ProductKey", product_key}}, true};
+    const std::size_t last = std::min(names.size(), first + batch);
+    for (std::size_t i = first; i < last; ++i) {
+      call.params["DeviceName." + std::to_string(i - first + 1)] = names[i];
+    }
+    calls.push_back(std::move(call));
+  }
+  auto responses = client.call_all(calls, concurrency);
+  std::vector<T> out;
+  for (std::size_t c = 0; c < responses.size(); ++c) {
+    const std::size_t first = c * batch;
+    const std::string what = range_text(first, std::min(names.size(), first + batch));
+    if (!responses[c]) {
+      return fail(responses[c].error().context(what));
+    }
+    auto parsed = parse(action, *responses[c], parse_items);
+    if (!parsed) {
+      return fail(parsed.error().context(what));
+    }
+    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
+  }
+  return out;
+}
+
 } // namespace
 
 IotApi::IotApi(OpenApiClient& client, std::size_t concurrency)
@@ -374,82 +411,47 @@ Result<DeviceDetail> IotApi::query_device_detail(const DeviceRef& device) {
 Result<std::vector<DeviceDetail>>
 IotApi::batch_query_device_detail(const std::string& product_key,
                                   const std::vector<std::string>& names) {
-  static constexpr std::string_view k_action = "BatchQueryDeviceDetail";
-  std::vector<ApiCall> calls;
-  for (std::size_t first = 0; first < names.size(); first += k_batch_detail_max) {
-    ApiCall call{std::string(k_action), {{"ProductKey", product_key}}, true};
-    const std::size_t last = std::min(names.size(), first + k_batch_detail_max);
-    for (std::size_t i = first; i < last; ++i) {
-      call.params["DeviceName." + std::to_string(i - first + 1)] = names[i];
-    }
-    calls.push_back(std::move(call));
-  }
-  auto responses = m_client.call_all(calls, m_concurrency);
-  std::vector<DeviceDetail> out;
-  for (std::size_t c = 0; c < responses.size(); ++c) {
-    const std::size_t first = c * k_batch_detail_max;
-    const std::string what = range_text(first, std::min(names.size(), first + k_batch_detail_max));
-    if (!responses[c]) {
-      return fail(responses[c].error().context(what));
-    }
-    auto parsed = parse(k_action, *responses[c], [](const json& body) {
-      std::vector<DeviceDetail> details;
-      const json& data = object_or_empty(body, "Data", "");
-      for (const auto& [item, at] : list(data, "Data", "Data")) {
-        details.push_back(device_detail(*item, at));
-      }
-      return details;
-    });
-    if (!parsed) {
-      return fail(parsed.error().context(what));
-    }
-    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
-  }
-  return out;
+  return batched_by_name<DeviceDetail>(m_client,
+                                       m_concurrency,
+                                       "BatchQueryDeviceDetail",
+                                       product_key,
+                                       names,
+                                       k_batch_detail_max,
+                                       [](const json& body) {
+                                         std::vector<DeviceDetail> details;
+                                         const json& data = object_or_empty(body, "Data", "");
+                                         for (const auto& [item, at] : list(data, "Data", "Data")) {
+                                           details.push_back(device_detail(*item, at));
+                                         }
+                                         return details;
+                                       });
 }
 
 Result<std::vector<DeviceState>>
 IotApi::batch_get_device_state(const std::string& product_key,
                                const std::vector<std::string>& names) {
-  static constexpr std::string_view k_action = "BatchGetDeviceState";
-  std::vector<ApiCall> calls;
-  for (std::size_t first = 0; first < names.size(); first += k_batch_state_max) {
-    ApiCall call{std::string(k_action), {{"ProductKey", product_key}}, true};
-    const std::size_t last = std::min(names.size(), first + k_batch_state_max);
-    for (std::size_t i = first; i < last; ++i) {
-      call.params["DeviceName." + std::to_string(i - first + 1)] = names[i];
-    }
-    calls.push_back(std::move(call));
-  }
-  auto responses = m_client.call_all(calls, m_concurrency);
-  std::vector<DeviceState> out;
-  for (std::size_t c = 0; c < responses.size(); ++c) {
-    const std::size_t first = c * k_batch_state_max;
-    const std::string what = range_text(first, std::min(names.size(), first + k_batch_state_max));
-    if (!responses[c]) {
-      return fail(responses[c].error().context(what));
-    }
-    auto parsed = parse(k_action, *responses[c], [](const json& body) {
-      std::vector<DeviceState> states;
-      for (const auto& [item, at] : list(body, "DeviceStatusList", "")) {
-        DeviceState s;
-        s.device_name = text(*item, "DeviceName", at);
-        s.iot_id = text(*item, "IotId", at);
-        s.status = text(*item, "Status", at);
-        s.as_address = text(*item, "AsAddress", at);
-        s.last_online_time = text(*item, "LastOnlineTime", at);
-        s.timestamp = opt_integer(*item, "Timestamp", at);
-        s.device_id = text(*item, "DeviceId", at);
-        states.push_back(std::move(s));
-      }
-      return states;
-    });
-    if (!parsed) {
-      return fail(parsed.error().context(what));
-    }
-    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
-  }
-  return out;
+  return batched_by_name<DeviceState>(m_client,
+                                      m_concurrency,
+                                      "BatchGetDeviceState",
+                                      product_key,
+                                      names,
+                                      k_batch_state_max,
+                                      [](const json& body) {
+                                        std::vector<DeviceState> states;
+                                        for (const auto& [item, at] :
+                                             list(body, "DeviceStatusList", "")) {
+                                          DeviceState s;
+                                          s.device_name = text(*item, "DeviceName", at);
+                                          s.iot_id = text(*item, "IotId", at);
+                                          s.status = text(*item, "Status", at);
+                                          s.as_address = text(*item, "AsAddress", at);
+                                          s.last_online_time = text(*item, "LastOnlineTime", at);
+                                          s.timestamp = opt_integer(*item, "Timestamp", at);
+                                          s.device_id = text(*item, "DeviceId", at);
+                                          states.push_back(std::move(s));
+                                        }
+                                        return states;
+                                      });
 }
 
 Result<DevicePage> IotApi::query_device_by_status(const std::string& product_key,

@@ -389,16 +389,11 @@ ModuleModel::FaultDraw ModuleModel::draw_faults() {
   return f;
 }
 
-void ModuleModel::process_line(const std::string& line, TimePoint at) {
-  if (line.size() < 2 || !iequals(line.substr(0, 2), "AT")) {
-    return; // V.250: everything up to "AT" is ignored (also empty lines, a stray LF/CR)
-  }
-  ++m_stats.commands;
-  const FaultDraw f = draw_faults();
+bool ModuleModel::swallowed_by_fault(const FaultDraw& f, TimePoint at) {
   if (f.reboot) {
     ++m_stats.reboots;
     reboot(at, uniform(900ms, 1100ms));
-    return;
+    return true;
   }
   if (f.stuck) {
     ++m_stats.stuck;
@@ -406,6 +401,18 @@ void ModuleModel::process_line(const std::string& line, TimePoint at) {
     m_power_at = at + uniform(3s, 8s);
     m_pending.clear();
     m_line.clear();
+    return true;
+  }
+  return false;
+}
+
+void ModuleModel::process_line(const std::string& line, TimePoint at) {
+  if (line.size() < 2 || !iequals(line.substr(0, 2), "AT")) {
+    return; // V.250: everything up to "AT" is ignored (also empty lines, a stray LF/CR)
+  }
+  ++m_stats.commands;
+  const FaultDraw f = draw_faults();
+  if (swallowed_by_fault(f, at)) {
     return;
   }
   const Reply reply = execute(line);
@@ -433,17 +440,7 @@ void ModuleModel::finish_prompt(TimePoint at) {
   PromptWrite write = std::move(*m_prompt);
   m_prompt.reset();
   const FaultDraw f = draw_faults();
-  if (f.reboot) {
-    ++m_stats.reboots;
-    reboot(at, uniform(900ms, 1100ms));
-    return;
-  }
-  if (f.stuck) {
-    ++m_stats.stuck;
-    m_power = Power::stuck;
-    m_power_at = at + uniform(3s, 8s);
-    m_pending.clear();
-    m_line.clear();
+  if (swallowed_by_fault(f, at)) {
     return;
   }
   Nvm next = m_nvm;

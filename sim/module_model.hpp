@@ -150,6 +150,8 @@ private:
   void finish_prompt(TimePoint at);
   void emit_reply(const Reply& reply, TimePoint at, bool garble);
   FaultDraw draw_faults();
+  // A reboot or stuck fault swallows the command (nothing executes); true when one struck.
+  bool swallowed_by_fault(const FaultDraw& f, TimePoint at);
   Duration uniform(Duration lo, Duration hi);
   Duration nvm_latency();
 

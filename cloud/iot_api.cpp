@@ -276,6 +276,21 @@ std::string range_text(std::size_t first, std::size_t last) {
   return "names " + std::to_string(first + 1) + "-" + std::to_string(last);
 }
 
+// A page of QueryDevice / QueryDeviceByStatus: counters at the top, devices in Data.<list_name>.
+DevicePage device_page(const json& body, std::string_view list_name) {
+  DevicePage page;
+  page.total = integer(body, "Total", "");
+  page.page_size = integer(body, "PageSize", "");
+  page.page_count = integer(body, "PageCount", "");
+  page.page = integer(body, "Page", "");
+  page.next_token = text(body, "NextToken", "");
+  const json& data = object_or_empty(body, "Data", "");
+  for (const auto& [item, at] : list(data, list_name, "Data")) {
+    page.devices.push_back(device_info(*item, at));
+  }
+  return page;
+}
+
 // Splits `names` into calls of at most `batch` DeviceName.N each, runs them concurrently, and
 // concatenates what parse_items (json body -> std::vector<T>) returns for each response. Errors
 // name the range of names of the failed call.
@@ -343,19 +358,8 @@ Result<DevicePage> IotApi::query_device(const QueryDeviceRequest& request) {
   if (!response) {
     return fail(response.error());
   }
-  return parse(k_action, *response, [](const json& body) {
-    DevicePage page;
-    page.total = integer(body, "Total", "");
-    page.page_size = integer(body, "PageSize", "");
-    page.page_count = integer(body, "PageCount", "");
-    page.page = integer(body, "Page", "");
-    page.next_token = text(body, "NextToken", "");
-    const json& data = object_or_empty(body, "Data", "");
-    for (const auto& [item, at] : list(data, "DeviceInfo", "Data")) {
-      page.devices.push_back(device_info(*item, at));
-    }
-    return page;
-  });
+  return parse(
+      k_action, *response, [](const json& body) { return device_page(body, "DeviceInfo"); });
 }
 
 Result<std::vector<DeviceInfo>> IotApi::query_all_devices(const std::string& product_key,
@@ -471,18 +475,8 @@ Result<DevicePage> IotApi::query_device_by_status(const std::string& product_key
   if (!response) {
     return fail(response.error());
   }
-  return parse(k_action, *response, [](const json& body) {
-    DevicePage page;
-    page.total = integer(body, "Total", "");
-    page.page_size = integer(body, "PageSize", "");
-    page.page_count = integer(body, "PageCount", "");
-    page.page = integer(body, "Page", "");
-    const json& data = object_or_empty(body, "Data", "");
-    for (const auto& [item, at] : list(data, "SimpleDeviceInfo", "Data")) {
-      page.devices.push_back(device_info(*item, at));
-    }
-    return page;
-  });
+  return parse(
+      k_action, *response, [](const json& body) { return device_page(body, "SimpleDeviceInfo"); });
 }
 
 Result<DeviceInfo> IotApi::register_device(const std::string& product_key,

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "cli/app.hpp"
 
+#include "cli/board.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/progress.hpp"
 #include "cli/render.hpp"
 #include "commands/config.hpp"
 #include "commands/module.hpp"
+#include "commands/pool.hpp"
 #include "commands/ports.hpp"
+#include "commands/provision.hpp"
 #include "core/interrupt.hpp"
 
 #include <CLI/CLI.hpp>
@@ -44,6 +47,13 @@ public:
     }
     return std::make_unique<TerminalProgress>(
         std::string(label), m_streams.err, m_streams.err_is_tty);
+  }
+  std::unique_ptr<core::BoardSink> board(std::vector<std::string> columns,
+                                         std::size_t rows) override {
+    if (m_global.quiet || !m_streams.err_is_tty) {
+      return std::make_unique<core::NullBoard>();
+    }
+    return std::make_unique<TerminalBoard>(std::move(columns), rows, m_streams.err, true);
   }
 
 private:
@@ -117,6 +127,8 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   // Every command is registered here, in the order --help lists them.
   commands::register_ports(app, ctx);
   commands::register_module(app, ctx);
+  commands::register_pool(app, ctx);
+  commands::register_provision(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 namespace iot::commands {
 
@@ -34,6 +35,10 @@ public:
   virtual void debug(std::string_view message) = 0; // shown with -v
   // A bar on a TTY, nothing animated otherwise (and nothing at all with -q).
   [[nodiscard]] virtual std::unique_ptr<core::ProgressSink> progress(std::string_view label) = 0;
+  // A live board on a TTY (columns + "elapsed" when rows give a start time), a NullBoard
+  // otherwise (and with -q).
+  [[nodiscard]] virtual std::unique_ptr<core::BoardSink> board(std::vector<std::string> columns,
+                                                               std::size_t rows) = 0;
 };
 
 struct Context {

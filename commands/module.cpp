@@ -2,6 +2,7 @@
 #include "commands/module.hpp"
 
 #include "commands/config.hpp"
+#include "commands/module_session.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 #include "serial/driver.hpp"
@@ -13,152 +14,10 @@
 namespace iot::commands {
 namespace {
 
-// Readings of identity and credentials must agree on two reads before they are
-// reported: on a noisy line a garbled digit could otherwise show as a wrong IMEI or secret.
-constexpr int k_max_reads = 6;
 constexpr int k_weak_signal_dbm = -100;
-
-struct Session {
-  std::unique_ptr<serial::SerialPort> port;
-  std::unique_ptr<serial::AtChannel> channel;
-  std::unique_ptr<serial::ModuleDriver> driver;
-};
-
-void attach_trace(serial::AtChannel& channel, const std::string& port, Context& ctx) {
-  channel.set_trace([&ctx, port](std::string_view direction, std::string_view line) {
-    ctx.output->info("trace " + port + " " + std::string(direction) + " " + std::string(line));
-  });
-}
-
-Result<Session>
-open_session(const ModuleConnectOptions& opts, Context& ctx, bool sync, bool need_driver) {
-  if (opts.port.empty()) {
-    return fail(ErrorKind::usage, "--port is required (see 'iotfleet ports')");
-  }
-  Session s;
-  auto port = serial::open_port(opts.port, serial::PortSettings{opts.baud});
-  if (!port) {
-    return fail(port.error());
-  }
-  s.port = std::move(*port);
-  s.channel = std::make_unique<serial::AtChannel>(*s.port);
-  if (opts.trace) {
-    attach_trace(*s.channel, opts.port, ctx);
-  }
-  if (sync) {
-    if (auto r = s.channel->sync(); !r) {
-      return fail(r.error().context(opts.port));
-    }
-  }
-  if (!need_driver) {
-    return s;
-  }
-  std::string module = opts.module.value_or("");
-  if (module.empty()) {
-    auto settings = load_settings(ctx);
-    if (!settings) {
-      return fail(settings.error());
-    }
-    module = settings->value(cloud::key::module).value_or("auto");
-  }
-  std::optional<std::filesystem::path> profile;
-  if (opts.profile_file) {
-    profile = *opts.profile_file;
-  }
-  if (module != "auto" && !profile) {
-    // A forced driver that does not match what the module says it is reads the wrong places.
-    if (auto detected = serial::detect_module(*s.channel); detected && *detected != module) {
-      ctx.output->warn(opts.port + " answers like a " + *detected + " module, not " + module +
-                       ": credentials may be read from the wrong place (use --module " + *detected +
-                       " or auto)");
-    }
-  }
-  auto driver = serial::make_driver(module, *s.channel, profile);
-  if (!driver) {
-    return fail(driver.error().context(opts.port));
-  }
-  s.driver = std::move(*driver);
-  return s;
-}
-
-struct Reading {
-  serial::Identity identity;
-  std::optional<serial::Credentials> credentials;
-
-  bool same_as(const Reading& o) const {
-    return identity.imei == o.identity.imei && identity.mac == o.identity.mac &&
-           identity.iccid == o.identity.iccid && identity.sn == o.identity.sn &&
-           credentials == o.credentials;
-  }
-};
-
-Result<Reading> read_once(serial::ModuleDriver& driver, serial::Layout layout) {
-  Reading r;
-  auto identity = driver.identify();
-  if (!identity) {
-    return fail(identity.error());
-  }
-  r.identity = std::move(*identity);
-  auto creds = driver.read_credentials(layout);
-  if (!creds) {
-    return fail(creds.error());
-  }
-  r.credentials = std::move(*creds);
-  return r;
-}
-
-// Reads until two readings agree (a garbled reading never agrees with a clean one, and two
-// garbled ones practically never agree with each other); re-syncs after a failed read.
-Result<Reading> read_stable(Session& s, serial::Layout layout, const std::string& port) {
-  std::vector<Reading> readings;
-  std::optional<Error> last_error;
-  for (int attempt = 0; attempt < k_max_reads; ++attempt) {
-    auto reading = read_once(*s.driver, layout);
-    if (!reading) {
-      if (reading.error().kind == ErrorKind::usage || reading.error().kind == ErrorKind::serial) {
-        return fail(reading.error().context(port));
-      }
-      last_error = reading.error();
-      if (auto r = s.channel->sync(); !r) {
-        return fail(r.error().context(port));
-      }
-      continue;
-    }
-    for (const auto& earlier : readings) {
-      if (earlier.same_as(*reading)) {
-        return std::move(*reading);
-      }
-    }
-    readings.push_back(std::move(*reading));
-  }
-  if (readings.empty() && last_error) {
-    return fail(last_error->context(port + ": no clean reading in " + std::to_string(k_max_reads) +
-                                    " tries (noisy line?)"));
-  }
-  return fail(ErrorKind::module,
-              port + ": no two of " + std::to_string(k_max_reads) +
-                  " readings agreed (noisy line or loose cable?): nothing "
-                  "reported");
-}
 
 core::Cell text_or_none(const std::string& text) {
   return text.empty() ? core::Cell{} : core::Cell{text};
-}
-
-std::string imei_verdict(const std::string& imei) {
-  switch (core::classify_imei(imei)) {
-  case core::ImeiClass::valid:
-    return "";
-  case core::ImeiClass::placeholder:
-    return "IMEI not written: " + imei +
-           " is a factory placeholder; modules sharing it kick each other off Aliyun (\"kicked "
-           "by the same device\") — write the label IMEI";
-  case core::ImeiClass::bad_check_digit:
-    return "IMEI " + imei + " fails the Luhn check: it was written wrongly — write the label IMEI";
-  case core::ImeiClass::bad_length_or_chars:
-    return "IMEI '" + imei + "' is not 15 digits: IMEI not written";
-  }
-  return "";
 }
 
 std::string imei_check(const std::string& imei) {
@@ -178,7 +37,7 @@ std::string imei_check(const std::string& imei) {
   return "";
 }
 
-std::vector<std::string> verdicts(const Reading& r, const serial::Health& h, bool cellular) {
+std::vector<std::string> verdicts(const ModuleReading& r, const serial::Health& h, bool cellular) {
   std::vector<std::string> out;
   if (cellular) {
     if (auto v = imei_verdict(r.identity.imei); !v.empty()) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "commands/context.hpp"
+#include "commands/module_session.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -11,15 +12,6 @@
 #include <string>
 
 namespace iot::commands {
-
-// How to reach a module: shared by every command that talks to one.
-struct ModuleConnectOptions {
-  std::string port;
-  std::optional<std::string> module;       // luat | quectel | esp-at | auto (default: config)
-  std::optional<std::string> profile_file; // a user's JSON module profile
-  int baud = 115200;
-  bool trace = false; // the AT conversation on stderr, secrets masked
-};
 
 struct ModuleInfoOptions {
   ModuleConnectOptions connect;

@@ -2,6 +2,8 @@
 #include "core/text.hpp"
 
 #include <array>
+#include <cstdio>
+#include <ctime>
 #include <utility>
 
 namespace iot::core {
@@ -100,6 +102,27 @@ std::string_view trim(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
+}
+
+std::string iso8601_utc(std::int64_t unix_ms) {
+  if (unix_ms == 0) {
+    return "";
+  }
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[64];
+  std::snprintf(buf,
+                sizeof buf,
+                "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900,
+                tm.tm_mon + 1,
+                tm.tm_mday,
+                tm.tm_hour,
+                tm.tm_min,
+                tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 } // namespace iot::core

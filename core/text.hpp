@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,8 @@ namespace iot::core {
 
 // Whitespace (space, tab, CR, LF) removed from both ends.
 [[nodiscard]] std::string_view trim(std::string_view text);
+
+// "2026-11-24T16:08:39.123Z" for milliseconds since the Unix epoch; "" for 0.
+[[nodiscard]] std::string iso8601_utc(std::int64_t unix_ms);
 
 } // namespace iot::core

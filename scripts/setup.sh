@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libcli11-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libserialport-dev
   doctest-dev libsqlite3-dev libcpp-httplib-dev
-  clang clang-format libclang-rt-14-dev openssl
+  clang clang-format libclang-rt-14-dev openssl python3
 )
 
 missing=()

@@ -317,6 +317,30 @@ Result<AtResponse> AtChannel::send_prompt_data(std::string_view cmd,
   return r;
 }
 
+Status AtChannel::drain_until_quiet(milliseconds quiet, milliseconds limit) {
+  const auto give_up = Clock::now() + limit;
+  for (;;) {
+    auto chunk = m_port.read_some(quiet);
+    if (!chunk) {
+      return std::unexpected(chunk.error());
+    }
+    if (chunk->empty() || Clock::now() >= give_up) {
+      break;
+    }
+    std::vector<std::string> lines;
+    m_splitter.feed(*chunk, lines);
+    for (const auto& l : lines) {
+      trace("<<", l);
+    }
+  }
+  if (auto f = m_port.flush_input(); !f) {
+    return std::unexpected(f.error());
+  }
+  m_splitter.clear_partial();
+  m_backlog.clear();
+  return {};
+}
+
 Status AtChannel::sync(int attempts, milliseconds interval) {
   attempts = std::max(attempts, 1);
   bool synced = false;
@@ -359,12 +383,13 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
                     std::to_string(static_cast<long long>(attempts) * interval.count()) +
                     " ms) — check power, cable, baud rate (115200?) and the port name");
   }
-  // Answers to the extra "AT"s may still be in flight: drop them with everything else pending.
-  if (auto f = m_port.flush_input(); !f) {
-    return std::unexpected(f.error().context("sync"));
+  // The OK may be a stale answer: to an extra "AT" of ours, or to a command a previous user of
+  // the port (a process killed mid-conversation) left queued in the module. Their answers
+  // follow within milliseconds; drain until the line has been quiet for a while, or every
+  // later answer would be taken for the one before it.
+  if (auto quiet = drain_until_quiet(k_sync_quiet, k_sync_drain_limit); !quiet) {
+    return std::unexpected(quiet.error().context("sync"));
   }
-  m_splitter.clear_partial();
-  m_backlog.clear();
   // A garbled echo or OK on a noisy line must not fail the session: ATE0 is idempotent.
   constexpr int k_echo_off_tries = 3;
   for (int i = 1;; ++i) {

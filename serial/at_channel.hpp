@@ -47,6 +47,11 @@ struct AtResponse {
   [[nodiscard]] std::optional<std::string_view> line_with(std::string_view prefix) const;
 };
 
+// After sync's OK, how long the line must stay silent before the channel counts as aligned,
+// and how long sync keeps draining a module that keeps talking.
+inline constexpr std::chrono::milliseconds k_sync_quiet{40};
+inline constexpr std::chrono::milliseconds k_sync_drain_limit{3000};
+
 class AtChannel {
 public:
   explicit AtChannel(SerialPort& port) : m_port(port) {}
@@ -100,6 +105,9 @@ public:
 private:
   Status write_line(std::string_view cmd);
   Status absorb_idle(); // reads what is buffered now; every line is a URC (or stray) line
+  // Reads and drops everything until nothing arrived for `quiet` (at most `limit`), then
+  // flushes the input: nothing earlier can be taken for a later answer.
+  Status drain_until_quiet(std::chrono::milliseconds quiet, std::chrono::milliseconds limit);
   void trace(std::string_view direction, std::string_view line) const;
   Result<ParsedResponse> run(ResponseParser& parser,
                              std::string_view what,

@@ -96,10 +96,18 @@ public:
     return parse_layout(m_profile.default_layout).value_or(Layout::triplet);
   }
 
-  Result<Identity> identify() override {
+  Result<Identity> identify() override { return identify_fields(k_identity_order); }
+
+  Result<Identity> identify_brief() override {
+    constexpr std::array<std::string_view, 3> k_brief = {"imei", "mac", "iccid"};
+    return identify_fields(k_brief);
+  }
+
+  template <std::size_t N>
+  Result<Identity> identify_fields(const std::array<std::string_view, N>& fields) {
     Identity id;
     id.module = m_profile.name;
-    for (auto field : k_identity_order) {
+    for (auto field : fields) {
       auto it = m_profile.identity.find(std::string(field));
       if (it == m_profile.identity.end()) {
         continue;
@@ -159,76 +167,30 @@ public:
     return std::optional<Credentials>(std::move(c));
   }
 
+  Result<std::vector<PlannedCommand>> plan_write(const Credentials& creds, Layout layout) override {
+    auto plan = make_plan(creds, layout);
+    if (!plan) {
+      return std::unexpected(plan.error());
+    }
+    std::vector<PlannedCommand> out;
+    for (const auto& p : plan->steps) {
+      const bool prompt = p.slot->method == WriteMethod::prompt;
+      out.push_back({p.command, prompt ? p.value : std::string(), "write " + p.slot->name});
+    }
+    for (const auto& p : plan->steps) {
+      out.push_back({p.slot->read.command, "", "read back " + p.slot->name});
+    }
+    return out;
+  }
+
   Status write_credentials(const Credentials& creds, Layout layout) override {
-    auto spec = find_layout(layout);
-    if (!spec) {
-      return std::unexpected(spec.error());
-    }
-    const ProfileLayout& l = **spec;
-    const std::map<std::string, std::string> vals = {{"pk", creds.product_key},
-                                                     {"dn", creds.device_name},
-                                                     {"ds", creds.device_secret},
-                                                     {"ps", creds.product_secret}};
-    if (auto ok = validate(creds, l); !ok) {
-      return ok;
-    }
-    if (l.dn_is_imei) {
-      if (auto ok = check_dn_is_imei(creds.device_name); !ok) {
-        return ok;
-      }
+    auto plan = make_plan(creds, layout);
+    if (!plan) {
+      return std::unexpected(plan.error());
     }
     m_channel.add_secret(creds.device_secret);
     m_channel.add_secret(creds.product_secret);
-
-    struct Planned {
-      const ProfileSlot* slot;
-      std::string value;
-      std::string command;
-    };
-    std::vector<Planned> plan;
-    for (const auto& slot : l.slots) {
-      if (slot.optional && slot_fields_empty(slot, vals)) {
-        continue;
-      }
-      Planned p{&slot, render_template(slot.value, vals), {}};
-      if (slot.max_bytes != 0 && p.value.size() > slot.max_bytes) {
-        std::string msg = "layout " + l.name + " of module " + m_profile.name + ": " + slot.name +
-                          " would need " + std::to_string(p.value.size()) +
-                          " bytes but holds at most " + std::to_string(slot.max_bytes);
-        const auto used = placeholders_in(slot.value);
-        if (used.size() > 1) {
-          msg += " (";
-          bool first = true;
-          for (const auto& f : used) {
-            msg += (first ? "" : " + ") + field_label(f) + " " + std::to_string(vals.at(f).size());
-            first = false;
-          }
-          msg += " + separators)";
-        }
-        if (!slot.too_long_hint.empty()) {
-          msg += " — " + slot.too_long_hint;
-        }
-        return fail(ErrorKind::usage, std::move(msg));
-      }
-      auto cmd_vals = vals;
-      cmd_vals["value"] = p.value;
-      cmd_vals["len"] = std::to_string(p.value.size());
-      p.command = render_template(slot.write, cmd_vals);
-      if (m_profile.max_command_bytes != 0 &&
-          p.command.size() + m_profile.line_ending.size() > m_profile.max_command_bytes) {
-        return fail(ErrorKind::usage,
-                    "the command writing " + slot.name + " would be " +
-                        std::to_string(p.command.size()) + " bytes; module " + m_profile.name +
-                        " accepts at most " + std::to_string(m_profile.max_command_bytes) +
-                        " — shorten the values");
-      }
-      if (auto ok = check_no_control_bytes(p.command, "the command writing " + slot.name); !ok) {
-        return ok;
-      }
-      plan.push_back(std::move(p));
-    }
-
-    for (const auto& p : plan) {
+    for (const auto& p : plan->steps) {
       const Result<AtResponse> r =
           p.slot->method == WriteMethod::prompt
               ? m_channel.send_prompt_data(p.command, p.value, p.slot->write_timeout)
@@ -237,12 +199,19 @@ public:
         return std::unexpected(r.error().context("write " + p.slot->name));
       }
     }
-    for (const auto& p : plan) {
-      if (auto ok = verify(*p.slot, vals); !ok) {
+    for (const auto& p : plan->steps) {
+      if (auto ok = verify(*p.slot, plan->values); !ok) {
         return ok;
       }
     }
     return {};
+  }
+
+  Result<std::string> read_identity_key() override {
+    if (m_profile.identity.contains("imei")) {
+      return read_imei();
+    }
+    return read_identity_field("mac", "MAC");
   }
 
   Result<Health> health() override {
@@ -326,6 +295,83 @@ public:
   }
 
 private:
+  struct PlannedSlot {
+    const ProfileSlot* slot;
+    std::string value;
+    std::string command;
+  };
+  struct WritePlan {
+    std::map<std::string, std::string> values;
+    std::vector<PlannedSlot> steps;
+  };
+
+  // Validates the values and renders every write command. Writes nothing (layouts whose
+  // DeviceName is the IMEI read the IMEI to check it).
+  Result<WritePlan> make_plan(const Credentials& creds, Layout layout) {
+    auto spec = find_layout(layout);
+    if (!spec) {
+      return std::unexpected(spec.error());
+    }
+    const ProfileLayout& l = **spec;
+    WritePlan plan;
+    plan.values = {{"pk", creds.product_key},
+                   {"dn", creds.device_name},
+                   {"ds", creds.device_secret},
+                   {"ps", creds.product_secret}};
+    const auto& vals = plan.values;
+    if (auto ok = validate(creds, l); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (l.dn_is_imei) {
+      if (auto ok = check_dn_is_imei(creds.device_name); !ok) {
+        return std::unexpected(ok.error());
+      }
+    }
+    for (const auto& slot : l.slots) {
+      if (slot.optional && slot_fields_empty(slot, vals)) {
+        continue;
+      }
+      PlannedSlot p{&slot, render_template(slot.value, vals), {}};
+      if (slot.max_bytes != 0 && p.value.size() > slot.max_bytes) {
+        std::string msg = "layout " + l.name + " of module " + m_profile.name + ": " + slot.name +
+                          " would need " + std::to_string(p.value.size()) +
+                          " bytes but holds at most " + std::to_string(slot.max_bytes);
+        const auto used = placeholders_in(slot.value);
+        if (used.size() > 1) {
+          msg += " (";
+          bool first = true;
+          for (const auto& f : used) {
+            msg += (first ? "" : " + ") + field_label(f) + " " + std::to_string(vals.at(f).size());
+            first = false;
+          }
+          msg += " + separators)";
+        }
+        if (!slot.too_long_hint.empty()) {
+          msg += " — " + slot.too_long_hint;
+        }
+        return fail(ErrorKind::usage, std::move(msg));
+      }
+      auto cmd_vals = vals;
+      cmd_vals["value"] = p.value;
+      cmd_vals["len"] = std::to_string(p.value.size());
+      p.command = render_template(slot.write, cmd_vals);
+      if (m_profile.max_command_bytes != 0 &&
+          p.command.size() + m_profile.line_ending.size() > m_profile.max_command_bytes) {
+        return fail(ErrorKind::usage,
+                    "the command writing " + slot.name + " would be " +
+                        std::to_string(p.command.size()) + " bytes; module " + m_profile.name +
+                        " accepts at most " + std::to_string(m_profile.max_command_bytes) +
+                        " — shorten the values");
+      }
+      if (auto ok = check_no_control_bytes(p.command, "the command writing " + slot.name); !ok) {
+        return std::unexpected(ok.error());
+      }
+      plan.steps.push_back(std::move(p));
+    }
+
+    return plan;
+  }
+
   Result<const ProfileLayout*> find_layout(Layout layout) const {
     const ProfileLayout* l = m_profile.layout(to_string(layout));
     if (l == nullptr) {
@@ -427,21 +473,25 @@ private:
     return {};
   }
 
-  Result<std::string> read_imei() {
-    auto it = m_profile.identity.find("imei");
+  Result<std::string> read_imei() { return read_identity_field("imei", "IMEI"); }
+
+  Result<std::string> read_identity_field(const std::string& field, const std::string& label) {
+    auto it = m_profile.identity.find(field);
     if (it == m_profile.identity.end() || it->second.empty()) {
-      return fail(ErrorKind::config, "profile " + m_profile.name + " has no identity.imei query");
+      return fail(ErrorKind::config,
+                  "profile " + m_profile.name + " has no identity." + field + " query");
     }
     for (const auto& q : it->second) {
       auto out = run_query(q);
       if (!out) {
-        return std::unexpected(out.error().context("read IMEI"));
+        return std::unexpected(out.error().context("read " + label));
       }
       if (!out->failed && !out->absent) {
         return out->value();
       }
     }
-    return fail(ErrorKind::module, "read IMEI: the module gave no IMEI — check the module");
+    return fail(ErrorKind::module,
+                "read " + label + ": the module gave no " + label + " — check the module");
   }
 
   Status check_dn_is_imei(const std::string& dn) {

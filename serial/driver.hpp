@@ -40,6 +40,13 @@ struct Credentials {
   friend bool operator==(const Credentials&, const Credentials&) = default;
 };
 
+// One command of a credential write, as plan_write shows it (for --dry-run).
+struct PlannedCommand {
+  std::string command;     // the AT command line, without terminator. MAY HOLD A SECRET.
+  std::string prompt_data; // sent after the `>` prompt (ESP-AT); "" for plain commands. SECRET.
+  std::string purpose;     // "write SN", "read back SN"
+};
+
 enum class Layout {
   secret,  // luat: SN = DeviceSecret; DeviceName must equal the (valid) IMEI; PK is not stored
   triplet, // luat: SN = "PK|DN|DS" (refused above 64 bytes); quectel/esp-at: their native store
@@ -72,6 +79,8 @@ public:
   // IMEI (or MAC), ICCID, firmware, manufacturer, model, SN. Fields the module does not answer
   // stay empty; a required field (IMEI for cellular, MAC for Wi-Fi) failing is ErrorKind::module.
   [[nodiscard]] virtual Result<Identity> identify() = 0;
+  // Only IMEI / MAC and ICCID (what provisioning binds a triplet to): fewer commands.
+  [[nodiscard]] virtual Result<Identity> identify_brief() = 0;
 
   // What the module stores in `layout`; nullopt when nothing is stored. For luat's secret layout
   // device_name is the IMEI and product_key is empty (not stored on the module).
@@ -83,6 +92,15 @@ public:
   // valid IMEI), writes, reads back and compares byte for byte. Success only after a verified
   // read-back; a difference is ErrorKind::module with both values masked.
   [[nodiscard]] virtual Status write_credentials(const Credentials& creds, Layout layout) = 0;
+
+  // The commands write_credentials would send (the writes, then the read-backs), after the same
+  // validation; nothing is written (a layout whose DeviceName is the IMEI reads the IMEI).
+  [[nodiscard]] virtual Result<std::vector<PlannedCommand>> plan_write(const Credentials& creds,
+                                                                       Layout layout) = 0;
+
+  // The IMEI (cellular) or MAC (Wi-Fi) alone: the cheapest reading that tells one module from
+  // another (provision --loop polls it to notice a module being swapped).
+  [[nodiscard]] virtual Result<std::string> read_identity_key() = 0;
 
   // SIM, signal, registration, attach, operator (cellular) or AP/RSSI (Wi-Fi). Individual query
   // failures are recorded in Health::notes; only port failures are errors.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "cli/board.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/progress.hpp"
 #include "cli/render.hpp"
@@ -164,4 +165,37 @@ TEST_SUITE("cli::TerminalProgress") {
     p.advance(5);
     CHECK(p.line().starts_with("scan 5 "));
   }
+}
+
+TEST_CASE("board: aligned rows, a ticking elapsed column, cut long cells, nothing without a TTY") {
+  std::ostringstream err;
+  {
+    cli::TerminalBoard board({"fixture", "state", "error"}, 2, err, false);
+    board.set_row(0, {"1", "burned", ""}, std::nullopt);
+    board.set_row(1,
+                  {"2", "writing", std::string(100, 'x')},
+                  std::chrono::steady_clock::now() - std::chrono::seconds(3));
+    board.set_footer("burned 1");
+    const auto lines = board.lines();
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0].starts_with("fixture  state    error"));
+    CHECK(lines[1] == "1        burned");
+    CHECK(lines[2].starts_with("2        writing  xxxx"));
+    CHECK(lines[2].find("…") != std::string::npos);
+    CHECK(lines[2].find("3.0s") != std::string::npos);
+    CHECK(lines[3] == "burned 1");
+    board.finish();
+  }
+  CHECK(err.str().empty());
+}
+
+TEST_CASE("board: on a TTY the final frame stays on screen") {
+  std::ostringstream err;
+  cli::TerminalBoard board({"fixture", "state"}, 1, err, true);
+  board.set_row(0, {"1", "burned"}, std::nullopt);
+  board.set_footer("done");
+  board.finish();
+  const auto out = err.str();
+  CHECK(out.find("burned") != std::string::npos);
+  CHECK(out.rfind("done\n") == out.size() - 5);
 }

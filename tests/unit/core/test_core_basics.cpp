@@ -93,3 +93,8 @@ TEST_SUITE("core::Table") {
     CHECK_THROWS_AS(t.add_row({std::string("only one")}), std::logic_error);
   }
 }
+
+TEST_CASE("iso8601_utc") {
+  CHECK(iot::core::iso8601_utc(0).empty());
+  CHECK(iot::core::iso8601_utc(1550628969123) == "2019-02-20T02:16:09.123Z");
+}

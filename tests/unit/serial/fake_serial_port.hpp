@@ -26,7 +26,7 @@ public:
   }
   // Adds a reply chunk to the last expectation (call several times for several chunks).
   FakeSerialPort& reply(std::string bytes) {
-    m_steps.back().chunks.push_back(std::move(bytes));
+    m_steps.back().chunks.push_back(Chunk{std::move(bytes), false});
     return *this;
   }
   // Adds `bytes` as several chunks, cut at the given offsets (ascending).
@@ -35,17 +35,23 @@ public:
     for (auto cut : cuts) {
       cut = std::min(cut, bytes.size());
       if (cut > start) {
-        m_steps.back().chunks.push_back(bytes.substr(start, cut - start));
+        m_steps.back().chunks.push_back(Chunk{bytes.substr(start, cut - start), false});
         start = cut;
       }
     }
     if (start < bytes.size()) {
-      m_steps.back().chunks.push_back(bytes.substr(start));
+      m_steps.back().chunks.push_back(Chunk{bytes.substr(start), false});
     }
     return *this;
   }
+  // A reply chunk that is still on the wire when the code under test flushes its input: a
+  // flush_input() before it was read does not discard it (a late answer).
+  FakeSerialPort& reply_late(std::string bytes) {
+    m_steps.back().chunks.push_back(Chunk{std::move(bytes), true});
+    return *this;
+  }
   // Readable at once, before anything else queued later.
-  void inject(std::string bytes) { m_reads.push_back(std::move(bytes)); }
+  void inject(std::string bytes) { m_reads.push_back(Chunk{std::move(bytes), false}); }
   void fail_reads(iot::Error error) { m_read_error = std::move(error); }
 
   [[nodiscard]] const std::vector<std::string>& writes() const { return m_writes; }
@@ -94,7 +100,7 @@ public:
       return std::unexpected(*m_read_error);
     }
     if (!m_reads.empty()) {
-      std::string chunk = std::move(m_reads.front());
+      std::string chunk = std::move(m_reads.front().bytes);
       m_reads.pop_front();
       return chunk;
     }
@@ -106,21 +112,25 @@ public:
 
   iot::Status flush_input() override {
     ++m_flushes;
-    m_reads.clear();
+    std::erase_if(m_reads, [](const Chunk& c) { return !c.late; });
     return {};
   }
   iot::Status drain() override { return {}; }
   const std::string& path() const override { return m_path; }
 
 private:
+  struct Chunk {
+    std::string bytes;
+    bool late = false;
+  };
   struct Step {
     std::string expect;
-    std::vector<std::string> chunks;
+    std::vector<Chunk> chunks;
   };
   std::vector<Step> m_steps;
   std::size_t m_next = 0;
   std::string m_pending;
-  std::deque<std::string> m_reads;
+  std::deque<Chunk> m_reads;
   std::vector<std::string> m_writes;
   std::string m_mismatch;
   std::optional<iot::Error> m_read_error;

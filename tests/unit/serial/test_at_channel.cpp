@@ -199,6 +199,27 @@ TEST_SUITE("serial::AtChannel") {
     CHECK(port.flushes() == 1);
   }
 
+  TEST_CASE("sync drains late answers left by a killed process, so later answers align") {
+    FakeSerialPort port;
+    // Our AT gets a stale OK first; the answers to a queued AT+CGSN of the dead process and to
+    // our own AT are still on the wire when the first OK is read.
+    port.expect("AT\r")
+        .reply("\r\nOK\r\n")
+        .reply_late("\r\n490154203237518\r\n\r\nOK\r\n")
+        .reply_late("\r\nOK\r\n");
+    port.expect("ATE0\r").reply("\r\nOK\r\n");
+    port.expect("AT+CMEE=2\r").reply("\r\nOK\r\n");
+    port.expect("AT+CGMR\r").reply("\r\n+CGMR: \"V409\"\r\n\r\nOK\r\n");
+    AtChannel ch(port);
+    REQUIRE(ch.sync(3, std::chrono::milliseconds(50)));
+    auto r = ch.command("AT+CGMR", std::chrono::milliseconds(200));
+    REQUIRE(r);
+    CHECK(r->ok());
+    REQUIRE(r->lines.size() == 1);
+    CHECK(r->lines[0] == "+CGMR: \"V409\"");
+    CHECK(port.all_expectations_met());
+  }
+
   TEST_CASE("sync gives up with a fix") {
     FakeSerialPort port;
     port.expect("AT\r").expect("AT\r").expect("AT\r").expect("AT\r\n"); // 4th: other ending

@@ -125,6 +125,25 @@ TEST_SUITE("serial::driver luat") {
     CHECK(port.all_expectations_met());
   }
 
+  TEST_CASE("plan_write shows the writes and read-backs, sends nothing, validates the same") {
+    const std::string sn = std::string("a1BwAGV1234|dev0001|") + k_ds;
+    FakeSerialPort port;
+    AtChannel ch(port);
+    auto d = driver("luat", ch);
+    auto plan = d->plan_write({"a1BwAGV1234", "dev0001", k_ds, ""}, Layout::triplet);
+    REQUIRE(plan);
+    REQUIRE(plan->size() == 2);
+    CHECK((*plan)[0].command == "AT+WISN=\"" + sn + "\"");
+    CHECK((*plan)[0].purpose == "write SN");
+    CHECK((*plan)[1].command == "AT+WISN?");
+    CHECK((*plan)[1].purpose == "read back SN");
+    CHECK(port.writes().empty());
+    auto bad = d->plan_write({"a1BwAGV1234", "dev\"0001", k_ds, ""}, Layout::triplet);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().kind == ErrorKind::usage);
+    CHECK(port.writes().empty());
+  }
+
   TEST_CASE("a read-back mismatch is a module error with both secrets masked") {
     const std::string other = "XXXXbFmN9SYfnWLJTePG893XNuRVzzzz";
     FakeSerialPort port;
@@ -280,6 +299,30 @@ TEST_SUITE("serial::driver esp-at") {
     REQUIRE(r);
     CHECK(port.all_expectations_met());
     CHECK(port.mismatch().empty());
+  }
+
+  TEST_CASE("plan_write: prompt data is separate from the command") {
+    FakeSerialPort port;
+    AtChannel ch(port);
+    auto plan =
+        driver("esp-at", ch)->plan_write({"a1BwAGV1234", "esp_dev_01", k_ds, ""}, Layout::triplet);
+    REQUIRE(plan);
+    REQUIRE(plan->size() == 6);
+    CHECK((*plan)[2].command == "AT+SYSMFG=2,\"aliyun-key\",\"DeviceSecret\",7,32");
+    CHECK((*plan)[2].prompt_data == k_ds);
+    CHECK((*plan)[5].command == "AT+SYSMFG=1,\"aliyun-key\",\"DeviceSecret\"");
+    CHECK(port.writes().empty());
+  }
+
+  TEST_CASE("read_identity_key: the IMEI on cellular modules, the MAC on ESP-AT") {
+    FakeSerialPort cell;
+    cell.expect("AT+CGSN\r").reply("\r\n490154203237518\r\nOK\r\n");
+    AtChannel cell_ch(cell);
+    CHECK(driver("luat", cell_ch)->read_identity_key().value() == k_imei);
+    FakeSerialPort wifi;
+    wifi.expect("AT+CIPSTAMAC?\r\n").reply("\r\n+CIPSTAMAC:\"24:0a:c4:12:34:56\"\r\n\r\nOK\r\n");
+    AtChannel wifi_ch(wifi);
+    CHECK(driver("esp-at", wifi_ch)->read_identity_key().value() == "24:0a:c4:12:34:56");
   }
 
   TEST_CASE("identify reads the station MAC and AT version") {

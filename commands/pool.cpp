@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+#include "commands/pool.hpp"
+
+#include "commands/ledger_access.hpp"
+#include "core/csv.hpp"
+#include "core/text.hpp"
+#include "core/triplet_file.hpp"
+#include "store/atomic_file.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+namespace iot::commands {
+namespace {
+
+constexpr std::uintmax_t k_max_pool_file = 512ull * 1024 * 1024;
+constexpr std::size_t k_problems_shown = 50;
+
+Result<std::string> read_input(const std::string& file) {
+  if (file == "-") {
+    std::string content{std::istreambuf_iterator<char>(std::cin), {}};
+    return content;
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) {
+    return fail(ErrorKind::usage, "cannot read " + file + ": " + ec.message());
+  }
+  if (size > k_max_pool_file) {
+    return fail(ErrorKind::usage,
+                file + " is " + std::to_string(size / (1024 * 1024)) +
+                    " MB; pool files over 512 MB are not accepted: split it");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return fail(ErrorKind::usage, "cannot read " + file);
+  }
+  std::string content{std::istreambuf_iterator<char>(in), {}};
+  return content;
+}
+
+std::string source_name(const std::string& file) {
+  return file == "-" ? std::string("stdin") : std::filesystem::path(file).filename().string();
+}
+
+core::Cell opt_text(const std::string& text) {
+  return text.empty() ? core::Cell{} : core::Cell{text};
+}
+
+core::Cell opt_time(std::int64_t ms) {
+  return ms == 0 ? core::Cell{} : core::Cell{core::iso8601_utc(ms)};
+}
+
+const std::vector<std::string> k_record_columns = {"product_key",
+                                                   "device_name",
+                                                   "scheme",
+                                                   "secret",
+                                                   "state",
+                                                   "imei",
+                                                   "iccid",
+                                                   "station",
+                                                   "port",
+                                                   "attempts",
+                                                   "burned_at",
+                                                   "updated_at",
+                                                   "source"};
+
+std::vector<core::Cell> record_row(const store::TripletRecord& r) {
+  return {r.product_key,
+          r.device_name,
+          std::string(store::to_string(r.scheme)),
+          core::Secret{r.secret},
+          std::string(store::to_string(r.state)),
+          opt_text(r.imei),
+          opt_text(r.iccid),
+          opt_text(r.station),
+          opt_text(r.port),
+          static_cast<std::int64_t>(r.attempts),
+          opt_time(r.burned_at_ms),
+          opt_time(r.updated_at_ms),
+          opt_text(r.source)};
+}
+
+// The record as our own CSV / NDJSON (what pool import reads back): secrets in full.
+std::vector<std::string> export_fields(const store::TripletRecord& r) {
+  return {r.product_key,
+          r.device_name,
+          r.scheme == core::Scheme::device ? r.secret : "",
+          r.scheme == core::Scheme::product ? r.secret : "",
+          std::string(store::to_string(r.state)),
+          r.imei,
+          r.iccid,
+          r.station,
+          r.port,
+          std::to_string(r.attempts),
+          core::iso8601_utc(r.burned_at_ms)};
+}
+
+const std::vector<std::string> k_export_header = {"product_key",
+                                                  "device_name",
+                                                  "device_secret",
+                                                  "product_secret",
+                                                  "state",
+                                                  "imei",
+                                                  "iccid",
+                                                  "station",
+                                                  "port",
+                                                  "attempts",
+                                                  "burned_at"};
+
+} // namespace
+
+Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx) {
+  core::TripletParseOptions parse_options;
+  parse_options.scheme = opts.scheme == "product" ? core::Scheme::product : core::Scheme::device;
+  auto content = read_input(opts.file);
+  if (!content) {
+    return fail(content.error());
+  }
+  auto parsed = core::parse_triplet_file(*content, parse_options);
+  if (!parsed) {
+    return fail(parsed.error().context(opts.file));
+  }
+  auto& file = *parsed;
+  std::vector<core::RowProblem> problems = file.problems;
+  if (opts.product_key) {
+    std::vector<core::TripletRow> kept;
+    for (auto& row : file.rows) {
+      if (row.product_key != *opts.product_key) {
+        problems.push_back(
+            {row.line,
+             "ProductKey " + row.product_key + " is not --product-key " + *opts.product_key});
+      } else {
+        kept.push_back(std::move(row));
+      }
+    }
+    file.rows = std::move(kept);
+  }
+  std::sort(problems.begin(), problems.end(), [](const auto& a, const auto& b) {
+    return a.line < b.line;
+  });
+  for (std::size_t i = 0; i < problems.size() && i < k_problems_shown; ++i) {
+    ctx.output->warn(opts.file + ":" + std::to_string(problems[i].line) + ": " +
+                     problems[i].message);
+  }
+  if (problems.size() > k_problems_shown) {
+    ctx.output->warn("… and " + std::to_string(problems.size() - k_problems_shown) +
+                     " more bad rows");
+  }
+  if (!problems.empty() && !opts.skip_invalid) {
+    return fail(ErrorKind::usage,
+                opts.file + ": " + std::to_string(problems.size()) +
+                    " bad rows (listed above): nothing imported — fix them, or import the good "
+                    "rows with --skip-invalid");
+  }
+  auto handle = open_configured_ledger(ctx);
+  if (!handle) {
+    return fail(handle.error());
+  }
+  auto summary =
+      handle->ledger->import(file.rows, source_name(opts.file), handle->actor, opts.skip_invalid);
+  if (!summary) {
+    return fail(summary.error());
+  }
+  for (std::size_t i = 0; i < summary->conflicts.size() && i < k_problems_shown; ++i) {
+    ctx.output->warn(opts.file + ":" + std::to_string(summary->conflicts[i].line) + ": " +
+                     summary->conflicts[i].message);
+  }
+  if (!summary->committed) {
+    return fail(ErrorKind::usage,
+                opts.file + ": " + std::to_string(summary->conflicts.size()) +
+                    " rows conflict with the ledger (listed above): nothing imported — fix "
+                    "them, or import the rest with --skip-invalid");
+  }
+  core::Table t;
+  t.single = true;
+  t.columns = {"file",
+               "format",
+               "ledger",
+               "rows",
+               "added",
+               "already_present",
+               "skipped_invalid",
+               "skipped_conflicts"};
+  t.add_row({opts.file,
+             file.format,
+             handle->path,
+             static_cast<std::int64_t>(file.rows.size() + problems.size()),
+             static_cast<std::int64_t>(summary->added),
+             static_cast<std::int64_t>(summary->unchanged),
+             static_cast<std::int64_t>(problems.size()),
+             static_cast<std::int64_t>(summary->conflicts.size())});
+  return t;
+}
+
+Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx) {
+  auto handle = open_configured_ledger(ctx);
+  if (!handle) {
+    return fail(handle.error());
+  }
+  core::Table t;
+  if (opts.in_doubt) {
+    t.columns = k_record_columns;
+    store::RecordFilter filter;
+    filter.states = {store::TripletState::claimed, store::TripletState::bound};
+    filter.product_key = opts.product_key;
+    auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+      t.add_row(record_row(r));
+      return {};
+    });
+    if (!ok) {
+      return fail(ok.error());
+    }
+    return t;
+  }
+  auto counts = handle->ledger->counts();
+  if (!counts) {
+    return fail(counts.error());
+  }
+  // One row per product and station; available triplets belong to no station.
+  std::map<std::pair<std::string, std::string>, std::array<std::int64_t, 4>> table;
+  std::int64_t in_doubt = 0;
+  for (const auto& c : *counts) {
+    if (opts.product_key && c.product_key != *opts.product_key) {
+      continue;
+    }
+    table[{c.product_key, c.station}][static_cast<std::size_t>(c.state)] += c.count;
+    if (c.state == store::TripletState::claimed || c.state == store::TripletState::bound) {
+      in_doubt += c.count;
+    }
+  }
+  t.columns = {"product_key", "station", "available", "claimed", "bound", "burned"};
+  for (const auto& [key, n] : table) {
+    t.add_row({key.first, opt_text(key.second), n[0], n[1], n[2], n[3]});
+  }
+  if (in_doubt > 0) {
+    ctx.output->warn(std::to_string(in_doubt) +
+                     " triplets are claimed or bound but not verified as burned (in doubt): "
+                     "`iotfleet pool status --in-doubt` lists them; re-seating each module "
+                     "finishes it, `iotfleet pool release` frees one whose module is gone");
+  }
+  return t;
+}
+
+Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ctx) {
+  if (core::trim(opts.reason).empty()) {
+    return fail(ErrorKind::usage,
+                "--reason is required: say why (it goes to the audit trail), e.g. --reason "
+                "'module scrapped'");
+  }
+  auto handle = open_configured_ledger(ctx);
+  if (!handle) {
+    return fail(handle.error());
+  }
+  auto found = handle->ledger->find(opts.device_name, opts.product_key);
+  if (!found) {
+    return fail(found.error());
+  }
+  if (found->empty()) {
+    return fail(ErrorKind::usage,
+                "no triplet with DeviceName " + opts.device_name +
+                    (opts.product_key ? " of ProductKey " + *opts.product_key : "") +
+                    " in the ledger " + handle->path);
+  }
+  if (found->size() > 1) {
+    return fail(ErrorKind::usage,
+                "DeviceName " + opts.device_name + " exists in " + std::to_string(found->size()) +
+                    " products: add --product-key");
+  }
+  const auto& record = found->front();
+  if (record.state == store::TripletState::burned && !opts.force) {
+    return fail(ErrorKind::usage,
+                record.product_key + "/" + record.device_name + " is burned into IMEI " +
+                    record.imei +
+                    ": releasing it lets another module get the same identity. Only if that "
+                    "module is destroyed (or will be re-burned with this triplet), add --force");
+  }
+  if (record.state == store::TripletState::available) {
+    return fail(ErrorKind::usage,
+                record.product_key + "/" + record.device_name +
+                    " is already available: nothing to release");
+  }
+  auto released = handle->ledger->release(
+      {record.product_key, record.device_name}, handle->actor, opts.reason, opts.force);
+  if (!released) {
+    return fail(released.error());
+  }
+  core::Table t;
+  t.single = true;
+  t.columns = {"product_key", "device_name", "was", "imei", "station", "port", "reason"};
+  t.add_row({released->product_key,
+             released->device_name,
+             std::string(store::to_string(released->state)),
+             opt_text(released->imei),
+             opt_text(released->station),
+             opt_text(released->port),
+             opts.reason});
+  return t;
+}
+
+Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx) {
+  store::RecordFilter filter;
+  filter.product_key = opts.product_key;
+  if (opts.state != "all") {
+    auto state = store::parse_triplet_state(opts.state);
+    if (!state) {
+      return fail(state.error().context("--state"));
+    }
+    filter.states = {*state};
+  }
+  auto handle = open_configured_ledger(ctx);
+  if (!handle) {
+    return fail(handle.error());
+  }
+  if (!opts.out_file) {
+    core::Table t;
+    t.columns = k_record_columns;
+    auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+      t.add_row(record_row(r));
+      return {};
+    });
+    if (!ok) {
+      return fail(ok.error());
+    }
+    return t;
+  }
+  auto file = store::AtomicFile::create(*opts.out_file, 0600);
+  if (!file) {
+    return fail(file.error());
+  }
+  std::int64_t count = 0;
+  if (opts.format == "csv") {
+    if (auto ok = file->write(core::csv_line(k_export_header) + "\n"); !ok) {
+      return fail(ok.error());
+    }
+  }
+  auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+    ++count;
+    const auto fields = export_fields(r);
+    if (opts.format == "csv") {
+      return file->write(core::csv_line(fields) + "\n");
+    }
+    nlohmann::ordered_json j;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (!fields[i].empty()) {
+        j[k_export_header[i]] = fields[i];
+      }
+    }
+    return file->write(j.dump() + "\n");
+  });
+  if (!ok) {
+    return fail(ok.error());
+  }
+  if (auto committed = file->commit(); !committed) {
+    return fail(committed.error());
+  }
+  core::Table t;
+  t.single = true;
+  t.columns = {"file", "format", "records", "state"};
+  t.add_row({*opts.out_file, opts.format, count, opts.state});
+  return t;
+}
+
+Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx) {
+  auto handle = open_configured_ledger(ctx);
+  if (!handle) {
+    return fail(handle.error());
+  }
+  auto events = handle->ledger->events(opts.limit, opts.device_name);
+  if (!events) {
+    return fail(events.error());
+  }
+  core::Table t;
+  t.columns = {"time",
+               "station",
+               "port",
+               "imei",
+               "product_key",
+               "device_name",
+               "action",
+               "outcome",
+               "detail"};
+  for (const auto& e : *events) {
+    t.add_row({core::iso8601_utc(e.time_ms),
+               opt_text(e.station),
+               opt_text(e.port),
+               opt_text(e.imei),
+               opt_text(e.product_key),
+               opt_text(e.device_name),
+               e.action,
+               opt_text(e.outcome),
+               opt_text(e.detail)});
+  }
+  return t;
+}
+
+void register_pool(CLI::App& app, Context& ctx) {
+  auto* pool = app.add_subcommand(
+      "pool", "The triplet pool in the factory ledger: import, status, release, export, log");
+  pool->require_subcommand(0, 1);
+
+  auto import_opts = std::make_shared<PoolImportOptions>();
+  auto* import = pool->add_subcommand(
+      "import", "Load triplets (Aliyun console batch CSV, our CSV, NDJSON) into the ledger");
+  import->add_option("file", import_opts->file, "The file, or - for stdin")->required();
+  import->add_option("--scheme", import_opts->scheme, "device (PK,DN,DS) or product (PK,PS,DN)")
+      ->check(CLI::IsMember({"device", "product"}))
+      ->capture_default_str();
+  import->add_flag("--skip-invalid",
+                   import_opts->skip_invalid,
+                   "Import the good rows even if some are bad or conflict (default: all or none)");
+  import->add_option(
+      "--product-key", import_opts->product_key, "Refuse rows of any other ProductKey");
+  import->footer("Every row is validated (charset, lengths, one ProductKey, no DeviceName twice, "
+                 "no DeviceName already in the ledger with another secret); bad rows are named "
+                 "by line on stderr. Re-importing a file is a no-op. Formats: docs/pool-files.md. "
+                 "Exit 2 when rows are bad and nothing was imported.");
+  import->callback([&ctx, import_opts] {
+    ctx.output->emit(value_or_throw(run_pool_import(*import_opts, ctx)));
+});
+
+auto status_opts = std::make_shared<PoolStatusOptions>();
+auto* status = pool->add_subcommand(
+    "status", "Counts per product, station and state; --in-doubt lists unverified triplets");
+status->add_flag("--in-doubt",
+                 status_opts->in_doubt,
+                 "List claimed and bound triplets (write attempted, not verified)");
+status->add_option("--product-key", status_opts->product_key, "Only this product");
+status->callback([&ctx, status_opts] {
+  ctx.output->emit(value_or_throw(run_pool_status(*status_opts, ctx)));
+});
+
+auto release_opts = std::make_shared<PoolReleaseOptions>();
+auto* release = pool->add_subcommand(
+    "release", "Operator: free a claimed or bound triplet (its module is gone or rejected)");
+release->add_option("device_name", release_opts->device_name, "DeviceName")->required();
+release->add_option("--reason", release_opts->reason, "Why (kept in the audit trail)")->required();
+release->add_option("--product-key", release_opts->product_key, "When the DN is in two products");
+release->add_flag("--force",
+                  release_opts->force,
+                  "Also release a burned triplet (only if its module is destroyed)");
+release->callback([&ctx, release_opts] {
+  ctx.output->emit(value_or_throw(run_pool_release(*release_opts, ctx)));
+});
+
+auto export_opts = std::make_shared<PoolExportOptions>();
+auto* exp = pool->add_subcommand(
+    "export", "Burned records (or --state S|all): to stdout masked, or to a 0600 file in full");
+exp->add_option("-O,--out", export_opts->out_file, "Write to FILE (0600, atomic, full secrets)");
+exp->add_option("--format", export_opts->format, "File format: csv or ndjson")
+    ->check(CLI::IsMember({"csv", "ndjson"}))
+    ->capture_default_str();
+exp->add_option("--product-key", export_opts->product_key, "Only this product");
+exp->add_option("--state", export_opts->state, "available|claimed|bound|burned|all")
+    ->check(CLI::IsMember({"available", "claimed", "bound", "burned", "all"}))
+    ->capture_default_str();
+exp->callback([&ctx, export_opts] {
+  ctx.output->emit(value_or_throw(run_pool_export(*export_opts, ctx)));
+});
+
+auto log_opts = std::make_shared<PoolLogOptions>();
+auto* log = pool->add_subcommand("log", "The audit trail, newest last (never a secret)");
+log->add_option("--limit", log_opts->limit, "How many events")->capture_default_str();
+log->add_option("--device-name", log_opts->device_name, "Only events of this DeviceName");
+log->callback([&ctx, log_opts] { ctx.output->emit(value_or_throw(run_pool_log(*log_opts, ctx))); });
+} // namespace iot::commands
+
+} // namespace iot::commands

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// The factory ledger: every triplet of the pool, its state, the module it is bound to, and an
+// append-only audit of what happened. It is the station's source of truth (DESIGN.md "The ledger").
+//
+// State machine (each transition is one transaction, with its audit event in the same one):
+//
+//   available --claim--> claimed --mark_attempted--> bound --mark_burned--> burned
+//       ^                   |                          |
+//       +-----unclaim-------+                          |
+//       +-----release (operator, with a reason) -------+   (claimed too; burned only with force)
+//
+// - claim binds a triplet to a module's IMEI before anything is sent to it. A module that comes
+//   back (same IMEI) gets the same triplet again (ClaimKind::resumed), never a second one.
+// - mark_attempted is written *before* the first byte of a write reaches the module. From then on
+//   the triplet may be in that module, so it is bound to the IMEI: only an operator's release
+//   gives it to another module.
+// - unclaim: the write was never attempted, so nothing reached the module: back to available.
+// - A crash (kill -9, power cut) at any point leaves each triplet available, claimed (nothing
+//   sent; expire_claims returns it once its process is gone), bound (in doubt: the module may or
+//   may not hold it; the same module gets it again) or burned. Never lost, never in two modules.
+//
+// Implementations: SQLite (open_ledger, below). No SQLite type appears in this header, so a
+// PostgreSQL implementation can fill the same interface for a whole line drawing from one pool.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/triplet_file.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iot::store {
+
+enum class TripletState { available, claimed, bound, burned };
+[[nodiscard]] std::string_view to_string(TripletState state);
+// "available" | "claimed" | "bound" | "burned"; ErrorKind::usage otherwise.
+[[nodiscard]] Result<TripletState> parse_triplet_state(std::string_view text);
+[[nodiscard]] std::string_view to_string(core::Scheme scheme); // "device" | "product"
+
+struct TripletKey {
+  std::string product_key;
+  std::string device_name;
+};
+
+struct TripletRecord {
+  std::string product_key;
+  std::string device_name;
+  std::string secret; // DeviceSecret (scheme device) or ProductSecret (scheme product). SECRET.
+  core::Scheme scheme = core::Scheme::device;
+  TripletState state = TripletState::available;
+  std::string imei; // bound module ("" while available)
+  std::string iccid;
+  std::string station; // who claimed / burned it
+  std::string port;
+  std::int64_t owner_pid = 0; // process holding the claim (0: none)
+  int attempts = 0;           // writes attempted
+  std::string source;         // the import file it came from
+  std::int64_t imported_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::int64_t burned_at_ms = 0; // 0 until burned
+};
+
+// Who does something, for the audit trail and the claim's owner.
+struct Actor {
+  std::string station;
+  std::string port;
+  std::int64_t pid = 0;
+};
+
+struct ImportProblem {
+  std::size_t line = 0;
+  std::string message; // never contains a secret
+};
+
+struct ImportSummary {
+  std::size_t added = 0;
+  std::size_t unchanged = 0;            // already in the ledger with the same secret
+  std::vector<ImportProblem> conflicts; // in the ledger with a different secret or scheme
+  bool committed = false;               // false: nothing was imported
+};
+
+struct ClaimRequest {
+  std::string imei;
+  std::string iccid;
+  Actor actor;
+  std::optional<std::string> product_key; // only triplets of this product
+  std::optional<std::string> device_name; // exactly this DeviceName (--name-from imei)
+  std::optional<core::Scheme> scheme;     // only this scheme
+  bool dry_run = false;                   // say what claim would do; change nothing
+};
+
+enum class ClaimKind {
+  fresh,   // an available triplet, now claimed for this IMEI
+  resumed, // this IMEI already held a claimed or bound triplet: the same one again
+  burned,  // this IMEI's triplet is burned; compare the module's read-back before doing anything
+};
+[[nodiscard]] std::string_view to_string(ClaimKind kind);
+
+struct Claim {
+  ClaimKind kind = ClaimKind::fresh;
+  TripletRecord record;
+};
+
+struct StateCount {
+  std::string product_key;
+  std::string station; // "" for available triplets
+  TripletState state = TripletState::available;
+  std::int64_t count = 0;
+};
+
+struct RecordFilter {
+  std::vector<TripletState> states; // empty: every state
+  std::optional<std::string> product_key;
+  std::optional<std::string> station;
+};
+
+struct Event {
+  std::int64_t time_ms = 0;
+  std::string station;
+  std::string port;
+  std::string imei;
+  std::string product_key;
+  std::string device_name;
+  std::string action;  // import, claim, attempt, burned, unclaim, release, expire, verify, fail …
+  std::string outcome; // ok, failed, refused …
+  std::string detail;  // free text, never a secret
+};
+
+class Ledger {
+public:
+  virtual ~Ledger() = default;
+
+  // Adds rows in one transaction. A row whose (ProductKey, DeviceName) is already in the ledger
+  // with the same secret and scheme is unchanged (re-importing a file is a no-op); with a
+  // different one it is a conflict. With conflicts and !skip_conflicts nothing is imported.
+  [[nodiscard]] virtual Result<ImportSummary> import(std::span<const core::TripletRow> rows,
+                                                     std::string_view source,
+                                                     const Actor& actor,
+                                                     bool skip_conflicts) = 0;
+
+  // The triplet for the module with request.imei (see ClaimKind), or nullopt when the pool has
+  // no available triplet matching the request. ErrorKind::module when the IMEI or the requested
+  // DeviceName is held by something else (another live process, another IMEI).
+  [[nodiscard]] virtual Result<std::optional<Claim>> claim(const ClaimRequest& request) = 0;
+
+  // claimed|bound -> bound, attempts + 1. Call before the first byte of a write is sent.
+  [[nodiscard]] virtual Status mark_attempted(const TripletKey& key, const Actor& actor) = 0;
+  // bound -> burned: the module's read-back matched. detail goes to the audit event.
+  [[nodiscard]] virtual Status
+  mark_burned(const TripletKey& key, const Actor& actor, std::string_view detail) = 0;
+  // claimed -> available: nothing was sent to the module.
+  [[nodiscard]] virtual Status
+  unclaim(const TripletKey& key, const Actor& actor, std::string_view reason) = 0;
+  // Operator: claimed|bound -> available (burned too when force). The reason is audited.
+  [[nodiscard]] virtual Result<TripletRecord>
+  release(const TripletKey& key, const Actor& actor, std::string_view reason, bool force) = 0;
+  // Claims of `station` whose owner process is gone (is_alive false) go back to available.
+  [[nodiscard]] virtual Result<std::size_t>
+  expire_claims(const Actor& actor, const std::function<bool(std::int64_t pid)>& is_alive) = 0;
+
+  // Every triplet named device_name (one per product), optionally of one product.
+  [[nodiscard]] virtual Result<std::vector<TripletRecord>>
+  find(std::string_view device_name, const std::optional<std::string>& product_key) = 0;
+  // The non-available triplet bound to this IMEI, if any.
+  [[nodiscard]] virtual Result<std::optional<TripletRecord>>
+  find_by_imei(std::string_view imei) = 0;
+  // Counts grouped by product, station and state.
+  [[nodiscard]] virtual Result<std::vector<StateCount>> counts() = 0;
+  // Each matching record, in import order. Stops at the first error the callback returns.
+  [[nodiscard]] virtual Status
+  for_each(const RecordFilter& filter,
+           const std::function<Status(const TripletRecord&)>& callback) = 0;
+
+  // Appends to the audit trail (for events that are not a transition, e.g. a refused module).
+  [[nodiscard]] virtual Status record_event(const Event& event) = 0;
+  // The newest `limit` events, oldest first (optionally only those of one DeviceName).
+  [[nodiscard]] virtual Result<std::vector<Event>>
+  events(std::size_t limit, const std::optional<std::string>& device_name) = 0;
+};
+
+struct LedgerOptions {
+  int busy_timeout_ms = 10000; // another process holding the write lock
+};
+
+// Opens (creating with mode 0600 and migrating as needed) the SQLite ledger at path: WAL,
+// synchronous=FULL, foreign keys, busy timeout. The object is safe to use from many threads;
+// many processes may share the file. ErrorKind::io when the file cannot be opened or is not a
+// ledger; ErrorKind::config when its schema is newer than this build.
+[[nodiscard]] Result<std::unique_ptr<Ledger>> open_ledger(const std::filesystem::path& path,
+                                                          const LedgerOptions& options = {});
+
+// The schema version this build writes.
+[[nodiscard]] int ledger_schema_version();
+
+// True if a process with this pid exists on this machine (kill(pid, 0)).
+[[nodiscard]] bool process_alive(std::int64_t pid);
+
+} // namespace iot::store

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+#include "store/ledger.hpp"
+#include "store/sqlite.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace iot;
+using namespace iot::store;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/iot-ledger-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::vector<core::TripletRow> rows(int n, const std::string& pk = "a1B2c3D4e5F") {
+  std::vector<core::TripletRow> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back({pk,
+                   "dev" + std::to_string(1000 + i),
+                   "S3cretValue" + std::to_string(i) + "xxxxxxxxxxxxxxxxxxxx",
+                   core::Scheme::device,
+                   static_cast<std::size_t>(i + 1)});
+  }
+  return out;
+}
+
+std::unique_ptr<Ledger> open_or_die(const fs::path& path) {
+  auto ledger = open_ledger(path);
+  REQUIRE_MESSAGE(ledger.has_value(), (ledger ? "" : ledger.error().message));
+  return std::move(*ledger);
+}
+
+const Actor k_actor{"station-1", "/dev/ttyUSB0", 4242};
+
+ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
+  ClaimRequest r;
+  r.imei = imei;
+  r.iccid = "89860400000000000001";
+  r.actor = std::move(actor);
+  return r;
+}
+
+std::map<TripletState, std::int64_t> totals(Ledger& ledger) {
+  std::map<TripletState, std::int64_t> out;
+  for (const auto& c : ledger.counts().value()) {
+    out[c.state] += c.count;
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("ledger: a new ledger file is 0600, versioned, and reopens") {
+  TempDir dir;
+  const auto path = dir.path / "ledger.db";
+  {
+    auto ledger = open_or_die(path);
+    REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false).value().added == 3);
+  }
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto again = open_or_die(path);
+  CHECK(totals(*again)[TripletState::available] == 3);
+  CHECK(ledger_schema_version() >= 1);
+}
+
+TEST_CASE("ledger: refuses files that are not a ledger, and a newer schema") {
+  TempDir dir;
+  SUBCASE("text file") {
+    std::ofstream(dir.path / "x.db") << "hello, this is not a database at all, really not";
+    auto ledger = open_ledger(dir.path / "x.db");
+    REQUIRE_FALSE(ledger.has_value());
+    CHECK(ledger.error().kind == ErrorKind::io);
+  }
+  SUBCASE("someone else's sqlite database") {
+    auto db = sqlite::Database::open(dir.path / "other.db", 0600).value();
+    REQUIRE(db.exec("CREATE TABLE t (x)").has_value());
+    auto ledger = open_ledger(dir.path / "other.db");
+    REQUIRE_FALSE(ledger.has_value());
+    CHECK(ledger.error().message.find("not an iotfleet ledger") != std::string::npos);
+  }
+  SUBCASE("newer schema") {
+    (void)open_or_die(dir.path / "new.db");
+    {
+      auto db = sqlite::Database::open(dir.path / "new.db", 0600).value();
+      REQUIRE(db.exec("PRAGMA user_version = 99").has_value());
+    }
+    auto ledger = open_ledger(dir.path / "new.db");
+    REQUIRE_FALSE(ledger.has_value());
+    CHECK(ledger.error().kind == ErrorKind::config);
+    CHECK(ledger.error().message.find("newer") != std::string::npos);
+  }
+  SUBCASE("missing directory") {
+    auto ledger = open_ledger(dir.path / "nope" / "l.db");
+    REQUIRE_FALSE(ledger.has_value());
+    CHECK(ledger.error().message.find("does not exist") != std::string::npos);
+  }
+}
+
+TEST_CASE("ledger: import is idempotent and all-or-nothing on conflicts") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  auto first = ledger->import(rows(5), "a.csv", k_actor, false).value();
+  CHECK(first.added == 5);
+  CHECK(first.committed);
+  auto again = ledger->import(rows(5), "a.csv", k_actor, false).value();
+  CHECK(again.added == 0);
+  CHECK(again.unchanged == 5);
+
+  auto changed = rows(7);
+  changed[2].secret = "AnotherSecretValue";
+  auto conflict = ledger->import(changed, "b.csv", k_actor, false).value();
+  CHECK_FALSE(conflict.committed);
+  REQUIRE(conflict.conflicts.size() == 1);
+  CHECK(conflict.conflicts[0].line == 3);
+  CHECK(conflict.conflicts[0].message.find("dev1002") != std::string::npos);
+  CHECK(conflict.conflicts[0].message.find("AnotherSecretValue") == std::string::npos);
+  CHECK(totals(*ledger)[TripletState::available] == 5); // nothing from b.csv
+
+  auto skipped = ledger->import(changed, "b.csv", k_actor, true).value();
+  CHECK(skipped.committed);
+  CHECK(skipped.added == 2);
+  CHECK(totals(*ledger)[TripletState::available] == 7);
+  CHECK(ledger->find("dev1002", std::nullopt).value().at(0).secret ==
+        rows(3)[2].secret); // the ledger's secret wins
+}
+
+TEST_CASE("ledger: claim, attempt, burn; the same IMEI always gets the same triplet") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
+
+  auto c1 = ledger->claim(request_for("861234567890123")).value();
+  REQUIRE(c1);
+  CHECK(c1->kind == ClaimKind::fresh);
+  CHECK(c1->record.device_name == "dev1000");
+  CHECK(c1->record.state == TripletState::claimed);
+  CHECK(c1->record.imei == "861234567890123");
+  const TripletKey key{c1->record.product_key, c1->record.device_name};
+
+  auto c2 = ledger->claim(request_for("861234567890123")).value();
+  REQUIRE(c2);
+  CHECK(c2->kind == ClaimKind::resumed);
+  CHECK(c2->record.device_name == "dev1000");
+
+  REQUIRE(ledger->mark_attempted(key, k_actor));
+  CHECK(ledger->find("dev1000", std::nullopt).value().at(0).state == TripletState::bound);
+  // Once a write was attempted nothing but an operator frees it.
+  auto unclaimed = ledger->unclaim(key, k_actor, "test");
+  REQUIRE_FALSE(unclaimed.has_value());
+  CHECK(unclaimed.error().message.find("bound") != std::string::npos);
+
+  // Another fixture, same module (re-seated): same triplet, attempts counted.
+  Actor other{"station-1", "/dev/ttyUSB5", 4242};
+  auto c3 = ledger->claim(request_for("861234567890123", other)).value();
+  REQUIRE(c3);
+  CHECK(c3->kind == ClaimKind::resumed);
+  CHECK(c3->record.device_name == "dev1000");
+  CHECK(c3->record.port == "/dev/ttyUSB5");
+  REQUIRE(ledger->mark_attempted(key, other));
+  REQUIRE(ledger->mark_burned(key, other, "read-back matched"));
+  auto burned = ledger->find("dev1000", std::nullopt).value().at(0);
+  CHECK(burned.state == TripletState::burned);
+  CHECK(burned.attempts == 2);
+  CHECK(burned.burned_at_ms > 0);
+
+  auto c4 = ledger->claim(request_for("861234567890123")).value();
+  REQUIRE(c4);
+  CHECK(c4->kind == ClaimKind::burned);
+  CHECK(c4->record.device_name == "dev1000");
+
+  // A second module gets the next triplet, never the first one.
+  auto c5 = ledger->claim(request_for("869999999999999")).value();
+  REQUIRE(c5);
+  CHECK(c5->record.device_name == "dev1001");
+
+  // mark_burned needs an attempt first
+  auto early = ledger->mark_burned({c5->record.product_key, "dev1001"}, k_actor, "");
+  CHECK_FALSE(early.has_value());
+}
+
+TEST_CASE("ledger: unclaim returns a never-written triplet; release needs a reason and force "
+          "for burned ones") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
+  auto c = ledger->claim(request_for("861111111111116")).value().value();
+  const TripletKey key{c.record.product_key, c.record.device_name};
+  REQUIRE(ledger->unclaim(key, k_actor, "module removed before the write"));
+  CHECK(totals(*ledger)[TripletState::available] == 2);
+  CHECK_FALSE(ledger->find_by_imei("861111111111116").value().has_value());
+
+  c = ledger->claim(request_for("861111111111116")).value().value();
+  REQUIRE(ledger->mark_attempted(key, k_actor));
+  auto released = ledger->release(key, k_actor, "module scrapped after a failed write", false);
+  REQUIRE(released.has_value());
+  CHECK(released->imei == "861111111111116");
+  CHECK(totals(*ledger)[TripletState::available] == 2);
+
+  c = ledger->claim(request_for("862222222222222")).value().value();
+  REQUIRE(ledger->mark_attempted({c.record.product_key, c.record.device_name}, k_actor));
+  REQUIRE(ledger->mark_burned({c.record.product_key, c.record.device_name}, k_actor, ""));
+  auto refused = ledger->release({c.record.product_key, c.record.device_name}, k_actor, "x", false);
+  CHECK_FALSE(refused.has_value());
+  CHECK(ledger->release({c.record.product_key, c.record.device_name}, k_actor, "x", true));
+
+  auto events = ledger->events(100, std::nullopt).value();
+  bool saw_reason = false;
+  for (const auto& e : events) {
+    saw_reason =
+        saw_reason || (e.action == "release" && e.detail.find("scrapped") != std::string::npos &&
+                       e.imei == "861111111111116");
+    for (const auto& row : rows(2)) {
+      CHECK(e.detail.find(row.secret) == std::string::npos);
+    }
+  }
+  CHECK(saw_reason);
+}
+
+TEST_CASE("ledger: --name-from imei claims exactly the DeviceName asked for") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  auto list = rows(3);
+  list[1].device_name = "861234567890123";
+  REQUIRE(ledger->import(list, "a.csv", k_actor, false));
+  auto req = request_for("861234567890123");
+  req.device_name = "861234567890123";
+  auto c = ledger->claim(req).value();
+  REQUIRE(c);
+  CHECK(c->record.device_name == "861234567890123");
+
+  auto missing = request_for("869999999999999");
+  missing.device_name = "869999999999999";
+  CHECK_FALSE(ledger->claim(missing).value().has_value());
+
+  // The row exists but another IMEI holds it.
+  auto taken = request_for("865555555555555");
+  taken.device_name = "861234567890123";
+  auto refused = ledger->claim(taken);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().kind == ErrorKind::module);
+  CHECK(refused.error().message.find("pool release") != std::string::npos);
+}
+
+TEST_CASE("ledger: an empty pool gives nullopt; product filter is honoured") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(1, "pkAAAAAAAAA"), "a.csv", k_actor, false));
+  auto other = request_for("861234567890123");
+  other.product_key = "pkBBBBBBBBB";
+  CHECK_FALSE(ledger->claim(other).value().has_value());
+  CHECK(ledger->claim(request_for("861234567890123")).value().has_value());
+  CHECK_FALSE(ledger->claim(request_for("869999999999999")).value().has_value());
+}
+
+TEST_CASE("ledger: a live process holding an IMEI's claim blocks another process") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
+  Actor me{"station-1", "/dev/ttyUSB0", static_cast<std::int64_t>(::getpid())};
+  REQUIRE(ledger->claim(request_for("861234567890123", me)).value());
+  Actor other{"station-1", "/dev/ttyUSB1", static_cast<std::int64_t>(::getpid()) + 1000000};
+  auto refused = ledger->claim(request_for("861234567890123", other));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message.find("being burned right now") != std::string::npos);
+}
+
+TEST_CASE("ledger: expire_claims frees claims of dead processes, never bound triplets") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
+  Actor dead{"station-1", "/dev/ttyUSB0", 999001};
+  Actor alive{"station-1", "/dev/ttyUSB1", 999002};
+  auto a = ledger->claim(request_for("861111111111116", dead)).value().value();
+  auto b = ledger->claim(request_for("862222222222222", dead)).value().value();
+  auto c = ledger->claim(request_for("863333333333333", alive)).value().value();
+  REQUIRE(ledger->mark_attempted({b.record.product_key, b.record.device_name}, dead));
+  auto expired = ledger->expire_claims(k_actor, [](std::int64_t pid) { return pid == 999002; });
+  REQUIRE(expired.has_value());
+  CHECK(*expired == 1);
+  auto t = totals(*ledger);
+  CHECK(t[TripletState::available] == 1);
+  CHECK(t[TripletState::bound] == 1);
+  CHECK(t[TripletState::claimed] == 1);
+  // Another station's claims are not ours to expire.
+  CHECK(ledger->expire_claims({"station-2", "", 1}, [](std::int64_t) { return false; }).value() ==
+        0);
+}
+
+TEST_CASE("ledger: concurrent claims from many threads and connections never share a triplet") {
+  TempDir dir;
+  const auto path = dir.path / "l.db";
+  constexpr int k_triplets = 120;
+  open_or_die(path)->import(rows(k_triplets), "a.csv", k_actor, false).value();
+
+  constexpr int k_connections = 3;
+  constexpr int k_threads_per_connection = 4;
+  std::vector<std::unique_ptr<Ledger>> ledgers;
+  for (int i = 0; i < k_connections; ++i) {
+    ledgers.push_back(open_or_die(path));
+  }
+  std::mutex mutex;
+  std::multiset<std::string> claimed;
+  std::atomic<int> next_imei{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < k_connections; ++c) {
+    for (int t = 0; t < k_threads_per_connection; ++t) {
+      threads.emplace_back([&, c, t] {
+        Actor actor{"station-1", "port" + std::to_string(t), 100 + c};
+        for (;;) {
+          const auto imei = "86" + std::to_string(1000000000000 + next_imei++);
+          auto claim = ledgers[static_cast<std::size_t>(c)]->claim(request_for(imei, actor));
+          if (!claim) {
+            ++errors;
+            return;
+          }
+          if (!*claim) {
+            return; // pool empty
+          }
+          const TripletKey key{(*claim)->record.product_key, (*claim)->record.device_name};
+          if (!ledgers[static_cast<std::size_t>(c)]->mark_attempted(key, actor)) {
+            ++errors;
+          }
+          std::lock_guard lock(mutex);
+          claimed.insert((*claim)->record.device_name);
+        }
+      });
+    }
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(errors == 0);
+  CHECK(claimed.size() == k_triplets);
+  CHECK(std::set<std::string>(claimed.begin(), claimed.end()).size() == k_triplets);
+  CHECK(totals(*ledgers[0])[TripletState::bound] == k_triplets);
+}
+
+TEST_CASE("ledger: the audit trail is append-only") {
+  TempDir dir;
+  const auto path = dir.path / "l.db";
+  open_or_die(path)->import(rows(1), "a.csv", k_actor, false).value();
+  auto db = sqlite::Database::open(path, 0600).value();
+  CHECK_FALSE(db.exec("DELETE FROM events").has_value());
+  CHECK_FALSE(db.exec("UPDATE events SET detail = 'x'").has_value());
+}
+
+TEST_CASE("ledger: a dry-run claim says what would happen and changes nothing") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
+  auto req = request_for("861234567890123");
+  req.dry_run = true;
+  auto c = ledger->claim(req).value();
+  REQUIRE(c);
+  CHECK(c->kind == ClaimKind::fresh);
+  CHECK(c->record.device_name == "dev1000");
+  CHECK(totals(*ledger)[TripletState::available] == 2);
+  CHECK_FALSE(ledger->find_by_imei("861234567890123").value().has_value());
+  CHECK(ledger->events(10, std::nullopt).value().size() == 1); // only the import
+}

@@ -533,6 +533,39 @@ ModuleModel::Reply ModuleModel::commit(Nvm next) {
   return r;
 }
 
+Status ModuleModel::overwrite_sn_storage(std::string value) {
+  std::size_t limit = k_luat_sn_max;
+  if (m_config.kind == ModuleKind::quectel) {
+    limit = k_quectel_ds_max;
+  } else if (m_config.kind == ModuleKind::esp_at) {
+    limit = k_sysmfg_value_max;
+  }
+  if (value.empty() || value.size() > limit) {
+    return fail(ErrorKind::usage,
+                "the " + std::string(to_string(m_config.kind)) + " SN storage holds 1-" +
+                    std::to_string(limit) + " bytes, got " + std::to_string(value.size()));
+  }
+  Nvm next = m_nvm;
+  switch (m_config.kind) {
+  case ModuleKind::luat:
+    next.sn = std::move(value);
+    break;
+  case ModuleKind::quectel:
+    next.aliauth[0].device_secret = std::move(value);
+    break;
+  case ModuleKind::esp_at:
+    next.sysmfg["aliyun-key"]["DeviceSecret"] = MfgValue{7, std::move(value)};
+    break;
+  }
+  if (m_persist) {
+    if (Status saved = m_persist(next); !saved) {
+      return saved;
+    }
+  }
+  m_nvm = std::move(next);
+  return {};
+}
+
 // ---- command dispatch ----------------------------------------------------------------------
 
 ModuleModel::Reply ModuleModel::execute(std::string_view line) {

@@ -96,6 +96,13 @@ public:
   // Changes the fault probabilities from now on (tests; a future runtime control).
   void set_faults(const FaultRates& faults) { m_config.faults = faults; }
 
+  // Overwrites the module's credential storage behind the host's back (the production line's
+  // `set-sn`, to emulate a corrupted secret): Luat the SN (AT+WISN), Quectel the DeviceSecret of
+  // aliauth client 0 (an unset aliauth 0 gets empty PK and DN), ESP-AT the string key
+  // aliyun-key/DeviceSecret (AT+SYSMFG). Persisted like a host write; on failure (value empty,
+  // longer than the field holds, or not saved) nothing changes.
+  [[nodiscard]] Status overwrite_sn_storage(std::string value);
+
   [[nodiscard]] const Nvm& nvm() const { return m_nvm; }
   [[nodiscard]] const ModelStats& stats() const { return m_stats; }
   [[nodiscard]] const ModelConfig& config() const { return m_config; }

@@ -2,11 +2,14 @@
 #include "sim/modules_cmd.hpp"
 
 #include "sim/identity.hpp"
+#include "sim/line_control.hpp"
 #include "sim/nvm.hpp"
 #include "sim/pty_server.hpp"
 #include "sim/sim_registry.hpp"
 
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -92,7 +95,33 @@ Status validate(const ModulesOptions& o, ModuleKind kind) {
   if (o.placeholder_imei && kind == ModuleKind::esp_at) {
     return fail(ErrorKind::usage, "--placeholder-imei applies to cellular modules only");
   }
+  if (o.swap_gap_ms < 0) {
+    return fail(ErrorKind::usage, "--swap-gap-ms must be >= 0");
+  }
   return {};
+}
+
+// Creates the control FIFO (replacing a stale one left by a killed simulator) and opens it
+// read-write, non-blocking: the simulator is then a writer too, so no writer's close ever
+// gives it EOF, and opening it for writing never blocks for a shell.
+Result<int> open_control_fifo(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISFIFO(st.st_mode)) {
+      return fail(ErrorKind::usage, "--control " + path + " exists and is not a FIFO");
+    }
+    ::unlink(path.c_str());
+  }
+  if (::mkfifo(path.c_str(), 0600) != 0) {
+    return fail(ErrorKind::io, "mkfifo " + path + ": " + std::strerror(errno));
+  }
+  const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(path.c_str());
+    return fail(ErrorKind::io, "open " + path + ": " + reason);
+  }
+  return fd;
 }
 
 } // namespace
@@ -153,8 +182,19 @@ Status run_modules(const ModulesOptions& o) {
     return fail(ErrorKind::failure, std::string("signalfd: ") + std::strerror(errno));
   }
 
+  // The control FIFO first: a bad --control path fails before any pty is made.
+  std::optional<FileRemover> remove_fifo;
+  std::optional<FdGuard> control_fd;
+  if (!o.control.empty()) {
+    auto fd = open_control_fifo(o.control);
+    if (!fd) {
+      return fail(fd.error());
+    }
+    remove_fifo.emplace(o.control);
+    control_fd.emplace(*fd);
+  }
+
   const std::uint64_t base_seed = o.seed ? *o.seed : std::random_device{}();
-  Rng identity_rng(derive_seed(base_seed, 0xffff));
   ModelConfig config;
   config.kind = *kind;
   config.faults = o.faults;
@@ -163,68 +203,12 @@ Status run_modules(const ModulesOptions& o) {
   config.nvm_latency_max = latency->second;
   config.volatile_aliauth = o.volatile_aliauth;
 
-  PtyServer server(PtyServerOptions{o.baud, !o.no_pacing});
-  std::vector<PortEntry> entries;
-  std::string first_identity;
-  for (int i = 0; i < o.count; ++i) {
-    const auto index = static_cast<std::size_t>(i);
-    const fs::path file = nvm_path(*state_dir, *kind, index);
-    auto loaded = load_nvm(file);
-    if (!loaded) {
-      return fail(loaded.error());
-    }
-    Nvm nvm;
-    bool changed = false;
-    if (*loaded) {
-      nvm = std::move(**loaded);
-    } else {
-      changed = true;
-      nvm.imei = random_imei(identity_rng);
-      nvm.iccid = random_iccid(identity_rng);
-      nvm.imsi = random_imsi(identity_rng);
-      nvm.mac = random_mac(identity_rng);
-      if (*kind == ModuleKind::quectel) {
-        nvm.sn = random_module_sn(identity_rng);
-      }
-    }
-    std::string& identity = *kind == ModuleKind::esp_at ? nvm.mac : nvm.imei;
-    std::string wanted = identity;
-    if (o.placeholder_imei) {
-      wanted = std::string(k_placeholder_imei);
-    } else if (index < o.imeis.size()) {
-      wanted = o.imeis[index];
-    } else if (o.duplicate_imei && i > 0) {
-      wanted = first_identity;
-    }
-    if (wanted != identity) {
-      identity = wanted;
-      changed = true;
-    }
-    if (i == 0) {
-      first_identity = identity;
-    }
-    if (changed) {
-      if (auto saved = save_nvm(file, nvm, *kind); !saved) {
-        return saved;
-      }
-    }
-    const std::string id = identity;
-    auto persist = [file, k = *kind](const Nvm& next) { return save_nvm(file, next, k); };
-    auto model = std::make_unique<ModuleModel>(
-        config, std::move(nvm), derive_seed(base_seed, index), std::move(persist));
-    auto path = server.add(std::move(model));
-    if (!path) {
-      return fail(path.error());
-    }
-    entries.push_back(PortEntry{index, *path, id});
+  auto history = ModuleHistory::open(*state_dir / "modules.ndjson", *kind);
+  if (!history) {
+    return fail(history.error());
   }
-
-  const std::string json = ports_json(::getpid(), *kind, *state_dir, o.baud, entries);
   const fs::path ports_file =
       o.ports_file.empty() ? *state_dir / "ports.json" : fs::path(o.ports_file);
-  if (auto written = write_file_atomic(ports_file, json); !written) {
-    return written;
-  }
   const fs::path registry = sim_registry_dir();
   std::error_code ec;
   fs::create_directories(registry, ec);
@@ -233,18 +217,39 @@ Status run_modules(const ModulesOptions& o) {
   }
   fs::permissions(registry, fs::perms::owner_all, fs::perm_options::replace, ec);
   const fs::path registry_file = registry / ("sim-" + std::to_string(::getpid()) + ".json");
-  if (auto written = write_file_atomic(registry_file, json); !written) {
-    return written;
-  }
   const FileRemover unregister(registry_file);
 
-  for (const auto& e : entries) {
-    std::cout << e.path << ' ' << e.identity << '\n';
+  PtyServer server(PtyServerOptions{o.baud, !o.no_pacing});
+  LineOptions line_options;
+  line_options.config = config;
+  line_options.state_dir = *state_dir;
+  line_options.base_seed = base_seed;
+  line_options.swap_gap = std::chrono::milliseconds(o.swap_gap_ms);
+  // Both rewritten whenever a fixture changes.
+  line_options.ports_files = {ports_file, registry_file};
+  line_options.pid = ::getpid();
+  line_options.baud = o.baud;
+  ProductionLine line(server, std::move(line_options), std::move(*history));
+  if (auto started = line.start(static_cast<std::size_t>(o.count),
+                                IdentityOverrides{o.imeis, o.duplicate_imei, o.placeholder_imei});
+      !started) {
+    return started;
+  }
+  if (auto written = line.publish(); !written) {
+    return written;
+  }
+  if (control_fd) {
+    line.set_control_fd(control_fd->get());
+  }
+
+  for (std::size_t i = 0; i < server.size(); ++i) {
+    const std::string id = line.identity(i);
+    std::cout << server.path(i) << ' ' << (id.empty() ? std::string("-") : id) << '\n';
   }
   std::cout.flush();
   std::cerr << "ready" << std::endl;
 
-  if (auto served = server.run(stop_fd.get()); !served) {
+  if (auto served = server.run(stop_fd.get(), &line); !served) {
     return served;
   }
   signalfd_siginfo info{};
@@ -253,11 +258,19 @@ Status run_modules(const ModulesOptions& o) {
               << ", shutting down\n";
   }
   for (std::size_t i = 0; i < server.size(); ++i) {
-    const ModelStats& s = server.model(i).stats();
-    std::cerr << "iotfleet-sim: module " << i << ": " << s.commands << " commands, " << s.nvm_writes
-              << " NVM writes, " << s.urcs << " URCs, faults: " << s.garbled << " garbled, "
-              << s.dropped << " dropped, " << s.reboots << " reboots, " << s.stuck << " stuck, "
-              << s.slow << " slow\n";
+    std::cerr << "iotfleet-sim: module " << i;
+    if (line.generation(i) > 0) {
+      std::cerr << " (generation " << line.generation(i) << ")";
+    }
+    const ModuleModel* model = server.model(i);
+    if (model == nullptr) {
+      std::cerr << ": fixture empty\n";
+      continue;
+    }
+    const ModelStats& s = model->stats();
+    std::cerr << ": " << s.commands << " commands, " << s.nvm_writes << " NVM writes, " << s.urcs
+              << " URCs, faults: " << s.garbled << " garbled, " << s.dropped << " dropped, "
+              << s.reboots << " reboots, " << s.stuck << " stuck, " << s.slow << " slow\n";
   }
   return {};
 }
@@ -307,6 +320,13 @@ void register_modules(CLI::App& app) {
   cmd->add_option("--nvm-latency-ms", options->nvm_latency_ms, "NVM write latency MIN-MAX ms")
       ->capture_default_str();
   cmd->add_flag("--no-pacing", options->no_pacing, "Send output at once, not at the baud rate");
+  cmd->add_option("--control",
+                  options->control,
+                  "Create a FIFO at PATH and read production-line commands from it: remove I, "
+                  "insert I [IMEI], swap I|all [IMEI], set-sn I VALUE");
+  cmd->add_option("--swap-gap-ms", options->swap_gap_ms, "Pause between a swap's remove and insert")
+      ->check(CLI::Range(0L, 600000L))
+      ->capture_default_str();
   cmd->add_flag("--volatile-aliauth",
                 options->volatile_aliauth,
                 "Quectel: forget AT+QMTCFG=\"aliauth\" at reboot (persistence is UNVERIFIED)");

@@ -29,6 +29,8 @@ struct ModulesOptions {
   std::string nvm_latency_ms = "50-300";
   bool no_pacing = false;
   bool volatile_aliauth = false;
+  std::string control;    // --control FIFO path; empty: none
+  long swap_gap_ms = 300; // --swap-gap-ms: a swap's pause between remove and insert
 };
 
 // Adds the `modules` subcommand to app; its callback runs run_modules and throws

@@ -91,9 +91,15 @@ Result<ModuleKind> parse_module_kind(std::string_view text) {
               "unknown module '" + std::string(text) + "' (use luat, quectel or esp-at)");
 }
 
-std::filesystem::path
-nvm_path(const std::filesystem::path& state_dir, ModuleKind kind, std::size_t index) {
-  return state_dir / (std::string(to_string(kind)) + "-" + std::to_string(index) + ".json");
+std::filesystem::path nvm_path(const std::filesystem::path& state_dir,
+                               ModuleKind kind,
+                               std::size_t index,
+                               std::size_t generation) {
+  std::string name = std::string(to_string(kind)) + "-" + std::to_string(index);
+  if (generation > 0) {
+    name += "-g" + std::to_string(generation);
+  }
+  return state_dir / (name + ".json");
 }
 
 std::string nvm_to_json(const Nvm& nvm, ModuleKind kind) {
@@ -190,7 +196,11 @@ Status
 write_file_atomic(const std::filesystem::path& path, std::string_view content, unsigned mode) {
   const std::filesystem::path dir =
       path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string temp = (dir / ("." + path.filename().string() + ".XXXXXX")).string();
+  // Built by appending: `"." + name` trips g++ 12's false -Wrestrict at -O3 (GCC bug 105329).
+  std::string name = ".";
+  name += path.filename().string();
+  name += ".XXXXXX";
+  std::string temp = (dir / name).string();
   const int fd = ::mkstemp(temp.data());
   if (fd < 0) {
     return fail(ErrorKind::io, "create temporary file in " + dir.string() + ": " + errno_text());

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The simulated module's non-volatile memory and its file in the simulator's state dir.
 //
-// One JSON file per module: <state-dir>/<module>-<index>.json, replaced atomically (temp file,
-// fsync, rename, fsync of the directory), so a kill at any moment leaves the old or the new
-// content. Values a host can write (SN, aliauth fields, SYSMFG values) may hold any byte, so they
-// are stored hex-encoded.
+// One JSON file per module: <state-dir>/<module>-<index>.json for the module present in fixture
+// <index> when the state dir was first used (generation 0), <module>-<index>-g<G>.json for the
+// G-th module inserted in that fixture later (see sim/line_control.hpp). A file is replaced
+// atomically (temp file, fsync, rename, fsync of the directory), so a kill at any moment leaves
+// the old or the new content. Values a host can write (SN, aliauth fields, SYSMFG values) may hold
+// any byte, so they are stored hex-encoded.
 #pragma once
 
 #include "core/error.hpp"
@@ -49,9 +51,12 @@ struct Nvm {
   friend bool operator==(const Nvm&, const Nvm&) = default;
 };
 
-// Path of module `index`'s NVM file in state_dir.
-[[nodiscard]] std::filesystem::path
-nvm_path(const std::filesystem::path& state_dir, ModuleKind kind, std::size_t index);
+// Path of the NVM file of generation `generation` of fixture `index` in state_dir:
+// <module>-<index>.json for generation 0, <module>-<index>-g<generation>.json after.
+[[nodiscard]] std::filesystem::path nvm_path(const std::filesystem::path& state_dir,
+                                             ModuleKind kind,
+                                             std::size_t index,
+                                             std::size_t generation = 0);
 
 // Serialises / parses the file content. Parse errors are ErrorKind::io with the reason.
 [[nodiscard]] std::string nvm_to_json(const Nvm& nvm, ModuleKind kind);

@@ -96,10 +96,27 @@ Result<std::string> PtyServer::add(std::unique_ptr<ModuleModel> model) {
   }
   port.path = name;
   port.model = std::move(model);
-  port.model->power_on(SimClock::now());
+  if (port.model) {
+    port.model->power_on(SimClock::now());
+  }
   std::string path = port.path;
   m_ports.push_back(std::move(port));
   return path;
+}
+
+std::unique_ptr<ModuleModel> PtyServer::remove(std::size_t index) {
+  Port& port = m_ports.at(index);
+  port.tx.clear(); // what had not reached the adapter goes with the module
+  return std::move(port.model);
+}
+
+void PtyServer::insert(std::size_t index, std::unique_ptr<ModuleModel> model, TimePoint now) {
+  Port& port = m_ports.at(index);
+  port.tx.clear();
+  port.model = std::move(model);
+  if (port.model) {
+    port.model->power_on(now);
+  }
 }
 
 std::optional<TimePoint> PtyServer::tx_deadline(const Port& port) const {
@@ -114,6 +131,9 @@ std::optional<TimePoint> PtyServer::tx_deadline(const Port& port) const {
 }
 
 void PtyServer::pump_output(Port& port, TimePoint now) {
+  if (!port.model) {
+    return; // empty fixture: nothing to send
+  }
   std::string due = port.model->take_due(now);
   if (!due.empty()) {
     if (port.tx.empty() && port.tx_clock < now) {
@@ -150,19 +170,29 @@ void PtyServer::pump_output(Port& port, TimePoint now) {
   }
 }
 
-Status PtyServer::run(int stop_fd) {
-  std::vector<pollfd> fds(m_ports.size() + 1);
+Status PtyServer::run(int stop_fd, ServerController* controller) {
+  // fds[0]: stop_fd, fds[1]: the controller's fd (-1 = none: poll skips it), then the ports.
+  constexpr std::size_t k_first_port = 2;
+  std::vector<pollfd> fds;
   std::string buffer(4096, '\0');
   while (true) {
     TimePoint now = SimClock::now();
     std::optional<TimePoint> deadline;
+    auto consider = [&deadline](std::optional<TimePoint> t) {
+      if (t && (!deadline || *t < *deadline)) {
+        deadline = t;
+      }
+    };
+    if (controller != nullptr) {
+      controller->advance(now);
+      consider(controller->next_deadline());
+    }
     for (auto& port : m_ports) {
       pump_output(port, now);
-      for (const auto t : {port.model->next_deadline(), tx_deadline(port)}) {
-        if (t && (!deadline || *t < *deadline)) {
-          deadline = t;
-        }
+      if (port.model) {
+        consider(port.model->next_deadline());
       }
+      consider(tx_deadline(port));
     }
     timespec timeout{};
     timespec* timeout_ptr = nullptr;
@@ -173,9 +203,11 @@ Status PtyServer::run(int stop_fd) {
       timeout.tv_nsec = static_cast<long>((wait % std::chrono::seconds(1)).count());
       timeout_ptr = &timeout;
     }
+    fds.resize(m_ports.size() + k_first_port);
     fds[0] = pollfd{stop_fd, POLLIN, 0};
+    fds[1] = pollfd{controller != nullptr ? controller->control_fd() : -1, POLLIN, 0};
     for (std::size_t i = 0; i < m_ports.size(); ++i) {
-      fds[i + 1] = pollfd{m_ports[i].master, POLLIN, 0};
+      fds[i + k_first_port] = pollfd{m_ports[i].master, POLLIN, 0};
     }
     const int ready = ::ppoll(fds.data(), fds.size(), timeout_ptr, nullptr);
     if (ready < 0) {
@@ -189,7 +221,7 @@ Status PtyServer::run(int stop_fd) {
     }
     now = SimClock::now();
     for (std::size_t i = 0; i < m_ports.size(); ++i) {
-      if ((fds[i + 1].revents & POLLIN) == 0) {
+      if ((fds[i + k_first_port].revents & POLLIN) == 0) {
         continue;
       }
       while (true) {
@@ -197,8 +229,13 @@ Status PtyServer::run(int stop_fd) {
         if (n <= 0) {
           break; // EAGAIN (drained), EIO (no slave: cannot happen, we hold one) or EOF
         }
-        m_ports[i].model->feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), now);
+        if (m_ports[i].model) { // an empty fixture discards what the host sends
+          m_ports[i].model->feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), now);
+        }
       }
+    }
+    if (controller != nullptr && fds[1].fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
+      controller->on_readable(now);
     }
   }
 }

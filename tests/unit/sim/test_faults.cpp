@@ -27,7 +27,7 @@ std::string script(std::uint64_t seed, FaultRates faults) {
 } // namespace
 
 TEST_SUITE("sim::ModuleModel faults") {
-  TEST_CASE("a fixed seed gives the same faults, replies and URCs; another seed does not") {
+  TEST_CASE("a fixed seed gives the same faults, replies and URCs, another seed does not") {
     const FaultRates faults{0.1, 0.1, 0.05, 0.03, 0.1};
     const std::string a = script(1234, faults);
     CHECK(a == script(1234, faults));

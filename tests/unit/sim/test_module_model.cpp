@@ -116,7 +116,7 @@ TEST_SUITE("sim::ModuleModel cellular identity and health") {
     }
   }
 
-  TEST_CASE("Luat ICCID: AT+CCID bare, AT+ICCID prefixed; firmware in +CGMR") {
+  TEST_CASE("Luat ICCID: AT+CCID bare, AT+ICCID prefixed, firmware in +CGMR") {
     Bench b(ModuleKind::luat);
     REQUIRE(b.at("ATE0") == "ATE0\r\r\nOK\r\n");
     CHECK(b.at("AT+CCID") == ok_reply("89860412345678901234"));
@@ -125,7 +125,7 @@ TEST_SUITE("sim::ModuleModel cellular identity and health") {
     CHECK(b.at("ATI").find("AirM2M") != std::string::npos);
   }
 
-  TEST_CASE("Quectel ICCID: AT+QCCID prefixed; ATI names Quectel") {
+  TEST_CASE("Quectel ICCID: AT+QCCID prefixed, ATI names Quectel") {
     Bench b(ModuleKind::quectel);
     REQUIRE(b.at("ATE0") == "ATE0\r\r\nOK\r\n");
     CHECK(b.at("AT+QCCID") == ok_reply("+QCCID: 89860412345678901234"));
@@ -170,7 +170,7 @@ TEST_SUITE("sim::ModuleModel Luat SN") {
     CHECK(b.model.nvm().sn == "ABC123");
   }
 
-  TEST_CASE("the SN holds at most 64 bytes; a longer write fails and changes nothing") {
+  TEST_CASE("the SN holds at most 64 bytes, a longer write fails and changes nothing") {
     Bench b(ModuleKind::luat);
     REQUIRE(b.at("ATE0") == "ATE0\r\r\nOK\r\n");
     const std::string max(64, 'a');

@@ -26,7 +26,11 @@ std::filesystem::path parent_of(const std::filesystem::path& target) {
 
 Result<AtomicFile> AtomicFile::create(const std::filesystem::path& target, mode_t mode) {
   const auto dir = parent_of(target);
-  std::string pattern = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  // Built step by step: g++ 12 -O2 warns falsely (-Wrestrict) on "." + std::string.
+  std::string name(1, '.');
+  name += target.filename().string();
+  name += ".tmp.XXXXXX";
+  std::string pattern = (dir / name).string();
   // mkstemp creates the file 0600; fchmod sets the requested mode before any byte is written.
   const int fd = ::mkostemp(pattern.data(), O_CLOEXEC);
   if (fd < 0) {

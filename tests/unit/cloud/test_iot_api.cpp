@@ -194,7 +194,7 @@ TEST_SUITE("cloud::IotApi") {
     CHECK(h.http.count() == 0);
   }
 
-  TEST_CASE("QueryDeviceDetail by IotId; IotInstanceId is sent") {
+  TEST_CASE("QueryDeviceDetail by IotId, IotInstanceId is sent") {
     Harness h("iot-inst-1");
     h.http.reply(200, R"({"RequestId":"R","Success":true,"Data":{
       "IotId":"Q7uOhVRdZRRlDnTLv****00100","ProductKey":"a1BwAGV****","ProductName":"Lamp",

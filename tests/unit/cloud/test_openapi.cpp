@@ -125,7 +125,7 @@ TEST_SUITE("cloud::OpenApiClient") {
     CHECK(h.http.count() == 1);
   }
 
-  TEST_CASE("gateway errors use Message; auth codes map to ErrorKind::auth and are not retried") {
+  TEST_CASE("gateway errors use Message, auth codes map to ErrorKind::auth and are not retried") {
     Harness h;
     std::string code;
     int status = 400;
@@ -260,7 +260,7 @@ TEST_SUITE("cloud::OpenApiClient") {
     CHECK(backoff_ceiling(p, 9) == 1000ms);
   }
 
-  TEST_CASE("transport errors keep their kind; only network ones are retried") {
+  TEST_CASE("transport errors keep their kind, only network ones are retried") {
     Harness h;
     h.http.reply_error(ErrorKind::auth, "POST https://x/: TLS certificate verification failed");
     auto client = h.client();
@@ -395,7 +395,7 @@ TEST_SUITE("cloud::RateLimiter") {
     CHECK(limiter.reserve("X") == 100ms);
   }
 
-  TEST_CASE("acquire sleeps for the reservation; paced over many calls") {
+  TEST_CASE("acquire sleeps for the reservation, paced over many calls") {
     ManualClock clock;
     RateLimiter::Options options;
     options.clock = clock.clock();

@@ -230,7 +230,7 @@ TEST_SUITE("core::triplet_file good files") {
     check_no_secret(g, {k_ds1});
   }
 
-  TEST_CASE("product scheme: ProductSecret column; header-less order PK,PS,DN") {
+  TEST_CASE("product scheme: ProductSecret column, header-less order PK,PS,DN") {
     const auto f = parse_ok(cat({"product_key,device_name,product_secret\n",
                                  csv3(k_pk, "dev-0001", k_ps),
                                  "\n",
@@ -540,7 +540,7 @@ TEST_SUITE("core::triplet_file row problems") {
     CHECK(f.problems[0].message.starts_with("the line has 4 fields where the first line has 3"));
   }
 
-  TEST_CASE("one ProductKey per file; each DeviceName once, naming the earlier line") {
+  TEST_CASE("one ProductKey per file, each DeviceName once, naming the earlier line") {
     const std::string content = cat({csv3(k_pk, "dev-0001", "bad secret"),
                                      "\n", // 1: bad DS
                                      csv3(k_pk, "dev-0002", k_ds1),
@@ -584,7 +584,7 @@ TEST_SUITE("core::triplet_file row problems") {
     check_no_secret(f, {k_ps});
   }
 
-  TEST_CASE("a 1 MB line is reported without being parsed; the lines after it still count") {
+  TEST_CASE("a 1 MB line is reported without being parsed, the lines after it still count") {
     const std::string content = cat({"ProductKey,DeviceName,DeviceSecret\n",
                                      csv3(k_pk, "dev-0001", std::string(1 << 20, 'S')),
                                      "\r\n",

@@ -61,7 +61,7 @@ TEST_SUITE("serial::AtChannel") {
     CHECK(next->urcs == std::vector<std::string>{"+QUSIM: 1"});
   }
 
-  TEST_CASE("CME errors, numeric and verbose, are responses; command_ok makes them module errors") {
+  TEST_CASE("CME errors, numeric and verbose, are responses, command_ok makes them module errors") {
     FakeSerialPort port;
     port.expect("AT+CPIN?\r").reply("\r\n+CME ERROR: 10\r\n");
     port.expect("AT+CPIN?\r").reply("\r\n+CME ERROR: SIM not inserted\r\n");

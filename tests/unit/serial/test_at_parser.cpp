@@ -41,7 +41,7 @@ bool same(const ParsedResponse& a, const ParsedResponse& b) {
 } // namespace
 
 TEST_SUITE("serial::LineSplitter") {
-  TEST_CASE("lines end at CR, LF, CRLF and CRCRLF; NULs and empty lines are dropped") {
+  TEST_CASE("lines end at CR, LF, CRLF and CRCRLF, NULs and empty lines are dropped") {
     LineSplitter s;
     std::vector<std::string> out;
     s.feed("AT+CSQ\r\r\n+CSQ: 2", out);
@@ -155,7 +155,7 @@ TEST_SUITE("serial::AtParser") {
     CHECK(raw.lines == std::vector<std::string>{"*CME ERROR: Missing SN"});
   }
 
-  TEST_CASE("strict mode routes unexpected lines to the URCs; lenient mode only foreign prefixes") {
+  TEST_CASE("strict mode routes unexpected lines to the URCs, lenient mode only foreign prefixes") {
     const std::string bytes = "+CSQ: 5,99\r\n+XFOO: 1\r\ngarbage\r\nOK\r\n";
     auto strict = parse_response(bytes, spec("AT+CSQ", "+CSQ:", true));
     CHECK(strict.lines == std::vector<std::string>{"+CSQ: 5,99"});

@@ -61,7 +61,7 @@ TEST_SUITE("serial::driver luat") {
     CHECK(id->sn == std::optional<std::string>("1234567890"));
   }
 
-  TEST_CASE("secret layout: DN must be the IMEI; write, read back, verified") {
+  TEST_CASE("secret layout: DN must be the IMEI, write, read back, verified") {
     FakeSerialPort port;
     port.expect("AT+CGSN\r").reply("\r\n490154203237518\r\nOK\r\n");
     port.expect(std::string("AT+WISN=\"") + k_ds + "\"\r").reply("\r\nOK\r\n");
@@ -99,7 +99,7 @@ TEST_SUITE("serial::driver luat") {
     CHECK(r.error().message.find("known placeholder") != std::string::npos);
   }
 
-  TEST_CASE("triplet layout: PK|DN|DS in the SN; above 64 bytes refused before sending") {
+  TEST_CASE("triplet layout: PK|DN|DS in the SN, above 64 bytes refused before sending") {
     FakeSerialPort port;
     AtChannel ch(port);
     const std::string dn(32, 'd');

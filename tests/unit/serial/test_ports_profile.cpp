@@ -142,7 +142,7 @@ TEST_SUITE("serial::profile") {
     CHECK(render_template("{nope}x", {}) == "{nope}x");
   }
 
-  TEST_CASE("load_profile reads a file; a missing file is a config error") {
+  TEST_CASE("load_profile reads a file, a missing file is a config error") {
     auto missing = load_profile("/nonexistent/p.json");
     REQUIRE_FALSE(missing);
     CHECK(missing.error().kind == ErrorKind::config);

@@ -60,7 +60,8 @@ ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
 
 std::map<TripletState, std::int64_t> totals(Ledger& ledger) {
   std::map<TripletState, std::int64_t> out;
-  for (const auto& c : ledger.counts().value()) {
+  const auto counts = ledger.counts().value();
+  for (const auto& c : counts) {
     out[c.state] += c.count;
   }
   return out;
@@ -144,7 +145,7 @@ TEST_CASE("ledger: import is idempotent and all-or-nothing on conflicts") {
         rows(3)[2].secret); // the ledger's secret wins
 }
 
-TEST_CASE("ledger: claim, attempt, burn; the same IMEI always gets the same triplet") {
+TEST_CASE("ledger: claim, attempt, burn, the same IMEI always gets the same triplet") {
   TempDir dir;
   auto ledger = open_or_die(dir.path / "l.db");
   REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
@@ -198,7 +199,7 @@ TEST_CASE("ledger: claim, attempt, burn; the same IMEI always gets the same trip
   CHECK_FALSE(early.has_value());
 }
 
-TEST_CASE("ledger: unclaim returns a never-written triplet; release needs a reason and force "
+TEST_CASE("ledger: unclaim returns a never-written triplet, release needs a reason and force "
           "for burned ones") {
   TempDir dir;
   auto ledger = open_or_die(dir.path / "l.db");
@@ -261,7 +262,7 @@ TEST_CASE("ledger: --name-from imei claims exactly the DeviceName asked for") {
   CHECK(refused.error().message.find("pool release") != std::string::npos);
 }
 
-TEST_CASE("ledger: an empty pool gives nullopt; product filter is honoured") {
+TEST_CASE("ledger: an empty pool gives nullopt, product filter is honoured") {
   TempDir dir;
   auto ledger = open_or_die(dir.path / "l.db");
   REQUIRE(ledger->import(rows(1, "pkAAAAAAAAA"), "a.csv", k_actor, false));

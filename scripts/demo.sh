@@ -44,14 +44,37 @@ for _ in $(seq 100); do
   grep -qx ready "$demo_dir/line1.err" 2>/dev/null && grep -qx ready "$demo_dir/line1b.err" 2>/dev/null && break
   sleep 0.1
 done
-port0=$(cut -d' ' -f1 "$demo_dir/line1.out" | head -1)
-imei0=$(cut -d' ' -f2 "$demo_dir/line1.out" | head -1)
+mapfile -t line_ports < <(cut -d' ' -f1 "$demo_dir/line1.out")
+mapfile -t line_imeis < <(cut -d' ' -f2 "$demo_dir/line1.out")
+port0=${line_ports[0]} imei0=${line_imeis[0]}
 bad_port=$(cut -d' ' -f1 "$demo_dir/line1b.out" | head -1)
 step "Serial ports, simulated ones included" "$iotfleet" ports
 step "A fresh module: identity, health, verdicts" "$iotfleet" module info --port "$port0"
-# Luat's convention (seed FAQ §7): DeviceName = IMEI, DeviceSecret in the 64-byte SN.
-step "Raw AT for support: store a DeviceSecret in the SN" \
-  "$iotfleet" module at --port "$port0" 'AT+WISN="0123456789abcdef0123456789abcdef"'
-step "Read back, masked" "$iotfleet" module info --port "$port0" -o json
+
+# The factory job. A batch as the Aliyun console gives it; Luat's convention (seed FAQ §7):
+# DeviceName = IMEI, DeviceSecret in the module's 64-byte SN.
+{
+  echo "ProductKey,DeviceName,DeviceSecret"
+  for imei in "${line_imeis[@]}"; do
+    echo "a1DemoPK001,$imei,$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+  done
+} >"$demo_dir/batch.csv"
+step "Load the batch into the station's ledger (validated, 0600, audited)" \
+  "$iotfleet" pool import "$demo_dir/batch.csv"
+step "What would be sent, secrets masked" "$iotfleet" provision --port "$port0" --dry-run
+fixtures=()
+for p in "${line_ports[@]}" "$bad_port"; do fixtures+=(--port "$p"); done
+# Exit 5: the fourth fixture holds a module whose IMEI was never written, and it is refused.
+set +e
+step "Burn all fixtures at once, each verified by read-back" "$iotfleet" provision "${fixtures[@]}"
+rc=$?
+set -e
+[ "$rc" = 5 ] || { echo "demo: provision exited $rc, expected 5 (one module refused)" >&2; exit 1; }
+step "Run again: burned modules are recognised, nothing is consumed" \
+  "$iotfleet" provision "${fixtures[@]:0:6}" -o ndjson
+step "The ledger" "$iotfleet" pool status
+step "Its audit trail (never a secret)" "$iotfleet" pool log --limit 8
+step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
+step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv
-echo "demo: ok (module $imei0 on $port0)" >&2
+echo "demo: ok (module $imei0 on $port0 burned)" >&2

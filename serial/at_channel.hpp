@@ -49,7 +49,7 @@ struct AtResponse {
 
 // After sync's OK, how long the line must stay silent before the channel counts as aligned,
 // and how long sync keeps draining a module that keeps talking.
-inline constexpr std::chrono::milliseconds k_sync_quiet{40};
+inline constexpr std::chrono::milliseconds k_sync_quiet{20};
 inline constexpr std::chrono::milliseconds k_sync_drain_limit{3000};
 
 class AtChannel {

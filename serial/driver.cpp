@@ -130,6 +130,7 @@ public:
         break;
       }
     }
+    m_identified_imei = id.imei;
     return id;
   }
 
@@ -168,7 +169,8 @@ public:
   }
 
   Result<std::vector<PlannedCommand>> plan_write(const Credentials& creds, Layout layout) override {
-    auto plan = make_plan(creds, layout);
+    // The IMEI of the last identification will do for a plan; the write itself reads it again.
+    auto plan = make_plan(creds, layout, ImeiSource::identified);
     if (!plan) {
       return std::unexpected(plan.error());
     }
@@ -184,7 +186,8 @@ public:
   }
 
   Status write_credentials(const Credentials& creds, Layout layout) override {
-    auto plan = make_plan(creds, layout);
+    // Read right before writing: the module in the fixture must be the one the DN belongs to.
+    auto plan = make_plan(creds, layout, ImeiSource::module);
     if (!plan) {
       return std::unexpected(plan.error());
     }
@@ -307,7 +310,9 @@ private:
 
   // Validates the values and renders every write command. Writes nothing (layouts whose
   // DeviceName is the IMEI read the IMEI to check it).
-  Result<WritePlan> make_plan(const Credentials& creds, Layout layout) {
+  enum class ImeiSource { module, identified };
+
+  Result<WritePlan> make_plan(const Credentials& creds, Layout layout, ImeiSource imei_source) {
     auto spec = find_layout(layout);
     if (!spec) {
       return std::unexpected(spec.error());
@@ -323,7 +328,7 @@ private:
       return std::unexpected(ok.error());
     }
     if (l.dn_is_imei) {
-      if (auto ok = check_dn_is_imei(creds.device_name); !ok) {
+      if (auto ok = check_dn_is_imei(creds.device_name, imei_source); !ok) {
         return std::unexpected(ok.error());
       }
     }
@@ -494,8 +499,10 @@ private:
                 "read " + label + ": the module gave no " + label + " — check the module");
   }
 
-  Status check_dn_is_imei(const std::string& dn) {
-    auto imei = read_imei();
+  Status check_dn_is_imei(const std::string& dn, ImeiSource source) {
+    auto imei = source == ImeiSource::identified && !m_identified_imei.empty()
+                    ? Result<std::string>(m_identified_imei)
+                    : read_imei();
     if (!imei) {
       return std::unexpected(imei.error());
     }
@@ -644,6 +651,7 @@ private:
   }
 
   ModuleProfile m_profile;
+  std::string m_identified_imei; // from the last identify(): plan_write checks against it
   AtChannel& m_channel;
 };
 

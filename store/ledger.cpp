@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <utility>
 
@@ -192,17 +193,46 @@ public:
     if (request.imei.empty()) {
       return fail(ErrorKind::failure, "claim: the module's IMEI is empty");
     }
-    std::lock_guard lock(m_mutex);
-    auto tx = Transaction::begin(m_db);
-    if (!tx) {
-      return std::unexpected(tx.error());
+    if (request.dry_run) {
+      std::lock_guard lock(m_mutex);
+      auto tx = Transaction::begin(m_db);
+      if (!tx) {
+        return std::unexpected(tx.error());
+      }
+      return claim_locked(request); // the transaction rolls back
     }
+    std::optional<Claim> claimed;
+    auto ok = write([&]() -> Status {
+      auto r = claim_locked(request);
+      if (!r) {
+        return std::unexpected(r.error());
+      }
+      claimed = std::move(*r);
+      return {};
+    });
+    if (!ok) {
+      return std::unexpected(ok.error());
+    }
+    return claimed;
+  }
+
+  Status mark_attempted(const TripletKey& key, const Actor& actor) override {
+    return transition(key,
+                      actor,
+                      {TripletState::claimed, TripletState::bound},
+                      "SET state = 'bound', attempts = attempts + 1",
+                      "attempt",
+                      "write attempted");
+  }
+
+private:
+  Result<std::optional<Claim>> claim_locked(const ClaimRequest& request) {
     auto existing = select_one("WHERE imei = ?1", {request.imei});
     if (!existing) {
       return std::unexpected(existing.error());
     }
     if (*existing) {
-      return claim_existing(**existing, request, *tx);
+      return claim_existing(**existing, request);
     }
     Result<std::optional<TripletRecord>> candidate;
     if (request.device_name) {
@@ -266,24 +296,10 @@ public:
     if (auto ok = append_event(transition_event(record, request.actor, "claim", "ok", "")); !ok) {
       return std::unexpected(ok.error());
     }
-    if (request.dry_run) {
-      return std::optional<Claim>{Claim{ClaimKind::fresh, std::move(record)}}; // rolls back
-    }
-    if (auto ok = tx->commit(); !ok) {
-      return std::unexpected(ok.error());
-    }
     return std::optional<Claim>{Claim{ClaimKind::fresh, std::move(record)}};
   }
 
-  Status mark_attempted(const TripletKey& key, const Actor& actor) override {
-    return transition(key,
-                      actor,
-                      {TripletState::claimed, TripletState::bound},
-                      "SET state = 'bound', attempts = attempts + 1",
-                      "attempt",
-                      "write attempted");
-  }
-
+public:
   Status mark_burned(const TripletKey& key, const Actor& actor, std::string_view detail) override {
     return transition(key,
                       actor,
@@ -327,12 +343,17 @@ public:
   Result<std::size_t>
   expire_claims(const Actor& actor,
                 const std::function<bool(std::int64_t pid)>& is_alive) override {
-    std::lock_guard lock(m_mutex);
-    auto tx = Transaction::begin(m_db);
-    if (!tx) {
-      return std::unexpected(tx.error());
-    }
     std::vector<TripletRecord> stale;
+    auto done = write([&]() -> Status { return expire_locked(actor, is_alive, stale); });
+    if (!done) {
+      return std::unexpected(done.error());
+    }
+    return stale.size();
+  }
+
+  Status expire_locked(const Actor& actor,
+                       const std::function<bool(std::int64_t pid)>& is_alive,
+                       std::vector<TripletRecord>& stale) {
     auto ok = for_each_locked("WHERE state = 'claimed' AND station = ?1",
                               {actor.station},
                               [&](const TripletRecord& r) -> Status {
@@ -369,10 +390,7 @@ public:
         return std::unexpected(appended.error());
       }
     }
-    if (auto committed = tx->commit(); !committed) {
-      return std::unexpected(committed.error());
-    }
-    return stale.size();
+    return {};
   }
 
   Result<std::vector<TripletRecord>> find(std::string_view device_name,
@@ -447,12 +465,11 @@ public:
   }
 
   Status record_event(const Event& event) override {
-    std::lock_guard lock(m_mutex);
     Event stamped = event;
     if (stamped.time_ms == 0) {
       stamped.time_ms = now_ms();
     }
-    return append_event(stamped);
+    return write([&]() -> Status { return append_event(stamped); });
   }
 
   Result<std::vector<Event>> events(std::size_t limit,
@@ -494,8 +511,7 @@ public:
   }
 
 private:
-  Result<std::optional<Claim>>
-  claim_existing(TripletRecord record, const ClaimRequest& request, Transaction& tx) {
+  Result<std::optional<Claim>> claim_existing(TripletRecord record, const ClaimRequest& request) {
     if ((request.product_key && record.product_key != *request.product_key) ||
         (request.device_name && record.device_name != *request.device_name)) {
       return fail(ErrorKind::module,
@@ -543,12 +559,6 @@ private:
     if (auto ok = append_event(event); !ok) {
       return std::unexpected(ok.error());
     }
-    if (request.dry_run) {
-      return std::optional<Claim>{Claim{ClaimKind::resumed, std::move(record)}}; // rolls back
-    }
-    if (auto ok = tx.commit(); !ok) {
-      return std::unexpected(ok.error());
-    }
     return std::optional<Claim>{Claim{ClaimKind::resumed, std::move(record)}};
   }
 
@@ -561,11 +571,18 @@ private:
                     std::string_view action,
                     std::string_view detail,
                     TripletRecord* before = nullptr) {
-    std::lock_guard lock(m_mutex);
-    auto tx = Transaction::begin(m_db);
-    if (!tx) {
-      return std::unexpected(tx.error());
-    }
+    return write([&]() -> Status {
+      return transition_locked(key, actor, from, set, action, detail, before);
+    });
+  }
+
+  Status transition_locked(const TripletKey& key,
+                           const Actor& actor,
+                           const std::vector<TripletState>& from,
+                           std::string_view set,
+                           std::string_view action,
+                           std::string_view detail,
+                           TripletRecord* before) {
     auto current = select_one("WHERE product_key = ?1 AND device_name = ?2",
                               {key.product_key, key.device_name});
     if (!current) {
@@ -608,7 +625,67 @@ private:
     if (before) {
       *before = record;
     }
-    return tx->commit();
+    return {};
+  }
+
+  // Group commit. Every change is one operation, run in its own savepoint inside a transaction
+  // that may hold the operations of other threads too: the first thread to arrive commits for
+  // everyone waiting (one fsync for the batch), and each call returns only once the commit that
+  // holds its operation is durable. With 16 fixtures this turns 16 fsyncs into one or two.
+  Status write(const std::function<Status()>& body) {
+    Pending mine{&body};
+    std::unique_lock lock(m_queue_mutex);
+    m_queue.push_back(&mine);
+    while (!mine.done) {
+      if (m_committing) {
+        m_committed.wait(lock);
+        continue;
+      }
+      m_committing = true;
+      std::vector<Pending*> batch;
+      batch.swap(m_queue);
+      lock.unlock();
+      run_batch(batch);
+      lock.lock();
+      for (auto* p : batch) {
+        p->done = true;
+      }
+      m_committing = false;
+      m_committed.notify_all();
+    }
+    return mine.result;
+  }
+
+  struct Pending {
+    const std::function<Status()>* body;
+    Status result{};
+    bool done = false;
+  };
+
+  void run_batch(const std::vector<Pending*>& batch) {
+    std::lock_guard lock(m_mutex);
+    auto tx = Transaction::begin(m_db);
+    if (!tx) {
+      for (auto* p : batch) {
+        p->result = std::unexpected(tx.error());
+      }
+      return;
+    }
+    for (auto* p : batch) {
+      if (auto ok = m_db.exec("SAVEPOINT op"); !ok) {
+        p->result = ok;
+        continue;
+      }
+      p->result = (*p->body)();
+      (void)m_db.exec(p->result ? "RELEASE op" : "ROLLBACK TO op; RELEASE op");
+    }
+    if (auto ok = tx->commit(); !ok) {
+      for (auto* p : batch) {
+        if (p->result) {
+          p->result = std::unexpected(ok.error());
+        }
+      }
+    }
   }
 
   static Event transition_event(const TripletRecord& r,
@@ -687,8 +764,12 @@ private:
     }
   }
 
-  std::mutex m_mutex;
+  std::mutex m_mutex; // the connection
   Database m_db;
+  std::mutex m_queue_mutex; // the group commit
+  std::condition_variable m_committed;
+  std::vector<Pending*> m_queue;
+  bool m_committing = false;
 };
 
 Result<int> user_version(Database& db) {

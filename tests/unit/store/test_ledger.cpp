@@ -380,3 +380,40 @@ TEST_CASE("ledger: a dry-run claim says what would happen and changes nothing") 
   CHECK_FALSE(ledger->find_by_imei("861234567890123").value().has_value());
   CHECK(ledger->events(10, std::nullopt).value().size() == 1); // only the import
 }
+
+TEST_CASE("ledger: a failing change in a group commit leaves the others of its batch applied") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "l.db");
+  constexpr int k_modules = 24;
+  REQUIRE(ledger->import(rows(k_modules), "a.csv", k_actor, false));
+  std::vector<TripletKey> keys;
+  for (int i = 0; i < k_modules; ++i) {
+    auto c = ledger->claim(request_for("86" + std::to_string(1000000000000 + i))).value().value();
+    keys.push_back({c.record.product_key, c.record.device_name});
+  }
+  std::atomic<int> refused{0};
+  std::atomic<int> applied{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < k_modules; ++i) {
+    threads.emplace_back([&, i] {
+      const auto& key = keys[static_cast<std::size_t>(i)];
+      // Odd ones skip the attempt: burning a claimed triplet must fail, alone.
+      if (i % 2 == 0 && !ledger->mark_attempted(key, k_actor)) {
+        return;
+      }
+      if (ledger->mark_burned(key, k_actor, "test")) {
+        ++applied;
+      } else {
+        ++refused;
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(applied == k_modules / 2);
+  CHECK(refused == k_modules / 2);
+  auto t = totals(*ledger);
+  CHECK(t[TripletState::burned] == k_modules / 2);
+  CHECK(t[TripletState::claimed] == k_modules / 2);
+}

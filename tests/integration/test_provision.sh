@@ -153,6 +153,24 @@ run "$IOTFLEET" pool status -o csv
 [ "$out" = "$before" ] && ok || fail "dry run changed the ledger: $before -> $out"
 sim_stop
 
+# --ports-from, and the live board when stderr is a terminal (script(1) gives it a pty).
+sim_start "$IOT_TMP/board" --count 2 --module quectel --urc-rate 0
+{ echo "# fixtures of station 1"; echo "${sim_ports[0]}"; echo; echo "  ${sim_ports[1]}  "; } >fixtures.txt
+if command -v script >/dev/null; then
+  script -qec "'$IOTFLEET' provision --ports-from fixtures.txt -m quectel -o csv" board.log >/dev/null
+  grep -q '#  port' board.log && ok || fail "no board on a TTY: $(cat board.log)"
+  grep -aqE "^[^,]*2 +${sim_ports[1]//\//\\/} +burned" board.log && ok || fail "board line of fixture 2: $(cat board.log)"
+  grep -aq 'burned 2  already-provisioned 0' board.log && ok || fail "board footer: $(cat board.log)"
+else
+  run "$IOTFLEET" provision --ports-from fixtures.txt -m quectel -o csv
+  expect_rc 0 "--ports-from"
+fi
+run "$IOTFLEET" provision --ports-from fixtures.txt -m quectel -o csv
+expect_rc 0 "--ports-from, second run"
+expect_out "^already-provisioned,.*,1,${sim_ports[0]}," "first port from the file"
+expect_out "^already-provisioned,.*,2,${sim_ports[1]}," "second port, trimmed"
+sim_stop
+
 run "$IOTFLEET" provision --port /dev/does-not-exist -m luat
 expect_rc 3 "a port that cannot be opened"
 expect_err 'check the cable' "port error says what to do"

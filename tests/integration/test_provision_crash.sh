@@ -49,6 +49,10 @@ for trial in $(seq 1 "$trials"); do
   wait "$victim" 2>/dev/null || true
 
   check_ledger "trial $trial: right after SIGKILL at ${delay_ms} ms" "${dirs[@]}" --total "$total"
+  in_doubt=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(
+    "select count(*) from triplets where state in (\"claimed\",\"bound\")").fetchone()[0])' "$IOTFLEET_LEDGER")
+  listed=$("$IOTFLEET" pool status --in-doubt -o csv | tail -n +2 | grep -c . || true)
+  [ "$in_doubt" = "$listed" ] && ok || fail "trial $trial: pool status --in-doubt lists $listed, ledger has $in_doubt"
 
   run "$IOTFLEET" provision "${args[@]}" -m "$module" -o ndjson
   expect_rc 0 "trial $trial: the re-run finishes the job"

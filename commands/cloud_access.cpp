@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#include "commands/cloud_access.hpp"
+
+#include "commands/config.hpp"
+#include "core/validate.hpp"
+
+namespace iot::commands {
+
+Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
+  auto settings = load_settings(ctx);
+  if (!settings) {
+    return fail(settings.error());
+  }
+  auto key = cloud::require_access_key(*settings);
+  if (!key) {
+    return fail(key.error());
+  }
+  cloud::OpenApiConfig config;
+  config.access_key = std::move(*key);
+  config.region_id = settings->value(cloud::key::region).value_or("");
+  config.endpoint = settings->value(cloud::key::endpoint).value_or("");
+  config.iot_instance_id = settings->value(cloud::key::iot_instance_id).value_or("");
+  if (config.region_id.empty() && config.endpoint.empty()) {
+    return fail(ErrorKind::config,
+                "no region: give --region (e.g. cn-shanghai), ALIBABA_CLOUD_REGION_ID, the "
+                "config's region, or --endpoint");
+  }
+  cloud::HttpOptions http_options;
+  http_options.ca_file = settings->value(cloud::key::ca_file).value_or("");
+  http_options.max_in_flight = std::max<std::size_t>(options.concurrency, 1);
+  auto http = cloud::make_curl_client(http_options);
+  if (!http) {
+    return fail(http.error());
+  }
+  CloudSession session;
+  session.settings = std::move(*settings);
+  session.http = std::move(*http);
+  session.client = std::make_unique<cloud::OpenApiClient>(*session.http, std::move(config));
+  session.api = std::make_unique<cloud::IotApi>(*session.client, options.concurrency);
+  ctx.output->debug("cloud endpoint " + session.client->endpoint());
+  return session;
+}
+
+Result<std::string> product_key_or_config(const std::optional<std::string>& flag,
+                                          const cloud::Settings& settings) {
+  auto pk = flag ? flag : settings.value(cloud::key::product_key);
+  if (!pk || pk->empty()) {
+    return fail(ErrorKind::usage,
+                "no ProductKey: give --product-key PK or set product_key in the config");
+  }
+  if (auto ok = core::validate_product_key(*pk); !ok) {
+    return fail(ok.error());
+  }
+  return *pk;
+}
+
+} // namespace iot::commands

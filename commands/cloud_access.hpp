@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// A ready OpenAPI client for cloud commands, from the resolved settings: AccessKey (flags > env >
+// aliyun CLI profile > config), region, --endpoint (an emulator), --ca-file, iot_instance_id.
+#pragma once
+
+#include "cloud/http.hpp"
+#include "cloud/iot_api.hpp"
+#include "cloud/openapi.hpp"
+#include "commands/context.hpp"
+
+#include <memory>
+
+namespace iot::commands {
+
+struct CloudSession {
+  cloud::Settings settings;
+  std::unique_ptr<cloud::HttpClient> http;
+  std::unique_ptr<cloud::OpenApiClient> client;
+  std::unique_ptr<cloud::IotApi> api;
+};
+
+struct CloudOptions {
+  std::size_t concurrency = 8; // parallel calls where a command runs many
+};
+
+// ErrorKind::auth when no AccessKey is configured (the message lists every way to give one),
+// ErrorKind::config for an unreadable --ca-file or a missing region without --endpoint.
+[[nodiscard]] Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options = {});
+
+// The ProductKey: the flag's value, else the config's product_key; ErrorKind::usage naming
+// both when neither is set.
+[[nodiscard]] Result<std::string> product_key_or_config(const std::optional<std::string>& flag,
+                                                        const cloud::Settings& settings);
+
+} // namespace iot::commands

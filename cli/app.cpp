@@ -10,6 +10,7 @@
 #include "commands/pool.hpp"
 #include "commands/ports.hpp"
 #include "commands/provision.hpp"
+#include "commands/secrets.hpp"
 #include "core/interrupt.hpp"
 
 #include <CLI/CLI.hpp>
@@ -129,6 +130,7 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   commands::register_module(app, ctx);
   commands::register_pool(app, ctx);
   commands::register_provision(app, ctx);
+  commands::register_secrets(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

@@ -19,6 +19,7 @@ using json = nlohmann::json;
 const QpsTable& documented_qps() {
   static const QpsTable table{
       {"QueryDevice", 50},
+      {"QueryDeviceByStatus", 50}, // UNVERIFIED: not documented; QueryDevice's
       {"BatchQueryDeviceDetail", 5},
       {"BatchGetDeviceState", 50},
       {"RegisterDevice", 30},
@@ -102,7 +103,6 @@ bool is_auth_code(std::string_view code) {
   static constexpr std::string_view k_exact[] = {
       "SignatureDoesNotMatch",
       "IncompleteSignature",
-      "SignatureNonceUsed",
       "InvalidTimeStamp.Expired",
       "InvalidTimeStamp.Format",
       "InvalidAccessKeySecret",
@@ -129,7 +129,11 @@ bool is_auth_code(std::string_view code) {
 bool is_retryable_code(std::string_view code) {
   return code.starts_with("Throttling") || code == "ServiceUnavailable" ||
          code.starts_with("ServiceUnavailable.") || code.starts_with("iot.system.") ||
-         code == "InternalError" || code == "UnknownError" || code == "iot.messagebroker.RateLimit";
+         code == "InternalError" || code == "UnknownError" ||
+         code == "iot.messagebroker.RateLimit" ||
+         // libcurl re-sends a request, unchanged, when the kept-alive connection it reused died
+         // before the answer; the gateway saw the first copy. A new attempt is signed afresh.
+         code == "SignatureNonceUsed";
 }
 
 std::string default_endpoint(std::string_view region) {

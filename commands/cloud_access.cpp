@@ -26,7 +26,11 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
                 "config's region, or --endpoint");
   }
   cloud::HttpOptions http_options;
-  http_options.ca_file = settings->value(cloud::key::ca_file).value_or("");
+  // The default's value is the words "system trust store", for config show: no extra CA.
+  if (const auto* ca = settings->find(cloud::key::ca_file);
+      ca && ca->value && ca->source != "default") {
+    http_options.ca_file = *ca->value;
+  }
   http_options.max_in_flight = std::max<std::size_t>(options.concurrency, 1);
   auto http = cloud::make_curl_client(http_options);
   if (!http) {

@@ -125,6 +125,19 @@ TEST_SUITE("cloud::OpenApiClient") {
     CHECK(h.http.count() == 1);
   }
 
+  TEST_CASE("SignatureNonceUsed (libcurl re-sent a request) is retried with a fresh nonce") {
+    Harness h;
+    h.http.reply(
+        400, R"({"RequestId":"R1","Code":"SignatureNonceUsed","Message":"used","Success":false})");
+    h.http.reply(200, R"({"RequestId":"R2","Success":true})");
+    auto client = h.client();
+    auto r = client.call("QueryDevice", {});
+    REQUIRE(r);
+    CHECK(h.http.count() == 2);
+    CHECK(is_retryable_code("SignatureNonceUsed"));
+    CHECK_FALSE(is_auth_code("SignatureNonceUsed"));
+  }
+
   TEST_CASE("gateway errors use Message, auth codes map to ErrorKind::auth and are not retried") {
     Harness h;
     std::string code;
@@ -139,9 +152,6 @@ TEST_SUITE("cloud::OpenApiClient") {
     SUBCASE("RAM permission") {
       code = "iot.common.RamActionPermissionDeny";
       status = 200;
-    }
-    SUBCASE("SignatureNonceUsed") {
-      code = "SignatureNonceUsed";
     }
     SUBCASE("Forbidden.RAM") {
       code = "Forbidden.RAM";

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // iotfleet-sim: the emulators (test and demo equipment). Each emulator is one subcommand,
 // registered here with one call.
+#include "sim/cloud_cmd.hpp"
 #include "sim/modules_cmd.hpp"
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("iotfleet-sim ") + IOTFLEET_VERSION);
   app.require_subcommand(1);
   iot::sim::register_modules(app);
+  iot::sim::register_cloud(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+#include "sim/cloud_cmd.hpp"
+
+#include "sim/cloud_actions.hpp"
+#include "sim/cloud_scenario.hpp"
+#include "sim/cloud_service.hpp"
+#include "sim/cloud_store.hpp"
+#include "sim/cloud_tls.hpp"
+#include "sim/identity.hpp"
+
+#include <httplib.h>
+#include <openssl/ssl.h>
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace iot::sim {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace iot::sim::cloud;
+
+// Gives access to the listening socket (to raise httplib's small listen backlog).
+template <class Base> class Exposed : public Base {
+public:
+  using Base::Base;
+  [[nodiscard]] int socket() const { return this->svr_sock_; }
+};
+
+Result<fs::path> prepare_state_dir(const std::string& requested) {
+  std::error_code ec;
+  if (!requested.empty()) {
+    fs::create_directories(requested, ec);
+    if (ec) {
+      return fail(ErrorKind::io, "create state dir " + requested + ": " + ec.message());
+    }
+    return fs::absolute(requested);
+  }
+  std::string templ = (fs::temp_directory_path(ec) / "iotfleet-sim-cloud-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return fail(ErrorKind::io, "create temporary state dir: " + std::string(std::strerror(errno)));
+  }
+  return fs::absolute(templ);
+}
+
+std::uint16_t port_of(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+  }
+  return 0;
+}
+
+// The socket of a plain-HTTP request: httplib does not expose it, so look for the socket whose
+// local and peer ports are the request's.
+int connection_fd(const httplib::Request& req) {
+  if (req.ssl != nullptr) {
+    return SSL_get_fd(req.ssl);
+  }
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return -1;
+  }
+  int found = -1;
+  while (const dirent* entry = ::readdir(dir)) {
+    int fd = -1;
+    const std::string_view name(entry->d_name);
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{}) {
+      continue;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      continue;
+    }
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_len = sizeof local;
+    socklen_t peer_len = sizeof peer;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+      continue;
+    }
+    if (port_of(local) == req.local_port && port_of(peer) == req.remote_port) {
+      found = fd;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
+// Ends the connection without an answer: nothing more can be written, and the close that
+// follows is a reset.
+void reset_connection(const httplib::Request& req) {
+  const int fd = connection_fd(req);
+  if (fd < 0) {
+    return;
+  }
+  const linger abort_close{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+  ::shutdown(fd, SHUT_RDWR);
+}
+
+void print_counters(const Counters& c) {
+  std::ostringstream out;
+  std::uint64_t total = c.other_requests;
+  std::uint64_t throttled = 0;
+  for (const ActionCount& a : c.actions) {
+    total += a.requests;
+    throttled += a.throttled;
+  }
+  out << "requests: " << total << '\n';
+  for (const ActionCount& a : c.actions) {
+    if (a.requests > 0) {
+      out << "  " << a.action << ": " << a.requests << " (throttled " << a.throttled << ")\n";
+    }
+  }
+  if (c.other_requests > 0) {
+    out << "  (no or unknown Action): " << c.other_requests << '\n';
+  }
+  out << "throttled by QPS limits: " << throttled << '\n';
+  out << "faults injected: 5xx " << c.fault_5xx << ", throttle-burst " << c.fault_throttle
+      << ", truncate " << c.fault_truncate << ", reset " << c.fault_reset << '\n';
+  out << "errors:";
+  if (c.errors.empty()) {
+    out << " none";
+  }
+  for (const auto& [code, n] : c.errors) {
+    out << ' ' << code << '=' << n;
+  }
+  out << '\n';
+  std::cerr << out.str() << std::flush;
+}
+
+std::string host_for_url(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+} // namespace
+
+Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail(ErrorKind::usage, "--listen: expected [IPV6]:PORT, got " + std::string(text));
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return fail(ErrorKind::usage, "--listen: expected HOST:PORT, got " + std::string(text));
+    }
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (host.empty()) {
+    host = "127.0.0.1";
+  }
+  int port = -1;
+  const auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
+      port < 0 || port > 65535) {
+    return fail(ErrorKind::usage, "--listen: bad port in " + std::string(text));
+  }
+  return std::pair{host, port};
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> parse_latency_ms(std::string_view text) {
+  auto number = [](std::string_view s) -> std::optional<std::int64_t> {
+    std::int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || ptr != s.data() + s.size() || v < 0 || v > 600000) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const std::size_t dash = text.find('-');
+  const auto lo = number(text.substr(0, dash));
+  const auto hi = dash == std::string_view::npos ? lo : number(text.substr(dash + 1));
+  if (!lo || !hi || *hi < *lo) {
+    return fail(ErrorKind::usage,
+                "--latency-ms: expected MIN-MAX or N milliseconds (0-600000), got " +
+                    std::string(text));
+  }
+  return std::pair{*lo, *hi};
+}
+
+Status run_cloud(const CloudOptions& options) {
+  const auto listen = parse_listen(options.listen);
+  if (!listen) {
+    return fail(listen.error());
+  }
+  ServiceOptions service_options;
+  service_options.qps_scale = options.qps_scale;
+  service_options.no_limits = options.no_limits;
+  service_options.batch_delay_ms = options.batch_delay_ms;
+  service_options.faults.fail_5xx = options.fail_5xx;
+  service_options.faults.throttle_burst = options.throttle_burst;
+  service_options.faults.truncate = options.truncate;
+  service_options.faults.reset = options.reset;
+  if (!options.latency_ms.empty()) {
+    const auto latency = parse_latency_ms(options.latency_ms);
+    if (!latency) {
+      return fail(latency.error());
+    }
+    service_options.faults.latency_min_ms = latency->first;
+    service_options.faults.latency_max_ms = latency->second;
+  }
+  const std::uint64_t seed = options.seed ? *options.seed : std::random_device{}();
+  service_options.seed = derive_seed(seed, 1000);
+
+  const auto dir = prepare_state_dir(options.state_dir);
+  if (!dir) {
+    return fail(dir.error());
+  }
+  if (options.state_dir.empty()) {
+    std::cerr << "state dir: " << dir->string() << '\n';
+  }
+  const fs::path db = *dir / "cloud.db";
+  if (options.reseed) {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::remove(db.string() + suffix, ec);
+    }
+  }
+  std::optional<Scenario> scenario;
+  if (!options.scenario.empty()) {
+    auto loaded = load_scenario(options.scenario);
+    if (!loaded) {
+      return fail(loaded.error());
+    }
+    scenario = std::move(*loaded);
+  }
+  auto store = CloudStore::open(db);
+  if (!store) {
+    return fail(store.error());
+  }
+  if (!(*store)->seeded()) {
+    if (!scenario) {
+      return fail(ErrorKind::usage,
+                  "no cloud state in " + dir->string() + ": give --scenario FILE to seed it");
+    }
+    const auto stats = (*store)->seed(*scenario, seed);
+    if (!stats) {
+      return fail(stats.error());
+    }
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.2f", stats->seconds);
+    std::cerr << "seeded " << stats->products << " products, " << stats->devices << " devices in "
+              << seconds << " s (seed " << seed << ")\n";
+  } else if (scenario) {
+    std::cerr << "state " << db.string()
+              << " exists: scenario not re-applied (--reseed to start over)\n";
+  }
+
+  std::unique_ptr<httplib::Server> server;
+  int (*listen_socket)(const httplib::Server&) = nullptr;
+  if (options.tls) {
+    const auto files = ensure_tls_files(*dir, {listen->first});
+    if (!files) {
+      return fail(files.error());
+    }
+    std::cerr << "ca: " << files->ca_cert.string() << '\n';
+    server = std::make_unique<Exposed<httplib::SSLServer>>(files->server_cert.c_str(),
+                                                           files->server_key.c_str());
+    listen_socket = [](const httplib::Server& s) {
+      return static_cast<const Exposed<httplib::SSLServer>&>(s).socket();
+    };
+  } else {
+    server = std::make_unique<Exposed<httplib::Server>>();
+    listen_socket = [](const httplib::Server& s) {
+      return static_cast<const Exposed<httplib::Server>&>(s).socket();
+    };
+  }
+  if (!server->is_valid()) {
+    return fail(ErrorKind::failure, "cannot set up the HTTPS server (certificate or key unusable)");
+  }
+
+  // Signals are taken by one thread with sigtimedwait: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    return fail(ErrorKind::failure, "pthread_sigmask failed");
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CloudService service(**store, service_options);
+  const int threads = options.threads;
+  server->new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  server->set_keep_alive_max_count(100000);
+  server->set_keep_alive_timeout(10);
+  server->set_read_timeout(30);
+  server->set_write_timeout(30);
+  server->set_tcp_nodelay(true);
+  const bool verbose = options.verbose;
+  const auto handler = [&service, verbose](const httplib::Request& req, httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
+    CloudRequest request;
+    request.method = req.method;
+    request.path = req.path;
+    if (const std::size_t q = req.target.find('?'); q != std::string::npos) {
+      request.query = req.target.substr(q + 1);
+    }
+    request.body = req.body;
+    request.content_type = req.get_header_value("Content-Type");
+    const CloudResponse response = service.handle(request);
+    if (response.delay.count() > 0) {
+      std::this_thread::sleep_for(response.delay);
+    }
+    res.status = response.status;
+    res.set_header("x-acs-request-id", response.request_id);
+    constexpr const char* k_type = "application/json;charset=utf-8";
+    switch (response.delivery) {
+    case Delivery::normal:
+      res.set_content(response.body, k_type);
+      break;
+    case Delivery::truncate: {
+      auto body = std::make_shared<std::string>(response.body);
+      res.set_content_provider(
+          body->size(), k_type, [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+            sink.write(body->data(), body->size() / 2);
+            return false; // the rest never comes: the connection is closed
+          });
+      break;
+    }
+    case Delivery::reset:
+      reset_connection(req);
+      res.set_content(response.body, k_type);
+      break;
+    }
+    if (verbose) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      std::ostringstream line;
+      line << req.method << ' ' << req.path << ' '
+           << (response.action.empty() ? "-" : response.action) << ' ' << response.status << ' '
+           << (response.code.empty() ? "OK" : response.code) << ' ' << ms << "ms "
+           << response.request_id
+           << (response.delivery == Delivery::truncate ? " truncated"
+               : response.delivery == Delivery::reset  ? " reset"
+                                                       : "")
+           << '\n';
+      std::cerr << line.str() << std::flush;
+    }
+  };
+  server->Get(".*", handler);
+  server->Post(".*", handler);
+
+  const auto& [host, requested_port] = *listen;
+  int port = requested_port;
+  if (requested_port == 0) {
+    port = server->bind_to_any_port(host);
+    if (port < 0) {
+      return fail(ErrorKind::io, "cannot listen on " + host + ": " + std::strerror(errno));
+    }
+  } else if (!server->bind_to_port(host, requested_port)) {
+    return fail(ErrorKind::io, "cannot listen on " + options.listen + ": " + std::strerror(errno));
+  }
+  ::listen(listen_socket(*server), 1024); // httplib listens with a backlog of 5
+
+  std::cout << (options.tls ? "https://" : "http://") << host_for_url(host) << ':' << port
+            << std::endl;
+  std::atomic<bool> stopping{false};
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::atomic<bool> printed{false};
+  const auto print_once = [&] {
+    if (!printed.exchange(true)) {
+      print_counters(service.counters());
+    }
+  };
+  std::thread signal_thread([&] {
+    const timespec wait{0, 200'000'000};
+    while (!stopping.load()) {
+      siginfo_t info{};
+      if (::sigtimedwait(&signals, &info, &wait) <= 0) {
+        continue;
+      }
+      std::cerr << "iotfleet-sim cloud: " << ::strsignal(info.si_signo) << ", shutting down\n";
+      stopping.store(true);
+      server->stop();
+      // httplib lets an idle keep-alive connection hold its worker until the keep-alive
+      // timeout; do not wait that long. Every committed change is already in the database.
+      std::unique_lock lock(done_mutex);
+      if (!done_cv.wait_for(lock, std::chrono::seconds(2), [&] { return done; })) {
+        print_once();
+        std::cerr << std::flush;
+        std::_Exit(0);
+      }
+    }
+  });
+  std::thread ticker([&] {
+    while (!stopping.load()) {
+      service.tick();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::cerr << "ready" << std::endl;
+  const bool served = server->listen_after_bind();
+  const bool by_signal = stopping.exchange(true);
+  {
+    const std::lock_guard lock(done_mutex);
+    done = true;
+  }
+  done_cv.notify_all();
+  signal_thread.join();
+  ticker.join();
+  print_once();
+  if (!served && !by_signal) {
+    return fail(ErrorKind::io, "the server stopped unexpectedly");
+  }
+  return {};
+}
+
+void register_cloud(CLI::App& app) {
+  auto options = std::make_shared<CloudOptions>();
+  auto seed = std::make_shared<std::uint64_t>(0);
+  CLI::App* cmd = app.add_subcommand(
+      "cloud", "Emulate the Alibaba Cloud IoT Platform OpenAPI (Iot 2018-01-20) over HTTP(S)");
+  cmd->add_option("--listen", options->listen, "HOST:PORT to serve on (PORT 0: any free port)")
+      ->capture_default_str();
+  cmd->add_option("--state-dir",
+                  options->state_dir,
+                  "Directory of the state (cloud.db) and certificates (default: a new temporary "
+                  "dir, printed)");
+  cmd->add_option("--scenario",
+                  options->scenario,
+                  "Scenario JSON: access keys, products, devices (applied when the state is new)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--reseed", options->reseed, "Delete the state and seed it again from --scenario");
+  CLI::Option* seed_opt =
+      cmd->add_option("--seed", *seed, "RNG seed: same seed, same fleet, secrets and faults");
+  cmd->add_flag("--tls", options->tls, "Serve HTTPS with a private CA (ca.pem in the state dir)");
+  cmd->add_option("--qps-scale", options->qps_scale, "Multiply every QPS limit by F")
+      ->check(CLI::Range(0.001, 1.0e6))
+      ->capture_default_str();
+  cmd->add_flag("--no-limits", options->no_limits, "No QPS limits");
+  cmd->add_option("--latency-ms", options->latency_ms, "Latency per request: MIN-MAX or N ms");
+  const auto probability = CLI::Range(0.0, 1.0);
+  cmd->add_option(
+         "--fail-5xx", options->fail_5xx, "P(503 ServiceUnavailable or iot.system.SystemException)")
+      ->check(probability);
+  cmd->add_option("--throttle-burst", options->throttle_burst, "P(extra Throttling answer)")
+      ->check(probability);
+  cmd->add_option("--truncate", options->truncate, "P(body cut short; the request ran)")
+      ->check(probability);
+  cmd->add_option("--reset", options->reset, "P(connection closed unanswered; the request ran)")
+      ->check(probability);
+  cmd->add_option("--threads", options->threads, "Worker threads (one per open connection)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--batch-delay-ms",
+                  options->batch_delay_ms,
+                  "Duration of each batch-registration phase (CHECK, CREATE)")
+      ->check(CLI::Range(0L, 3'600'000L))
+      ->capture_default_str();
+  cmd->add_flag("-v,--verbose", options->verbose, "One line per request on stderr (no parameters)");
+  cmd->callback([options, seed, seed_opt]() {
+    if (seed_opt->count() > 0) {
+      options->seed = *seed;
+    }
+    if (options->reseed && options->scenario.empty()) {
+      std::cerr << "iotfleet-sim: error: --reseed needs --scenario\n";
+      throw CLI::RuntimeError(2);
+    }
+    if (auto done = run_cloud(*options); !done) {
+      std::cerr << "iotfleet-sim: error: " << done.error().message << '\n';
+      throw CLI::RuntimeError(done.error().kind == ErrorKind::usage ? 2 : 1);
+    }
+  });
+}
+
+} // namespace iot::sim

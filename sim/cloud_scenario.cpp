@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+#include "sim/cloud_scenario.hpp"
+
+#include "sim/cloud_util.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+namespace iot::sim::cloud {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct Bad {
+  std::string message;
+};
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw Bad{path + ": " + what};
+}
+
+void only_keys(const json& obj,
+               const std::string& path,
+               std::initializer_list<std::string_view> keys) {
+  if (!obj.is_object()) {
+    bad(path, "expected an object");
+  }
+  for (const auto& item : obj.items()) {
+    bool known = false;
+    for (const std::string_view k : keys) {
+      known = known || item.key() == k;
+    }
+    if (!known) {
+      bad(path + "." + item.key(), "unknown key");
+    }
+  }
+}
+
+std::string
+text(const json& obj, const std::string& key, const std::string& path, std::string fallback) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    return fallback;
+  }
+  if (!it->is_string()) {
+    bad(path + "." + key, "expected text");
+  }
+  return it->get<std::string>();
+}
+
+std::int64_t integer(const json& obj,
+                     const std::string& key,
+                     const std::string& path,
+                     std::int64_t fallback,
+                     std::int64_t min,
+                     std::int64_t max) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    return fallback;
+  }
+  if (!it->is_number_integer()) {
+    bad(path + "." + key, "expected an integer");
+  }
+  const auto v = it->get<std::int64_t>();
+  if (v < min || v > max) {
+    bad(path + "." + key, "must be " + std::to_string(min) + ".." + std::to_string(max));
+  }
+  return v;
+}
+
+bool valid_status(std::string_view s) {
+  return s == k_online || s == k_offline || s == k_unactive || s == k_disable;
+}
+
+bool valid_secret_chars(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) {
+    return false;
+  }
+  for (const char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '@' || c == '.' || c == ':';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+StatusMix status_mix(const json& j, const std::string& path) {
+  only_keys(j, path, {"ONLINE", "OFFLINE", "UNACTIVE", "DISABLE"});
+  StatusMix mix{0, 0, 0, 0};
+  for (const auto& item : j.items()) {
+    if (!item.value().is_number() || item.value().get<double>() < 0) {
+      bad(path + "." + item.key(), "expected a weight >= 0");
+    }
+    const double w = item.value().get<double>();
+    if (item.key() == k_online) {
+      mix.online = w;
+    } else if (item.key() == k_offline) {
+      mix.offline = w;
+    } else if (item.key() == k_unactive) {
+      mix.unactive = w;
+    } else {
+      mix.disable = w;
+    }
+  }
+  if (mix.online + mix.offline + mix.unactive + mix.disable <= 0) {
+    bad(path, "at least one weight must be > 0");
+  }
+  return mix;
+}
+
+ScenarioProduct product(const json& j, const std::string& path) {
+  only_keys(j,
+            path,
+            {"product_key",
+             "name",
+             "product_secret",
+             "node_type",
+             "data_format",
+             "auth_type",
+             "net_type",
+             "aliyun_commodity_code",
+             "description",
+             "devices",
+             "generate"});
+  ScenarioProduct p;
+  p.product_key = text(j, "product_key", path, "");
+  if (!valid_product_key(p.product_key)) {
+    bad(path + ".product_key", "must be 1-20 of [A-Za-z0-9]");
+  }
+  p.name = text(j, "name", path, p.product_key);
+  p.product_secret = text(j, "product_secret", path, "");
+  if (!p.product_secret.empty() && !valid_secret_chars(p.product_secret, 64)) {
+    bad(path + ".product_secret", "must be 1-64 of [A-Za-z0-9_-@.:]");
+  }
+  p.node_type = static_cast<int>(integer(j, "node_type", path, 0, 0, 1));
+  p.data_format = static_cast<int>(integer(j, "data_format", path, 1, 0, 1));
+  p.auth_type = text(j, "auth_type", path, "secret");
+  if (p.auth_type != "secret" && p.auth_type != "id2" && p.auth_type != "x509") {
+    bad(path + ".auth_type", "must be secret, id2 or x509");
+  }
+  p.net_type = static_cast<int>(integer(j, "net_type", path, 6, 0, 99));
+  p.commodity = text(j, "aliyun_commodity_code", path, "iothub_senior");
+  if (p.commodity != "iothub_senior" && p.commodity != "iothub") {
+    bad(path + ".aliyun_commodity_code", "must be iothub_senior or iothub");
+  }
+  p.description = text(j, "description", path, "");
+  if (const auto it = j.find("devices"); it != j.end()) {
+    if (!it->is_array()) {
+      bad(path + ".devices", "expected a list");
+    }
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const json& d = (*it)[i];
+      const std::string at = path + ".devices[" + std::to_string(i) + "]";
+      only_keys(d, at, {"name", "secret", "status", "nickname", "firmware"});
+      ScenarioDevice dev;
+      dev.name = text(d, "name", at, "");
+      if (!valid_device_name(dev.name)) {
+        bad(at + ".name", "must be 4-32 of [A-Za-z0-9_-@.:]");
+      }
+      dev.secret = text(d, "secret", at, "");
+      if (!dev.secret.empty() && !valid_secret_chars(dev.secret, 64)) {
+        bad(at + ".secret", "must be 1-64 of [A-Za-z0-9_-@.:]");
+      }
+      dev.status = text(d, "status", at, std::string(k_unactive));
+      if (!valid_status(dev.status)) {
+        bad(at + ".status", "must be ONLINE, OFFLINE, UNACTIVE or DISABLE");
+      }
+      dev.nickname = text(d, "nickname", at, "");
+      if (!dev.nickname.empty() && !valid_nickname(dev.nickname)) {
+        bad(at + ".nickname", "must be 4-64 units of letters, digits, _ or CJK (2 units)");
+      }
+      dev.firmware = text(d, "firmware", at, "");
+      p.devices.push_back(std::move(dev));
+    }
+  }
+  if (const auto it = j.find("generate"); it != j.end()) {
+    const std::string at = path + ".generate";
+    only_keys(*it, at, {"count", "names", "prefix", "digits", "status", "firmware"});
+    DeviceGenerator& g = p.generate;
+    g.count = integer(*it, "count", at, 0, 0, 10'000'000);
+    const std::string names = text(*it, "names", at, "sequence");
+    if (names == "sequence") {
+      g.names = NameStyle::sequence;
+    } else if (names == "imei") {
+      g.names = NameStyle::imei;
+    } else {
+      bad(at + ".names", "must be sequence or imei");
+    }
+    g.prefix = text(*it, "prefix", at, "dev");
+    g.digits = static_cast<int>(integer(*it, "digits", at, 6, 1, 20));
+    if (g.names == NameStyle::sequence && g.count > 0) {
+      const std::string last = std::to_string(g.count);
+      const std::size_t width =
+          std::max<std::size_t>(last.size(), static_cast<std::size_t>(g.digits));
+      if (!valid_device_name(g.prefix + std::string(width, '0'))) {
+        bad(at + ".prefix", "prefix + index must be a valid DeviceName (4-32 of [A-Za-z0-9_-@.:])");
+      }
+    }
+    if (const auto st = it->find("status"); st != it->end()) {
+      g.status = status_mix(*st, at + ".status");
+    }
+    g.firmware = text(*it, "firmware", at, "");
+  }
+  return p;
+}
+
+Scenario scenario(const json& j) {
+  only_keys(j, "$", {"region", "iot_instance_id", "epoch", "access_keys", "products"});
+  Scenario s;
+  s.region = text(j, "region", "$", "cn-shanghai");
+  s.iot_instance_id = text(j, "iot_instance_id", "$", "");
+  if (const std::string epoch = text(j, "epoch", "$", ""); !epoch.empty()) {
+    const auto ms = parse_iso_utc(epoch);
+    if (!ms) {
+      bad("$.epoch", "expected YYYY-MM-DDThh:mm:ss[.fff]Z");
+    }
+    s.epoch_ms = *ms;
+  }
+  const auto aks = j.find("access_keys");
+  if (aks == j.end() || !aks->is_array() || aks->empty()) {
+    bad("$.access_keys", "expected a non-empty list");
+  }
+  std::set<std::string> ak_ids;
+  for (std::size_t i = 0; i < aks->size(); ++i) {
+    const std::string at = "$.access_keys[" + std::to_string(i) + "]";
+    only_keys((*aks)[i], at, {"id", "secret", "account"});
+    ScenarioAccessKey ak;
+    ak.id = text((*aks)[i], "id", at, "");
+    ak.secret = text((*aks)[i], "secret", at, "");
+    if (ak.id.empty() || ak.secret.empty()) {
+      bad(at, "id and secret are required");
+    }
+    ak.account = text((*aks)[i], "account", at, ak.id);
+    if (!ak_ids.insert(ak.id).second) {
+      bad(at + ".id", "duplicate AccessKeyId " + ak.id);
+    }
+    s.access_keys.push_back(std::move(ak));
+  }
+  if (const auto ps = j.find("products"); ps != j.end()) {
+    if (!ps->is_array()) {
+      bad("$.products", "expected a list");
+    }
+    std::set<std::string> keys;
+    for (std::size_t i = 0; i < ps->size(); ++i) {
+      const std::string at = "$.products[" + std::to_string(i) + "]";
+      ScenarioProduct p = product((*ps)[i], at);
+      if (!keys.insert(p.product_key).second) {
+        bad(at + ".product_key", "duplicate ProductKey " + p.product_key);
+      }
+      std::set<std::string> names;
+      for (const ScenarioDevice& d : p.devices) {
+        if (!names.insert(d.name).second) {
+          bad(at + ".devices", "duplicate DeviceName " + d.name);
+        }
+      }
+      s.products.push_back(std::move(p));
+    }
+  }
+  return s;
+}
+
+} // namespace
+
+Result<Scenario> parse_scenario(std::string_view json_text) {
+  const json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) {
+    return fail(ErrorKind::usage, "scenario: not valid JSON");
+  }
+  try {
+    return scenario(j);
+  } catch (const Bad& e) {
+    return fail(ErrorKind::usage, "scenario: " + e.message);
+  }
+}
+
+Result<Scenario> load_scenario(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(ErrorKind::usage, "scenario " + path.string() + ": cannot open");
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  auto parsed = parse_scenario(buffer.str());
+  if (!parsed) {
+    return with_context(parsed, path.string());
+  }
+  return parsed;
+}
+
+} // namespace iot::sim::cloud

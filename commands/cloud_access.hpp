@@ -21,6 +21,7 @@ struct CloudSession {
 
 struct CloudOptions {
   std::size_t concurrency = 8; // parallel calls where a command runs many
+  int max_attempts = 4;        // per call; bulk commands making thousands of calls raise it
 };
 
 // ErrorKind::auth when no AccessKey is configured (the message lists every way to give one),

@@ -255,7 +255,8 @@ Result<core::Table> run_secrets_export(const SecretsExportOptions& opts, Context
   if (opts.parallel < 1 || opts.parallel > 64) {
     return fail(ErrorKind::usage, "--parallel must be 1..64");
   }
-  auto cloud = open_cloud(ctx, CloudOptions{opts.parallel + 1});
+  // Thousands of calls: at a 10 % fault rate four attempts would fail one export in ten.
+  auto cloud = open_cloud(ctx, CloudOptions{opts.parallel + 1, 8});
   if (!cloud) {
     return fail(cloud.error());
   }

@@ -34,8 +34,8 @@ chmod 600 "$XDG_CONFIG_HOME/iotfleet/config.json"
 step "Effective configuration and where each value comes from" "$iotfleet" config show
 # A simulated factory line: four Luat modules on pseudo-terminals, one with the unwritten
 # placeholder IMEI the vendor FAQ warns about.
-"$sim" modules --count 3 --module luat --state-dir "$demo_dir/line1" >"$demo_dir/line1.out" \
-  2>"$demo_dir/line1.err" &
+"$sim" modules --count 3 --module luat --state-dir "$demo_dir/line1" --control "$demo_dir/line1.ctl" \
+  >"$demo_dir/line1.out" 2>"$demo_dir/line1.err" &
 sim_pids+=($!)
 "$sim" modules --count 1 --module luat --placeholder-imei --state-dir "$demo_dir/line1b" \
   >"$demo_dir/line1b.out" 2>"$demo_dir/line1b.err" &
@@ -51,14 +51,28 @@ bad_port=$(cut -d' ' -f1 "$demo_dir/line1b.out" | head -1)
 step "Serial ports, simulated ones included" "$iotfleet" ports
 step "A fresh module: identity, health, verdicts" "$iotfleet" module info --port "$port0"
 
-# The factory job. A batch as the Aliyun console gives it; Luat's convention (seed FAQ §7):
-# DeviceName = IMEI, DeviceSecret in the module's 64-byte SN.
-{
-  echo "ProductKey,DeviceName,DeviceSecret"
-  for imei in "${line_imeis[@]}"; do
-    echo "a1DemoPK001,$imei,$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-  done
-} >"$demo_dir/batch.csv"
+# The cloud: an emulated Alibaba Cloud IoT Platform (HTTPS, its own CA) with one empty product.
+cat >"$demo_dir/cloud.json" <<'JSON'
+{"region": "cn-shanghai",
+ "access_keys": [{"id": "LTAI5tDemoAccessKey01", "secret": "demoAccessKeySecret000000000001"}],
+ "products": [{"product_key": "a1DemoPK001", "name": "Air724UG trackers", "net_type": 6}]}
+JSON
+printf '%s' demoAccessKeySecret000000000001 >"$demo_dir/ak.secret"
+chmod 600 "$demo_dir/ak.secret"
+"$sim" cloud --state-dir "$demo_dir/cloud" --scenario "$demo_dir/cloud.json" --tls \
+  --batch-delay-ms 500 >"$demo_dir/cloud.url" 2>"$demo_dir/cloud.err" &
+sim_pids+=($!)
+for _ in $(seq 300); do grep -qx ready "$demo_dir/cloud.err" 2>/dev/null && break; sleep 0.1; done
+cloud=(--endpoint "$(head -1 "$demo_dir/cloud.url")" --ca-file "$demo_dir/cloud/ca.pem"
+  --access-key-id LTAI5tDemoAccessKey01 --access-key-secret-file "$demo_dir/ak.secret")
+
+# The factory job. Luat's convention (seed FAQ §7): DeviceName = IMEI, DeviceSecret in the
+# module's 64-byte SN. Register the line's IMEIs in the cloud; the triplets come back as the
+# console's batch CSV, ready for the station's pool.
+printf '%s\n' "${line_imeis[@]}" >"$demo_dir/imeis.txt"
+step "Register the batch in the cloud (check, create, fetch secrets)" \
+  "$iotfleet" "${cloud[@]}" devices batch-register --product-key a1DemoPK001 \
+  --names "$demo_dir/imeis.txt" -O "$demo_dir/batch.csv"
 step "Load the batch into the station's ledger (validated, 0600, audited)" \
   "$iotfleet" pool import "$demo_dir/batch.csv"
 step "What would be sent, secrets masked" "$iotfleet" provision --port "$port0" --dry-run
@@ -74,6 +88,8 @@ step "Run again: burned modules are recognised, nothing is consumed" \
   "$iotfleet" provision "${fixtures[@]:0:6}" -o ndjson
 step "The ledger" "$iotfleet" pool status
 step "Its audit trail (never a secret)" "$iotfleet" pool log --limit 8
+step "While the fleet is healthy: every device secret, exported to a 0600 file" \
+  "$iotfleet" "${cloud[@]}" secrets export --product-key a1DemoPK001 -O "$demo_dir/snapshot.csv"
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv

@@ -104,6 +104,32 @@ std::string invalid_summary(const cloud::BatchRegisterStatus& s) {
   return out;
 }
 
+// What every devices command starts with: the names checked before any call, the cloud client,
+// the ProductKey.
+struct Scope {
+  CloudSession cloud;
+  std::string product_key;
+};
+
+Result<Scope> open_scope(const std::vector<std::string>& names,
+                         const std::optional<std::string>& product_key,
+                         Context& ctx) {
+  for (const auto& name : names) {
+    if (auto ok = core::validate_device_name(name); !ok) {
+      return fail(ok.error());
+    }
+  }
+  auto cloud = open_cloud(ctx);
+  if (!cloud) {
+    return fail(cloud.error());
+  }
+  auto pk = product_key_or_config(product_key, cloud->settings);
+  if (!pk) {
+    return fail(pk.error());
+  }
+  return Scope{std::move(*cloud), std::move(*pk)};
+}
+
 } // namespace
 
 Result<std::vector<std::string>> read_device_names(const std::string& path) {
@@ -136,14 +162,12 @@ Result<std::vector<std::string>> read_device_names(const std::string& path) {
 }
 
 Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ctx) {
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
+  auto scope = open_scope({}, opts.product_key, ctx);
+  if (!scope) {
+    return fail(scope.error());
   }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto* cloud = &scope->cloud;
+  auto* pk = &scope->product_key;
   core::Table t;
   t.columns = {"product_key", "device_name", "status", "iot_id", "utc_create", "device_secret"};
   const auto add = [&](const std::vector<cloud::DeviceInfo>& devices, const std::string& status) {
@@ -203,14 +227,12 @@ Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ct
 }
 
 Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ctx) {
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
+  auto scope = open_scope({}, opts.product_key, ctx);
+  if (!scope) {
+    return fail(scope.error());
   }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto* cloud = &scope->cloud;
+  auto* pk = &scope->product_key;
   auto d = cloud->api->query_device_detail({*pk, opts.device_name, {}});
   if (!d) {
     return fail(d.error());
@@ -245,19 +267,12 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
 }
 
 Result<core::Table> run_devices_register(const DevicesRegisterOptions& opts, Context& ctx) {
-  for (const auto& name : opts.device_names) {
-    if (auto ok = core::validate_device_name(name); !ok) {
-      return fail(ok.error());
-    }
+  auto scope = open_scope(opts.device_names, opts.product_key, ctx);
+  if (!scope) {
+    return fail(scope.error());
   }
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
-  }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto* cloud = &scope->cloud;
+  auto* pk = &scope->product_key;
   std::vector<cloud::DeviceInfo> registered;
   std::optional<Error> failure;
   for (const auto& name : opts.device_names) {
@@ -294,14 +309,12 @@ Result<core::Table> run_devices_batch_register(const DevicesBatchRegisterOptions
   if (!names) {
     return fail(names.error());
   }
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
+  auto scope = open_scope({}, opts.product_key, ctx);
+  if (!scope) {
+    return fail(scope.error());
   }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto* cloud = &scope->cloud;
+  auto* pk = &scope->product_key;
   auto& api = *cloud->api;
   auto progress = ctx.output->progress("batch-register " + *pk);
   progress->set_total(names->size());
@@ -391,19 +404,12 @@ Result<core::Table> for_each_device(const DevicesNamesOptions& opts,
                                     Context& ctx,
                                     std::string_view verb,
                                     const Action& action) {
-  for (const auto& name : opts.device_names) {
-    if (auto ok = core::validate_device_name(name); !ok) {
-      return fail(ok.error());
-    }
+  auto scope = open_scope(opts.device_names, opts.product_key, ctx);
+  if (!scope) {
+    return fail(scope.error());
   }
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
-  }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto* cloud = &scope->cloud;
+  auto* pk = &scope->product_key;
   core::Table t;
   t.columns = {"product_key", "device_name", "result", "detail"};
   std::size_t failed = 0;

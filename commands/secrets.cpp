@@ -12,6 +12,7 @@
 #include "commands/secrets.hpp"
 
 #include "commands/cloud_access.hpp"
+#include "commands/secrets_compare.hpp"
 #include "core/csv.hpp"
 #include "core/interrupt.hpp"
 #include "store/atomic_file.hpp"
@@ -382,6 +383,8 @@ void register_secrets(CLI::App& app, Context& ctx) {
               "(product_key,device_name,device_secret,status,iot_id) or json (an array, one "
               "device per line).");
   exp->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_secrets_export(*opts, ctx))); });
+
+  register_secrets_compare(*secrets, ctx);
 }
 
 } // namespace iot::commands

@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: MIT
+// secrets compare. The snapshot is mapped (or read) whole and indexed by DeviceName without
+// copying a string (core::SecretSnapshot); the devices file is streamed in blocks, each block's
+// rows compared as views into the block. --cloud asks BatchQueryDeviceDetail for each block's
+// names (≤100 a call, calls in parallel), --ledger looks each device up. Only the rows to report
+// (differences, unactivated devices; everything with --all) become table rows.
+#include "commands/secrets_compare.hpp"
+
+#include "cloud/crypto.hpp"
+#include "commands/cloud_access.hpp"
+#include "commands/config.hpp"
+#include "commands/ledger_access.hpp"
+#include "core/interrupt.hpp"
+#include "core/secret_file.hpp"
+#include "core/validate.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <unordered_map>
+
+namespace iot::commands {
+namespace {
+
+using core::SecretEvidence;
+using core::SecretVerdict;
+
+constexpr std::size_t k_block = 4u << 20;        // devices file read size
+constexpr std::size_t k_snapshot_batch = 20'000; // snapshot devices per cloud/ledger batch
+
+// A whole input file: mapped when it is a regular file, else read (stdin, a pipe).
+class InputFile {
+public:
+  InputFile() = default;
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  InputFile(InputFile&& o) noexcept
+      : m_map(std::exchange(o.m_map, nullptr)), m_size(std::exchange(o.m_size, 0)),
+        m_buffer(std::move(o.m_buffer)) {}
+  InputFile& operator=(InputFile&&) = delete;
+  ~InputFile() {
+    if (m_map) {
+      ::munmap(m_map, m_size);
+    }
+  }
+
+  static Result<InputFile> open(const std::string& path, Context& ctx) {
+    InputFile f;
+    if (path == "-") {
+      auto in = ctx.env.read_stdin();
+      if (!in) {
+        return fail(in.error().context("stdin"));
+      }
+      f.m_buffer = std::move(*in);
+      return f;
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return fail(ErrorKind::usage, "cannot read " + path + ": not a file");
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+      f.m_size = static_cast<std::size_t>(st.st_size);
+      void* map = ::mmap(nullptr, f.m_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      ::close(fd);
+      if (map == MAP_FAILED) {
+        f.m_size = 0;
+        return fail(ErrorKind::io, "cannot map " + path + ": " + std::strerror(errno));
+      }
+      f.m_map = map;
+      return f;
+    }
+    std::array<char, 65536> buf{};
+    while (true) {
+      const auto n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(err));
+      }
+      if (n == 0) {
+        break;
+      }
+      f.m_buffer.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return f;
+  }
+
+  [[nodiscard]] std::string_view content() const {
+    return m_map ? std::string_view(static_cast<const char*>(m_map), m_size)
+                 : std::string_view(m_buffer);
+  }
+
+private:
+  void* m_map = nullptr;
+  std::size_t m_size = 0;
+  std::string m_buffer;
+};
+
+// Reads a file in blocks and passes the complete lines of each block (a block ends after its
+// last LF; the rest moves on to the next block) with the number of its first line.
+template <class F>
+Status for_each_block(const std::string& path, Context& ctx, core::ProgressSink& progress, F&& f) {
+  if (path == "-") {
+    auto in = ctx.env.read_stdin();
+    if (!in) {
+      return fail(in.error().context("stdin"));
+    }
+    return f(std::string_view(*in), std::size_t{1});
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    return fail(ErrorKind::usage, "cannot read " + path + ": not a file");
+  }
+  if (S_ISREG(st.st_mode)) {
+    progress.set_total(static_cast<std::uint64_t>(st.st_size));
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  std::vector<char> buf(k_block);
+  std::size_t have = 0;
+  std::size_t line = 1;
+  bool eof = false;
+  while (!eof) {
+    if (have == buf.size()) {
+      return fail(ErrorKind::usage,
+                  path + ": line " + std::to_string(line) +
+                      " is longer than 4 MB: not a devices file");
+    }
+    const auto n = ::read(fd, buf.data() + have, buf.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
+    }
+    eof = n == 0;
+    have += static_cast<std::size_t>(n);
+    std::size_t upto = have;
+    if (!eof) {
+      const std::string_view data(buf.data(), have);
+      const auto last = data.rfind('\n');
+      if (last == std::string_view::npos) {
+        continue;
+      }
+      upto = last + 1;
+    }
+    const std::string_view lines(buf.data(), upto);
+    if (auto ok = f(lines, line); !ok) {
+      return ok;
+    }
+    progress.advance(upto);
+    line += static_cast<std::size_t>(std::count(lines.begin(), lines.end(), '\n'));
+    std::memmove(buf.data(), buf.data() + upto, have - upto);
+    have -= upto;
+    if (core::interrupt_requested()) {
+      return fail(ErrorKind::interrupted, "secrets compare interrupted");
+    }
+  }
+  return {};
+}
+
+// One device to compare: views into a devices-file block, a module reading or the snapshot.
+struct Probe {
+  std::string_view device_name;
+  std::string_view secret;
+  std::string_view product_key;
+  SecretEvidence::Module module = SecretEvidence::Module::none;
+  std::size_t line = 0;              // devices-file line
+  const std::string* port = nullptr; // the port it was read from
+};
+
+// A module reading, owned.
+struct ModuleRow {
+  std::string port;
+  std::string device_name;
+  std::string secret;
+  std::string product_key;
+  SecretEvidence::Module module = SecretEvidence::Module::none;
+};
+
+core::Cell fingerprint(std::string_view secret) {
+  if (secret.empty()) {
+    return {};
+  }
+  return cloud::hex(cloud::sha256(secret)).substr(0, 8);
+}
+
+core::Cell secret_cell(std::string_view secret) {
+  if (secret.empty()) {
+    return {};
+  }
+  return core::Secret{std::string(secret)};
+}
+
+core::Cell text_or_none(std::string_view text) {
+  return text.empty() ? core::Cell{} : core::Cell{std::string(text)};
+}
+
+class Comparer {
+public:
+  Comparer(const SecretsCompareOptions& opts,
+           Context& ctx,
+           const core::SecretSnapshot& snapshot,
+           std::string product_key,
+           cloud::IotApi* cloud,
+           store::Ledger* ledger,
+           SecretsCompareReport& report)
+      : m_opts(opts), m_ctx(ctx), m_snapshot(snapshot), m_pk(std::move(product_key)),
+        m_cloud(cloud), m_ledger(ledger), m_report(report) {
+    m_report.table.columns = {"device_name",
+                              "verdict",
+                              "source",
+                              "status",
+                              "module_fp",
+                              "snapshot_fp",
+                              "cloud_fp",
+                              "ledger_fp",
+                              "explanation",
+                              "action"};
+    if (m_ctx.global.show_secrets) {
+      for (const char* c : {"module_secret", "snapshot_secret", "cloud_secret", "ledger_secret"}) {
+        m_report.table.columns.emplace_back(c);
+      }
+    }
+  }
+
+  Status process(std::span<const Probe> probes) {
+    std::vector<cloud::DeviceDetail> details;
+    std::unordered_map<std::string_view, const cloud::DeviceDetail*> live;
+    if (m_cloud && !probes.empty()) {
+      std::vector<std::string> names;
+      names.reserve(probes.size());
+      for (const auto& p : probes) {
+        names.emplace_back(p.device_name);
+      }
+      auto got = m_cloud->batch_query_device_detail(m_pk, names);
+      if (!got) {
+        return fail(got.error().context("--cloud"));
+      }
+      details = std::move(*got);
+      live.reserve(details.size());
+      for (const auto& d : details) {
+        live.emplace(d.device_name, &d);
+      }
+    }
+    m_names.resize(probes.size());
+    m_found.resize(probes.size());
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+      m_names[i] = probes[i].device_name;
+    }
+    m_snapshot.find_many(m_names, m_found);
+    constexpr std::size_t ahead = 16; // entries, then their secrets, prefetched this far ahead
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+      if (i + 2 * ahead < probes.size() && m_found[i + 2 * ahead]) {
+        __builtin_prefetch(m_found[i + 2 * ahead]);
+      }
+      if (i + ahead < probes.size() && m_found[i + ahead]) {
+        __builtin_prefetch(m_found[i + ahead]->secret);
+      }
+      const Probe& p = probes[i];
+      SecretEvidence e;
+      e.module = p.module;
+      e.module_secret = p.secret;
+      e.module_product_key = p.product_key;
+      e.snapshot_product_key = m_pk;
+      if (const auto* s = m_found[i]) {
+        e.in_snapshot = true;
+        e.snapshot_secret = s->device_secret();
+        e.snapshot_status = s->status;
+      }
+      if (m_cloud) {
+        e.cloud_checked = true;
+        if (const auto it = live.find(p.device_name); it != live.end()) {
+          e.in_cloud = true;
+          e.cloud_secret = it->second->device_secret;
+          e.cloud_status = core::parse_device_status(it->second->status);
+        }
+      }
+      std::optional<store::TripletRecord> ledger_record;
+      if (m_ledger) {
+        e.ledger_checked = true;
+        auto found =
+            m_ledger->find(p.device_name, m_pk.empty() ? std::nullopt : std::optional(m_pk));
+        if (!found) {
+          return fail(found.error().context("--ledger"));
+        }
+        for (auto& r : *found) {
+          if (r.scheme == core::Scheme::device) {
+            ledger_record = std::move(r);
+            break;
+          }
+        }
+        if (ledger_record) {
+          e.in_ledger = true;
+          e.ledger_secret = ledger_record->secret;
+          e.ledger_state = store::to_string(ledger_record->state);
+        } else {
+          ++m_not_in_ledger;
+        }
+      }
+      const SecretVerdict v = core::decide(e);
+      ++m_report.checked;
+      ++m_report.counts[static_cast<std::size_t>(v)];
+      if (core::is_difference(v)) {
+        ++m_report.differences;
+      }
+      if (core::is_difference(v) || v == SecretVerdict::unactivated || m_opts.all) {
+        add_row(p, e, v);
+      }
+    }
+    return {};
+  }
+
+  [[nodiscard]] std::size_t not_in_ledger() const { return m_not_in_ledger; }
+
+private:
+  void add_row(const Probe& p, const SecretEvidence& e, SecretVerdict v) {
+    const auto text = core::explain(v, e, p.device_name);
+    std::string source = "snapshot";
+    if (p.port) {
+      source = *p.port;
+    } else if (p.line > 0) {
+      source = (*m_opts.devices == "-" ? std::string("stdin") : *m_opts.devices) + ":" +
+               std::to_string(p.line);
+    }
+    const auto status =
+        e.cloud_checked && e.in_cloud && e.cloud_status != core::DeviceStatus::unknown
+            ? e.cloud_status
+            : e.snapshot_status;
+    const std::string_view module_secret =
+        e.module == SecretEvidence::Module::secret ? e.module_secret : std::string_view();
+    std::vector<core::Cell> row = {std::string(p.device_name),
+                                   std::string(core::to_string(v)),
+                                   source,
+                                   text_or_none(core::to_string(status)),
+                                   fingerprint(module_secret),
+                                   fingerprint(e.snapshot_secret),
+                                   fingerprint(e.cloud_secret),
+                                   fingerprint(e.ledger_secret),
+                                   text.explanation,
+                                   text.action};
+    if (m_ctx.global.show_secrets) {
+      row.push_back(secret_cell(module_secret));
+      row.push_back(secret_cell(e.snapshot_secret));
+      row.push_back(secret_cell(e.cloud_secret));
+      row.push_back(secret_cell(e.ledger_secret));
+    }
+    m_report.table.add_row(std::move(row));
+  }
+
+  const SecretsCompareOptions& m_opts;
+  Context& m_ctx;
+  const core::SecretSnapshot& m_snapshot;
+  std::string m_pk;
+  cloud::IotApi* m_cloud;
+  store::Ledger* m_ledger;
+  SecretsCompareReport& m_report;
+  std::size_t m_not_in_ledger = 0;
+  std::vector<std::string_view> m_names;           // of the probes, for find_many
+  std::vector<const core::SnapshotEntry*> m_found; // their snapshot entries
+};
+
+Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, Context& ctx) {
+  std::vector<ModuleRow> rows;
+  rows.reserve(opts.ports.size());
+  for (const auto& port : opts.ports) {
+    ModuleConnectOptions connect = opts.connect;
+    connect.port = port;
+    auto session = open_session(connect, ctx, true, true);
+    if (!session) {
+      return fail(session.error());
+    }
+    serial::Layout layout = session->driver->default_layout();
+    if (opts.layout) {
+      auto parsed = serial::parse_layout(*opts.layout);
+      if (!parsed) {
+        return fail(parsed.error().context("--layout"));
+      }
+      layout = *parsed;
+    }
+    auto reading = read_stable(*session, layout, port, ReadScope::brief);
+    if (!reading) {
+      return fail(reading.error());
+    }
+    ModuleRow row;
+    row.port = port;
+    const auto& creds = reading->credentials;
+    if (creds && !creds->device_secret.empty()) {
+      row.module = SecretEvidence::Module::secret;
+      row.device_name = creds->device_name;
+      row.secret = creds->device_secret;
+      row.product_key = creds->product_key;
+    } else {
+      row.module = SecretEvidence::Module::empty;
+      row.device_name =
+          creds && !creds->device_name.empty() ? creds->device_name : reading->identity.imei;
+      if (row.device_name.empty()) {
+        row.device_name = reading->identity.mac;
+      }
+    }
+    if (row.device_name.empty()) {
+      return fail(ErrorKind::module,
+                  port + ": the module gave neither a DeviceName nor an IMEI or MAC to name it");
+    }
+    ctx.output->debug(port + ": read " + row.device_name);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string summary_line(const SecretsCompareReport& r,
+                         const SecretsCompareOptions& opts,
+                         const core::SecretSnapshot& snapshot,
+                         const std::string& pk) {
+  std::string s = "secrets compare: " + std::to_string(r.checked) + " device" +
+                  (r.checked == 1 ? "" : "s") + " checked against " + opts.snapshot + " (" +
+                  std::to_string(snapshot.size()) + " devices, " + std::string(snapshot.format()) +
+                  (pk.empty() ? std::string() : ", product " + pk) + "): ";
+  bool first = true;
+  for (std::size_t i = 0; i < r.counts.size(); ++i) {
+    const auto v = static_cast<SecretVerdict>(i);
+    if (r.counts[i] == 0 && v != SecretVerdict::match) {
+      continue;
+    }
+    s += first ? "" : ", ";
+    first = false;
+    s += std::to_string(r.counts[i]) + " " + std::string(core::to_string(v));
+  }
+  s += "; " + std::to_string(r.differences) + (r.differences == 1 ? " differs" : " differ");
+  return s;
+}
+
+} // namespace
+
+Result<SecretsCompareReport>
+run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotApi* cloud_api) {
+  if (opts.ports.empty() && !opts.devices && !opts.cloud && !opts.ledger) {
+    return fail(ErrorKind::usage,
+                "nothing to compare the snapshot with: give at least one of --port P (a "
+                "module), --devices FILE (DeviceNames or records read from modules), --cloud "
+                "(the live cloud), --ledger (the factory ledger)");
+  }
+  if (opts.snapshot == "-" && opts.devices && *opts.devices == "-") {
+    return fail(ErrorKind::usage, "--snapshot and --devices cannot both be - (stdin)");
+  }
+  if (opts.product_key) {
+    if (auto ok = core::validate_product_key(*opts.product_key); !ok) {
+      return fail(ok.error().context("--product-key"));
+    }
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - t)
+                              .count()) +
+           " ms";
+  };
+  auto file = InputFile::open(opts.snapshot, ctx);
+  if (!file) {
+    return fail(file.error().context("--snapshot"));
+  }
+  auto snapshot = core::SecretSnapshot::parse(file->content());
+  if (!snapshot) {
+    return fail(snapshot.error().context("snapshot " + opts.snapshot));
+  }
+  std::string pk = snapshot->product_key();
+  if (opts.product_key) {
+    if (!pk.empty() && pk != *opts.product_key) {
+      return fail(ErrorKind::usage,
+                  "--product-key " + *opts.product_key + " but the snapshot " + opts.snapshot +
+                      " is of product " + pk + ": give the snapshot of that product");
+    }
+    pk = *opts.product_key;
+  }
+  ctx.output->debug("snapshot " + opts.snapshot + ": " + std::to_string(snapshot->size()) +
+                    " devices, format " + std::string(snapshot->format()) +
+                    ", read and indexed in " + ms_since(started));
+  const auto compare_started = std::chrono::steady_clock::now();
+
+  std::optional<CloudSession> cloud_session;
+  cloud::IotApi* cloud = nullptr;
+  if (opts.cloud) {
+    if (cloud_api) {
+      cloud = cloud_api;
+    } else {
+      CloudOptions co;
+      co.concurrency = std::max<std::size_t>(opts.parallel, 1);
+      auto session = open_cloud(ctx, co);
+      if (!session) {
+        return fail(session.error().context("--cloud"));
+      }
+      cloud_session = std::move(*session);
+      cloud = cloud_session->api.get();
+      if (pk.empty()) {
+        auto configured = product_key_or_config(std::nullopt, cloud_session->settings);
+        if (!configured) {
+          return fail(configured.error().context("--cloud"));
+        }
+        pk = *configured;
+      }
+    }
+    if (pk.empty()) {
+      return fail(ErrorKind::usage,
+                  "--cloud needs the ProductKey: the snapshot has none; give --product-key PK");
+    }
+  }
+
+  std::optional<LedgerHandle> ledger;
+  if (opts.ledger) {
+    auto settings = load_settings(ctx);
+    if (!settings) {
+      return fail(settings.error());
+    }
+    const auto path = settings->value(cloud::key::ledger);
+    std::error_code ec;
+    if (!path || path->empty() || !std::filesystem::exists(*path, ec)) {
+      return fail(ErrorKind::usage,
+                  "--ledger: no ledger at " + path.value_or("(none configured)") +
+                      ": give the station's ledger with --ledger FILE (or IOTFLEET_LEDGER, the "
+                      "config's ledger)");
+    }
+    auto handle = open_configured_ledger(ctx);
+    if (!handle) {
+      return fail(handle.error().context("--ledger"));
+    }
+    ledger = std::move(*handle);
+  }
+
+  SecretsCompareReport report;
+  report.snapshot_devices = snapshot->size();
+  Comparer comparer(
+      opts, ctx, *snapshot, pk, cloud, ledger ? ledger->ledger.get() : nullptr, report);
+
+  // Modules on ports.
+  if (!opts.ports.empty()) {
+    auto modules = read_modules(opts, ctx);
+    if (!modules) {
+      return fail(modules.error());
+    }
+    for (const auto& m : *modules) {
+      Probe p;
+      p.device_name = m.device_name;
+      p.secret = m.secret;
+      p.product_key = m.product_key;
+      p.module = m.module;
+      p.port = &m.port;
+      if (auto ok = comparer.process(std::span<const Probe>(&p, 1)); !ok) {
+        return fail(ok.error());
+      }
+    }
+  }
+
+  // A devices file, streamed.
+  if (opts.devices) {
+    const std::string& path = *opts.devices;
+    const std::string name = path == "-" ? std::string("stdin") : path;
+    core::SecretRecordParser parser(core::SecretFileRole::devices);
+    std::vector<Probe> probes;
+    core::SecretRecord r;
+    auto progress = ctx.output->progress("secrets compare");
+    auto ok = for_each_block(
+        path, ctx, *progress, [&](std::string_view lines, std::size_t first) -> Status {
+          probes.clear();
+          auto parsed = core::for_each_line(
+              lines, first, [&](std::string_view line, std::size_t n) -> Status {
+                auto got = parser.parse(line, r);
+                if (!got) {
+                  return fail(got.error().context(name + ": line " + std::to_string(n)));
+                }
+                if (*got) {
+                  Probe p;
+                  p.device_name = r.device_name;
+                  p.secret = r.device_secret;
+                  p.product_key = r.product_key;
+                  p.module = !r.device_secret.empty() ? SecretEvidence::Module::secret
+                             : r.name_from_imei       ? SecretEvidence::Module::empty
+                                                      : SecretEvidence::Module::none;
+                  p.line = n;
+                  probes.push_back(p);
+                }
+                return {};
+              });
+          if (!parsed) {
+            return fail(parsed.error());
+          }
+          return comparer.process(probes);
+        });
+    progress->finish();
+    if (!ok) {
+      return fail(ok.error());
+    }
+    if (parser.format().empty()) {
+      return fail(ErrorKind::usage,
+                  name + " is empty: give one DeviceName per line, or records read from modules "
+                         "(a CSV with a device_name column)");
+    }
+  }
+
+  // Neither modules nor a devices file: every device of the snapshot against the cloud/ledger.
+  if (opts.ports.empty() && !opts.devices) {
+    std::vector<Probe> probes;
+    const auto entries = snapshot->entries();
+    for (std::size_t i = 0; i < entries.size(); i += k_snapshot_batch) {
+      probes.clear();
+      for (std::size_t j = i; j < std::min(entries.size(), i + k_snapshot_batch); ++j) {
+        Probe p;
+        p.device_name = entries[j].device_name();
+        probes.push_back(p);
+      }
+      if (auto ok = comparer.process(probes); !ok) {
+        return fail(ok.error());
+      }
+      if (core::interrupt_requested()) {
+        return fail(ErrorKind::interrupted, "secrets compare interrupted");
+      }
+    }
+  }
+
+  if (ledger && comparer.not_in_ledger() > 0) {
+    ctx.output->warn(std::to_string(comparer.not_in_ledger()) + " of " +
+                     std::to_string(report.checked) + " devices are not in the ledger " +
+                     ledger->path + " (burned by another station?): compared without it");
+  }
+  ctx.output->debug("compared " + std::to_string(report.checked) + " devices in " +
+                    ms_since(compare_started));
+  report.summary = summary_line(report, opts, *snapshot, pk);
+  return report;
+}
+
+void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
+  auto opts = std::make_shared<SecretsCompareOptions>();
+  auto ledger_path = std::make_shared<std::string>();
+  auto* cmd = secrets_group.add_subcommand(
+      "compare",
+      "Module vs healthy-time snapshot vs live cloud vs ledger: which side changed the secret");
+  cmd->add_option("--snapshot",
+                  opts->snapshot,
+                  "What `secrets export` wrote while the fleet was healthy (csv or json; the "
+                  "console's batch CSV too)")
+      ->required();
+  cmd->add_option("-p,--port", opts->ports, "Read this module's secret (repeatable)");
+  cmd->add_option("--devices",
+                  opts->devices,
+                  "DeviceNames (one per line) or records read from modules (CSV with a header, "
+                  "NDJSON: device_name, device_secret), - for stdin");
+  cmd->add_flag("--cloud", opts->cloud, "Also the live cloud's secret and status");
+  auto* ledger = cmd->add_option("--ledger",
+                                 *ledger_path,
+                                 "Also the factory ledger's burned secret (the configured "
+                                 "ledger, or FILE)")
+                     ->expected(0, 1)
+                     ->option_text("[FILE]");
+  cmd->add_option("--product-key", opts->product_key, "The product (default: the snapshot's)");
+  cmd->add_flag("--all", opts->all, "List matching devices too (default: only the others)");
+  cmd->add_option("-m,--module",
+                  opts->connect.module,
+                  "--port: module driver luat, quectel, esp-at or auto (default: config, else "
+                  "auto)")
+      ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
+  cmd->add_option("--module-profile", opts->connect.profile_file, "--port: JSON module profile")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--layout",
+                  opts->layout,
+                  "--port: where the secret is read: secret (Luat: SN = DeviceSecret, DeviceName "
+                  "= IMEI) or triplet (default: the module's)")
+      ->check(CLI::IsMember({"secret", "triplet"}));
+  cmd->add_option("--baud", opts->connect.baud, "--port: baud rate")->capture_default_str();
+  cmd->add_flag("--trace", opts->connect.trace, "--port: the AT conversation (secrets masked)");
+  cmd->add_option("--parallel", opts->parallel, "--cloud: calls in flight")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->footer(
+      "Seed FAQ §3: export every secret while the fleet is healthy (secrets export); when a "
+      "device fails, compare. Verdicts: match; module-side (the module's secret differs from the "
+      "snapshot: re-burn it, keep the module for analysis); cloud-side (the module equals the "
+      "snapshot, the live cloud does not: delete and re-register the device, report to Alibaba "
+      "Cloud); not-in-cloud; not-in-snapshot; unactivated (never connected: a note, not a "
+      "difference); ledger-differs (the factory burned another secret than the snapshot's); "
+      "no-secret-on-module.\nRows: the devices that do not match (all with --all), each with "
+      "the explanation, what to do and the first 8 hex digits of each secret's SHA-256; the "
+      "secrets themselves only with --show-secrets. Counts on stderr.\nExit 0 all match, 6 a "
+      "difference, 2 bad input (the file, the line and the fix), 3 a module, 4 the cloud.");
+  cmd->callback([&ctx, opts, ledger, ledger_path] {
+    if (ledger->count() > 0) {
+      opts->ledger = true;
+      if (!ledger_path->empty()) {
+        ctx.global.settings.ledger = *ledger_path;
+      }
+    }
+    auto report = value_or_throw(run_secrets_compare(*opts, ctx));
+    ctx.output->emit(report.table);
+    ctx.output->info(report.summary);
+    if (report.differences > 0) {
+      throw CommandFailure(Error{ErrorKind::difference,
+                                 std::to_string(report.differences) + " of " +
+                                     std::to_string(report.checked) +
+                                     " devices differ from the snapshot (see the verdicts)"});
+    }
+  });
+}
+
+} // namespace iot::commands

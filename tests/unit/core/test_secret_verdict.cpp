@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+// The verdict rules of `secrets compare` (core/secret_verdict.hpp): the seed's logic (FAQ §3) and
+// its refinements (cloud, ledger, status), and that no text ever carries a secret.
+#include "core/secret_verdict.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <string_view>
+
+using namespace iot::core;
+
+namespace {
+
+constexpr std::string_view k_a = "SecretAAAAAAAAAAAAAAAAAAAAAAAAAA";
+constexpr std::string_view k_b = "SecretBBBBBBBBBBBBBBBBBBBBBBBBBB";
+constexpr std::string_view k_c = "SecretCCCCCCCCCCCCCCCCCCCCCCCCCC";
+constexpr std::string_view k_pk = "a1B2c3D4e5F";
+
+// A device in the snapshot with secret A, ONLINE.
+SecretEvidence in_snapshot() {
+  SecretEvidence e;
+  e.in_snapshot = true;
+  e.snapshot_secret = k_a;
+  e.snapshot_product_key = k_pk;
+  e.snapshot_status = DeviceStatus::online;
+  return e;
+}
+
+SecretEvidence with_module(SecretEvidence e, std::string_view secret) {
+  e.module = SecretEvidence::Module::secret;
+  e.module_secret = secret;
+  return e;
+}
+
+SecretEvidence
+with_cloud(SecretEvidence e, std::string_view secret, DeviceStatus status = DeviceStatus::online) {
+  e.cloud_checked = true;
+  e.in_cloud = true;
+  e.cloud_secret = secret;
+  e.cloud_status = status;
+  return e;
+}
+
+SecretEvidence with_ledger(SecretEvidence e, std::string_view secret) {
+  e.ledger_checked = true;
+  e.in_ledger = true;
+  e.ledger_secret = secret;
+  e.ledger_state = "burned";
+  return e;
+}
+
+bool contains(std::string_view hay, std::string_view needle) {
+  return hay.find(needle) != std::string_view::npos;
+}
+
+} // namespace
+
+TEST_SUITE("core::secret_verdict") {
+  TEST_CASE("names and which verdicts are differences") {
+    CHECK(to_string(SecretVerdict::match) == "match");
+    CHECK(to_string(SecretVerdict::module_side) == "module-side");
+    CHECK(to_string(SecretVerdict::cloud_side) == "cloud-side");
+    CHECK(to_string(SecretVerdict::not_in_cloud) == "not-in-cloud");
+    CHECK(to_string(SecretVerdict::not_in_snapshot) == "not-in-snapshot");
+    CHECK(to_string(SecretVerdict::unactivated) == "unactivated");
+    CHECK(to_string(SecretVerdict::ledger_differs) == "ledger-differs");
+    CHECK(to_string(SecretVerdict::no_secret_on_module) == "no-secret-on-module");
+    CHECK_FALSE(is_difference(SecretVerdict::match));
+    CHECK_FALSE(is_difference(SecretVerdict::unactivated));
+    CHECK(is_difference(SecretVerdict::module_side));
+    CHECK(is_difference(SecretVerdict::cloud_side));
+    CHECK(is_difference(SecretVerdict::not_in_cloud));
+    CHECK(is_difference(SecretVerdict::not_in_snapshot));
+    CHECK(is_difference(SecretVerdict::ledger_differs));
+    CHECK(is_difference(SecretVerdict::no_secret_on_module));
+  }
+
+  TEST_CASE("device status names, any case") {
+    CHECK(parse_device_status("ONLINE") == DeviceStatus::online);
+    CHECK(parse_device_status("offline") == DeviceStatus::offline);
+    CHECK(parse_device_status("Unactive") == DeviceStatus::unactive);
+    CHECK(parse_device_status("DISABLE") == DeviceStatus::disable);
+    CHECK(parse_device_status("") == DeviceStatus::unknown);
+    CHECK(parse_device_status("ONLINE ") == DeviceStatus::unknown);
+    CHECK(to_string(DeviceStatus::unactive) == "UNACTIVE");
+    CHECK(to_string(DeviceStatus::unknown).empty());
+  }
+
+  TEST_CASE("the seed's rule: module vs healthy-time snapshot, then the live cloud") {
+    CHECK(decide(with_module(in_snapshot(), k_a)) == SecretVerdict::match);
+    CHECK(decide(with_module(in_snapshot(), k_b)) == SecretVerdict::module_side);
+    // Module equals the snapshot: the cloud side changed.
+    CHECK(decide(with_cloud(with_module(in_snapshot(), k_a), k_b)) == SecretVerdict::cloud_side);
+    CHECK(decide(with_cloud(with_module(in_snapshot(), k_a), k_a)) == SecretVerdict::match);
+    // Module differs from the snapshot: module-side whatever the cloud says now.
+    CHECK(decide(with_cloud(with_module(in_snapshot(), k_b), k_a)) == SecretVerdict::module_side);
+    CHECK(decide(with_cloud(with_module(in_snapshot(), k_b), k_b)) == SecretVerdict::module_side);
+    // No module reading: the snapshot against the live cloud alone.
+    CHECK(decide(with_cloud(in_snapshot(), k_c)) == SecretVerdict::cloud_side);
+    CHECK(decide(in_snapshot()) == SecretVerdict::match);
+  }
+
+  TEST_CASE("presence: not in the cloud, not in the snapshot, nothing on the module") {
+    SecretEvidence gone = with_module(in_snapshot(), k_b);
+    gone.cloud_checked = true; // asked, not found
+    CHECK(decide(gone) == SecretVerdict::not_in_cloud);
+
+    SecretEvidence unknown;
+    unknown.module = SecretEvidence::Module::secret;
+    unknown.module_secret = k_a;
+    CHECK(decide(unknown) == SecretVerdict::not_in_snapshot);
+    CHECK(decide(with_cloud(unknown, k_a)) == SecretVerdict::not_in_snapshot);
+
+    SecretEvidence blank = in_snapshot();
+    blank.module = SecretEvidence::Module::empty;
+    CHECK(decide(blank) == SecretVerdict::no_secret_on_module);
+    SecretEvidence blank_unknown;
+    blank_unknown.module = SecretEvidence::Module::empty;
+    CHECK(decide(blank_unknown) == SecretVerdict::no_secret_on_module);
+    // A cloud that does not know the device outranks an empty module.
+    blank.cloud_checked = true;
+    CHECK(decide(blank) == SecretVerdict::not_in_cloud);
+  }
+
+  TEST_CASE("a module holding another product's key is module-side") {
+    SecretEvidence e = with_module(in_snapshot(), k_a);
+    e.module_product_key = "a1OtherKey9";
+    CHECK(decide(e) == SecretVerdict::module_side);
+    const auto text = explain(SecretVerdict::module_side, e, "dev1");
+    CHECK(contains(text.explanation, "a1OtherKey9"));
+    e.module_product_key = k_pk;
+    CHECK(decide(e) == SecretVerdict::match);
+  }
+
+  TEST_CASE("unactivated is a note, and only when the secrets agree") {
+    SecretEvidence e = in_snapshot();
+    e.snapshot_status = DeviceStatus::unactive;
+    CHECK(decide(e) == SecretVerdict::unactivated);
+    CHECK(decide(with_module(e, k_a)) == SecretVerdict::unactivated);
+    CHECK(decide(with_module(e, k_b)) == SecretVerdict::module_side);
+    // The live status wins over the snapshot's.
+    CHECK(decide(with_cloud(e, k_a, DeviceStatus::online)) == SecretVerdict::match);
+    CHECK(decide(with_cloud(in_snapshot(), k_a, DeviceStatus::unactive)) ==
+          SecretVerdict::unactivated);
+  }
+
+  TEST_CASE("the ledger's burned secret") {
+    // The module holds what was burned, the snapshot (the cloud) another one.
+    CHECK(decide(with_ledger(with_module(in_snapshot(), k_b), k_b)) ==
+          SecretVerdict::ledger_differs);
+    // The module changed after burning: the ledger confirms the snapshot.
+    CHECK(decide(with_ledger(with_module(in_snapshot(), k_b), k_a)) == SecretVerdict::module_side);
+    // Module differs from both.
+    CHECK(decide(with_ledger(with_module(in_snapshot(), k_b), k_c)) == SecretVerdict::module_side);
+    // Module equals the snapshot, the ledger does not.
+    CHECK(decide(with_ledger(with_module(in_snapshot(), k_a), k_c)) ==
+          SecretVerdict::ledger_differs);
+    CHECK(decide(with_ledger(in_snapshot(), k_c)) == SecretVerdict::ledger_differs);
+    CHECK(decide(with_ledger(with_module(in_snapshot(), k_a), k_a)) == SecretVerdict::match);
+    // A cloud-side change is named before a ledger one.
+    CHECK(decide(with_cloud(with_ledger(in_snapshot(), k_c), k_b)) == SecretVerdict::cloud_side);
+    // Not in the ledger: compared without it.
+    SecretEvidence absent = with_module(in_snapshot(), k_a);
+    absent.ledger_checked = true;
+    CHECK(decide(absent) == SecretVerdict::match);
+    CHECK(contains(explain(SecretVerdict::match, absent, "dev1").explanation,
+                   "the ledger has no DeviceSecret"));
+  }
+
+  TEST_CASE("a cloud answer without a secret is not a cloud-side difference") {
+    CHECK(decide(with_cloud(with_module(in_snapshot(), k_a), "")) == SecretVerdict::match);
+  }
+
+  TEST_CASE("explanations say what to do and never hold a secret") {
+    struct Case {
+      SecretEvidence e;
+      SecretVerdict v;
+      std::string_view must;
+    };
+    SecretEvidence gone = with_module(in_snapshot(), k_b);
+    gone.cloud_checked = true;
+    SecretEvidence blank = in_snapshot();
+    blank.module = SecretEvidence::Module::empty;
+    SecretEvidence unknown = with_cloud(with_module(SecretEvidence{}, k_a), k_b);
+    SecretEvidence unactive = with_module(in_snapshot(), k_a);
+    unactive.snapshot_status = DeviceStatus::unactive;
+    const Case cases[] = {
+        {with_cloud(with_ledger(with_module(in_snapshot(), k_a), k_a), k_a),
+         SecretVerdict::match,
+         "not the cause"},
+        {with_ledger(with_module(in_snapshot(), k_b), k_a), SecretVerdict::module_side, "re-burn"},
+        {with_cloud(with_module(in_snapshot(), k_a), k_b),
+         SecretVerdict::cloud_side,
+         "re-register"},
+        {gone, SecretVerdict::not_in_cloud, "register it again"},
+        {unknown, SecretVerdict::not_in_snapshot, "secrets export"},
+        {unactive, SecretVerdict::unactivated, "not a secret difference"},
+        {with_ledger(with_module(in_snapshot(), k_b), k_b),
+         SecretVerdict::ledger_differs,
+         "pool log --device-name dev1"},
+        {with_ledger(in_snapshot(), k_c), SecretVerdict::ledger_differs, "not at fault"},
+        {blank, SecretVerdict::no_secret_on_module, "burn it again"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(to_string(c.v));
+      REQUIRE(decide(c.e) == c.v);
+      const auto text = explain(c.v, c.e, "dev1");
+      CHECK_FALSE(text.explanation.empty());
+      CHECK(contains(text.explanation + " " + text.action, c.must));
+      for (const auto secret : {k_a, k_b, k_c}) {
+        CHECK_FALSE(contains(text.explanation, secret));
+        CHECK_FALSE(contains(text.action, secret));
+      }
+    }
+    const auto cloud = explain(
+        SecretVerdict::cloud_side, with_cloud(with_module(in_snapshot(), k_a), k_b), "dev1");
+    CHECK(contains(cloud.action, "RequestId"));
+    CHECK(contains(cloud.explanation, "module's secret equals the healthy-time snapshot"));
+    const auto module = explain(
+        SecretVerdict::module_side, with_ledger(with_module(in_snapshot(), k_b), k_a), "dev1");
+    CHECK(contains(module.action, "keep the module for analysis"));
+    CHECK(contains(module.explanation, "changed after burning"));
+  }
+}

@@ -90,6 +90,18 @@ step "The ledger" "$iotfleet" pool status
 step "Its audit trail (never a secret)" "$iotfleet" pool log --limit 8
 step "While the fleet is healthy: every device secret, exported to a 0600 file" \
   "$iotfleet" "${cloud[@]}" secrets export --product-key a1DemoPK001 -O "$demo_dir/snapshot.csv"
+# Days later a module's stored secret has changed (seed FAQ §3); the simulator's operator FIFO
+# plays that part. Compare the modules with the healthy-time snapshot and the live cloud.
+echo "set-sn 1 0123456789abcdef0123456789abcdef" >"$demo_dir/line1.ctl"
+sleep 0.3
+compare_ports=()
+for p in "${line_ports[@]}"; do compare_ports+=(--port "$p"); done
+set +e
+step "Which side changed the secret? (exit 6: a difference)" "$iotfleet" "${cloud[@]}" \
+  secrets compare --snapshot "$demo_dir/snapshot.csv" "${compare_ports[@]}" --cloud --all
+rc=$?
+set -e
+[ "$rc" = 6 ] || { echo "demo: secrets compare exited $rc, expected 6 (one module-side)" >&2; exit 1; }
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv

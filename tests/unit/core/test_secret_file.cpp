@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,7 +26,15 @@ bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
 
-SecretSnapshot snapshot_ok(const std::string& content, unsigned threads = 1) {
+// Snapshots and parsed rows point into the text they came from: keep every test's text alive
+// for the whole run (the callers pass temporaries).
+const std::string& keep(const std::string& content) {
+  static std::deque<std::string> texts;
+  return texts.emplace_back(content);
+}
+
+SecretSnapshot snapshot_ok(const std::string& text, unsigned threads = 1) {
+  const auto& content = keep(text);
   auto r = SecretSnapshot::parse(content, threads);
   REQUIRE_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
   return std::move(*r);
@@ -68,7 +77,8 @@ struct DevicesResult {
   std::string format;
 };
 
-DevicesResult parse_devices(const std::string& content) {
+DevicesResult parse_devices(const std::string& text) {
+  const auto& content = keep(text);
   DevicesResult out;
   SecretRecordParser parser(SecretFileRole::devices);
   SecretRecord r;

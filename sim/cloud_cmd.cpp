@@ -125,7 +125,7 @@ void reset_connection(const httplib::Request& req) {
 
 void print_counters(const Counters& c) {
   std::ostringstream out;
-  std::uint64_t total = c.other_requests;
+  std::uint64_t total = c.other_requests + c.register_requests + c.activate_requests;
   std::uint64_t throttled = 0;
   for (const ActionCount& a : c.actions) {
     total += a.requests;
@@ -136,6 +136,13 @@ void print_counters(const Counters& c) {
     if (a.requests > 0) {
       out << "  " << a.action << ": " << a.requests << " (throttled " << a.throttled << ")\n";
     }
+  }
+  if (c.register_requests > 0) {
+    out << "  /auth/register/device: " << c.register_requests << " (secrets issued "
+        << c.register_issued << ")\n";
+  }
+  if (c.activate_requests > 0) {
+    out << "  /_emulator/activate: " << c.activate_requests << '\n';
   }
   if (c.other_requests > 0) {
     out << "  (no or unknown Action): " << c.other_requests << '\n';
@@ -449,7 +456,9 @@ void register_cloud(CLI::App& app) {
   auto options = std::make_shared<CloudOptions>();
   auto seed = std::make_shared<std::uint64_t>(0);
   CLI::App* cmd = app.add_subcommand(
-      "cloud", "Emulate the Alibaba Cloud IoT Platform OpenAPI (Iot 2018-01-20) over HTTP(S)");
+      "cloud",
+      "Emulate the Alibaba Cloud IoT Platform OpenAPI (Iot 2018-01-20) and HTTPS dynamic "
+      "registration over HTTP(S)");
   cmd->add_option("--listen", options->listen, "HOST:PORT to serve on (PORT 0: any free port)")
       ->capture_default_str();
   cmd->add_option("--state-dir",

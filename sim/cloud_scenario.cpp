@@ -127,6 +127,7 @@ ScenarioProduct product(const json& j, const std::string& path) {
              "net_type",
              "aliyun_commodity_code",
              "description",
+             "dynamic_register",
              "devices",
              "generate"});
   ScenarioProduct p;
@@ -151,6 +152,12 @@ ScenarioProduct product(const json& j, const std::string& path) {
     bad(path + ".aliyun_commodity_code", "must be iothub_senior or iothub");
   }
   p.description = text(j, "description", path, "");
+  if (const auto it = j.find("dynamic_register"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      bad(path + ".dynamic_register", "expected true or false");
+    }
+    p.dynamic_register = it->get<bool>();
+  }
   if (const auto it = j.find("devices"); it != j.end()) {
     if (!it->is_array()) {
       bad(path + ".devices", "expected a list");

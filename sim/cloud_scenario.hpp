@@ -63,6 +63,9 @@ struct ScenarioProduct {
   int net_type = 6; // 3 Wi-Fi, 6 cellular, 7 Ethernet, 8 other
   std::string commodity = "iothub_senior";
   std::string description;
+  // One-type-one-secret dynamic registration (§4) switched on for the product (a console switch,
+  // no API field: docs/cloud-emulator.md).
+  bool dynamic_register = true;
   std::vector<ScenarioDevice> devices; // created first (oldest)
   DeviceGenerator generate;
 };

@@ -3,6 +3,7 @@
 
 #include "cloud/signer.hpp"
 #include "sim/cloud_actions.hpp"
+#include "sim/cloud_dynreg.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -68,6 +69,26 @@ struct FaultDraw {
   double truncate = 1;
   double reset = 1;
 };
+
+// One request's latency and fault decisions (the RNG is only used when a fault flag is set).
+FaultDraw draw_faults(SharedRng& rng, const FaultOptions& f) {
+  FaultDraw draw;
+  if (f.latency_max_ms > 0 || f.fail_5xx > 0 || f.throttle_burst > 0 || f.truncate > 0 ||
+      f.reset > 0) {
+    rng.with([&](Rng& r) {
+      std::uniform_int_distribution<std::int64_t> latency(
+          f.latency_min_ms, std::max(f.latency_min_ms, f.latency_max_ms));
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      draw.delay = std::chrono::milliseconds(latency(r));
+      draw.fail = u(r);
+      draw.fail_gateway = (r() & 1U) != 0;
+      draw.throttle = u(r);
+      draw.truncate = u(r);
+      draw.reset = u(r);
+    });
+  }
+  return draw;
+}
 
 } // namespace
 
@@ -155,6 +176,9 @@ struct CloudService::State {
   RateLimiter limiter;
   std::vector<std::atomic<std::uint64_t>> requests;
   std::vector<std::atomic<std::uint64_t>> throttled;
+  std::atomic<std::uint64_t> register_requests{0};
+  std::atomic<std::uint64_t> register_issued{0};
+  std::atomic<std::uint64_t> activate_requests{0};
   std::atomic<std::uint64_t> other{0};
   std::atomic<std::uint64_t> fault_5xx{0};
   std::atomic<std::uint64_t> fault_throttle{0};
@@ -206,9 +230,15 @@ CloudResponse CloudService::handle(const CloudRequest& request) {
   tick();
   const std::int64_t now = to_ms(m_clock());
   std::string request_id = m_state->rng.with([](Rng& r) { return random_request_id(r); });
-  // Routes: "/" is the RPC endpoint. Other endpoints (e.g. /auth/register/device) go here.
+  // Routes: "/" is the RPC endpoint; §4 dynamic registration; the emulator's own control.
   if (request.path == "/") {
     return rpc(request, now, std::move(request_id));
+  }
+  if (request.path == k_register_path) {
+    return dynamic_register(request, now, std::move(request_id));
+  }
+  if (request.path == k_activate_path) {
+    return activate(request, now, std::move(request_id));
   }
   m_state->other.fetch_add(1);
   CloudResponse out;
@@ -230,21 +260,7 @@ CloudService::rpc(const CloudRequest& request, std::int64_t now, std::string req
   CloudResponse out;
   out.request_id = request_id;
   const FaultOptions& f = m_options.faults;
-  FaultDraw draw;
-  if (f.latency_max_ms > 0 || f.fail_5xx > 0 || f.throttle_burst > 0 || f.truncate > 0 ||
-      f.reset > 0) {
-    m_state->rng.with([&](Rng& r) {
-      std::uniform_int_distribution<std::int64_t> latency(
-          f.latency_min_ms, std::max(f.latency_min_ms, f.latency_max_ms));
-      std::uniform_real_distribution<double> u(0.0, 1.0);
-      draw.delay = std::chrono::milliseconds(latency(r));
-      draw.fail = u(r);
-      draw.fail_gateway = (r() & 1U) != 0;
-      draw.throttle = u(r);
-      draw.truncate = u(r);
-      draw.reset = u(r);
-    });
-  }
+  const FaultDraw draw = draw_faults(m_state->rng, f);
   out.delay = draw.delay;
 
   Reply reply;
@@ -424,6 +440,72 @@ CloudService::rpc(const CloudRequest& request, std::int64_t now, std::string req
   return out;
 }
 
+CloudResponse CloudService::dynamic_register(const CloudRequest& request,
+                                             std::int64_t now,
+                                             std::string request_id) {
+  m_state->register_requests.fetch_add(1);
+  CloudResponse out;
+  out.request_id = std::move(request_id);
+  const FaultOptions& f = m_options.faults;
+  const FaultDraw draw = draw_faults(m_state->rng, f);
+  out.delay = draw.delay;
+  DynregReply reply = [&]() -> DynregReply {
+    if (request.method != "POST") {
+      return dynreg_error(k_dynreg_bad_method, "method not allowed", 405);
+    }
+    auto authenticated = dynreg_authenticate(request, m_store);
+    if (auto* refused = std::get_if<DynregReply>(&authenticated)) {
+      return std::move(*refused);
+    }
+    // Injected refusals, after authentication as for the OpenAPI: nothing below runs.
+    if (draw.fail < f.fail_5xx) {
+      m_state->fault_5xx.fetch_add(1);
+      return draw.fail_gateway ? dynreg_error(k_dynreg_unavailable, "service unavailable", 503)
+                               : dynreg_error(k_dynreg_system_error, "system error");
+    }
+    if (draw.throttle < f.throttle_burst) {
+      m_state->fault_throttle.fetch_add(1);
+      return dynreg_error(k_dynreg_throttled, "request too many");
+    }
+    DynregReply done =
+        dynreg_register(m_store, m_state->rng, std::get<DynregRequest>(authenticated), now);
+    // Lost answers: the registration ran (a secret may have been issued and committed) but the
+    // device will not know.
+    if (draw.reset < f.reset) {
+      m_state->fault_reset.fetch_add(1);
+      out.delivery = Delivery::reset;
+    } else if (draw.truncate < f.truncate) {
+      m_state->fault_truncate.fetch_add(1);
+      out.delivery = Delivery::truncate;
+    }
+    return done;
+  }();
+  if (reply.issued) {
+    m_state->register_issued.fetch_add(1);
+  }
+  out.status = reply.status;
+  out.body = reply.body.dump();
+  if (reply.code != k_dynreg_ok) {
+    out.code = std::to_string(reply.code);
+    count_error("dynreg." + out.code);
+  }
+  return out;
+}
+
+CloudResponse
+CloudService::activate(const CloudRequest& request, std::int64_t now, std::string request_id) {
+  m_state->activate_requests.fetch_add(1);
+  const AdminReply reply = emulator_activate(request, m_store, m_state->rng, now);
+  CloudResponse out;
+  out.request_id = std::move(request_id);
+  out.status = reply.status;
+  out.body = reply.body.dump();
+  if (reply.status != 200) {
+    out.code = "emulator." + std::to_string(reply.status);
+  }
+  return out;
+}
+
 Counters CloudService::counters() const {
   Counters c;
   const auto table = action_table();
@@ -431,6 +513,9 @@ Counters CloudService::counters() const {
     c.actions.push_back(ActionCount{
         std::string(table[i].name), m_state->requests[i].load(), m_state->throttled[i].load()});
   }
+  c.register_requests = m_state->register_requests.load();
+  c.register_issued = m_state->register_issued.load();
+  c.activate_requests = m_state->activate_requests.load();
   c.other_requests = m_state->other.load();
   c.fault_5xx = m_state->fault_5xx.load();
   c.fault_throttle = m_state->fault_throttle.load();

@@ -8,7 +8,9 @@
 // method, AccessKeyId, Timestamp, Signature, SignatureNonce; then injected faults (503 /
 // SystemException / Throttling, before anything runs), the per-account per-Action QPS limits,
 // and the Action's handler from the action table (sim/cloud_actions.hpp). Faults that lose the
-// answer (truncate, reset) are applied after the handler ran and committed.
+// answer (truncate, reset) are applied after the handler ran and committed. The device-side
+// dynamic registration (POST /auth/register/device, §4) and the emulator's activation control
+// are routed to sim/cloud_dynreg.hpp.
 #pragma once
 
 #include "sim/cloud_store.hpp"
@@ -76,13 +78,16 @@ struct ActionCount {
 };
 
 struct Counters {
-  std::vector<ActionCount> actions; // every action of the table, in table order
-  std::uint64_t other_requests = 0; // no / unknown Action, other paths
+  std::vector<ActionCount> actions;    // every action of the table, in table order
+  std::uint64_t register_requests = 0; // POST /auth/register/device (§4), any answer
+  std::uint64_t register_issued = 0;   // ... that issued (and committed) a DeviceSecret
+  std::uint64_t activate_requests = 0; // POST /_emulator/activate
+  std::uint64_t other_requests = 0;    // no / unknown Action, other paths
   std::uint64_t fault_5xx = 0;
   std::uint64_t fault_throttle = 0;
   std::uint64_t fault_truncate = 0;
   std::uint64_t fault_reset = 0;
-  std::map<std::string, std::uint64_t> errors; // by Code
+  std::map<std::string, std::uint64_t> errors; // by Code; §4 codes as "dynreg.<code>"
 };
 
 // Remembers SignatureNonces per AccessKeyId for the replay window: buckets per minute of
@@ -142,6 +147,11 @@ public:
 private:
   struct State;
   CloudResponse rpc(const CloudRequest& request, std::int64_t now_ms, std::string request_id);
+  // POST /auth/register/device (§4, sim/cloud_dynreg.hpp) with the same fault injection.
+  CloudResponse
+  dynamic_register(const CloudRequest& request, std::int64_t now_ms, std::string request_id);
+  // POST /_emulator/activate: emulator-only, no faults.
+  CloudResponse activate(const CloudRequest& request, std::int64_t now_ms, std::string request_id);
   void count_error(const std::string& code);
 
   CloudStore& m_store;

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS products(
   secret TEXT NOT NULL, node_type INTEGER NOT NULL, data_format INTEGER NOT NULL,
   auth_type TEXT NOT NULL, net_type INTEGER NOT NULL, commodity TEXT NOT NULL,
   description TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS product_options(
+  product_key TEXT PRIMARY KEY, dynamic_register INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices(
   seq INTEGER PRIMARY KEY, product_key TEXT NOT NULL, device_name TEXT NOT NULL,
   device_secret TEXT NOT NULL, iot_id TEXT NOT NULL, nickname TEXT NOT NULL,
@@ -393,9 +395,12 @@ void CloudStore::load() {
       AccessKeyRow row{aks.text(0), aks.text(1), aks.text(2)};
       m_access_keys.emplace(row.id, std::move(row));
     }
+    // product_options came later: a product without a row there has the defaults.
     Stmt ps = conn->prepare(
-        "SELECT product_key, name, secret, node_type, data_format, auth_type, net_type, "
-        "commodity, description, created_ms, seq FROM products ORDER BY seq DESC");
+        "SELECT p.product_key, p.name, p.secret, p.node_type, p.data_format, p.auth_type, "
+        "p.net_type, p.commodity, p.description, p.created_ms, p.seq, "
+        "COALESCE(o.dynamic_register, 1) FROM products p "
+        "LEFT JOIN product_options o ON o.product_key = p.product_key ORDER BY p.seq DESC");
     m_products.clear();
     m_product_index.clear();
     while (ps.step()) {
@@ -411,6 +416,7 @@ void CloudStore::load() {
       p.description = ps.text(8);
       p.created_ms = ps.int64(9);
       p.seq = ps.int64(10);
+      p.dynamic_register = ps.int64(11) != 0;
       m_product_index.emplace(p.product_key, m_products.size());
       m_products.push_back(std::move(p));
     }
@@ -467,6 +473,10 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
           .bind(8, p.commodity)
           .bind(9, p.description)
           .bind(10, product_created)
+          .run();
+      c.prepare("INSERT INTO product_options(product_key, dynamic_register) VALUES(?1, ?2)")
+          .bind(1, p.product_key)
+          .bind(2, std::int64_t{p.dynamic_register ? 1 : 0})
           .run();
       stats.products += 1;
       StatusCounts counts;

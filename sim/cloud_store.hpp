@@ -105,7 +105,8 @@ struct ProductRow {
   std::string commodity;
   std::string description;
   std::int64_t created_ms = 0;
-  std::int64_t seq = 0; // create order
+  std::int64_t seq = 0;         // create order
+  bool dynamic_register = true; // §4 dynamic registration switched on
 };
 
 struct DeviceRow {

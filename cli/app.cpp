@@ -6,6 +6,7 @@
 #include "cli/progress.hpp"
 #include "cli/render.hpp"
 #include "commands/config.hpp"
+#include "commands/creds.hpp"
 #include "commands/devices.hpp"
 #include "commands/module.hpp"
 #include "commands/pool.hpp"
@@ -133,6 +134,7 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   commands::register_provision(app, ctx);
   commands::register_secrets(app, ctx);
   commands::register_devices(app, ctx);
+  commands::register_creds(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

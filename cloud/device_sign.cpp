@@ -108,6 +108,42 @@ MqttCredentials mqtt_credentials(const MqttCredentialInput& input) {
   out.client_id += "|";
   out.username = input.device_name + "&" + input.product_key;
   out.password = device_sign(input.sign_method, input.device_secret, signed_params);
+  out.sign_content = device_sign_content(signed_params);
+  return out;
+}
+
+std::string_view to_string(DynamicRegisterMode mode) {
+  return mode == DynamicRegisterMode::preregistered ? "register" : "regnwl";
+}
+
+std::optional<DynamicRegisterMode> parse_dynamic_register_mode(std::string_view text) {
+  for (const DynamicRegisterMode m :
+       {DynamicRegisterMode::preregistered, DynamicRegisterMode::no_preregistration}) {
+    if (text == to_string(m)) {
+      return m;
+    }
+  }
+  return std::nullopt;
+}
+
+MqttCredentials mqtt_dynamic_register_credentials(const MqttDynamicRegisterInput& input) {
+  const std::string client_id =
+      input.client_id.empty() ? input.product_key + "." + input.device_name : input.client_id;
+  MqttCredentials out;
+  out.client_id = client_id + "|securemode=" + (input.iot_instance_id.empty() ? "2" : "-2") +
+                  ",authType=" + std::string(to_string(input.mode)) + ",random=" + input.random +
+                  ",signmethod=" + std::string(to_string(input.sign_method));
+  if (!input.iot_instance_id.empty()) {
+    out.client_id += ",instanceId=" + input.iot_instance_id;
+  }
+  out.client_id += "|";
+  out.username = input.device_name + "&" + input.product_key;
+  const std::map<std::string, std::string> signed_params{{"deviceName", input.device_name},
+                                                         {"productKey", input.product_key},
+                                                         {"random", input.random}};
+  // The same content as the HTTPS registration's sign (dynamic_register_sign).
+  out.password = device_sign(input.sign_method, input.product_secret, signed_params);
+  out.sign_content = device_sign_content(signed_params);
   return out;
 }
 

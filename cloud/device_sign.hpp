@@ -69,9 +69,44 @@ struct MqttCredentials {
   std::string client_id; // "<clientId>|securemode=2,signmethod=hmacsha256,timestamp=…|"
   std::string username;  // "<deviceName>&<productKey>"
   std::string password;  // uppercase hex HMAC
+  // What was signed, e.g. "clientId12345deviceNamedeviceproductKeypktimestamp789" (no secret in
+  // it: for comparing with a device's log when the platform refuses the password).
+  std::string sign_content;
 };
 
 [[nodiscard]] MqttCredentials mqtt_credentials(const MqttCredentialInput& input);
+
+// ---- Dynamic registration over MQTT (one-type-one-secret, TLS only; §4) ----
+
+// authType of the registration connection: `register` = pre-registration (the DeviceName exists
+// in the cloud; the platform answers on /ext/register with the DeviceSecret), `regnwl` = without
+// pre-registration (免预注册; answered on /ext/regnwl with a deviceToken).
+enum class DynamicRegisterMode { preregistered, no_preregistration };
+
+// "register", "regnwl".
+[[nodiscard]] std::string_view to_string(DynamicRegisterMode mode);
+// Exactly "register" or "regnwl"; nullopt otherwise.
+[[nodiscard]] std::optional<DynamicRegisterMode> parse_dynamic_register_mode(std::string_view text);
+
+struct MqttDynamicRegisterInput {
+  std::string product_key;
+  std::string device_name;
+  std::string product_secret;
+  std::string random; // any string without ',' '|' '='; a fresh one per connection
+  // The device's own id. Empty = "${productKey}.${deviceName}" as mqtt_credentials uses.
+  std::string client_id;
+  SignMethod sign_method = SignMethod::hmacsha256;
+  DynamicRegisterMode mode = DynamicRegisterMode::preregistered;
+  // New public / enterprise instance: securemode=-2 and instanceId=<id> in the clientId. Empty =
+  // legacy public instance: securemode=2, no instanceId.
+  std::string iot_instance_id;
+};
+
+// clientId "<clientId>|securemode=-2,authType=register,random=<r>,signmethod=<m>,instanceId=<id>|"
+// (legacy: "…|securemode=2,authType=…,random=…,signmethod=…|"), username "<dn>&<pk>", password
+// = dynamic_register_sign (hex HMAC(ProductSecret, "deviceName"+dn+"productKey"+pk+"random"+r)).
+[[nodiscard]] MqttCredentials
+mqtt_dynamic_register_credentials(const MqttDynamicRegisterInput& input);
 
 struct MqttEndpoint {
   std::string host;

@@ -51,6 +51,7 @@ TEST_SUITE("cloud::device_sign") {
     CHECK(c.client_id == "12345|securemode=3,signmethod=hmacsha1,timestamp=789|");
     CHECK(c.username == "device&pk");
     CHECK(c.password == "FAFD82A3D602B37FB0FA8B7892F24A477F851A14");
+    CHECK(c.sign_content == "clientId12345deviceNamedeviceproductKeypktimestamp789");
   }
 
   TEST_CASE("MQTT synthetic SHA-256 vector with the SDK's default client id") {
@@ -82,6 +83,46 @@ TEST_SUITE("cloud::device_sign") {
     CHECK(legacy.port == 1883);
     const auto instance = mqtt_endpoint("cn-shanghai", "a1b2c3d4e5f", "iot-06z00ax1o4qq0py");
     CHECK(instance.host == "iot-06z00ax1o4qq0py.mqtt.iothub.aliyuncs.com");
+  }
+
+  TEST_CASE("MQTT dynamic registration: the §4 synthetic vectors as the password") {
+    MqttDynamicRegisterInput in;
+    in.product_key = "a1b2c3d4e5f";
+    in.device_name = "dev01";
+    in.product_secret = "0123456789ABCDEF";
+    in.random = "8Ygb7ULYh53B6OA";
+    in.iot_instance_id = "iot-06z00ax1o4qq0py";
+    MqttCredentials c = mqtt_dynamic_register_credentials(in);
+    CHECK(c.client_id == "a1b2c3d4e5f.dev01|securemode=-2,authType=register,random=8Ygb7ULYh53B6OA,"
+                         "signmethod=hmacsha256,instanceId=iot-06z00ax1o4qq0py|");
+    CHECK(c.username == "dev01&a1b2c3d4e5f");
+    CHECK(c.password == "118EE025D842CEB096DE9BA9E853015DFF606A0D53D5A9773DF0DDE3A0101BD9");
+    CHECK(c.sign_content == "deviceNamedev01productKeya1b2c3d4e5frandom8Ygb7ULYh53B6OA");
+
+    in.sign_method = SignMethod::hmacsha1;
+    in.mode = DynamicRegisterMode::no_preregistration;
+    in.client_id = "dev01.a1b2c3d4e5f";
+    c = mqtt_dynamic_register_credentials(in);
+    CHECK(c.client_id == "dev01.a1b2c3d4e5f|securemode=-2,authType=regnwl,random=8Ygb7ULYh53B6OA,"
+                         "signmethod=hmacsha1,instanceId=iot-06z00ax1o4qq0py|");
+    CHECK(c.password == "02AD6DD6FBB1724076E1358FE175CDB6A2B857A7");
+
+    // Legacy public instance: securemode=2 and no instanceId.
+    in.sign_method = SignMethod::hmacmd5;
+    in.iot_instance_id.clear();
+    c = mqtt_dynamic_register_credentials(in);
+    CHECK(c.client_id == "dev01.a1b2c3d4e5f|securemode=2,authType=regnwl,random=8Ygb7ULYh53B6OA,"
+                         "signmethod=hmacmd5|");
+    CHECK(c.password == "D4461C5C5A1207A225C28A76A499EC0D");
+  }
+
+  TEST_CASE("dynamic registration mode names") {
+    CHECK(to_string(DynamicRegisterMode::preregistered) == "register");
+    CHECK(to_string(DynamicRegisterMode::no_preregistration) == "regnwl");
+    CHECK(parse_dynamic_register_mode("register") == DynamicRegisterMode::preregistered);
+    CHECK(parse_dynamic_register_mode("regnwl") == DynamicRegisterMode::no_preregistration);
+    CHECK_FALSE(parse_dynamic_register_mode("connwl").has_value());
+    CHECK_FALSE(parse_dynamic_register_mode("Register").has_value());
   }
 
   TEST_CASE("sign method names") {

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MIT
+#include "commands/creds.hpp"
+
+#include "cloud/device_sign.hpp"
+#include "commands/config.hpp"
+#include "core/text.hpp"
+#include "core/validate.hpp"
+#include "store/ledger.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+namespace iot::commands {
+namespace {
+
+constexpr std::size_t k_max_client_id = 64; // §5: clientId ≤ 64 characters
+constexpr std::size_t k_max_random = 64;
+constexpr std::size_t k_random_length = 16;
+
+bool is_alnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// A secret from a file or "-" (stdin): one line, trailing whitespace dropped. Never echoed.
+Result<std::string> read_secret(const std::string& path, std::string_view what, Context& ctx) {
+  const std::string where = path == "-" ? std::string("stdin") : path;
+  std::string text;
+  if (path == "-") {
+    auto in = ctx.env.read_stdin();
+    if (!in) {
+      return fail(in.error().context("read the " + std::string(what) + " from stdin"));
+    }
+    text = std::move(*in);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return fail(ErrorKind::usage,
+                  "cannot read the " + std::string(what) + " file " + path + ": " +
+                      std::strerror(errno));
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      ctx.output->warn(path + " holds a " + std::string(what) +
+                       " and is readable by group or others: run chmod 600 " + path);
+    }
+  }
+  std::string value(core::trim(text));
+  if (value.empty()) {
+    return fail(ErrorKind::usage, "the " + std::string(what) + " from " + where + " is empty");
+  }
+  if (value.find_first_of("\r\n") != std::string::npos) {
+    return fail(ErrorKind::usage,
+                "the " + std::string(what) + " from " + where +
+                    " has more than one line: the file must hold the secret alone");
+  }
+  return value;
+}
+
+Result<std::uint64_t> parse_timestamp(const std::string& text) {
+  if (text == "now") {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  }
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) {
+    return fail(ErrorKind::usage,
+                "--timestamp " + text +
+                    ": give milliseconds since the epoch (e.g. 1700000000000) or now");
+  }
+  return value;
+}
+
+Status check_client_id(const std::string& id) {
+  if (id.empty() || id.size() > k_max_client_id) {
+    return fail(ErrorKind::usage,
+                "--client-id must be 1-64 characters (it has " + std::to_string(id.size()) + ")");
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    if (c <= 0x20 || c >= 0x7f || c == '|' || c == ',' || c == '=') {
+      return fail(ErrorKind::usage,
+                  "--client-id: character " + std::to_string(i + 1) +
+                      " is not allowed (no space, control byte, non-ASCII, '|', ',' or '='): use "
+                      "letters, digits and e.g. '.', '-', '_', ':' (a MAC, an IMEI, a SN)");
+    }
+  }
+  return {};
+}
+
+Status check_instance_id(const std::string& id, std::string_view from) {
+  const bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return is_alnum(c) || c == '-' || c == '_';
+  });
+  if (!ok) {
+    return fail(ErrorKind::usage,
+                std::string(from) + " " + id +
+                    ": an IoT instance id is letters, digits, '-' and '_' (e.g. "
+                    "iot-06z00ax1o4qq0py)");
+  }
+  return {};
+}
+
+Result<std::string> check_random(const std::string& r) {
+  if (r.empty() || r.size() > k_max_random || !std::all_of(r.begin(), r.end(), is_alnum)) {
+    return fail(ErrorKind::usage, "--random must be 1-64 letters and digits");
+  }
+  return r;
+}
+
+std::string fresh_random() {
+  static constexpr std::string_view k_chars =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::random_device device;
+  std::uniform_int_distribution<std::size_t> pick(0, k_chars.size() - 1);
+  std::string out;
+  for (std::size_t i = 0; i < k_random_length; ++i) {
+    out += k_chars[pick(device)];
+  }
+  return out;
+}
+
+// The secret of this device and where it came from, for the `signed_with` field.
+struct SecretSource {
+  std::string product_key;
+  std::string secret;
+  std::string from;
+};
+
+std::string device_secret_ways() {
+  return "give --device-secret-file FILE (or --device-secret-file - to read it from stdin), or "
+         "import the device's triplet into the factory ledger with `iotfleet pool import FILE` "
+         "(the ledger is --ledger FILE, IOTFLEET_LEDGER or the config's ledger); the secret is "
+         "never taken from the command line";
+}
+
+std::string product_secret_ways() {
+  return "give --product-secret-file FILE (or --product-secret-file - to read it from stdin), or "
+         "import the product's triplet of this DeviceName into the factory ledger with "
+         "`iotfleet pool import --scheme product FILE` (the ledger is --ledger FILE, "
+         "IOTFLEET_LEDGER or the config's ledger); the secret is never taken from the command "
+         "line";
+}
+
+// The record of this DeviceName in the configured ledger; every failure names all the ways to
+// give the secret. The ledger is only read: a missing one is not created.
+Result<SecretSource> secret_from_ledger(const std::string& device_name,
+                                        const std::optional<std::string>& product_key,
+                                        core::Scheme want,
+                                        const cloud::Settings& settings) {
+  const bool dynamic = want == core::Scheme::product;
+  const std::string what = dynamic ? "ProductSecret" : "DeviceSecret";
+  const std::string ways = dynamic ? product_secret_ways() : device_secret_ways();
+  const std::string device = (product_key ? *product_key + "/" : std::string()) + device_name;
+  const auto path = settings.value(cloud::key::ledger);
+  std::error_code ec;
+  if (!path || path->empty() || !std::filesystem::exists(*path, ec)) {
+    return fail(ErrorKind::usage,
+                "no " + what + " for " + device + ": no --" + (dynamic ? "product" : "device") +
+                    "-secret-file and no ledger at " + path.value_or("(none configured)") + ": " +
+                    ways);
+  }
+  auto ledger = store::open_ledger(*path);
+  if (!ledger) {
+    return fail(ledger.error().context("ledger " + *path));
+  }
+  auto found = (*ledger)->find(device_name, product_key);
+  if (!found) {
+    return fail(found.error().context("ledger " + *path));
+  }
+  if (found->empty()) {
+    return fail(ErrorKind::usage,
+                "no " + what + " for " + device + ": DeviceName " + device_name +
+                    (product_key ? " of ProductKey " + *product_key : std::string()) +
+                    " is not in the ledger " + *path + ": " + ways);
+  }
+  if (found->size() > 1) {
+    return fail(ErrorKind::usage,
+                "DeviceName " + device_name + " is in " + std::to_string(found->size()) +
+                    " products in the ledger " + *path + ": add --product-key PK");
+  }
+  const auto& record = found->front();
+  if (record.scheme != want) {
+    if (dynamic) {
+      return fail(ErrorKind::usage,
+                  record.product_key + "/" + device_name +
+                      " is a one-device-one-secret triplet in the ledger (it holds a "
+                      "DeviceSecret, not the ProductSecret): drop --dynamic to get its "
+                      "connection credentials, or " +
+                      ways);
+    }
+    return fail(ErrorKind::usage,
+                record.product_key + "/" + device_name +
+                    " is a one-type-one-secret triplet in the ledger (it holds the "
+                    "ProductSecret): get the registration credentials with --dynamic "
+                    "register|regnwl; once registered, " +
+                    ways);
+  }
+  return SecretSource{record.product_key,
+                      record.secret,
+                      what + " from the ledger " + *path + " (" +
+                          std::string(store::to_string(record.state)) + ")"};
+}
+
+// A duration given in half seconds: whole seconds when it is even, else x.5.
+core::Cell half_seconds(std::int64_t halves) {
+  if (halves % 2 == 0) {
+    return halves / 2;
+  }
+  return static_cast<double>(halves) / 2.0;
+}
+
+std::string half_seconds_text(std::int64_t halves) {
+  return std::to_string(halves / 2) + (halves % 2 == 0 ? "" : ".5");
+}
+
+Status check_keepalive(std::int64_t keepalive, Context& ctx) {
+  const std::string k = std::to_string(keepalive);
+  if (keepalive < k_keepalive_min_s || keepalive > k_keepalive_max_s) {
+    return fail(ErrorKind::usage,
+                "--keepalive " + k +
+                    ": the platform refuses a CONNECT whose keepalive is outside 30-1200 s; 120 s "
+                    "is recommended on cellular");
+  }
+  if (keepalive < k_keepalive_advised_min_s) {
+    ctx.output->warn("--keepalive " + k +
+                     " s is below 60 s: on a slow uplink a packet can take longer than 1.5 x "
+                     "keepalive (" +
+                     half_seconds_text(keepalive * 3) +
+                     " s) and the server drops the device; 120 s is recommended on cellular");
+  } else if (keepalive > k_keepalive_advised_max_s) {
+    ctx.output->warn("--keepalive " + k +
+                     " s is above 240 s: base stations close idle connections after about 4 "
+                     "minutes, so the device can lose its connection before its next PINGREQ; "
+                     "120 s is recommended on cellular");
+  }
+  return {};
+}
+
+} // namespace
+
+Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
+  // Everything that needs no file or setting first, so a typo fails before any secret is read.
+  if (auto ok = core::validate_device_name(opts.device_name); !ok) {
+    return fail(ok.error());
+  }
+  const auto method = cloud::parse_sign_method(opts.sign_method);
+  if (!method) {
+    return fail(ErrorKind::usage,
+                "--sign-method " + opts.sign_method + ": use hmacsha256, hmacsha1 or hmacmd5");
+  }
+  if (opts.secure_mode != 2 && opts.secure_mode != 3) {
+    return fail(ErrorKind::usage,
+                "--secure-mode " + std::to_string(opts.secure_mode) +
+                    ": use 2 (TLS) or 3 (TCP, no TLS)");
+  }
+  std::optional<cloud::DynamicRegisterMode> dynamic;
+  if (opts.dynamic) {
+    dynamic = cloud::parse_dynamic_register_mode(*opts.dynamic);
+    if (!dynamic) {
+      return fail(ErrorKind::usage,
+                  "--dynamic " + *opts.dynamic +
+                      ": use register (pre-registered DeviceName) or regnwl (without "
+                      "pre-registration)");
+    }
+    if (opts.secure_mode != 2) {
+      return fail(ErrorKind::usage,
+                  "--dynamic: dynamic registration over MQTT is TLS only: drop --secure-mode 3");
+    }
+    if (opts.timestamp) {
+      return fail(ErrorKind::usage,
+                  "--dynamic: the registration connection signs a random, not a timestamp: drop "
+                  "--timestamp");
+    }
+    if (opts.device_secret_file) {
+      return fail(ErrorKind::usage,
+                  "--dynamic signs with the ProductSecret: give --product-secret-file instead of "
+                  "--device-secret-file");
+    }
+  } else {
+    if (opts.product_secret_file) {
+      return fail(ErrorKind::usage,
+                  "--product-secret-file is for --dynamic register|regnwl; a connection is "
+                  "signed with the DeviceSecret (--device-secret-file)");
+    }
+    if (opts.random) {
+      return fail(ErrorKind::usage, "--random is for --dynamic register|regnwl");
+    }
+  }
+  std::optional<std::uint64_t> timestamp;
+  if (opts.timestamp) {
+    auto ts = parse_timestamp(*opts.timestamp);
+    if (!ts) {
+      return fail(ts.error());
+    }
+    timestamp = *ts;
+  }
+  if (opts.client_id) {
+    if (auto ok = check_client_id(*opts.client_id); !ok) {
+      return fail(ok.error());
+    }
+  }
+  std::string random;
+  if (dynamic) {
+    auto r = opts.random ? check_random(*opts.random) : Result<std::string>(fresh_random());
+    if (!r) {
+      return fail(r.error());
+    }
+    random = *r;
+  }
+  if (auto ok = check_keepalive(opts.keepalive, ctx); !ok) {
+    return fail(ok.error());
+  }
+
+  auto settings = load_settings(ctx);
+  if (!settings) {
+    return fail(settings.error());
+  }
+  std::string instance_id;
+  if (opts.instance_id) {
+    if (auto ok = check_instance_id(*opts.instance_id, "--instance-id"); !ok) {
+      return fail(ok.error());
+    }
+    instance_id = *opts.instance_id;
+  } else if (auto id = settings->value(cloud::key::iot_instance_id); id && !id->empty()) {
+    if (auto ok = check_instance_id(*id, "the configured iot_instance_id"); !ok) {
+      return fail(ok.error());
+    }
+    instance_id = *id;
+  }
+  std::optional<std::string> product_key = opts.product_key;
+  if (!product_key) {
+    if (auto pk = settings->value(cloud::key::product_key); pk && !pk->empty()) {
+      product_key = *pk;
+    }
+  }
+  if (product_key) {
+    if (auto ok = core::validate_product_key(*product_key); !ok) {
+      return fail(ok.error());
+    }
+  }
+
+  const auto file = dynamic ? opts.product_secret_file : opts.device_secret_file;
+  const auto scheme = dynamic ? core::Scheme::product : core::Scheme::device;
+  SecretSource source;
+  if (file) {
+    if (!product_key) {
+      return fail(ErrorKind::usage,
+                  "no ProductKey: give --product-key PK or set product_key in the config (with "
+                  "a secret file the ledger is not read)");
+    }
+    const std::string what = dynamic ? "ProductSecret" : "DeviceSecret";
+    auto secret = read_secret(*file, what, ctx);
+    if (!secret) {
+      return fail(secret.error());
+    }
+    auto valid =
+        dynamic ? core::validate_product_secret(*secret) : core::validate_device_secret(*secret);
+    if (!valid) {
+      return fail(valid.error().context(what + " from " + (*file == "-" ? "stdin" : *file)));
+    }
+    source = SecretSource{
+        *product_key, *secret, what + " from " + (*file == "-" ? "stdin" : "file " + *file)};
+  } else {
+    auto from_ledger = secret_from_ledger(opts.device_name, product_key, scheme, *settings);
+    if (!from_ledger) {
+      return fail(from_ledger.error());
+    }
+    source = std::move(*from_ledger);
+  }
+
+  cloud::MqttCredentials creds;
+  if (dynamic) {
+    cloud::MqttDynamicRegisterInput in;
+    in.product_key = source.product_key;
+    in.device_name = opts.device_name;
+    in.product_secret = source.secret;
+    in.random = random;
+    in.client_id = opts.client_id.value_or("");
+    in.sign_method = *method;
+    in.mode = *dynamic;
+    in.iot_instance_id = instance_id;
+    creds = cloud::mqtt_dynamic_register_credentials(in);
+    ctx.output->info(
+        *dynamic == cloud::DynamicRegisterMode::preregistered
+            ? "after CONNECT the platform publishes {productKey, deviceName, deviceSecret} on "
+              "/ext/register: store the DeviceSecret, then connect "
+              "with `iotfleet creds mqtt " +
+                  opts.device_name + " --device-secret-file F`"
+            : "after CONNECT the platform publishes {clientId, productKey, deviceName, "
+              "deviceToken} on /ext/regnwl: connect with clientId "
+              "\"<clientId>|securemode=-2,authType=connwl|\", the same username and the "
+              "deviceToken as password");
+  } else {
+    cloud::MqttCredentialInput in;
+    in.product_key = source.product_key;
+    in.device_name = opts.device_name;
+    in.device_secret = source.secret;
+    in.client_id = opts.client_id.value_or("");
+    in.timestamp_ms = timestamp;
+    in.sign_method = *method;
+    in.secure_mode = opts.secure_mode;
+    creds = cloud::mqtt_credentials(in);
+  }
+  const auto region = settings->value(cloud::key::region).value_or("cn-shanghai");
+  const auto endpoint = cloud::mqtt_endpoint(region, source.product_key, instance_id);
+
+  core::Table t;
+  t.single = true;
+  t.columns = {"host",
+               "port",
+               "tls",
+               "client_id",
+               "username",
+               "password",
+               "keepalive",
+               "server_drop_after_s",
+               "server_drop_latest_s",
+               "product_key",
+               "device_name",
+               "sign_content",
+               "signed_with"};
+  t.add_row({endpoint.host,
+             static_cast<std::int64_t>(endpoint.port),
+             opts.secure_mode == 2,
+             creds.client_id,
+             creds.username,
+             core::Secret{creds.password},
+             opts.keepalive,
+             half_seconds(opts.keepalive * 3),
+             half_seconds(opts.keepalive * 3 + 2 * k_server_check_interval_s),
+             source.product_key,
+             opts.device_name,
+             creds.sign_content,
+             source.from});
+  return t;
+}
+
+void register_creds(CLI::App& app, Context& ctx) {
+  auto* creds = app.add_subcommand(
+      "creds", "Device credentials computed locally: the MQTT connection (creds mqtt)");
+  creds->require_subcommand(0, 1);
+
+  auto opts = std::make_shared<CredsMqttOptions>();
+  auto* mqtt = creds->add_subcommand(
+      "mqtt",
+      "MQTT host, port, clientId, username and password of a device (or of its dynamic "
+      "registration), from the ledger or a secret file");
+  mqtt->add_option("device_name", opts->device_name, "DeviceName")->required();
+  mqtt->add_option("--product-key",
+                   opts->product_key,
+                   "The product (default: config product_key, else the "
+                   "ledger's record)");
+  mqtt->add_option("--device-secret-file",
+                   opts->device_secret_file,
+                   "File holding the DeviceSecret, or - for stdin (default: the factory ledger)");
+  mqtt->add_option("--secure-mode", opts->secure_mode, "2 = TLS, 3 = TCP without TLS")
+      ->check(CLI::IsMember({2, 3}))
+      ->capture_default_str();
+  mqtt->add_option("--sign-method", opts->sign_method, "hmacsha256, hmacsha1 or hmacmd5")
+      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}))
+      ->capture_default_str();
+  mqtt->add_option(
+      "--timestamp", opts->timestamp, "Sign this timestamp (epoch ms) or `now` (default: none)");
+  mqtt->add_option(
+      "--client-id", opts->client_id, "The device's client id, ≤64 chars (default PK.DN)");
+  mqtt->add_option("--instance-id",
+                   opts->instance_id,
+                   "IoT instance id: host ID.mqtt.iothub.aliyuncs.com (default: config "
+                   "iot_instance_id; none: the legacy PK.iot-as-mqtt.REGION host)");
+  mqtt->add_option("--keepalive", opts->keepalive, "MQTT keepalive in seconds")
+      ->capture_default_str();
+  mqtt->add_option("--dynamic",
+                   opts->dynamic,
+                   "Dynamic registration connection instead: register (pre-registered) or "
+                   "regnwl (no pre-registration), signed with the ProductSecret")
+      ->check(CLI::IsMember({"register", "regnwl"}));
+  mqtt->add_option("--product-secret-file",
+                   opts->product_secret_file,
+                   "With --dynamic: file holding the ProductSecret, or - for stdin (default: "
+                   "the ledger's --scheme product triplet)");
+  mqtt->add_option(
+      "--random", opts->random, "With --dynamic: the random to sign (default: a fresh one)");
+  mqtt->footer(
+      "Password = hex HMAC(DeviceSecret, \"clientId\"+ID+\"deviceName\"+DN+\"productKey\"+PK"
+      "[+\"timestamp\"+MS]); the clientId is ID|securemode=2|3,signmethod=M[,timestamp=MS]| "
+      "and the username DN&PK. Port 1883 with or without TLS (the legacy host also takes TLS on "
+      "443). --dynamic: clientId ID|securemode=-2,authType=register|regnwl,random=R,"
+      "signmethod=M,instanceId=I| (legacy host: securemode=2, no instanceId), password = hex "
+      "HMAC(ProductSecret, \"deviceName\"+DN+\"productKey\"+PK+\"random\"+R), TLS only. "
+      "Keepalive: the platform refuses one outside 30-1200 s (exit 2); a warning outside 60-240 "
+      "s, 120 s is recommended on cellular. The server drops a silent device after keepalive x "
+      "1.5 (server_drop_after_s), checked every 30 s (server_drop_latest_s). The password is "
+      "masked unless --show-secrets; secrets are never taken from the command line.");
+  mqtt->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_creds_mqtt(*opts, ctx))); });
+}
+
+} // namespace iot::commands

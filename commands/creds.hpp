@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// iotfleet creds mqtt: the MQTT host, port, clientId, username and password a device connects
+// with (docs/aliyun-iot-protocol.md §5), or the one-type-one-secret dynamic-registration
+// connection's (§4), computed locally from the DeviceSecret (ProductSecret) in a file, on stdin
+// or in the factory ledger. Never from the command line: secrets on it are visible in ps.
+#pragma once
+
+#include "commands/context.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace iot::commands {
+
+// The platform refuses a CONNECT whose keepalive is outside this range (§5).
+inline constexpr std::int64_t k_keepalive_min_s = 30;
+inline constexpr std::int64_t k_keepalive_max_s = 1200;
+// The seed's advice for cellular modules (FAQ §5): 120 s, not below 60 s, not above 240 s.
+inline constexpr std::int64_t k_keepalive_default_s = 120;
+inline constexpr std::int64_t k_keepalive_advised_min_s = 60;
+inline constexpr std::int64_t k_keepalive_advised_max_s = 240;
+// The server checks for silent connections every 30 s (§5), so a drop comes up to this late.
+inline constexpr std::int64_t k_server_check_interval_s = 30;
+
+struct CredsMqttOptions {
+  std::string device_name;
+  std::optional<std::string> product_key; // default: the config's product_key, else the ledger's
+  // Where the DeviceSecret comes from: a file or "-" (stdin); unset = the factory ledger.
+  std::optional<std::string> device_secret_file;
+  std::string sign_method = "hmacsha256"; // hmacsha256 | hmacsha1 | hmacmd5
+  int secure_mode = 2;                    // 2 = TLS, 3 = TCP (dynamic registration: TLS only)
+  std::optional<std::string> timestamp;   // epoch milliseconds or "now"; unset = none signed
+  std::optional<std::string> client_id;   // default "${productKey}.${deviceName}"
+  std::optional<std::string> instance_id; // default: the config's iot_instance_id
+  std::int64_t keepalive = k_keepalive_default_s;
+
+  // Dynamic registration over MQTT: "register" (pre-registered DeviceName) or "regnwl" (without
+  // pre-registration); signed with the ProductSecret instead of a DeviceSecret.
+  std::optional<std::string> dynamic;
+  // Where the ProductSecret comes from: a file or "-"; unset = the ledger (a --scheme product
+  // triplet of this DeviceName).
+  std::optional<std::string> product_secret_file;
+  std::optional<std::string> random; // dynamic only; unset = a fresh random string
+};
+
+void register_creds(CLI::App& app, Context& ctx);
+
+// One record: host, port, tls, client_id, username, password (a Secret cell), keepalive,
+// server_drop_after_s, server_drop_latest_s, product_key, device_name, sign_content,
+// signed_with. Keepalive advice goes to ctx.output->warn; a keepalive the platform refuses, a
+// missing secret or a bad value is ErrorKind::usage.
+[[nodiscard]] Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx);
+
+} // namespace iot::commands

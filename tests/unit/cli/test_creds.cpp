@@ -7,6 +7,7 @@
 #include "commands/creds.hpp"
 #include "core/triplet_file.hpp"
 #include "store/ledger.hpp"
+#include "unit/cli/capture_output.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -36,22 +37,7 @@ constexpr std::string_view k_ds = "0123456789abcdef0123456789abcdef";
 constexpr std::string_view k_ps = "0123456789ABCDEF";
 constexpr std::string_view k_random = "8Ygb7ULYh53B6OA";
 
-class CaptureOutput final : public Output {
-public:
-  std::vector<core::Table> tables;
-  std::vector<std::string> warnings;
-  std::vector<std::string> infos;
-  void emit(const core::Table& t) override { tables.push_back(t); }
-  void warn(std::string_view m) override { warnings.emplace_back(m); }
-  void info(std::string_view m) override { infos.emplace_back(m); }
-  void debug(std::string_view) override {}
-  std::unique_ptr<core::ProgressSink> progress(std::string_view) override {
-    return std::make_unique<core::NullProgress>();
-  }
-  std::unique_ptr<core::BoardSink> board(std::vector<std::string>, std::size_t) override {
-    return std::make_unique<core::NullBoard>();
-  }
-};
+using iot::test::CaptureOutput;
 
 struct TempDir {
   fs::path path;

@@ -6,6 +6,7 @@
 #include "cloud/iot_api.hpp"
 #include "commands/pool.hpp"
 #include "commands/secrets_compare.hpp"
+#include "unit/cli/capture_output.hpp"
 #include "unit/cloud/fake_http.hpp"
 
 #include <doctest/doctest.h>
@@ -32,22 +33,7 @@ const std::string k_s3 = "S3cccccccccccccccccccccccccccccc";
 const std::string k_s4 = "S4dddddddddddddddddddddddddddddd";
 const std::string k_other = "SXxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
-class CaptureOutput final : public Output {
-public:
-  std::vector<core::Table> tables;
-  std::vector<std::string> warnings;
-  std::vector<std::string> infos;
-  void emit(const core::Table& t) override { tables.push_back(t); }
-  void warn(std::string_view m) override { warnings.emplace_back(m); }
-  void info(std::string_view m) override { infos.emplace_back(m); }
-  void debug(std::string_view) override {}
-  std::unique_ptr<core::ProgressSink> progress(std::string_view) override {
-    return std::make_unique<core::NullProgress>();
-  }
-  std::unique_ptr<core::BoardSink> board(std::vector<std::string>, std::size_t) override {
-    return std::make_unique<core::NullBoard>();
-  }
-};
+using iot::test::CaptureOutput;
 
 // A temporary directory with the test's files, removed at the end.
 struct TempDir {

@@ -265,7 +265,9 @@ Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ct
     return fail(ErrorKind::usage,
                 "no triplet with DeviceName " + opts.device_name +
                     (opts.product_key ? " of ProductKey " + *opts.product_key : "") +
-                    " in the ledger " + handle->path);
+                    " in the ledger " + handle->path +
+                    ": check the name (`iotfleet pool status --in-doubt` lists the claimed and "
+                    "bound ones) or the --ledger");
   }
   if (found->size() > 1) {
     return fail(ErrorKind::usage,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/secret_file.hpp"
 
+#include "core/text.hpp"
 #include "core/validate.hpp"
 
 #include <algorithm>
@@ -87,25 +88,6 @@ bool has_digit(std::string_view s) {
 
 std::string field_number(std::size_t i) {
   return "field " + std::to_string(i + 1);
-}
-
-// A UTF-8 encoding of a code point (for JSON \u escapes).
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 bool parse_hex4(const char* p, const char* end, std::uint32_t& out) {

@@ -17,6 +17,9 @@ namespace iot::core {
 // Whitespace (space, tab, CR, LF) removed from both ends.
 [[nodiscard]] std::string_view trim(std::string_view text);
 
+// Appends the UTF-8 encoding of code point `cp` (for JSON \u escapes; no validation).
+void append_utf8(std::string& out, std::uint32_t cp);
+
 // "2026-11-24T16:08:39.123Z" for milliseconds since the Unix epoch; "" for 0.
 [[nodiscard]] std::string iso8601_utc(std::int64_t unix_ms);
 

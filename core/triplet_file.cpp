@@ -2,6 +2,7 @@
 #include "core/triplet_file.hpp"
 
 #include "core/csv.hpp"
+#include "core/text.hpp"
 #include "core/validate.hpp"
 
 #include <array>
@@ -111,7 +112,8 @@ bool is_blank_line(std::string_view line) {
   return true;
 }
 
-std::string_view trim(std::string_view s) {
+// Spaces and tabs off both ends (core::trim also takes CR and LF, which are line ends here).
+std::string_view trim_blank(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) {
     s.remove_prefix(1);
   }
@@ -504,24 +506,6 @@ private:
     return true;
   }
 
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
   // At the opening quote. `out` null: check and skip.
   bool string(std::string* out) {
     ++i_;
@@ -811,7 +795,7 @@ Result<TripletFile> parse_triplet_file(std::string_view content,
                     ": this is not a pool file (a header or triplet line is under 200 bytes)");
   }
 
-  const char lead = trim(line).front();
+  const char lead = trim_blank(line).front();
   if (lead == '[') {
     return fail(ErrorKind::usage,
                 "line " + std::to_string(first_number) +

@@ -12,6 +12,7 @@
 #include "commands/pool.hpp"
 #include "commands/ports.hpp"
 #include "commands/provision.hpp"
+#include "commands/register.hpp"
 #include "commands/secrets.hpp"
 #include "core/interrupt.hpp"
 
@@ -94,6 +95,10 @@ void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
       "--profile", s.profile, "Profile in ~/.aliyun/config.json and the iotfleet config");
   app.add_option("--region", s.region, "Alibaba Cloud region id, e.g. cn-shanghai");
   app.add_option("--endpoint", s.endpoint, "IoT OpenAPI endpoint URL (e.g. an emulator)");
+  app.add_option("--auth-endpoint",
+                 s.auth_endpoint,
+                 "Dynamic-registration endpoint URL (default: --endpoint when given, else "
+                 "https://iot-auth.<region>.aliyuncs.com)");
   app.add_option(
       "--ca-file", s.ca_file, "Extra CA certificate (PEM) to trust, e.g. the emulator's");
   app.add_option("--access-key-id", s.access_key_id, "AccessKeyId (with --access-key-secret-file)");
@@ -134,6 +139,7 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   commands::register_provision(app, ctx);
   commands::register_secrets(app, ctx);
   commands::register_devices(app, ctx);
+  commands::register_register(app, ctx);
   commands::register_creds(app, ctx);
   commands::register_config(app, ctx);
 

@@ -25,7 +25,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // Keys iotfleet's own config file may hold, at the top level or inside "profiles": {NAME: {...}}.
-constexpr std::array<std::string_view, 13> k_config_keys = {
+constexpr std::array<std::string_view, 16> k_config_keys = {
     "access_key_id",
     "access_key_secret",
     "access_key_secret_file",
@@ -33,9 +33,12 @@ constexpr std::array<std::string_view, 13> k_config_keys = {
     "security_token_file",
     "region",
     "endpoint",
+    "auth_endpoint",
     "ca_file",
     "iot_instance_id",
     "product_key",
+    "product_secret",
+    "product_secret_file",
     "ledger",
     "module",
     "station",
@@ -478,6 +481,48 @@ Status check_endpoint(const Setting& endpoint) {
   return {};
 }
 
+// The one-type-one-secret ProductSecret: env IOTFLEET_PRODUCT_SECRET, else the config's
+// product_secret (inline; the file should be 0600) or product_secret_file. Commands that take
+// --product-secret-file read that first themselves.
+Result<Setting> resolve_product_secret(const Sources& s, std::vector<std::string>& warnings) {
+  if (auto v = env_value(s.env, "IOTFLEET_PRODUCT_SECRET")) {
+    return Setting{std::string(key::product_secret), v, "env IOTFLEET_PRODUCT_SECRET", true};
+  }
+  if (s.own) {
+    if (auto v = json_string(s.own_merged, "product_secret")) {
+      warn_if_loose(s.own->path, s.own->mode, "a product secret", warnings);
+      return Setting{std::string(key::product_secret), v, s.own_label, true};
+    }
+    if (auto file = json_string(s.own_merged, "product_secret_file")) {
+      auto read = read_secret(*file, "product secret", s.env, warnings);
+      if (!read) {
+        return fail(read.error().context(s.own->path.string()));
+      }
+      return Setting{std::string(key::product_secret),
+                     *read,
+                     s.own_label + ", product_secret_file " + *file,
+                     true};
+    }
+  }
+  return Setting{std::string(key::product_secret), std::nullopt, "not set", true};
+}
+
+// Where /auth/register/device lives: IOTFLEET_AUTH_ENDPOINT or the config's auth_endpoint; else
+// an --endpoint that is not the default (an emulator serves both on one port); else
+// https://iot-auth.<region>.aliyuncs.com (§4).
+Setting auth_endpoint_setting(const Sources& s, const Setting& region, const Setting& endpoint) {
+  const auto own_value = s.own ? json_string(s.own_merged, "auth_endpoint") : std::nullopt;
+  const bool endpoint_given = !endpoint.source.starts_with("default");
+  return first_of(
+      key::auth_endpoint,
+      false,
+      {{s.flags.auth_endpoint, "flag --auth-endpoint"},
+       {env_value(s.env, "IOTFLEET_AUTH_ENDPOINT"), "env IOTFLEET_AUTH_ENDPOINT"},
+       {own_value, s.own_label},
+       {endpoint_given ? endpoint.value : std::nullopt, "endpoint (" + endpoint.source + ")"},
+       {"https://iot-auth." + *region.value + ".aliyuncs.com", "default (from region)"}});
+}
+
 } // namespace
 
 Environment Environment::process() {
@@ -627,6 +672,16 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
       key::iot_instance_id, false, {from_env("IOTFLEET_IOT_INSTANCE_ID"), own("iot_instance_id")}));
   out.items.push_back(
       first_of(key::product_key, false, {from_env("IOTFLEET_PRODUCT_KEY"), own("product_key")}));
+  auto product_secret = resolve_product_secret(s, out.warnings);
+  if (!product_secret) {
+    return fail(product_secret.error());
+  }
+  out.items.push_back(std::move(*product_secret));
+  auto auth_endpoint = auth_endpoint_setting(s, *out.find(key::region), *out.find(key::endpoint));
+  if (auto r = check_endpoint(auth_endpoint); !r) {
+    return fail(r.error());
+  }
+  out.items.push_back(std::move(auth_endpoint));
   out.items.push_back(first_of(key::ledger,
                                false,
                                {{flags.ledger, "flag --ledger"},

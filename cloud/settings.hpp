@@ -33,6 +33,7 @@ struct SettingsFlags {
   std::optional<std::string> profile;
   std::optional<std::string> region;
   std::optional<std::string> endpoint;
+  std::optional<std::string> auth_endpoint; // dynamic registration (register, provision)
   std::optional<std::string> ca_file;
   std::optional<std::string> access_key_id;
   std::optional<std::string> access_key_secret_file; // path or "-" for stdin
@@ -76,9 +77,11 @@ inline constexpr std::string_view access_key_secret = "access_key_secret";
 inline constexpr std::string_view security_token = "security_token";
 inline constexpr std::string_view region = "region";
 inline constexpr std::string_view endpoint = "endpoint";
+inline constexpr std::string_view auth_endpoint = "auth_endpoint";
 inline constexpr std::string_view ca_file = "ca_file";
 inline constexpr std::string_view iot_instance_id = "iot_instance_id";
 inline constexpr std::string_view product_key = "product_key";
+inline constexpr std::string_view product_secret = "product_secret";
 inline constexpr std::string_view ledger = "ledger";
 inline constexpr std::string_view module = "module";
 inline constexpr std::string_view station = "station";

@@ -26,14 +26,7 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
                 "no region: give --region (e.g. cn-shanghai), ALIBABA_CLOUD_REGION_ID, the "
                 "config's region, or --endpoint");
   }
-  cloud::HttpOptions http_options;
-  // The default's value is the words "system trust store", for config show: no extra CA.
-  if (const auto* ca = settings->find(cloud::key::ca_file);
-      ca && ca->value && ca->source != "default") {
-    http_options.ca_file = *ca->value;
-  }
-  http_options.max_in_flight = std::max<std::size_t>(options.concurrency, 1);
-  auto http = cloud::make_curl_client(http_options);
+  auto http = open_http(*settings, options.concurrency);
   if (!http) {
     return fail(http.error());
   }
@@ -44,6 +37,18 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
   session.api = std::make_unique<cloud::IotApi>(*session.client, options.concurrency);
   ctx.output->debug("cloud endpoint " + session.client->endpoint());
   return session;
+}
+
+Result<std::unique_ptr<cloud::HttpClient>> open_http(const cloud::Settings& settings,
+                                                     std::size_t concurrency) {
+  cloud::HttpOptions http_options;
+  // The default's value is the words "system trust store", for config show: no extra CA.
+  if (const auto* ca = settings.find(cloud::key::ca_file);
+      ca && ca->value && ca->source != "default") {
+    http_options.ca_file = *ca->value;
+  }
+  http_options.max_in_flight = std::max<std::size_t>(concurrency, 1);
+  return cloud::make_curl_client(http_options);
 }
 
 Result<std::string> product_key_or_config(const std::optional<std::string>& flag,

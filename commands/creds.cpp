@@ -3,6 +3,7 @@
 
 #include "cloud/device_sign.hpp"
 #include "commands/config.hpp"
+#include "commands/secret_input.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 #include "store/ledger.hpp"
@@ -28,42 +29,6 @@ constexpr std::size_t k_random_length = 16;
 
 bool is_alnum(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// A secret from a file or "-" (stdin): one line, trailing whitespace dropped. Never echoed.
-Result<std::string> read_secret(const std::string& path, std::string_view what, Context& ctx) {
-  const std::string where = path == "-" ? std::string("stdin") : path;
-  std::string text;
-  if (path == "-") {
-    auto in = ctx.env.read_stdin();
-    if (!in) {
-      return fail(in.error().context("read the " + std::string(what) + " from stdin"));
-    }
-    text = std::move(*in);
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return fail(ErrorKind::usage,
-                  "cannot read the " + std::string(what) + " file " + path + ": " +
-                      std::strerror(errno));
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      ctx.output->warn(path + " holds a " + std::string(what) +
-                       " and is readable by group or others: run chmod 600 " + path);
-    }
-  }
-  std::string value(core::trim(text));
-  if (value.empty()) {
-    return fail(ErrorKind::usage, "the " + std::string(what) + " from " + where + " is empty");
-  }
-  if (value.find_first_of("\r\n") != std::string::npos) {
-    return fail(ErrorKind::usage,
-                "the " + std::string(what) + " from " + where +
-                    " has more than one line: the file must hold the secret alone");
-  }
-  return value;
 }
 
 Result<std::uint64_t> parse_timestamp(const std::string& text) {
@@ -147,7 +112,8 @@ std::string device_secret_ways() {
 }
 
 std::string product_secret_ways() {
-  return "give --product-secret-file FILE (or --product-secret-file - to read it from stdin), or "
+  return "give --product-secret-file FILE (or --product-secret-file - to read it from stdin), set "
+         "IOTFLEET_PRODUCT_SECRET or the config's product_secret_file (with a ProductKey), or "
          "import the product's triplet of this DeviceName into the factory ledger with "
          "`iotfleet pool import --scheme product FILE` (the ledger is --ledger FILE, "
          "IOTFLEET_LEDGER or the config's ledger); the secret is never taken from the command "
@@ -362,7 +328,7 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
                   "a secret file the ledger is not read)");
     }
     const std::string what = dynamic ? "ProductSecret" : "DeviceSecret";
-    auto secret = read_secret(*file, what, ctx);
+    auto secret = read_secret_input(*file, what, ctx);
     if (!secret) {
       return fail(secret.error());
     }
@@ -373,6 +339,13 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
     }
     source = SecretSource{
         *product_key, *secret, what + " from " + (*file == "-" ? "stdin" : "file " + *file)};
+  } else if (const auto* configured = settings->find(cloud::key::product_secret);
+             dynamic && product_key && configured && configured->value) {
+    if (auto valid = core::validate_product_secret(*configured->value); !valid) {
+      return fail(valid.error().context("ProductSecret from " + configured->source));
+    }
+    source =
+        SecretSource{*product_key, *configured->value, "ProductSecret from " + configured->source};
   } else {
     auto from_ledger = secret_from_ledger(opts.device_name, product_key, scheme, *settings);
     if (!from_ledger) {

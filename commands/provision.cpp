@@ -105,9 +105,10 @@ public:
           store::Ledger& store,
           store::Actor station_actor,
           std::vector<std::string> fixture_ports,
-          std::int64_t available)
+          std::int64_t available,
+          Registrar* dynamic_registrar)
       : opts(options), ctx(context), ledger(store), actor(std::move(station_actor)),
-        ports(std::move(fixture_ports)), m_available(available),
+        ports(std::move(fixture_ports)), registrar(dynamic_registrar), m_available(available),
         m_board(context.output->board({"#", "port", "state", "imei", "device_name", "last"},
                                       ports.size())),
         m_stream(context.global.output == core::OutputFormat::ndjson), m_start(Clock::now()) {
@@ -132,6 +133,7 @@ public:
   store::Ledger& ledger;
   const store::Actor actor;
   const std::vector<std::string> ports;
+  Registrar* const registrar; // --register; null otherwise
 
   // Marks an identity as being worked on; false if another fixture has it right now.
   bool begin(const std::string& identity, std::size_t fixture, std::size_t& other) {
@@ -145,6 +147,7 @@ public:
     m_in_flight.erase(identity);
   }
   void claimed_fresh() { --m_available; }
+  void registered() { ++m_available; } // --register added a row to the pool
 
   void show(std::size_t fixture,
             const std::string& state,
@@ -454,9 +457,11 @@ private:
     request.imei = r.imei;
     request.iccid = r.iccid;
     request.actor = m_actor;
-    request.product_key = m_st.opts.product_key;
+    request.product_key =
+        m_st.registrar ? std::optional(m_st.registrar->product_key()) : m_st.opts.product_key;
     request.scheme = m_st.opts.scheme == "product" ? core::Scheme::product : core::Scheme::device;
-    const bool dn_is_imei = m_st.opts.name_from == "imei" || layout == serial::Layout::secret;
+    const bool dn_is_imei = m_st.opts.name_from == "imei" || layout == serial::Layout::secret ||
+                            m_st.registrar != nullptr;
     if (dn_is_imei) {
       request.device_name = r.imei;
     }
@@ -464,6 +469,26 @@ private:
       return failed(r, "interrupted before this module was claimed", "run again");
     }
     auto claim = m_st.ledger.claim(request);
+    if (claim && !*claim && m_st.registrar) {
+      // Not in the pool yet: register the IMEI now. The secret is in the ledger's pool before
+      // the claim below can hand it to this module.
+      show("registering", r.imei, r.imei, "", since);
+      const auto reg = m_st.registrar->register_device(r.imei, false, m_actor);
+      if (reg.outcome == RegisterOutcome::in_doubt) {
+        return failed(r,
+                      reg.error ? reg.error->message : "registration answer lost",
+                      "run again: the IMEI is registered anew (nothing was written)");
+      }
+      if (reg.outcome == RegisterOutcome::failed) {
+        return refused(r,
+                       reg.error ? reg.error->message : "registration refused",
+                       "fix the device in the cloud (see the error), then run again");
+      }
+      if (reg.outcome == RegisterOutcome::registered) {
+        m_st.registered();
+      }
+      claim = m_st.ledger.claim(request);
+    }
     if (!claim) {
       if (claim.error().kind == ErrorKind::module) {
         return refused(r, claim.error().message, "send the module to rework");
@@ -638,6 +663,11 @@ Status check_options(const ProvisionOptions& opts) {
       return ok;
     }
   }
+  if (opts.register_devices && opts.scheme != "device") {
+    return fail(ErrorKind::usage,
+                "--register burns the DeviceSecret it is issued (--scheme device); the "
+                "ProductSecret never goes into a module");
+  }
   return {};
 }
 
@@ -693,12 +723,26 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
                      " claims of an earlier run that had not started writing went back to the "
                      "pool");
   }
+  std::unique_ptr<Registrar> registrar;
+  if (opts.register_devices) {
+    auto options = opts.registrar;
+    options.product_key = opts.product_key;
+    options.connections = std::max<std::size_t>(ports->size(), 1);
+    auto opened = Registrar::open(ctx, options, *handle->ledger);
+    if (!opened) {
+      return fail(opened.error());
+    }
+    registrar = std::move(*opened);
+    ctx.output->info("--register: modules without a pool row get DeviceName = IMEI and a "
+                     "DeviceSecret from " +
+                     registrar->url() + " (ProductKey " + registrar->product_key() + ")");
+  }
   const auto available = available_count(*handle->ledger, opts);
   ctx.output->info("provisioning on " + std::to_string(ports->size()) + " fixture(s), ledger " +
                    handle->path + ", station " + handle->actor.station + ", " +
                    std::to_string(available) + " triplets available" +
                    (opts.loop ? "; Ctrl-C stops after the writes in flight" : ""));
-  Station station(opts, ctx, *handle->ledger, handle->actor, *ports, available);
+  Station station(opts, ctx, *handle->ledger, handle->actor, *ports, available, registrar.get());
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < ports->size(); ++i) {
     workers.emplace_back([&station, i] { Fixture(station, i).run(); });
@@ -720,6 +764,16 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
   auto handle = open_configured_ledger(ctx);
   if (!handle) {
     return fail(handle.error());
+  }
+  std::unique_ptr<Registrar> registrar;
+  if (opts.register_devices) {
+    auto options = opts.registrar;
+    options.product_key = opts.product_key;
+    auto opened = Registrar::open(ctx, options, *handle->ledger);
+    if (!opened) {
+      return fail(opened.error());
+    }
+    registrar = std::move(*opened);
   }
   core::Table t;
   t.columns = {"fixture", "port", "imei", "triplet", "step", "command", "data"};
@@ -764,14 +818,26 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
     request.product_key = opts.product_key;
     request.scheme = opts.scheme == "product" ? core::Scheme::product : core::Scheme::device;
     request.dry_run = true;
-    if (opts.name_from == "imei" || layout == serial::Layout::secret) {
+    if (opts.name_from == "imei" || layout == serial::Layout::secret || registrar) {
       request.device_name = imei;
+    }
+    if (registrar) {
+      request.product_key = registrar->product_key();
     }
     if (auto verdict = id.imei.empty() ? "" : imei_verdict(id.imei); !verdict.empty()) {
       add(i, imei, "", "refuse", verdict, "");
       continue;
     }
     auto claim = handle->ledger->claim(request);
+    if (claim && !*claim && registrar) {
+      add(i,
+          imei,
+          registrar->product_key() + "/" + imei + " (to register)",
+          "register",
+          "POST " + registrar->url(),
+          "then write the DeviceSecret it returns");
+      continue;
+    }
     if (!claim || !*claim) {
       add(i,
           imei,
@@ -844,6 +910,19 @@ void register_provision(CLI::App& app, Context& ctx) {
                 "Replace credentials a module holds that this ledger did not burn");
   cmd->add_option("--retries", opts->retries, "Extra write attempts when a write is not verified")
       ->capture_default_str();
+  cmd->add_flag("--register",
+                opts->register_devices,
+                "One-type-one-secret: a module whose IMEI has no pool row is registered on the "
+                "fly (DeviceName = IMEI, dynamic registration), its DeviceSecret written to the "
+                "ledger, then burned; the ProductSecret never reaches the module");
+  cmd->add_option("--product-secret-file",
+                  opts->registrar.product_secret_file,
+                  "--register: file holding the ProductSecret, or - for stdin (default: "
+                  "IOTFLEET_PRODUCT_SECRET, the config's product_secret_file)");
+  cmd->add_option("--sign-method",
+                  opts->registrar.sign_method,
+                  "--register: hmacsha256 (default), hmacsha1 or hmacmd5")
+      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}, CLI::ignore_case));
   cmd->add_option_function<int>(
          "--poll-ms",
          [opts](int ms) { opts->poll = milliseconds(ms); },

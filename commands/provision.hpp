@@ -5,6 +5,7 @@
 
 #include "commands/context.hpp"
 #include "commands/module_session.hpp"
+#include "commands/register.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -28,6 +29,10 @@ struct ProvisionOptions {
   bool overwrite = false;              // replace credentials this ledger did not burn
   int retries = 2;                     // extra write attempts after a failed or unverified write
   std::chrono::milliseconds poll{300}; // --loop: how often an idle fixture is probed
+  // --register: DeviceName = IMEI, DeviceSecret from one-type-one-secret dynamic registration
+  // (written to the ledger before the module), when the pool has no row for the IMEI yet.
+  bool register_devices = false;
+  RegistrarOptions registrar;
 };
 
 // One module's outcome (also the NDJSON event).

@@ -55,7 +55,9 @@ step "A fresh module: identity, health, verdicts" "$iotfleet" module info --port
 cat >"$demo_dir/cloud.json" <<'JSON'
 {"region": "cn-shanghai",
  "access_keys": [{"id": "LTAI5tDemoAccessKey01", "secret": "demoAccessKeySecret000000000001"}],
- "products": [{"product_key": "a1DemoPK001", "name": "Air724UG trackers", "net_type": 6}]}
+ "products": [{"product_key": "a1DemoPK001", "name": "Air724UG trackers", "net_type": 6},
+              {"product_key": "a1DemoDyn01", "name": "EC200 meters (one secret per product)",
+               "net_type": 6, "product_secret": "DemoProductSecret01", "dynamic_register": true}]}
 JSON
 printf '%s' demoAccessKeySecret000000000001 >"$demo_dir/ak.secret"
 chmod 600 "$demo_dir/ak.secret"
@@ -102,6 +104,29 @@ step "Which side changed the secret? (exit 6: a difference)" "$iotfleet" "${clou
 rc=$?
 set -e
 [ "$rc" = 6 ] || { echo "demo: secrets compare exited $rc, expected 6 (one module-side)" >&2; exit 1; }
+# A second line, one-type-one-secret (一型一密): the station holds only the product's
+# ProductSecret. Each module's IMEI is registered on the fly (dynamic registration), its
+# DeviceSecret written to the ledger first, then burned; the ProductSecret never reaches a module.
+"$sim" modules --count 3 --module quectel --state-dir "$demo_dir/line2" \
+  >"$demo_dir/line2.out" 2>"$demo_dir/line2.err" &
+sim_pids+=($!)
+for _ in $(seq 100); do grep -qx ready "$demo_dir/line2.err" 2>/dev/null && break; sleep 0.1; done
+mapfile -t line2_imeis < <(cut -d' ' -f2 "$demo_dir/line2.out")
+line2=()
+for p in $(cut -d' ' -f1 "$demo_dir/line2.out"); do line2+=(--port "$p"); done
+printf '%s\n' DemoProductSecret01 >"$demo_dir/product.secret"
+chmod 600 "$demo_dir/product.secret"
+step "Pre-register line 2's IMEIs in the cloud (no secrets handed out yet)" \
+  "$iotfleet" "${cloud[@]}" devices register --product-key a1DemoDyn01 "${line2_imeis[@]}"
+step "Line 2: register each module on the fly and burn it" "$iotfleet" "${cloud[@]}" \
+  provision "${line2[@]}" -m quectel --register --product-key a1DemoDyn01 \
+  --product-secret-file "$demo_dir/product.secret"
+printf '%s\n' "${line2_imeis[@]}" >"$demo_dir/imeis2.txt"
+step "Registering them again sends nothing: the ledger has their secrets" "$iotfleet" \
+  "${cloud[@]}" register --product-key a1DemoDyn01 --devices "$demo_dir/imeis2.txt" \
+  --product-secret-file "$demo_dir/product.secret"
+step "What a line-2 device connects with (MQTT, from the ledger, masked)" \
+  "$iotfleet" creds mqtt "${line2_imeis[0]}" --product-key a1DemoDyn01
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv

@@ -3,6 +3,7 @@
 // (BEGIN IMMEDIATE: the write lock up front, so two processes never both decide on the same row).
 #include "store/ledger.hpp"
 
+#include "core/text.hpp"
 #include "store/sqlite.hpp"
 
 #include <signal.h>
@@ -22,7 +23,7 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 // Migration i takes the schema from version i to i + 1. Append, never edit.
-constexpr std::array<std::string_view, 1> k_migrations = {
+constexpr std::array<std::string_view, 2> k_migrations = {
     R"sql(
 CREATE TABLE triplets (
   id          INTEGER PRIMARY KEY,
@@ -66,6 +67,28 @@ CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
 CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 )sql",
+    R"sql(
+CREATE TABLE registrations (
+  id           INTEGER PRIMARY KEY,
+  product_key  TEXT NOT NULL,
+  device_name  TEXT NOT NULL,
+  status       TEXT NOT NULL CHECK (status IN ('pending', 'issued', 'superseded', 'failed')),
+  secret       TEXT NOT NULL DEFAULT '',
+  requested_at INTEGER NOT NULL,
+  answered_at  INTEGER NOT NULL DEFAULT 0,
+  station      TEXT NOT NULL DEFAULT '',
+  pid          INTEGER NOT NULL DEFAULT 0,
+  detail       TEXT NOT NULL DEFAULT '',
+  CHECK (status <> 'issued' OR secret <> '')
+);
+CREATE INDEX registrations_device ON registrations (product_key, device_name, id);
+-- A secret the cloud issued is never forgotten: rows change status, they are never deleted.
+CREATE TRIGGER registrations_keep BEFORE DELETE ON registrations
+  BEGIN SELECT RAISE(ABORT, 'registrations are kept'); END;
+CREATE TRIGGER registrations_keep_secret BEFORE UPDATE OF secret ON registrations
+  WHEN OLD.secret <> ''
+  BEGIN SELECT RAISE(ABORT, 'an issued secret is never changed'); END;
+)sql",
 };
 
 constexpr std::string_view k_columns =
@@ -102,6 +125,18 @@ std::string describe(const TripletRecord& r) {
   return r.product_key + "/" + r.device_name + " (" + std::string(to_string(r.state)) +
          (r.imei.empty() ? "" : ", IMEI " + r.imei) +
          (r.port.empty() ? "" : ", " + r.station + " " + r.port) + ")";
+}
+
+Result<RegistrationStatus> parse_registration_status(std::string_view text) {
+  for (auto status : {RegistrationStatus::pending,
+                      RegistrationStatus::issued,
+                      RegistrationStatus::superseded,
+                      RegistrationStatus::failed}) {
+    if (to_string(status) == text) {
+      return status;
+    }
+  }
+  return fail(ErrorKind::io, "ledger: unknown registration status '" + std::string(text) + "'");
 }
 
 class SqliteLedger final : public Ledger {
@@ -464,6 +499,188 @@ public:
     return for_each_locked(where + " ORDER BY id", args, callback);
   }
 
+  Result<Registration> begin_registration(const TripletKey& key, const Actor& actor) override {
+    Registration r;
+    r.product_key = key.product_key;
+    r.device_name = key.device_name;
+    r.station = actor.station;
+    r.pid = actor.pid;
+    auto ok = write([&]() -> Status {
+      r.requested_at_ms = now_ms();
+      auto insert = Statement::prepare(
+          m_db,
+          "INSERT INTO registrations (product_key, device_name, status, requested_at, station, "
+          "pid) VALUES (?1, ?2, 'pending', ?3, ?4, ?5)");
+      if (!insert) {
+        return std::unexpected(insert.error());
+      }
+      insert->bind(1, key.product_key)
+          .bind(2, key.device_name)
+          .bind(3, r.requested_at_ms)
+          .bind(4, actor.station)
+          .bind(5, actor.pid);
+      if (auto done = insert->run(); !done) {
+        return done;
+      }
+      r.id = m_db.last_insert_rowid();
+      return append_event(registration_event(r, actor, "pending", "request about to be sent"));
+    });
+    if (!ok) {
+      return std::unexpected(ok.error());
+    }
+    return r;
+  }
+
+  Result<PoolUpdate> record_registration(const Registration& pending,
+                                         std::string_view secret,
+                                         const Actor& actor) override {
+    if (secret.empty()) {
+      return fail(ErrorKind::failure, "record_registration: empty secret");
+    }
+    PoolUpdate update = PoolUpdate::added;
+    auto ok = write([&]() -> Status {
+      const auto time = now_ms();
+      auto issued = Statement::prepare(
+          m_db,
+          "UPDATE registrations SET status = 'issued', secret = ?2, answered_at = ?3 "
+          "WHERE id = ?1 AND status = 'pending'");
+      auto older = Statement::prepare(
+          m_db,
+          "UPDATE registrations SET status = 'superseded', detail = CASE detail WHEN '' THEN "
+          "?4 ELSE detail END WHERE product_key = ?1 AND device_name = ?2 AND id <> ?3 AND "
+          "status IN ('issued', 'pending')");
+      if (!issued || !older) {
+        return std::unexpected(!issued ? issued.error() : older.error());
+      }
+      issued->bind(1, pending.id).bind(2, secret).bind(3, time);
+      if (auto done = issued->run(); !done) {
+        return done;
+      }
+      if (m_db.changes() != 1) {
+        return fail(ErrorKind::failure,
+                    "registration " + std::to_string(pending.id) + " of " + pending.device_name +
+                        " is not pending");
+      }
+      older->bind(1, pending.product_key)
+          .bind(2, pending.device_name)
+          .bind(3, pending.id)
+          .bind(4, "a newer registration was answered at " + core::iso8601_utc(time));
+      if (auto done = older->run(); !done) {
+        return done;
+      }
+      auto current = select_one("WHERE product_key = ?1 AND device_name = ?2",
+                                {pending.product_key, pending.device_name});
+      if (!current) {
+        return std::unexpected(current.error());
+      }
+      std::string detail;
+      if (!*current) {
+        auto insert = Statement::prepare(
+            m_db,
+            "INSERT INTO triplets (product_key, device_name, secret, scheme, state, source, "
+            "imported_at, updated_at) VALUES (?1, ?2, ?3, 'device', 'available', "
+            "'dynamic registration', ?4, ?4)");
+        if (!insert) {
+          return std::unexpected(insert.error());
+        }
+        insert->bind(1, pending.product_key)
+            .bind(2, pending.device_name)
+            .bind(3, secret)
+            .bind(4, time);
+        if (auto done = insert->run(); !done) {
+          return done;
+        }
+        update = PoolUpdate::added;
+        detail = "secret issued; added to the pool";
+      } else if ((*current)->state == TripletState::available &&
+                 (*current)->scheme == core::Scheme::device) {
+        auto set = Statement::prepare(m_db,
+                                      "UPDATE triplets SET secret = ?3, updated_at = ?4 WHERE "
+                                      "product_key = ?1 AND device_name = ?2");
+        if (!set) {
+          return std::unexpected(set.error());
+        }
+        set->bind(1, pending.product_key)
+            .bind(2, pending.device_name)
+            .bind(3, secret)
+            .bind(4, time);
+        if (auto done = set->run(); !done) {
+          return done;
+        }
+        update = PoolUpdate::updated;
+        detail = "secret issued; replaces the pool's older one";
+      } else {
+        update = PoolUpdate::busy;
+        detail = "secret issued and recorded, but the pool's triplet is " +
+                 std::string(to_string((*current)->state)) +
+                 ((*current)->imei.empty() ? "" : " (IMEI " + (*current)->imei + ")") +
+                 ": it keeps the older secret";
+      }
+      Registration answered = pending;
+      return append_event(registration_event(answered, actor, "issued", detail));
+    });
+    if (!ok) {
+      return std::unexpected(ok.error());
+    }
+    return update;
+  }
+
+  Status fail_registration(const Registration& pending,
+                           const Actor& actor,
+                           std::string_view reason) override {
+    return write([&]() -> Status {
+      auto s = Statement::prepare(m_db,
+                                  "UPDATE registrations SET status = 'failed', answered_at = ?2, "
+                                  "detail = ?3 WHERE id = ?1 AND status = 'pending'");
+      if (!s) {
+        return std::unexpected(s.error());
+      }
+      s->bind(1, pending.id).bind(2, now_ms()).bind(3, reason);
+      if (auto done = s->run(); !done) {
+        return done;
+      }
+      return append_event(registration_event(pending, actor, "failed", reason));
+    });
+  }
+
+  Result<std::vector<Registration>> registrations(const TripletKey& key) override {
+    std::lock_guard lock(m_mutex);
+    auto s = Statement::prepare(
+        m_db,
+        "SELECT id, status, secret, requested_at, answered_at, station, pid, detail FROM "
+        "registrations WHERE product_key = ?1 AND device_name = ?2 ORDER BY id");
+    if (!s) {
+      return std::unexpected(s.error());
+    }
+    s->bind(1, key.product_key).bind(2, key.device_name);
+    std::vector<Registration> out;
+    for (;;) {
+      auto row = s->step();
+      if (!row) {
+        return std::unexpected(row.error());
+      }
+      if (!*row) {
+        return out;
+      }
+      Registration r;
+      r.id = s->integer(0);
+      r.product_key = key.product_key;
+      r.device_name = key.device_name;
+      auto status = parse_registration_status(s->text(1));
+      if (!status) {
+        return std::unexpected(status.error());
+      }
+      r.status = *status;
+      r.secret = s->text(2);
+      r.requested_at_ms = s->integer(3);
+      r.answered_at_ms = s->integer(4);
+      r.station = s->text(5);
+      r.pid = s->integer(6);
+      r.detail = s->text(7);
+      out.push_back(std::move(r));
+    }
+  }
+
   Status record_event(const Event& event) override {
     Event stamped = event;
     if (stamped.time_ms == 0) {
@@ -704,6 +921,21 @@ private:
                  std::string(detail)};
   }
 
+  static Event registration_event(const Registration& r,
+                                  const Actor& actor,
+                                  std::string_view outcome,
+                                  std::string_view detail) {
+    return Event{now_ms(),
+                 actor.station,
+                 actor.port,
+                 "",
+                 r.product_key,
+                 r.device_name,
+                 "register",
+                 std::string(outcome),
+                 std::string(detail)};
+  }
+
   Status append_event(const Event& e) {
     auto s = Statement::prepare(
         m_db,
@@ -858,6 +1090,20 @@ Result<TripletState> parse_triplet_state(std::string_view text) {
 
 std::string_view to_string(core::Scheme scheme) {
   return scheme == core::Scheme::product ? "product" : "device";
+}
+
+std::string_view to_string(RegistrationStatus status) {
+  switch (status) {
+  case RegistrationStatus::pending:
+    return "pending";
+  case RegistrationStatus::issued:
+    return "issued";
+  case RegistrationStatus::superseded:
+    return "superseded";
+  case RegistrationStatus::failed:
+    return "failed";
+  }
+  return "?";
 }
 
 std::string_view to_string(ClaimKind kind) {

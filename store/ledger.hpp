@@ -133,6 +133,35 @@ struct Event {
   std::string detail;  // free text, never a secret
 };
 
+// One-type-one-secret dynamic registration, written ahead (docs/registration.md):
+//   begin_registration (pending) -> the HTTPS request -> record_registration (issued) or
+//   fail_registration (failed: the cloud refused, nothing was issued).
+// A pending row whose process died means the cloud may hold a secret nobody saw: the device must
+// be registered again before it is used (possible until it first connects; the newest secret
+// wins). Older issued rows, and pending rows overtaken by a newer answer, become superseded.
+enum class RegistrationStatus { pending, issued, superseded, failed };
+[[nodiscard]] std::string_view to_string(RegistrationStatus status);
+
+struct Registration {
+  std::int64_t id = 0;
+  std::string product_key;
+  std::string device_name;
+  RegistrationStatus status = RegistrationStatus::pending;
+  std::string secret; // the DeviceSecret the cloud answered ("" unless issued/superseded). SECRET.
+  std::int64_t requested_at_ms = 0;
+  std::int64_t answered_at_ms = 0; // 0 while pending
+  std::string station;
+  std::int64_t pid = 0;
+  std::string detail; // the refusal, or where the secret went; never a secret
+};
+
+// What record_registration did with the pool.
+enum class PoolUpdate {
+  added,   // the device was not in the pool: now available with the issued secret
+  updated, // it was available: its secret is now the issued one (the older one is superseded)
+  busy,    // it is claimed, bound or burned: the secret is recorded, the triplet left as it was
+};
+
 class Ledger {
 public:
   virtual ~Ledger() = default;
@@ -177,6 +206,19 @@ public:
   [[nodiscard]] virtual Status
   for_each(const RecordFilter& filter,
            const std::function<Status(const TripletRecord&)>& callback) = 0;
+
+  // Write-ahead: a pending registration of this device, before its request is sent.
+  [[nodiscard]] virtual Result<Registration> begin_registration(const TripletKey& key,
+                                                                const Actor& actor) = 0;
+  // The cloud's answer, in one transaction: the pending row becomes issued with the secret,
+  // every older issued or pending row of the device superseded, and the pool updated (PoolUpdate).
+  [[nodiscard]] virtual Result<PoolUpdate>
+  record_registration(const Registration& pending, std::string_view secret, const Actor& actor) = 0;
+  // The cloud refused (nothing issued): the pending row becomes failed with the reason.
+  [[nodiscard]] virtual Status
+  fail_registration(const Registration& pending, const Actor& actor, std::string_view reason) = 0;
+  // Every registration of a device, oldest first.
+  [[nodiscard]] virtual Result<std::vector<Registration>> registrations(const TripletKey& key) = 0;
 
   // Appends to the audit trail (for events that are not a transition, e.g. a refused module).
   [[nodiscard]] virtual Status record_event(const Event& event) = 0;

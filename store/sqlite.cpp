@@ -64,6 +64,10 @@ std::int64_t Database::changes() const {
   return sqlite3_changes(m_db);
 }
 
+std::int64_t Database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(m_db);
+}
+
 Result<Statement> Statement::prepare(Database& db, std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=

@@ -29,6 +29,7 @@ public:
   [[nodiscard]] sqlite3* handle() const { return m_db; }
   [[nodiscard]] std::string last_error() const;
   [[nodiscard]] std::int64_t changes() const;
+  [[nodiscard]] std::int64_t last_insert_rowid() const;
 
 private:
   explicit Database(sqlite3* db) : m_db(db) {}

@@ -83,3 +83,28 @@ sim_start() {
   echo "simulator not ready after 10 s: $(cat "$dir/sim.err")" >&2
   return 1
 }
+
+# cloud_start DIR SCENARIO ARGS...: runs "iotfleet-sim cloud" in the background with its state in
+# DIR, waits for "ready", and sets $cloud_pid and $cloud_url. Stopped at exit.
+cloud_start() {
+  local dir=$1 scenario=$2
+  shift 2
+  : "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+  mkdir -p "$dir"
+  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$dir" --scenario "$scenario" "$@" \
+    >"$dir/cloud.out" 2>"$dir/cloud.err" &
+  cloud_pid=$!
+  iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
+  local i
+  for i in $(seq 150); do
+    if grep -qx ready "$dir/cloud.err" 2>/dev/null; then
+      cloud_url=$(head -n1 "$dir/cloud.out")
+      return 0
+    fi
+    if ! kill -0 "$cloud_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "emulator not ready: $(cat "$dir/cloud.err")" >&2
+  return 1
+}
+cloud_stop() { kill "$cloud_pid" 2>/dev/null && wait "$cloud_pid" 2>/dev/null || true; }

@@ -87,6 +87,12 @@ expect_out '"client_id": "a1b2c3d4e5f\.dev01\|securemode=-2,authType=register,ra
 expect_out '"password": "118EE025D842CEB096DE9BA9E853015DFF606A0D53D5A9773DF0DDE3A0101BD9"' \
   "the §4 synthetic vector"
 expect_err '/ext/register' "what happens next"
+IOTFLEET_PRODUCT_SECRET=0123456789ABCDEF run "$IOTFLEET" -o json --show-secrets creds mqtt dev01 \
+  --product-key a1b2c3d4e5f --dynamic register --random 8Ygb7ULYh53B6OA
+expect_rc 0 "--dynamic with the ProductSecret from the environment"
+expect_out '"password": "118EE025D842CEB096DE9BA9E853015DFF606A0D53D5A9773DF0DDE3A0101BD9"' \
+  "same vector from IOTFLEET_PRODUCT_SECRET"
+expect_out '"signed_with": "ProductSecret from env IOTFLEET_PRODUCT_SECRET"' "names the source"
 run "$IOTFLEET" creds mqtt dev01 --product-key a1b2c3d4e5f --dynamic regnwl --secure-mode 3 \
   --product-secret-file ps.txt
 expect_rc 2 "dynamic registration is TLS only"

@@ -330,4 +330,54 @@ TEST_SUITE("cloud::settings") {
     REQUIRE(t);
     CHECK(get(*t, "station").value == "from-xdg");
   }
+
+  TEST_CASE("dynamic registration: auth endpoint from the region, or the --endpoint given") {
+    Fixture f;
+    f.flags.region = "cn-beijing";
+    auto s = f.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "auth_endpoint").value == "https://iot-auth.cn-beijing.aliyuncs.com");
+    CHECK_FALSE(get(*s, "product_secret").value);
+    CHECK(get(*s, "product_secret").secret);
+
+    f.flags.endpoint = "http://127.0.0.1:8080"; // an emulator serves both
+    s = f.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "auth_endpoint").value == "http://127.0.0.1:8080");
+    CHECK(get(*s, "auth_endpoint").source == "endpoint (flag --endpoint)");
+
+    f.flags.auth_endpoint = "https://auth.example";
+    s = f.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "auth_endpoint").value == "https://auth.example");
+
+    f.flags.auth_endpoint = "auth.example"; // not a URL
+    s = f.resolve();
+    REQUIRE_FALSE(s);
+    CHECK(s.error().kind == ErrorKind::config);
+  }
+
+  TEST_CASE("the ProductSecret: environment, then the config's value or file") {
+    Fixture f;
+    f.write("ps.txt", "FileProductSecret1\n");
+    f.own(R"({"product_secret_file": ")" + (f.home / "ps.txt").string() + R"("})");
+    auto s = f.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "product_secret").value == "FileProductSecret1");
+    CHECK(get(*s, "product_secret").source.find("product_secret_file") != std::string::npos);
+
+    f.vars["IOTFLEET_PRODUCT_SECRET"] = "EnvProductSecret1";
+    s = f.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "product_secret").value == "EnvProductSecret1");
+    CHECK(get(*s, "product_secret").source == "env IOTFLEET_PRODUCT_SECRET");
+
+    Fixture g;
+    g.own(R"({"product_secret": "InlineProductSecret"})", 0644);
+    s = g.resolve();
+    REQUIRE(s);
+    CHECK(get(*s, "product_secret").value == "InlineProductSecret");
+    REQUIRE(s->warnings.size() == 1);
+    CHECK(s->warnings[0].find("chmod 600") != std::string::npos);
+  }
 }

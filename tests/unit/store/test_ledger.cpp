@@ -417,3 +417,88 @@ TEST_CASE("ledger: a failing change in a group commit leaves the others of its b
   CHECK(t[TripletState::burned] == k_modules / 2);
   CHECK(t[TripletState::claimed] == k_modules / 2);
 }
+
+TEST_CASE("ledger: dynamic registration is written ahead; the newest secret wins") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "ledger.db");
+  const TripletKey key{"a1B2c3D4e5F", "reg-0001"};
+
+  // Pending before the request: nothing in the pool yet.
+  auto first = ledger->begin_registration(key, k_actor).value();
+  CHECK(first.id > 0);
+  CHECK(first.status == RegistrationStatus::pending);
+  CHECK(ledger->find(key.device_name, key.product_key).value().empty());
+
+  // The answer: issued, and in the pool as available.
+  CHECK(ledger->record_registration(first, "secret-one-xxxxxxxxxxxxxxxxxxxxxx", k_actor).value() ==
+        PoolUpdate::added);
+  auto pool = ledger->find(key.device_name, key.product_key).value();
+  REQUIRE(pool.size() == 1);
+  CHECK(pool[0].state == TripletState::available);
+  CHECK(pool[0].secret == "secret-one-xxxxxxxxxxxxxxxxxxxxxx");
+  CHECK(pool[0].source == "dynamic registration");
+  // An answered registration cannot be answered twice.
+  CHECK_FALSE(ledger->record_registration(first, "another", k_actor).has_value());
+
+  // A lost answer (pending forever), then a forced repeat that is answered.
+  auto lost = ledger->begin_registration(key, k_actor).value();
+  auto again = ledger->begin_registration(key, k_actor).value();
+  CHECK(ledger->record_registration(again, "secret-two-xxxxxxxxxxxxxxxxxxxxxx", k_actor).value() ==
+        PoolUpdate::updated);
+  CHECK(ledger->find(key.device_name, key.product_key).value()[0].secret ==
+        "secret-two-xxxxxxxxxxxxxxxxxxxxxx");
+  auto history = ledger->registrations(key).value();
+  REQUIRE(history.size() == 3);
+  CHECK(history[0].status == RegistrationStatus::superseded);
+  CHECK(history[0].secret == "secret-one-xxxxxxxxxxxxxxxxxxxxxx"); // kept, never forgotten
+  CHECK(history[1].id == lost.id);
+  CHECK(history[1].status == RegistrationStatus::superseded);
+  CHECK(history[1].secret.empty());
+  CHECK(history[2].status == RegistrationStatus::issued);
+  CHECK(history[2].answered_at_ms >= history[2].requested_at_ms);
+
+  // A refusal issued nothing: failed, with the reason; the pool is unchanged.
+  auto refused = ledger->begin_registration(key, k_actor).value();
+  REQUIRE(ledger->fail_registration(refused, k_actor, "code 6289: already active"));
+  history = ledger->registrations(key).value();
+  CHECK(history.back().status == RegistrationStatus::failed);
+  CHECK(history.back().detail == "code 6289: already active");
+  CHECK(ledger->find(key.device_name, key.product_key).value()[0].secret ==
+        "secret-two-xxxxxxxxxxxxxxxxxxxxxx");
+
+  // The audit trail has every step, and no secret.
+  const auto events = ledger->events(100, std::string("reg-0001")).value();
+  int register_events = 0;
+  for (const auto& e : events) {
+    CHECK(e.detail.find("secret-") == std::string::npos);
+    register_events += e.action == "register" ? 1 : 0;
+  }
+  CHECK(register_events == 7); // 4 pending, 2 issued, 1 failed
+}
+
+TEST_CASE("ledger: a registration answered while the triplet is claimed keeps the module's") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "ledger.db");
+  const TripletKey key{"a1B2c3D4e5F", "dev1000"};
+  REQUIRE(ledger->import(rows(1), "a.csv", k_actor, false).value().added == 1);
+  auto pending = ledger->begin_registration(key, k_actor).value();
+  REQUIRE(ledger->claim(request_for("860000000000001")).value().has_value());
+  CHECK(
+      ledger->record_registration(pending, "new-secret-xxxxxxxxxxxxxxxxxxxxxx", k_actor).value() ==
+      PoolUpdate::busy);
+  CHECK(ledger->find("dev1000", std::nullopt).value()[0].secret == rows(1)[0].secret);
+  CHECK(ledger->registrations(key).value().back().secret == "new-secret-xxxxxxxxxxxxxxxxxxxxxx");
+}
+
+TEST_CASE("ledger: registrations are never deleted and an issued secret never changes") {
+  TempDir dir;
+  const auto path = dir.path / "ledger.db";
+  {
+    auto ledger = open_or_die(path);
+    auto p = ledger->begin_registration({"a1B2c3D4e5F", "reg-1"}, k_actor).value();
+    REQUIRE(ledger->record_registration(p, "issued-secret-xxxxxxxxxxxxxxxxxxx", k_actor));
+  }
+  auto db = sqlite::Database::open(path, 0600).value();
+  CHECK_FALSE(db.exec("DELETE FROM registrations").has_value());
+  CHECK_FALSE(db.exec("UPDATE registrations SET secret = 'other'").has_value());
+}

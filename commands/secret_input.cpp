@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+#include "commands/secret_input.hpp"
+
+#include "core/text.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace iot::commands {
+
+Result<std::string>
+read_secret_input(const std::string& path, std::string_view what, Context& ctx) {
+  const std::string where = path == "-" ? std::string("stdin") : path;
+  std::string text;
+  if (path == "-") {
+    auto in = ctx.env.read_stdin();
+    if (!in) {
+      return fail(in.error().context("read the " + std::string(what) + " from stdin"));
+    }
+    text = std::move(*in);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return fail(ErrorKind::usage,
+                  "cannot read the " + std::string(what) + " file " + path + ": " +
+                      std::strerror(errno));
+    }
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      ctx.output->warn(path + " holds a " + std::string(what) +
+                       " and is readable by group or others: run chmod 600 " + path);
+    }
+  }
+  std::string value(core::trim(text));
+  if (value.empty()) {
+    return fail(ErrorKind::usage, "the " + std::string(what) + " from " + where + " is empty");
+  }
+  if (value.find_first_of("\r\n") != std::string::npos) {
+    return fail(ErrorKind::usage,
+                "the " + std::string(what) + " from " + where +
+                    " has more than one line: the file must hold the secret alone");
+  }
+  return value;
+}
+
+} // namespace iot::commands

@@ -8,6 +8,7 @@
 #include "commands/config.hpp"
 #include "commands/creds.hpp"
 #include "commands/devices.hpp"
+#include "commands/diagnose.hpp"
 #include "commands/module.hpp"
 #include "commands/pool.hpp"
 #include "commands/ports.hpp"
@@ -141,6 +142,7 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   commands::register_devices(app, ctx);
   commands::register_register(app, ctx);
   commands::register_creds(app, ctx);
+  commands::register_diagnose(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

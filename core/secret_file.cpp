@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/secret_file.hpp"
 
+#include "core/json_scan.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 
@@ -90,62 +91,10 @@ std::string field_number(std::size_t i) {
   return "field " + std::to_string(i + 1);
 }
 
-bool parse_hex4(const char* p, const char* end, std::uint32_t& out) {
-  if (end - p < 4) {
-    return false;
-  }
-  out = 0;
-  for (int i = 0; i < 4; ++i) {
-    const char c = p[i];
-    out <<= 4;
-    if (c >= '0' && c <= '9') {
-      out |= static_cast<std::uint32_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      out |= static_cast<std::uint32_t>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      out |= static_cast<std::uint32_t>(c - 'A' + 10);
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
 void skip_ws(const char*& p, const char* end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
     ++p;
   }
-}
-
-// A JSON value that is not a string (number, literal, object, array): skipped.
-bool skip_json_value(const char*& p, const char* end) {
-  int depth = 0;
-  while (p < end) {
-    const char c = *p;
-    if (c == '"') {
-      ++p;
-      while (p < end && *p != '"') {
-        p += (*p == '\\') ? 2 : 1;
-      }
-      if (p >= end) {
-        return false;
-      }
-      ++p;
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0) {
-        return true;
-      }
-      --depth;
-    } else if (c == ',' && depth == 0) {
-      return true;
-    }
-    ++p;
-  }
-  return depth == 0;
 }
 
 } // namespace
@@ -496,71 +445,15 @@ Result<bool> SecretRecordParser::json_row(std::string_view line, SecretRecord& o
   };
   // Reads a string at p (which is at its opening quote).
   const auto read_string = [&](std::string_view& s) -> bool {
-    const char* start = ++p;
-    while (p < end && *p != '"' && *p != '\\') {
-      ++p;
-    }
-    if (p < end && *p == '"') {
-      s = std::string_view(start, static_cast<std::size_t>(p - start));
-      ++p;
-      return true;
-    }
-    std::string v(start, p);
-    while (p < end && *p != '"') {
-      if (*p != '\\') {
-        v += *p++;
-        continue;
-      }
-      if (++p >= end) {
-        return false;
-      }
-      const char e = *p++;
-      switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        v += e;
-        break;
-      case 'b':
-        v += '\b';
-        break;
-      case 'f':
-        v += '\f';
-        break;
-      case 'n':
-        v += '\n';
-        break;
-      case 'r':
-        v += '\r';
-        break;
-      case 't':
-        v += '\t';
-        break;
-      case 'u': {
-        std::uint32_t cp = 0;
-        if (!parse_hex4(p, end, cp)) {
-          return false;
-        }
-        p += 4;
-        if (cp >= 0xD800 && cp < 0xDC00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-          std::uint32_t lo = 0;
-          if (parse_hex4(p + 2, end, lo) && lo >= 0xDC00 && lo < 0xE000) {
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            p += 6;
-          }
-        }
-        append_utf8(v, cp);
-        break;
-      }
-      default:
-        return false;
-      }
-    }
-    if (p >= end) {
+    ++p; // the opening quote
+    std::string buf;
+    bool unescaped = false;
+    if (!json_string(p, end, s, buf, unescaped)) {
       return false;
     }
-    ++p;
-    s = keep(std::move(v));
+    if (unescaped) {
+      s = keep(std::move(buf));
+    }
     return true;
   };
   skip_ws(p, end);
@@ -609,7 +502,7 @@ Result<bool> SecretRecordParser::json_row(std::string_view line, SecretRecord& o
     } else if (field != Field::none) {
       return fail(ErrorKind::usage,
                   "the value of \"" + std::string(key) + "\" is not text: " + pretty());
-    } else if (!skip_json_value(p, end)) {
+    } else if (!json_skip_value(p, end)) {
       return bad("a value is not closed");
     }
     skip_ws(p, end);

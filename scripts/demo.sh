@@ -104,6 +104,22 @@ step "Which side changed the secret? (exit 6: a difference)" "$iotfleet" "${clou
 rc=$?
 set -e
 [ "$rc" = 6 ] || { echo "demo: secrets compare exited $rc, expected 6 (one module-side)" >&2; exit 1; }
+# Support's view of that device: every source at once, causes ranked.
+set +e
+step "Why is ${line_imeis[1]} offline? (exit 6: a cause found)" "$iotfleet" "${cloud[@]}" \
+  diagnose device "${line_imeis[1]}" --port "${line_ports[1]}" --snapshot "$demo_dir/snapshot.csv"
+rc=$?
+set -e
+[ "$rc" = 6 ] || { echo "demo: diagnose device exited $rc, expected 6" >&2; exit 1; }
+# A week of a 5 000-device fleet's console log, with planted problems (iotfleet-sim fleetlog).
+"$sim" fleetlog --devices 5000 --days 7 --seed 3 --product-key a1DemoPK001 \
+  --plant duplicate=4,nat-keepalive=12,flaky=6,disconnect=5,reboot=10 -O "$demo_dir/device-log.csv"
+set +e
+step "Why does the fleet go offline? (exit 6: findings)" "$iotfleet" diagnose fleet \
+  --log "$demo_dir/device-log.csv" --html "$demo_dir/fleet-report.html"
+rc=$?
+set -e
+[ "$rc" = 6 ] || { echo "demo: diagnose fleet exited $rc, expected 6" >&2; exit 1; }
 # A second line, one-type-one-secret (一型一密): the station holds only the product's
 # ProductSecret. Each module's IMEI is registered on the fly (dynamic registration), its
 # DeviceSecret written to the ledger first, then burned; the ProductSecret never reaches a module.

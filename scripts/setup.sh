@@ -11,6 +11,9 @@ packages=(
   libcli11-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libserialport-dev
   doctest-dev libsqlite3-dev libcpp-httplib-dev
   clang clang-format libclang-rt-14-dev openssl python3
+  jq       # tests and the demo read JSON output with it; bench/diagnose.sh compares with it
+  procps   # ps / kill in the crash tests
+  chromium # headless: the diagnose fleet --html test renders the report
 )
 
 missing=()

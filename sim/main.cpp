@@ -2,6 +2,7 @@
 // iotfleet-sim: the emulators (test and demo equipment). Each emulator is one subcommand,
 // registered here with one call.
 #include "sim/cloud_cmd.hpp"
+#include "sim/fleetlog_cmd.hpp"
 #include "sim/modules_cmd.hpp"
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   iot::sim::register_modules(app);
   iot::sim::register_cloud(app);
+  iot::sim::register_fleetlog(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

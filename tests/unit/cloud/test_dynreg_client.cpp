@@ -88,7 +88,7 @@ TEST_SUITE("cloud::dynreg_client") {
     }
   }
 
-  TEST_CASE("busy and failing service: retried; a refusal issued nothing") {
+  TEST_CASE("busy and failing service: retried, a refusal issued nothing") {
     FakeHttpClient http;
     http.reply(503, refusal(503, "service unavailable"))
         .reply(200, refusal(429, "request too many"))

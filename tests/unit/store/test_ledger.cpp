@@ -418,7 +418,7 @@ TEST_CASE("ledger: a failing change in a group commit leaves the others of its b
   CHECK(t[TripletState::claimed] == k_modules / 2);
 }
 
-TEST_CASE("ledger: dynamic registration is written ahead; the newest secret wins") {
+TEST_CASE("ledger: dynamic registration is written ahead, the newest secret wins") {
   TempDir dir;
   auto ledger = open_or_die(dir.path / "ledger.db");
   const TripletKey key{"a1B2c3D4e5F", "reg-0001"};

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MIT
+#include "commands/diagnose_device.hpp"
+
+#include "commands/cloud_access.hpp"
+#include "commands/config.hpp"
+#include "commands/diagnose.hpp"
+#include "core/secret_file.hpp"
+#include "core/validate.hpp"
+#include "diagnose/device_rules.hpp"
+#include "store/ledger.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace iot::commands {
+namespace {
+
+struct Sources {
+  core::Table table;
+  std::size_t used = 0;
+
+  Sources() { table.columns = {"source", "status", "detail"}; }
+  void used_one(std::string_view source, std::string detail) {
+    ++used;
+    table.add_row({std::string(source), std::string("used"), std::move(detail)});
+  }
+  void missing(std::string_view source, std::string detail) {
+    table.add_row({std::string(source), std::string("not used"), std::move(detail)});
+  }
+  void failed(std::string_view source, std::string detail) {
+    table.add_row({std::string(source), std::string("failed"), std::move(detail)});
+  }
+};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  return out;
+}
+
+std::int64_t utc_ms(const std::string& text) {
+  return text.empty() ? 0 : diagnose::parse_time(text, 0).value_or(0);
+}
+
+bool not_found(const Error& e, std::string_view code) {
+  return e.message.find(code) != std::string::npos;
+}
+
+// The module on the bench: identity, stored credentials, health.
+void gather_module(const DiagnoseDeviceOptions& opts,
+                   Context& ctx,
+                   diagnose::DeviceFacts& facts,
+                   Sources& sources) {
+  if (!opts.port) {
+    sources.missing("module", "give --port P to read the module on the bench");
+    return;
+  }
+  auto connect = opts.connect;
+  connect.port = *opts.port;
+  auto session = open_session(connect, ctx, true, true);
+  if (!session) {
+    sources.failed("module", session.error().message);
+    return;
+  }
+  auto& driver = *session->driver;
+  serial::Layout layout = driver.default_layout();
+  if (opts.layout) {
+    layout = serial::parse_layout(*opts.layout).value_or(layout);
+  }
+  auto reading = read_stable(*session, layout, connect.port);
+  if (!reading) {
+    sources.failed("module", reading.error().message);
+    return;
+  }
+  diagnose::ModuleFacts m;
+  m.port = connect.port;
+  const auto& id = reading->identity;
+  m.cellular = id.mac.empty() || !id.imei.empty();
+  m.imei = id.imei.empty() ? id.mac : id.imei;
+  if (m.cellular) {
+    const auto kind = core::classify_imei(id.imei);
+    if (kind != core::ImeiClass::valid) {
+      m.imei_problem = std::string(core::to_string(kind));
+    }
+  }
+  m.label_imei = opts.label_imei.value_or("");
+  if (reading->credentials && !reading->credentials->device_secret.empty()) {
+    m.has_credentials = true;
+    m.product_key = reading->credentials->product_key;
+    m.device_name = reading->credentials->device_name;
+    m.secret = reading->credentials->device_secret;
+  }
+  std::string detail = driver.name().data() + std::string(" on ") + connect.port + ", " +
+                       (m.cellular ? "IMEI " : "MAC ") + m.imei;
+  if (auto health = driver.health()) {
+    m.sim = health->sim;
+    m.rssi_dbm = health->rssi_dbm;
+    m.reg_stat = health->reg_stat;
+    m.reg_status = health->reg_status;
+    m.attached = health->attached;
+    if (health->rssi_dbm) {
+      detail += ", signal " + std::to_string(*health->rssi_dbm) + " dBm";
+    }
+  } else {
+    detail += "; health not read: " + health.error().message;
+  }
+  facts.module = std::move(m);
+  sources.used_one("module", detail);
+}
+
+// The ProductKey to look things up with: the flag, the config, the module's, the ledger's.
+std::string resolve_product_key(const DiagnoseDeviceOptions& opts,
+                                const cloud::Settings* settings,
+                                const diagnose::DeviceFacts& facts,
+                                const std::optional<store::TripletRecord>& ledger_record) {
+  if (opts.product_key) {
+    return *opts.product_key;
+  }
+  if (settings) {
+    if (auto pk = settings->value(cloud::key::product_key); pk && !pk->empty()) {
+      return *pk;
+    }
+  }
+  if (facts.module && !facts.module->product_key.empty()) {
+    return facts.module->product_key;
+  }
+  if (ledger_record) {
+    return ledger_record->product_key;
+  }
+  return {};
+}
+
+void gather_ledger(const DiagnoseDeviceOptions& opts,
+                   const cloud::Settings& settings,
+                   diagnose::DeviceFacts& facts,
+                   std::optional<store::TripletRecord>& record,
+                   Sources& sources) {
+  if (opts.no_ledger) {
+    sources.missing("ledger", "--no-ledger");
+    return;
+  }
+  const auto path = settings.value(cloud::key::ledger);
+  std::error_code ec;
+  if (!path || !std::filesystem::exists(*path, ec)) {
+    sources.missing("ledger", "no factory ledger at " + path.value_or("(none)"));
+    return;
+  }
+  auto ledger = store::open_ledger(*path);
+  if (!ledger) {
+    sources.failed("ledger", ledger.error().message);
+    return;
+  }
+  diagnose::LedgerFacts l;
+  auto found = (*ledger)->find(facts.device_name, opts.product_key);
+  if (!found) {
+    sources.failed("ledger", found.error().message);
+    return;
+  }
+  if (!found->empty()) {
+    record = found->front();
+    l.found = true;
+    l.state = std::string(store::to_string(record->state));
+    l.imei = record->imei;
+    l.secret = record->secret;
+    l.station = record->station;
+    l.burned_at_ms = record->burned_at_ms;
+  }
+  if (facts.module && !facts.module->imei.empty()) {
+    if (auto bound = (*ledger)->find_by_imei(facts.module->imei); bound && *bound) {
+      l.module_imei_holds = (*bound)->device_name;
+    }
+  }
+  sources.used_one("ledger",
+                   *path + (l.found ? ": " + facts.device_name + " " + l.state +
+                                          (l.imei.empty() ? "" : " to IMEI " + l.imei)
+                                    : ": " + facts.device_name + " not in it"));
+  facts.ledger = std::move(l);
+}
+
+Status
+gather_snapshot(const DiagnoseDeviceOptions& opts, diagnose::DeviceFacts& facts, Sources& sources) {
+  if (!opts.snapshot) {
+    sources.missing("snapshot",
+                    "give --snapshot FILE (a healthy-time `secrets export`) to tell which side "
+                    "changed a secret");
+    return {};
+  }
+  std::ifstream in(*opts.snapshot, std::ios::binary);
+  if (!in) {
+    return fail(ErrorKind::usage,
+                "--snapshot " + *opts.snapshot + ": cannot read it: " + std::strerror(errno));
+  }
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto snapshot = core::SecretSnapshot::parse(content, 1);
+  if (!snapshot) {
+    return fail(snapshot.error().context("--snapshot " + *opts.snapshot));
+  }
+  diagnose::SnapshotFacts s;
+  s.product_key = snapshot->product_key();
+  if (const auto* entry = snapshot->find(facts.device_name)) {
+    s.found = true;
+    s.secret = std::string(entry->device_secret());
+    s.status = entry->status;
+  }
+  sources.used_one("snapshot",
+                   *opts.snapshot + ": " + std::to_string(snapshot->size()) + " devices" +
+                       (s.found ? "" : ", " + facts.device_name + " not among them"));
+  facts.snapshot = std::move(s);
+  return {};
+}
+
+void gather_cloud(const DiagnoseDeviceOptions& opts,
+                  Context& ctx,
+                  diagnose::DeviceFacts& facts,
+                  Sources& sources) {
+  if (opts.no_cloud) {
+    sources.missing("cloud", "--no-cloud");
+    return;
+  }
+  if (facts.product_key.empty()) {
+    sources.missing("cloud", "no ProductKey: give --product-key PK");
+    return;
+  }
+  auto session = open_cloud(ctx, CloudOptions{1, 4});
+  if (!session) {
+    sources.missing("cloud", session.error().message);
+    return;
+  }
+  auto& api = *session->api;
+  diagnose::CloudFacts c;
+  auto product = api.query_product(facts.product_key);
+  if (!product) {
+    if (!not_found(product.error(), "NotExistedProduct")) {
+      sources.failed("cloud", product.error().message);
+      return;
+    }
+    // Seed FAQ §4: a ProductKey typed in another letter case names no product.
+    const auto wanted = lower(facts.product_key);
+    for (int page = 1; page <= 50; ++page) {
+      auto list = api.query_product_list(page, 200);
+      if (!list) {
+        break;
+      }
+      for (const auto& p : list->products) {
+        if (lower(p.product_key) == wanted) {
+          c.product_key_other_case = p.product_key;
+        }
+      }
+      if (!c.product_key_other_case.empty() || page >= list->page_count) {
+        break;
+      }
+    }
+    facts.cloud = std::move(c);
+    sources.used_one("cloud", "QueryProduct " + facts.product_key + ": not found");
+    return;
+  }
+  c.product_found = true;
+  auto detail = api.query_device_detail(cloud::DeviceRef{facts.product_key, facts.device_name, {}});
+  if (!detail) {
+    if (!not_found(detail.error(), "NotExistedDevice")) {
+      sources.failed("cloud", detail.error().message);
+      return;
+    }
+    facts.cloud = std::move(c);
+    sources.used_one("cloud", "QueryDeviceDetail " + facts.device_name + ": not found");
+    return;
+  }
+  c.device_found = true;
+  c.status = core::parse_device_status(detail->status);
+  c.active_ms = utc_ms(detail->utc_active);
+  c.online_ms = utc_ms(detail->utc_online);
+  c.ip = detail->ip_address;
+  c.secret = detail->device_secret;
+  std::string text = "status " + detail->status;
+  if (!detail->utc_active.empty()) {
+    text += ", activated " + detail->utc_active;
+  }
+  if (!detail->utc_online.empty()) {
+    text += ", last online " + detail->utc_online;
+  }
+  if (!detail->ip_address.empty()) {
+    text += ", IP " + detail->ip_address;
+  }
+  facts.cloud = std::move(c);
+  sources.used_one("cloud", text);
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    out += (out.empty() ? "" : " | ") + i;
+  }
+  return out;
+}
+
+} // namespace
+
+Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& opts, Context& ctx) {
+  if (auto ok = core::validate_device_name(opts.device_name); !ok) {
+    return fail(ErrorKind::usage, "DeviceName " + opts.device_name + ": " + ok.error().message);
+  }
+  if (opts.product_key) {
+    if (auto ok = core::validate_product_key(*opts.product_key); !ok) {
+      return fail(ok.error());
+    }
+  }
+  if (opts.label_imei && core::classify_imei(*opts.label_imei) != core::ImeiClass::valid) {
+    return fail(ErrorKind::usage,
+                "--label-imei " + *opts.label_imei + ": not a valid IMEI (15 digits, Luhn)");
+  }
+  auto offset = parse_utc_offset(opts.utc_offset);
+  if (!offset) {
+    return fail(offset.error());
+  }
+  auto settings = load_settings(ctx);
+  if (!settings) {
+    return fail(settings.error());
+  }
+
+  Sources sources;
+  diagnose::DeviceFacts facts;
+  facts.device_name = opts.device_name;
+  gather_module(opts, ctx, facts, sources);
+  std::optional<store::TripletRecord> ledger_record;
+  gather_ledger(opts, *settings, facts, ledger_record, sources);
+  facts.product_key = resolve_product_key(opts, &*settings, facts, ledger_record);
+  if (auto ok = gather_snapshot(opts, facts, sources); !ok) {
+    return fail(ok.error());
+  }
+  if (facts.product_key.empty() && facts.snapshot) {
+    // The snapshot's ProductKey, when nothing else named one.
+    facts.product_key = facts.snapshot->product_key;
+  }
+  gather_cloud(opts, ctx, facts, sources);
+  if (opts.log) {
+    auto log = analyse_device_log(*opts.log,
+                                  facts.product_key.empty() ? std::nullopt
+                                                            : std::optional(facts.product_key),
+                                  opts.device_name,
+                                  *offset,
+                                  ctx);
+    if (!log) {
+      return fail(log.error());
+    }
+    sources.used_one(
+        "log", *opts.log + ": " + std::to_string(log->records) + " records of " + opts.device_name);
+    facts.log = std::move(*log);
+  } else {
+    sources.missing("log",
+                    "give --log FILE (the console's device log: Maintenance → Device Log) for "
+                    "the disconnect reasons; no API returns them");
+  }
+  if (sources.used == 0) {
+    return fail(ErrorKind::usage,
+                "no source could be used for " + opts.device_name +
+                    ": give --log FILE, --port P, --snapshot FILE or an AccessKey for the cloud");
+  }
+
+  DiagnoseDeviceResult result;
+  result.sources = std::move(sources.table);
+  result.findings.columns = {"rank", "cause", "confidence", "detail", "evidence", "fix"};
+  const auto found = diagnose::device_findings(facts);
+  std::int64_t rank = 0;
+  for (const auto& f : found) {
+    result.findings.add_row({++rank,
+                             f.kind,
+                             std::string(diagnose::to_string(f.confidence)),
+                             f.detail,
+                             join(f.evidence),
+                             f.fix});
+  }
+  result.causes = found.size();
+  return result;
+}
+
+void register_diagnose_device(CLI::App& diagnose, Context& ctx) {
+  auto opts = std::make_shared<DiagnoseDeviceOptions>();
+  auto* cmd = diagnose.add_subcommand(
+      "device", "Why one device is offline: cloud, log, module, ledger and snapshot, ranked");
+  cmd->add_option("device_name", opts->device_name, "DeviceName")->required();
+  cmd->add_option(
+      "--product-key", opts->product_key, "ProductKey (default: config, module, ledger)");
+  cmd->add_option("--log", opts->log, "The console's exported device log (CSV or JSON lines)");
+  cmd->add_option("-p,--port", opts->port, "The module's serial port (on the bench)");
+  cmd->add_option("-m,--module", opts->connect.module, "Module driver: luat, quectel, esp-at, auto")
+      ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
+  cmd->add_option("--module-profile", opts->connect.profile_file, "JSON module profile")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--layout", opts->layout, "secret or triplet (default: the module's)")
+      ->check(CLI::IsMember({"secret", "triplet"}));
+  cmd->add_option("--label-imei", opts->label_imei, "The IMEI printed on the module's label");
+  cmd->add_option("--snapshot", opts->snapshot, "A healthy-time `secrets export` file");
+  cmd->add_flag("--no-cloud", opts->no_cloud, "Do not ask the cloud");
+  cmd->add_flag("--no-ledger", opts->no_ledger, "Do not read the factory ledger");
+  cmd->add_option("--utc-offset", opts->utc_offset, "Zone of log times written without one")
+      ->capture_default_str();
+  cmd->footer(
+      "Causes are ranked by confidence, root causes (identity, credentials, SIM) before their "
+      "symptoms (keepalive timeouts, never activated); each names its evidence and the fix. "
+      "The sources used and missing are listed on stderr. Exit 0 no cause found, 6 causes "
+      "found, 2 bad input.");
+  cmd->callback([&ctx, opts] {
+    auto result = value_or_throw(run_diagnose_device(*opts, ctx));
+    for (const auto& row : result.sources.rows) {
+      const auto& source = std::get<std::string>(row[0]);
+      const auto& status = std::get<std::string>(row[1]);
+      const auto& detail = std::get<std::string>(row[2]);
+      ctx.output->info("source " + source + ": " + status + " — " + detail);
+    }
+    ctx.output->emit(result.findings);
+    if (result.causes > 0) {
+      throw CommandFailure(Error{ErrorKind::difference,
+                                 std::to_string(result.causes) + " possible cause(s) for " +
+                                     opts->device_name + "; the first is the most likely"});
+    }
+    ctx.output->info("no cause found for " + opts->device_name + " in the sources used");
+  });
+}
+
+} // namespace iot::commands

@@ -10,6 +10,7 @@
 #include "commands/devices.hpp"
 #include "commands/diagnose.hpp"
 #include "commands/module.hpp"
+#include "commands/ota.hpp"
 #include "commands/pool.hpp"
 #include "commands/ports.hpp"
 #include "commands/provision.hpp"
@@ -143,6 +144,7 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   commands::register_register(app, ctx);
   commands::register_creds(app, ctx);
   commands::register_diagnose(app, ctx);
+  commands::register_ota(app, ctx);
   commands::register_config(app, ctx);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");

@@ -73,10 +73,31 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+struct MimeDeleter {
+  void operator()(curl_mime* mime) const { curl_mime_free(mime); }
+};
+using MimeHandle = std::unique_ptr<curl_mime, MimeDeleter>;
+
+extern "C" std::size_t
+on_source_read(char* buffer, std::size_t size, std::size_t count, void* arg) {
+  auto* source = static_cast<BodySource*>(arg);
+  const std::int64_t n = source->read(buffer, size * count);
+  return n < 0 ? CURL_READFUNC_ABORT : static_cast<std::size_t>(n);
+}
+
+extern "C" int on_source_seek(void* arg, curl_off_t offset, int origin) {
+  auto* source = static_cast<BodySource*>(arg);
+  if (offset == 0 && origin == SEEK_SET && source->rewind && source->rewind()) {
+    return CURL_SEEKFUNC_OK;
+  }
+  return CURL_SEEKFUNC_CANTSEEK;
+}
+
 struct Transfer {
   std::size_t index = 0;
   EasyHandle easy;
   HeaderList headers;
+  MimeHandle mime;
   HttpResponse response;
   char error[CURL_ERROR_SIZE] = {};
   std::string what; // "POST https://host/path" for messages
@@ -205,6 +226,28 @@ private:
       curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else if (request.method == "HEAD") {
       curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (!request.form.empty()) {
+      transfer->mime.reset(curl_mime_init(easy));
+      for (const auto& part : request.form) {
+        curl_mimepart* p = curl_mime_addpart(transfer->mime.get());
+        curl_mime_name(p, part.name.c_str());
+        if (part.source) {
+          // Streamed: libcurl pulls the bytes through the source while it sends.
+          curl_mime_data_cb(p,
+                            static_cast<curl_off_t>(part.source->size),
+                            on_source_read,
+                            on_source_seek,
+                            nullptr,
+                            part.source.get());
+          curl_mime_filename(p, part.filename.empty() ? "file" : part.filename.c_str());
+          curl_mime_type(p,
+                         part.content_type.empty() ? "application/octet-stream"
+                                                   : part.content_type.c_str());
+        } else {
+          curl_mime_data(p, part.value.data(), part.value.size());
+        }
+      }
+      curl_easy_setopt(easy, CURLOPT_MIMEPOST, transfer->mime.get());
     } else {
       if (request.method == "POST") {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);

@@ -16,6 +16,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,11 +29,33 @@ namespace iot::cloud {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// A request body part read piece by piece while it is sent (a firmware file), so it never sits in
+// memory. read() fills up to `max` bytes and returns how many (0 = the end, negative = an error:
+// the transfer is aborted); rewind() goes back to the first byte (before every attempt, and when
+// the client has to send the body again); false = cannot.
+struct BodySource {
+  std::int64_t size = 0;
+  std::function<std::int64_t(char* buffer, std::size_t max)> read;
+  std::function<bool()> rewind;
+};
+
+// One multipart/form-data field: text `value`, or with `source` a streamed file part.
+struct FormPart {
+  std::string name;
+  std::string value;
+  std::string filename;     // with source
+  std::string content_type; // with source; empty = application/octet-stream
+  std::shared_ptr<BodySource> source;
+};
+
 struct HttpRequest {
   std::string method = "GET"; // GET, POST, PUT, DELETE, HEAD
   std::string url;
   HttpHeaders headers; // sent as given; Content-Type is the caller's job
   std::string body;
+  // Not empty: the body is multipart/form-data made of these parts, in order (body ignored, the
+  // Content-Type with its boundary set by the client). Streamed parts are read while sending.
+  std::vector<FormPart> form;
   // Whole-transfer limit; zero = the client's default (HttpOptions::timeout).
   std::chrono::milliseconds timeout{0};
 };

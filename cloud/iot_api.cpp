@@ -666,4 +666,372 @@ Result<std::string> IotApi::reset_thing(const DeviceRef& device) {
   return parse(k_action, *response, [](const json& body) { return text(body, "JobId", ""); });
 }
 
+// ---- OTA ----
+
+namespace {
+
+UploadGrant upload_grant(const json& data, std::string_view url_field) {
+  UploadGrant g;
+  g.url = text(data, url_field, "Data");
+  g.host = text(data, "Host", "Data");
+  g.key = text(data, "Key", "Data");
+  g.access_key_id = text(data, "OSSAccessKeyId", "Data");
+  if (g.access_key_id.empty()) {
+    g.access_key_id = text(data, "AccessKeyId", "Data");
+  }
+  g.policy = text(data, "Policy", "Data");
+  g.signature = text(data, "Signature", "Data");
+  g.object_storage = text(data, "ObjectStorage", "Data");
+  if (g.url.empty() || g.host.empty() || g.key.empty() || g.policy.empty() || g.signature.empty()) {
+    throw BadShape{"Data",
+                   "an upload grant needs " + std::string(url_field) +
+                       ", Host, Key, Policy and Signature"};
+  }
+  return g;
+}
+
+std::vector<OtaTag> ota_tags(const json& j, const std::string& at) {
+  std::vector<OtaTag> out;
+  for (const auto& [item, item_at] : list(j, "Tags", at)) {
+    out.push_back(OtaTag{text(*item, "Key", item_at), text(*item, "Value", item_at)});
+  }
+  return out;
+}
+
+OtaJobInfo ota_job(const json& j, const std::string& at) {
+  OtaJobInfo o;
+  o.job_id = text(j, "JobId", at);
+  o.job_status = text(j, "JobStatus", at);
+  o.job_type = text(j, "JobType", at);
+  o.firmware_id = text(j, "FirmwareId", at);
+  o.product_key = text(j, "ProductKey", at);
+  o.target_selection = text(j, "TargetSelection", at);
+  o.dest_version = text(j, "DestVersion", at);
+  o.utc_create = text(j, "UtcCreate", at);
+  o.utc_start_time = text(j, "UtcStartTime", at);
+  o.utc_end_time = text(j, "UtcEndTime", at);
+  o.tags = ota_tags(j, at);
+  return o;
+}
+
+OtaTaskInfo ota_task(const json& j, const std::string& at) {
+  OtaTaskInfo t;
+  t.task_id = text(j, "TaskId", at);
+  t.job_id = text(j, "JobId", at);
+  t.device_name = text(j, "DeviceName", at);
+  t.src_version = text(j, "SrcVersion", at);
+  t.dest_version = text(j, "DestVersion", at);
+  t.task_status = text(j, "TaskStatus", at);
+  t.progress = text(j, "Progress", at);
+  t.task_desc = text(j, "TaskDesc", at);
+  t.utc_modified = text(j, "UtcModified", at);
+  return t;
+}
+
+void set_opt(Params& params, const char* name, const std::optional<int>& value) {
+  if (value) {
+    params[name] = std::to_string(*value);
+  }
+}
+
+} // namespace
+
+Result<UploadGrant> IotApi::generate_ota_upload_url(const std::string& file_suffix) {
+  static constexpr std::string_view k_action = "GenerateOTAUploadURL";
+  auto response = m_client.call(k_action, Params{{"FileSuffix", file_suffix}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return upload_grant(object_or_empty(body, "Data", ""), "FirmwareUrl");
+  });
+}
+
+Result<UploadGrant> IotApi::generate_device_name_list_url() {
+  static constexpr std::string_view k_action = "GenerateDeviceNameListURL";
+  auto response = m_client.call(k_action, Params{});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return upload_grant(object_or_empty(body, "Data", ""), "FileUrl");
+  });
+}
+
+Result<std::string> IotApi::create_ota_firmware(const CreateFirmwareRequest& r) {
+  static constexpr std::string_view k_action = "CreateOTAFirmware";
+  Params params{{"DestVersion", r.dest_version},
+                {"FirmwareName", r.firmware_name},
+                {"FirmwareUrl", r.firmware_url},
+                {"Type", std::to_string(r.type)}};
+  if (!r.product_key.empty()) {
+    params["ProductKey"] = r.product_key;
+  }
+  if (r.firmware_size > 0) {
+    params["FirmwareSize"] = std::to_string(r.firmware_size);
+  }
+  if (!r.firmware_sign.empty()) {
+    params["FirmwareSign"] = r.firmware_sign;
+    params["SignMethod"] = r.sign_method.empty() ? "MD5" : r.sign_method;
+  }
+  if (!r.module_name.empty()) {
+    params["ModuleName"] = r.module_name;
+  }
+  if (!r.src_version.empty()) {
+    params["SrcVersion"] = r.src_version;
+  }
+  if (r.need_to_verify) {
+    params["NeedToVerify"] = *r.need_to_verify ? "true" : "false";
+  }
+  if (!r.description.empty()) {
+    params["FirmwareDesc"] = r.description;
+  }
+  // Retried like any call: a retry after a lost answer can leave a second, unused firmware
+  // record (harmless: nothing rolls it out), never a second rollout.
+  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), true});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    std::string id = text(object_or_empty(body, "Data", ""), "FirmwareId", "Data");
+    if (id.empty()) {
+      throw BadShape{"Data.FirmwareId", "missing"};
+    }
+    return id;
+  });
+}
+
+Result<FirmwareInfo> IotApi::query_ota_firmware(const std::string& firmware_id) {
+  static constexpr std::string_view k_action = "QueryOTAFirmware";
+  auto response = m_client.call(k_action, Params{{"FirmwareId", firmware_id}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    // Top-level FirmwareInfo as the SDKs have it; Data.FirmwareInfo / Data accepted too.
+    const json* j = member(body, "FirmwareInfo", "");
+    std::string at = "FirmwareInfo";
+    if (j == nullptr) {
+      const json& data = object_or_empty(body, "Data", "");
+      j = member(data, "FirmwareInfo", "Data");
+      at = "Data.FirmwareInfo";
+      if (j == nullptr) {
+        j = &data;
+        at = "Data";
+      }
+    }
+    FirmwareInfo f;
+    f.firmware_id = text(*j, "FirmwareId", at);
+    f.firmware_name = text(*j, "FirmwareName", at);
+    f.dest_version = text(*j, "DestVersion", at);
+    f.src_version = text(*j, "SrcVersion", at);
+    f.module_name = text(*j, "ModuleName", at);
+    f.product_key = text(*j, "ProductKey", at);
+    f.firmware_url = text(*j, "FirmwareUrl", at);
+    f.sign = text(*j, "FirmwareSign", at);
+    f.sign_method = text(*j, "SignMethod", at);
+    f.size = opt_integer(*j, "FirmwareSize", at);
+    f.type = opt_integer(*j, "Type", at);
+    f.status = opt_integer(*j, "Status", at);
+    f.verify_progress = text(*j, "VerifyProgress", at);
+    return f;
+  });
+}
+
+Result<std::string> IotApi::create_ota_verify_job(const std::string& product_key,
+                                                  const std::string& firmware_id,
+                                                  const std::vector<std::string>& names,
+                                                  int timeout_minutes) {
+  static constexpr std::string_view k_action = "CreateOTAVerifyJob";
+  if (names.empty() || names.size() > k_ota_verify_devices_max) {
+    return fail(ErrorKind::usage,
+                std::string(k_action) + ": 1 to " + std::to_string(k_ota_verify_devices_max) +
+                    " devices, not " + std::to_string(names.size()));
+  }
+  Params params{{"ProductKey", product_key},
+                {"FirmwareId", firmware_id},
+                {"TimeoutInMinutes", std::to_string(timeout_minutes)}};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    params["TargetDeviceName." + std::to_string(i + 1)] = names[i];
+  }
+  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), false});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return text(object_or_empty(body, "Data", ""), "JobId", "Data");
+  });
+}
+
+Result<std::string> IotApi::create_ota_static_upgrade_job(const StaticJobRequest& r) {
+  static constexpr std::string_view k_action = "CreateOTAStaticUpgradeJob";
+  if (r.device_names.size() > k_ota_names_per_job) {
+    return fail(ErrorKind::usage,
+                std::string(k_action) + ": at most " + std::to_string(k_ota_names_per_job) +
+                    " TargetDeviceName per call, not " + std::to_string(r.device_names.size()) +
+                    " (use a device-name list file)");
+  }
+  if (!r.device_names.empty() && !r.dn_list_file_url.empty()) {
+    return fail(ErrorKind::usage,
+                std::string(k_action) + ": TargetDeviceName and DnListFileUrl are exclusive");
+  }
+  Params params{{"ProductKey", r.product_key},
+                {"FirmwareId", r.firmware_id},
+                {"TargetSelection", r.target_selection}};
+  for (std::size_t i = 0; i < r.device_names.size(); ++i) {
+    params["TargetDeviceName." + std::to_string(i + 1)] = r.device_names[i];
+  }
+  if (!r.dn_list_file_url.empty()) {
+    params["DnListFileUrl"] = r.dn_list_file_url;
+  }
+  set_opt(params, "GrayPercent", r.gray_percent);
+  for (std::size_t i = 0; i < r.src_versions.size(); ++i) {
+    params["SrcVersion." + std::to_string(i + 1)] = r.src_versions[i];
+  }
+  set_opt(params, "MaximumPerMinute", r.max_per_minute);
+  set_opt(params, "RetryInterval", r.retry_interval);
+  set_opt(params, "RetryCount", r.retry_count);
+  set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
+  set_opt(params, "OverwriteMode", r.overwrite_mode);
+  for (std::size_t i = 0; i < r.tags.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    params["Tag." + n + ".Key"] = r.tags[i].key;
+    params["Tag." + n + ".Value"] = r.tags[i].value;
+  }
+  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), false});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
+    if (id.empty()) {
+      throw BadShape{"Data.JobId", "missing"};
+    }
+    return id;
+  });
+}
+
+Result<OtaJobInfo> IotApi::query_ota_job(const std::string& job_id) {
+  static constexpr std::string_view k_action = "QueryOTAJob";
+  auto response = m_client.call(k_action, Params{{"JobId", job_id}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    return ota_job(object_or_empty(body, "Data", ""), "Data");
+  });
+}
+
+Result<OtaTaskPage> IotApi::list_ota_task_by_job(const std::string& job_id,
+                                                 const std::string& status,
+                                                 int page_size,
+                                                 int current_page) {
+  static constexpr std::string_view k_action = "ListOTATaskByJob";
+  if (page_size < 1 || page_size > k_ota_task_page_max || current_page < 1) {
+    return fail(ErrorKind::usage, std::string(k_action) + ": PageSize 1..100, CurrentPage ≥ 1");
+  }
+  Params params{{"JobId", job_id},
+                {"PageSize", std::to_string(page_size)},
+                {"CurrentPage", std::to_string(current_page)}};
+  if (!status.empty()) {
+    params["TaskStatus"] = status;
+  }
+  auto response = m_client.call(k_action, params);
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    OtaTaskPage page;
+    page.total = integer(body, "Total", "");
+    page.page_count = integer(body, "PageCount", "");
+    page.current_page = integer(body, "CurrentPage", "");
+    const json& data = object_or_empty(body, "Data", "");
+    for (const auto& [item, at] : list(data, "SimpleOTATaskInfo", "Data")) {
+      page.tasks.push_back(ota_task(*item, at));
+    }
+    return page;
+  });
+}
+
+Result<std::vector<OtaTaskInfo>> IotApi::list_all_ota_tasks(const std::string& job_id,
+                                                            const std::string& status) {
+  std::vector<OtaTaskInfo> out;
+  for (int page = 1;; ++page) {
+    auto p = list_ota_task_by_job(job_id, status, k_ota_task_page_max, page);
+    if (!p) {
+      return fail(p.error());
+    }
+    std::move(p->tasks.begin(), p->tasks.end(), std::back_inserter(out));
+    if (p->tasks.empty() || page >= p->page_count) {
+      return out;
+    }
+  }
+}
+
+Result<std::int64_t> IotApi::count_ota_tasks(const std::string& job_id, const std::string& status) {
+  auto p = list_ota_task_by_job(job_id, status, 1, 1);
+  if (!p) {
+    return fail(p.error());
+  }
+  return p->total;
+}
+
+Status IotApi::cancel_ota_task_by_job(const std::string& job_id, const CancelTasks& which) {
+  static constexpr std::string_view k_action = "CancelOTATaskByJob";
+  if (!which.scheduled && !which.queued && !which.notified && !which.unconfirmed &&
+      !which.in_progress) {
+    return fail(ErrorKind::usage, std::string(k_action) + ": nothing to cancel");
+  }
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  auto response = m_client.call(k_action,
+                                Params{{"JobId", job_id},
+                                       {"CancelScheduledTask", b(which.scheduled)},
+                                       {"CancelQueuedTask", b(which.queued)},
+                                       {"CancelNotifiedTask", b(which.notified)},
+                                       {"CancelUnconfirmedTask", b(which.unconfirmed)},
+                                       {"CancelInProgressTask", b(which.in_progress)}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return {};
+}
+
+Result<OtaJobPage>
+IotApi::list_ota_job_by_firmware(const std::string& firmware_id, int page_size, int current_page) {
+  static constexpr std::string_view k_action = "ListOTAJobByFirmware";
+  auto response = m_client.call(k_action,
+                                Params{{"FirmwareId", firmware_id},
+                                       {"PageSize", std::to_string(page_size)},
+                                       {"CurrentPage", std::to_string(current_page)}});
+  if (!response) {
+    return fail(response.error());
+  }
+  return parse(k_action, *response, [](const json& body) {
+    OtaJobPage page;
+    page.total = integer(body, "Total", "");
+    page.page_count = integer(body, "PageCount", "");
+    page.current_page = integer(body, "CurrentPage", "");
+    const json& data = object_or_empty(body, "Data", "");
+    for (const auto& [item, at] : list(data, "SimpleOTAJobInfo", "Data")) {
+      page.jobs.push_back(ota_job(*item, at));
+    }
+    return page;
+  });
+}
+
+Result<std::vector<OtaJobInfo>>
+IotApi::list_all_ota_jobs_by_firmware(const std::string& firmware_id) {
+  std::vector<OtaJobInfo> out;
+  for (int page = 1;; ++page) {
+    auto p = list_ota_job_by_firmware(firmware_id, 100, page);
+    if (!p) {
+      return fail(p.error());
+    }
+    std::move(p->jobs.begin(), p->jobs.end(), std::back_inserter(out));
+    if (p->jobs.empty() || page >= p->page_count) {
+      return out;
+    }
+  }
+}
+
 } // namespace iot::cloud

@@ -148,6 +148,129 @@ struct ProductPage {
   std::int64_t total = 0;
 };
 
+// ---- OTA (docs/aliyun-iot-protocol.md §3) ----
+
+// An upload grant: GenerateOTAUploadURL (url = FirmwareUrl) or GenerateDeviceNameListURL
+// (url = FileUrl; the AccessKeyId field is read as access_key_id). The form fields go to an OSS
+// PostObject at `host`, the file last (cloud/oss_upload.hpp).
+struct UploadGrant {
+  std::string url;
+  std::string host;
+  std::string key;
+  std::string access_key_id;
+  std::string policy;
+  std::string signature; // the OSS form signature; never printed
+  std::string object_storage;
+};
+
+struct CreateFirmwareRequest {
+  std::string product_key;
+  std::string dest_version;
+  std::string firmware_name;
+  std::string firmware_url;
+  std::int64_t firmware_size = 0;
+  std::string firmware_sign; // hex
+  std::string sign_method;   // MD5 | SHA256
+  std::string module_name;   // empty = default
+  std::string src_version;   // with type 1
+  int type = 0;              // 0 full, 1 differential
+  std::optional<bool> need_to_verify;
+  std::string description;
+};
+
+struct FirmwareInfo {
+  std::string firmware_id;
+  std::string firmware_name;
+  std::string dest_version;
+  std::string src_version;
+  std::string module_name;
+  std::string product_key;
+  std::string firmware_url;
+  std::string sign;
+  std::string sign_method;
+  std::optional<std::int64_t> size;
+  std::optional<std::int64_t> type;
+  // -1 no verification needed, 0 not verified, 1 verified, 2 verifying, 3 failed (UNVERIFIED)
+  std::optional<std::int64_t> status;
+  std::string verify_progress;
+};
+
+struct OtaTag {
+  std::string key;
+  std::string value;
+  friend bool operator==(const OtaTag&, const OtaTag&) = default;
+};
+
+// CreateOTAStaticUpgradeJob. Optional integers left empty are not sent.
+struct StaticJobRequest {
+  std::string product_key;
+  std::string firmware_id;
+  std::string target_selection = "SPECIFIC"; // ALL | SPECIFIC | GRAY
+  std::vector<std::string> device_names;     // SPECIFIC: ≤ k_ota_names_per_job
+  std::string dn_list_file_url;              // SPECIFIC: instead of names
+  std::optional<int> gray_percent;
+  std::vector<std::string> src_versions;
+  std::optional<int> max_per_minute;  // 10..10 000
+  std::optional<int> retry_interval;  // 0, 10, 30, 60, 1440 (with retry_count)
+  std::optional<int> retry_count;     // 1, 2, 5
+  std::optional<int> timeout_minutes; // 1..1440
+  std::optional<int> overwrite_mode;  // 1 | 2
+  std::vector<OtaTag> tags;           // ≤ 10
+};
+
+struct OtaJobInfo {
+  std::string job_id;
+  std::string job_status; // PLANNED, IN_PROGRESS, COMPLETED, CANCELED
+  std::string job_type;   // VERFIY_FIRMWARE (sic), UPGRADE_FIRMWARE
+  std::string firmware_id;
+  std::string product_key;
+  std::string target_selection;
+  std::string dest_version;
+  std::string utc_create;
+  std::string utc_start_time;
+  std::string utc_end_time;
+  std::vector<OtaTag> tags;
+};
+
+struct OtaJobPage {
+  std::vector<OtaJobInfo> jobs;
+  std::int64_t total = 0;
+  std::int64_t page_count = 0;
+  std::int64_t current_page = 0;
+};
+
+struct OtaTaskInfo {
+  std::string task_id;
+  std::string job_id;
+  std::string device_name;
+  std::string src_version;
+  std::string dest_version;
+  std::string task_status; // CONFIRM, QUEUED, NOTIFIED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED
+  std::string progress;
+  std::string task_desc;
+  std::string utc_modified;
+};
+
+struct OtaTaskPage {
+  std::vector<OtaTaskInfo> tasks;
+  std::int64_t total = 0;
+  std::int64_t page_count = 0;
+  std::int64_t current_page = 0;
+};
+
+// CancelOTATaskByJob: which states to cancel (at least one true).
+struct CancelTasks {
+  bool scheduled = true;
+  bool queued = true;
+  bool notified = true;
+  bool unconfirmed = true;
+  bool in_progress = false;
+};
+
+inline constexpr std::size_t k_ota_names_per_job = 200; // TargetDeviceName.N per call
+inline constexpr std::size_t k_ota_verify_devices_max = 10;
+inline constexpr int k_ota_task_page_max = 100;
+
 inline constexpr int k_query_device_max_page_size = 50;
 inline constexpr int k_query_device_token_threshold = 10'000; // PageSize*CurrentPage above it
 inline constexpr std::size_t k_batch_detail_max = 100;
@@ -214,6 +337,41 @@ public:
   [[nodiscard]] Status delete_device(const DeviceRef& device);
   // Returns the JobId.
   [[nodiscard]] Result<std::string> reset_thing(const DeviceRef& device);
+
+  // ---- OTA ----
+  // file_suffix: bin, dav, apk, tar, gz, tar.gz, zip, gzip.
+  [[nodiscard]] Result<UploadGrant> generate_ota_upload_url(const std::string& file_suffix = "bin");
+  [[nodiscard]] Result<UploadGrant> generate_device_name_list_url();
+  // Returns the FirmwareId.
+  [[nodiscard]] Result<std::string> create_ota_firmware(const CreateFirmwareRequest& request);
+  [[nodiscard]] Result<FirmwareInfo> query_ota_firmware(const std::string& firmware_id);
+  // ≤10 names (ErrorKind::usage beyond). Returns the JobId.
+  [[nodiscard]] Result<std::string> create_ota_verify_job(const std::string& product_key,
+                                                          const std::string& firmware_id,
+                                                          const std::vector<std::string>& names,
+                                                          int timeout_minutes);
+  // Returns the JobId. Never retried after an ambiguous failure (a timeout could mean the job
+  // exists): callers tag their jobs and look them up (list_ota_jobs_by_firmware) instead.
+  // ErrorKind::usage for more than k_ota_names_per_job names or names with a list URL.
+  [[nodiscard]] Result<std::string> create_ota_static_upgrade_job(const StaticJobRequest& request);
+  [[nodiscard]] Result<OtaJobInfo> query_ota_job(const std::string& job_id);
+  // status empty = every task; page_size 1..100.
+  [[nodiscard]] Result<OtaTaskPage> list_ota_task_by_job(const std::string& job_id,
+                                                         const std::string& status,
+                                                         int page_size,
+                                                         int current_page);
+  // Every task of the job (in the given status), page by page.
+  [[nodiscard]] Result<std::vector<OtaTaskInfo>> list_all_ota_tasks(const std::string& job_id,
+                                                                    const std::string& status = {});
+  // How many tasks of the job are in `status` ("" = all): one call with PageSize 1.
+  [[nodiscard]] Result<std::int64_t> count_ota_tasks(const std::string& job_id,
+                                                     const std::string& status = {});
+  [[nodiscard]] Status cancel_ota_task_by_job(const std::string& job_id, const CancelTasks& which);
+  [[nodiscard]] Result<OtaJobPage>
+  list_ota_job_by_firmware(const std::string& firmware_id, int page_size, int current_page);
+  // Every job of the firmware (newest first).
+  [[nodiscard]] Result<std::vector<OtaJobInfo>>
+  list_all_ota_jobs_by_firmware(const std::string& firmware_id);
 
 private:
   OpenApiClient& m_client;

@@ -30,6 +30,7 @@ const QpsTable& documented_qps() {
       {"QueryDeviceDetail", 50},
       {"QueryProduct", 50},
       {"QueryProductList", 50},
+      {"CreateOTAStaticUpgradeJob", 20}, // §3; the other OTA Actions are 10 (the default)
   };
   return table;
 }

@@ -146,4 +146,37 @@ step "What a line-2 device connects with (MQTT, from the ledger, masked)" \
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv
+# Firmware: upload, then a rollout in waves with an abort rule. A second emulator (its own state,
+# the clock 60× faster) holds 200 trackers; hardware revision hwrevB fails half its upgrades.
+cat >"$demo_dir/ota.json" <<'JSON'
+{"access_keys": [{"id": "LTAI5tDemoAccessKey01", "secret": "demoAccessKeySecret000000000001"}],
+ "products": [{"product_key": "a1DemoOta01", "name": "Air724UG trackers (OTA)",
+   "generate": {"count": 200, "names": "sequence", "prefix": "trk", "digits": 4,
+                "status": {"ONLINE": 1}, "firmware": "V409",
+                "nicknames": {"hwrevA": 70, "hwrevB": 30}}}],
+ "ota": {"speed": {"pickup_s": 2, "download_s": 20, "verify_s": 2, "burn_s": 5, "jitter": 0.3},
+   "failure": [{"match": {"nickname_prefix": "hwrevB"}, "rate": 0.5,
+                "desc": "{step} failed ({code}) hw={nickname}"}]}}
+JSON
+"$sim" cloud --state-dir "$demo_dir/ota-cloud" --scenario "$demo_dir/ota.json" --time-scale 60 \
+  >"$demo_dir/ota-cloud.url" 2>"$demo_dir/ota-cloud.err" &
+sim_pids+=($!)
+for _ in $(seq 300); do grep -qx ready "$demo_dir/ota-cloud.err" 2>/dev/null && break; sleep 0.1; done
+ota=(--endpoint "$(head -1 "$demo_dir/ota-cloud.url")" --region cn-shanghai
+  --access-key-id LTAI5tDemoAccessKey01 --access-key-secret-file "$demo_dir/ak.secret")
+head -c 200000 /dev/urandom >"$demo_dir/tracker-V410.bin"
+step "Upload a firmware (streamed, MD5 computed on the way)" "$iotfleet" "${ota[@]}" \
+  ota upload "$demo_dir/tracker-V410.bin" --product-key a1DemoOta01 --version V410 -o json
+fw=$("$iotfleet" "${ota[@]}" ota upload "$demo_dir/tracker-V410.bin" --product-key a1DemoOta01 \
+  --version V410 -o json 2>/dev/null | jq -r .firmware_id)
+set +e
+step "Roll it out in waves; hwrevB fails and the abort rule stops it (exit 1)" "$iotfleet" \
+  "${ota[@]}" ota rollout --firmware "$fw" --all --waves 10%,50%,100% --max-per-minute 600 \
+  --abort-failure-rate 10% --abort-min-finished 20 --poll-interval 500ms \
+  --state "$demo_dir/rollout.json"
+rc=$?
+set -e
+[ "$rc" = 1 ] || { echo "demo: ota rollout exited $rc, expected 1 (aborted)" >&2; exit 1; }
+step "Where the rollout stands, failures with their TaskDesc" "$iotfleet" "${ota[@]}" \
+  ota status "$demo_dir/rollout.json"
 echo "demo: ok (module $imei0 on $port0 burned)" >&2

@@ -11,7 +11,7 @@ namespace iot::sim::cloud {
 namespace {
 
 // QPS per Alibaba Cloud account (§2). Rows marked false are our picks (docs/cloud-emulator.md).
-constexpr std::array<ActionSpec, 17> k_actions{{
+constexpr std::array<ActionSpec, 28> k_actions{{
     {"QueryDevice", 50, true, DeepRule::deep_pages, &query_device},
     {"QueryDeviceDetail", 50, true, DeepRule::none, &query_device_detail},
     {"BatchQueryDeviceDetail", 5, true, DeepRule::none, &batch_query_device_detail},
@@ -37,6 +37,18 @@ constexpr std::array<ActionSpec, 17> k_actions{{
     {"ResetThing", 10, false, DeepRule::none, &reset_thing},
     {"DisableThing", 10, false, DeepRule::none, &disable_thing},
     {"EnableThing", 10, false, DeepRule::none, &enable_thing},
+    // OTA (§3).
+    {"GenerateOTAUploadURL", 10, true, DeepRule::none, &generate_ota_upload_url},
+    {"CreateOTAFirmware", 10, false, DeepRule::none, &create_ota_firmware},
+    {"QueryOTAFirmware", 10, false, DeepRule::none, &query_ota_firmware},
+    {"CreateOTAVerifyJob", 10, true, DeepRule::none, &create_ota_verify_job},
+    {"CreateOTAStaticUpgradeJob", 20, true, DeepRule::none, &create_ota_static_upgrade_job},
+    {"GenerateDeviceNameListURL", 10, false, DeepRule::none, &generate_device_name_list_url},
+    {"QueryOTAJob", 10, false, DeepRule::none, &query_ota_job},
+    {"ListOTATaskByJob", 10, true, DeepRule::none, &list_ota_task_by_job},
+    {"CancelOTATaskByJob", 10, false, DeepRule::none, &cancel_ota_task_by_job},
+    {"ListOTAJobByFirmware", 10, false, DeepRule::none, &list_ota_job_by_firmware},
+    {"CancelOTAStrategyByJob", 10, false, DeepRule::none, &cancel_ota_strategy_by_job},
 }};
 
 } // namespace

@@ -178,6 +178,18 @@ Reply batch_register_device_with_apply_id(ActionContext& ctx);
 Reply query_page_by_apply_id(ActionContext& ctx);
 Reply query_product(ActionContext& ctx);
 Reply query_product_list(ActionContext& ctx);
+// OTA (sim/cloud_actions_ota.cpp, §3).
+Reply generate_ota_upload_url(ActionContext& ctx);
+Reply create_ota_firmware(ActionContext& ctx);
+Reply query_ota_firmware(ActionContext& ctx);
+Reply create_ota_verify_job(ActionContext& ctx);
+Reply create_ota_static_upgrade_job(ActionContext& ctx);
+Reply generate_device_name_list_url(ActionContext& ctx);
+Reply query_ota_job(ActionContext& ctx);
+Reply list_ota_task_by_job(ActionContext& ctx);
+Reply cancel_ota_task_by_job(ActionContext& ctx);
+Reply list_ota_job_by_firmware(ActionContext& ctx);
+Reply cancel_ota_strategy_by_job(ActionContext& ctx);
 
 // Shared by handlers: a new device row with fresh secret and IotId.
 [[nodiscard]] DeviceRow new_device(SharedRng& rng,

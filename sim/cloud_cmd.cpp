@@ -2,6 +2,7 @@
 #include "sim/cloud_cmd.hpp"
 
 #include "sim/cloud_actions.hpp"
+#include "sim/cloud_ota.hpp"
 #include "sim/cloud_scenario.hpp"
 #include "sim/cloud_service.hpp"
 #include "sim/cloud_store.hpp"
@@ -26,12 +27,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace iot::sim {
 
@@ -125,7 +128,8 @@ void reset_connection(const httplib::Request& req) {
 
 void print_counters(const Counters& c) {
   std::ostringstream out;
-  std::uint64_t total = c.other_requests + c.register_requests + c.activate_requests;
+  std::uint64_t total =
+      c.other_requests + c.register_requests + c.activate_requests + c.upload_requests;
   std::uint64_t throttled = 0;
   for (const ActionCount& a : c.actions) {
     total += a.requests;
@@ -143,6 +147,9 @@ void print_counters(const Counters& c) {
   }
   if (c.activate_requests > 0) {
     out << "  /_emulator/activate: " << c.activate_requests << '\n';
+  }
+  if (c.upload_requests > 0) {
+    out << "  " << k_oss_path << " (upload): " << c.upload_requests << '\n';
   }
   if (c.other_requests > 0) {
     out << "  (no or unknown Action): " << c.other_requests << '\n';
@@ -227,6 +234,7 @@ Status run_cloud(const CloudOptions& options) {
   service_options.qps_scale = options.qps_scale;
   service_options.no_limits = options.no_limits;
   service_options.batch_delay_ms = options.batch_delay_ms;
+  service_options.time_scale = options.time_scale;
   service_options.faults.fail_5xx = options.fail_5xx;
   service_options.faults.throttle_burst = options.throttle_burst;
   service_options.faults.truncate = options.truncate;
@@ -382,6 +390,109 @@ Status run_cloud(const CloudOptions& options) {
       std::cerr << line.str() << std::flush;
     }
   };
+  // The OSS-style object store (sim/cloud_oss.cpp): uploads are streamed to disk as they
+  // arrive, never held in memory; downloads are streamed from the file.
+  const auto upload = [&service, &store = **store, verbose](const httplib::Request& req,
+                                                            httplib::Response& res,
+                                                            const httplib::ContentReader& reader) {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string request_id = service.new_request_id();
+    OssUpload up(store, service.options(), to_ms(WallClock::now()), request_id);
+    OssAnswer answer;
+    const std::string fault = service.upload_fault();
+    const std::int64_t length =
+        static_cast<std::int64_t>(req.get_header_value<std::uint64_t>("Content-Length"));
+    bool drained = false;
+    if (fault == "5xx") {
+      answer = up.refuse(503, "ServiceUnavailable", "Please reduce your request rate.");
+    } else if (!req.is_multipart_form_data()) {
+      answer = up.refuse(400, "InvalidArgument", "PostObject needs multipart/form-data.");
+    } else if (length > service.options().oss_max_bytes + 1024 * 1024) {
+      answer = up.refuse(
+          400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.");
+    } else {
+      std::string name;
+      std::string value;
+      bool in_file = false;
+      const auto flush = [&] {
+        if (!name.empty() && !in_file) {
+          up.field(name, value);
+        }
+        name.clear();
+        value.clear();
+      };
+      const bool complete = reader(
+          [&](const httplib::MultipartFormData& part) {
+            flush();
+            name = part.name;
+            in_file = part.name == "file";
+            if (in_file) {
+              (void)up.begin_file(); // a refusal is answered once the body is read
+            }
+            return true;
+          },
+          [&](const char* data, std::size_t size) {
+            if (in_file) {
+              return up.write(data, size);
+            }
+            if (value.size() < 64 * 1024) {
+              value.append(data, std::min<std::size_t>(size, 64 * 1024 - value.size()));
+            }
+            return true;
+          });
+      flush();
+      drained = complete;
+      answer = up.finish(complete);
+    }
+    service.count_upload(answer.code);
+    if (fault == "reset" && drained) {
+      reset_connection(req);
+    }
+    if (!drained) {
+      res.set_header("Connection", "close"); // the rest of the body was not read
+    }
+    res.status = answer.status;
+    res.set_header("x-oss-request-id", request_id);
+    if (!answer.body.empty()) {
+      res.set_content(answer.body, answer.content_type);
+    }
+    if (verbose) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      std::ostringstream line;
+      line << "POST " << req.path << " PostObject " << answer.status << ' '
+           << (answer.code.empty() ? "OK" : answer.code) << ' ' << ms << "ms " << request_id
+           << (fault.empty() ? "" : " " + fault) << '\n';
+      std::cerr << line.str() << std::flush;
+    }
+  };
+  const auto download = [&store = **store](const httplib::Request& req, httplib::Response& res) {
+    const std::string prefix = std::string(k_oss_path) + "/";
+    const OssDownload d = oss_download(store, std::string_view(req.path).substr(prefix.size()));
+    if (d.error.status != 200) {
+      res.status = d.error.status;
+      res.set_content(d.error.body, d.error.content_type);
+      return;
+    }
+    auto file = std::make_shared<std::ifstream>(d.path, std::ios::binary);
+    res.set_content_provider(
+        static_cast<std::size_t>(d.size),
+        "application/octet-stream",
+        [file](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          std::vector<char> buffer(std::min<std::size_t>(length, 1 << 16));
+          file->seekg(static_cast<std::streamoff>(offset));
+          file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+          const auto got = file->gcount();
+          if (got <= 0) {
+            return false;
+          }
+          sink.write(buffer.data(), static_cast<std::size_t>(got));
+          return true;
+        });
+  };
+  server->Post(std::string(k_oss_path), upload);
+  server->Get(std::string(k_oss_path) + "/.+", download);
   server->Get(".*", handler);
   server->Post(".*", handler);
 
@@ -396,6 +507,8 @@ Status run_cloud(const CloudOptions& options) {
     return fail(ErrorKind::io, "cannot listen on " + options.listen + ": " + std::strerror(errno));
   }
   ::listen(listen_socket(*server), 1024); // httplib listens with a backlog of 5
+  service.set_public_url(std::string(options.tls ? "https://" : "http://") + host_for_url(host) +
+                         ':' + std::to_string(port));
 
   std::cout << (options.tls ? "https://" : "http://") << host_for_url(host) << ':' << port
             << std::endl;
@@ -495,6 +608,12 @@ void register_cloud(CLI::App& app) {
                   options->batch_delay_ms,
                   "Duration of each batch-registration phase (CHECK, CREATE)")
       ->check(CLI::Range(0L, 3'600'000L))
+      ->capture_default_str();
+  cmd->add_option("--time-scale",
+                  options->time_scale,
+                  "OTA: simulated seconds per real second (MaximumPerMinute, task durations, "
+                  "retries, timeouts, schedules)")
+      ->check(CLI::Range(0.001, 1.0e6))
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", options->verbose, "One line per request on stderr (no parameters)");
   cmd->callback([options, seed, seed_opt]() {

@@ -31,6 +31,7 @@ struct CloudOptions {
   double reset = 0;
   int threads = 64;
   std::int64_t batch_delay_ms = 1000;
+  double time_scale = 1.0; // OTA: simulated seconds per real second
   bool verbose = false;
 };
 

@@ -189,7 +189,7 @@ ScenarioProduct product(const json& j, const std::string& path) {
   }
   if (const auto it = j.find("generate"); it != j.end()) {
     const std::string at = path + ".generate";
-    only_keys(*it, at, {"count", "names", "prefix", "digits", "status", "firmware"});
+    only_keys(*it, at, {"count", "names", "prefix", "digits", "status", "firmware", "nicknames"});
     DeviceGenerator& g = p.generate;
     g.count = integer(*it, "count", at, 0, 0, 10'000'000);
     const std::string names = text(*it, "names", at, "sequence");
@@ -214,12 +214,119 @@ ScenarioProduct product(const json& j, const std::string& path) {
       g.status = status_mix(*st, at + ".status");
     }
     g.firmware = text(*it, "firmware", at, "");
+    if (const auto nk = it->find("nicknames"); nk != it->end()) {
+      const std::string nat = at + ".nicknames";
+      if (!nk->is_object() || nk->empty()) {
+        bad(nat, "expected an object of nickname: weight");
+      }
+      double sum = 0;
+      for (const auto& item : nk->items()) {
+        if (!valid_nickname(item.key())) {
+          bad(nat + "." + item.key(), "must be 4-64 units of letters, digits, _ or CJK (2 units)");
+        }
+        if (!item.value().is_number() || item.value().get<double>() < 0) {
+          bad(nat + "." + item.key(), "expected a weight >= 0");
+        }
+        sum += item.value().get<double>();
+        g.nicknames.push_back(NicknameWeight{item.key(), item.value().get<double>()});
+      }
+      if (sum <= 0) {
+        bad(nat, "at least one weight must be > 0");
+      }
+    }
   }
   return p;
 }
 
+double number(const json& obj,
+              const std::string& key,
+              const std::string& path,
+              double fallback,
+              double min,
+              double max) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    return fallback;
+  }
+  if (!it->is_number()) {
+    bad(path + "." + key, "expected a number");
+  }
+  const double v = it->get<double>();
+  if (!(v >= min && v <= max)) {
+    auto text = [](double x) {
+      std::ostringstream out;
+      out << x;
+      return out.str();
+    };
+    bad(path + "." + key, "must be " + text(min) + ".." + text(max));
+  }
+  return v;
+}
+
+OtaScenario ota_scenario(const json& j, const std::string& path) {
+  only_keys(j, path, {"speed", "failure_rate", "offline_rate", "failure"});
+  OtaScenario o;
+  if (const auto sp = j.find("speed"); sp != j.end()) {
+    const std::string at = path + ".speed";
+    only_keys(*sp, at, {"pickup_s", "download_s", "verify_s", "burn_s", "jitter"});
+    constexpr double k_day = 86400;
+    o.pickup_s = number(*sp, "pickup_s", at, o.pickup_s, 0, k_day);
+    o.download_s = number(*sp, "download_s", at, o.download_s, 0, k_day);
+    o.verify_s = number(*sp, "verify_s", at, o.verify_s, 0, k_day);
+    o.burn_s = number(*sp, "burn_s", at, o.burn_s, 0, k_day);
+    o.jitter = number(*sp, "jitter", at, o.jitter, 0, 1);
+  }
+  o.failure_rate = number(j, "failure_rate", path, 0, 0, 1);
+  o.offline_rate = number(j, "offline_rate", path, 0, 0, 1);
+  if (const auto fs = j.find("failure"); fs != j.end()) {
+    if (!fs->is_array()) {
+      bad(path + ".failure", "expected a list");
+    }
+    for (std::size_t i = 0; i < fs->size(); ++i) {
+      const json& f = (*fs)[i];
+      const std::string at = path + ".failure[" + std::to_string(i) + "]";
+      only_keys(f, at, {"match", "rate", "step", "desc"});
+      OtaFailureGroup g;
+      if (const auto m = f.find("match"); m != f.end()) {
+        const std::string mat = at + ".match";
+        only_keys(*m, mat, {"name_prefix", "nickname_prefix", "firmware", "product_key"});
+        g.name_prefix = text(*m, "name_prefix", mat, "");
+        g.nickname_prefix = text(*m, "nickname_prefix", mat, "");
+        g.has_firmware = m->contains("firmware");
+        g.firmware = text(*m, "firmware", mat, "");
+        g.product_key = text(*m, "product_key", mat, "");
+      }
+      if (!f.contains("rate")) {
+        bad(at + ".rate", "required");
+      }
+      g.rate = number(f, "rate", at, 0, 0, 1);
+      const std::string step = text(f, "step", at, "any");
+      if (step == "any") {
+        g.step = OtaFailStep::any;
+      } else if (step == "upgrade") {
+        g.step = OtaFailStep::upgrade;
+      } else if (step == "download") {
+        g.step = OtaFailStep::download;
+      } else if (step == "verify") {
+        g.step = OtaFailStep::verify;
+      } else if (step == "burn") {
+        g.step = OtaFailStep::burn;
+      } else {
+        bad(at + ".step", "must be any, upgrade, download, verify or burn");
+      }
+      g.desc = text(f, "desc", at, "");
+      if (g.desc.size() > 256) {
+        bad(at + ".desc", "at most 256 characters");
+      }
+      o.failure.push_back(std::move(g));
+    }
+  }
+  o.json_text = j.dump();
+  return o;
+}
+
 Scenario scenario(const json& j) {
-  only_keys(j, "$", {"region", "iot_instance_id", "epoch", "access_keys", "products"});
+  only_keys(j, "$", {"region", "iot_instance_id", "epoch", "access_keys", "products", "ota"});
   Scenario s;
   s.region = text(j, "region", "$", "cn-shanghai");
   s.iot_instance_id = text(j, "iot_instance_id", "$", "");
@@ -270,6 +377,9 @@ Scenario scenario(const json& j) {
       s.products.push_back(std::move(p));
     }
   }
+  if (const auto ota = j.find("ota"); ota != j.end()) {
+    s.ota = ota_scenario(*ota, "$.ota");
+  }
   return s;
 }
 
@@ -282,6 +392,21 @@ Result<Scenario> parse_scenario(std::string_view json_text) {
   }
   try {
     return scenario(j);
+  } catch (const Bad& e) {
+    return fail(ErrorKind::usage, "scenario: " + e.message);
+  }
+}
+
+Result<OtaScenario> parse_ota_scenario(std::string_view json_text) {
+  if (json_text.empty()) {
+    return OtaScenario{};
+  }
+  const json j = json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) {
+    return fail(ErrorKind::usage, "ota options: not valid JSON");
+  }
+  try {
+    return ota_scenario(j, "$.ota");
   } catch (const Bad& e) {
     return fail(ErrorKind::usage, "scenario: " + e.message);
   }

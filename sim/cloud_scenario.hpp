@@ -44,6 +44,13 @@ struct StatusMix {
 
 enum class NameStyle { sequence, imei };
 
+// Nicknames of a generated fleet: relative weights (exact counts, shuffled), e.g. hardware
+// revisions {"hwrevA": 70, "hwrevB": 30}. Empty: no nickname.
+struct NicknameWeight {
+  std::string nickname;
+  double weight = 0;
+};
+
 struct DeviceGenerator {
   std::int64_t count = 0;
   NameStyle names = NameStyle::sequence;
@@ -51,6 +58,7 @@ struct DeviceGenerator {
   int digits = 6;             // sequence: minimum digits of the index
   StatusMix status;
   std::string firmware;
+  std::vector<NicknameWeight> nicknames;
 };
 
 struct ScenarioProduct {
@@ -70,12 +78,46 @@ struct ScenarioProduct {
   DeviceGenerator generate;
 };
 
+// How simulated devices behave in OTA tasks (docs/cloud-emulator.md, "OTA"). Durations are in
+// simulated seconds (--time-scale divides them).
+enum class OtaFailStep { any, upgrade, download, verify, burn }; // step -1, -2, -3, -4
+
+struct OtaFailureGroup {
+  // Match (all given keys must hold): DeviceName prefix, Nickname prefix, the device's version
+  // of the job's module before the task, ProductKey.
+  std::string name_prefix;
+  std::string nickname_prefix;
+  std::string firmware;
+  std::string product_key;
+  bool has_firmware = false; // "firmware": "" matches devices without a version
+  double rate = 0;
+  OtaFailStep step = OtaFailStep::any;
+  // TaskDesc of a failure; placeholders {step} {code} {device} {nickname} {firmware}.
+  std::string desc;
+};
+
+struct OtaScenario {
+  double pickup_s = 5;    // NOTIFIED -> IN_PROGRESS (the device reacts)
+  double download_s = 60; // progress 0 -> 100, reported in quarters
+  double verify_s = 5;
+  double burn_s = 30;
+  double jitter = 0.2;                  // each duration x (1 + jitter * U(-1, 1))
+  double failure_rate = 0;              // devices no failure group matches
+  double offline_rate = 0;              // P(an ONLINE device never reacts: its task stays NOTIFIED)
+  std::vector<OtaFailureGroup> failure; // first match wins
+  std::string json_text; // the scenario's "ota" object (kept in the state), "" = defaults
+};
+
+// Parses an "ota" object (text); "" gives the defaults.
+[[nodiscard]] Result<OtaScenario> parse_ota_scenario(std::string_view json_text);
+
 struct Scenario {
   std::string region = "cn-shanghai";
   std::string iot_instance_id; // empty: public instance, IotInstanceId accepted and ignored
   std::int64_t epoch_ms = 1704067200000; // 2024-01-01T00:00:00Z: creation time of the first device
   std::vector<ScenarioAccessKey> access_keys;
   std::vector<ScenarioProduct> products;
+  OtaScenario ota;
 };
 
 [[nodiscard]] Result<Scenario> parse_scenario(std::string_view json_text);

@@ -4,6 +4,7 @@
 #include "cloud/signer.hpp"
 #include "sim/cloud_actions.hpp"
 #include "sim/cloud_dynreg.hpp"
+#include "sim/cloud_ota.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -179,6 +180,7 @@ struct CloudService::State {
   std::atomic<std::uint64_t> register_requests{0};
   std::atomic<std::uint64_t> register_issued{0};
   std::atomic<std::uint64_t> activate_requests{0};
+  std::atomic<std::uint64_t> upload_requests{0};
   std::atomic<std::uint64_t> other{0};
   std::atomic<std::uint64_t> fault_5xx{0};
   std::atomic<std::uint64_t> fault_throttle{0};
@@ -214,7 +216,11 @@ void CloudService::tick() {
     }
     m_state->next_due = 0; // claimed; schedule() calls from now on are merged below
   }
-  const std::int64_t next = advance_batch_jobs(m_store, now, m_state->rng);
+  std::int64_t next = advance_batch_jobs(m_store, now, m_state->rng);
+  const std::int64_t next_ota = advance_ota(m_store, now, m_options);
+  if (next_ota != 0 && (next == 0 || next_ota < next)) {
+    next = next_ota;
+  }
   const std::lock_guard lock(m_state->due_mutex);
   if (next != 0 && (m_state->next_due == 0 || next < m_state->next_due)) {
     m_state->next_due = next;
@@ -506,6 +512,31 @@ CloudService::activate(const CloudRequest& request, std::int64_t now, std::strin
   return out;
 }
 
+std::string CloudService::new_request_id() {
+  return m_state->rng.with([](Rng& r) { return random_request_id(r); });
+}
+
+std::string CloudService::upload_fault() {
+  const FaultOptions& f = m_options.faults;
+  const FaultDraw draw = draw_faults(m_state->rng, f);
+  if (draw.fail < f.fail_5xx) {
+    m_state->fault_5xx.fetch_add(1);
+    return "5xx";
+  }
+  if (draw.reset < f.reset) {
+    m_state->fault_reset.fetch_add(1);
+    return "reset";
+  }
+  return "";
+}
+
+void CloudService::count_upload(const std::string& code) {
+  m_state->upload_requests.fetch_add(1);
+  if (!code.empty()) {
+    count_error("oss." + code);
+  }
+}
+
 Counters CloudService::counters() const {
   Counters c;
   const auto table = action_table();
@@ -516,6 +547,7 @@ Counters CloudService::counters() const {
   c.register_requests = m_state->register_requests.load();
   c.register_issued = m_state->register_issued.load();
   c.activate_requests = m_state->activate_requests.load();
+  c.upload_requests = m_state->upload_requests.load();
   c.other_requests = m_state->other.load();
   c.fault_5xx = m_state->fault_5xx.load();
   c.fault_throttle = m_state->fault_throttle.load();

@@ -45,6 +45,13 @@ struct ServiceOptions {
   FaultOptions faults;
   std::int64_t batch_delay_ms = 1000; // each async batch-registration phase (CHECK, CREATE)
   std::uint64_t seed = 0;
+  // OTA: simulated seconds per real second (MaximumPerMinute, task durations, RetryInterval,
+  // TimeoutInMinutes, ScheduleTime; not the upload windows).
+  double time_scale = 1.0;
+  // The emulator's own base URL ("http://127.0.0.1:40123"): GenerateOTAUploadURL's Host.
+  std::string public_url = "http://127.0.0.1";
+  // Largest object the OSS-style upload accepts (§3: 1 000 MB).
+  std::int64_t oss_max_bytes = 1000LL * 1024 * 1024;
 };
 
 struct CloudRequest {
@@ -82,6 +89,7 @@ struct Counters {
   std::uint64_t register_requests = 0; // POST /auth/register/device (§4), any answer
   std::uint64_t register_issued = 0;   // ... that issued (and committed) a DeviceSecret
   std::uint64_t activate_requests = 0; // POST /_emulator/activate
+  std::uint64_t upload_requests = 0;   // POST /_oss/iotx-ota (OSS-style PostObject)
   std::uint64_t other_requests = 0;    // no / unknown Action, other paths
   std::uint64_t fault_5xx = 0;
   std::uint64_t fault_throttle = 0;
@@ -143,6 +151,14 @@ public:
 
   [[nodiscard]] Counters counters() const;
   [[nodiscard]] const ServiceOptions& options() const { return m_options; }
+  // Sets ServiceOptions::public_url once the port is known (before serving).
+  void set_public_url(std::string url) { m_options.public_url = std::move(url); }
+  // The RNG and fault decisions for the OSS-style upload endpoint (sim/cloud_oss.hpp).
+  [[nodiscard]] std::string new_request_id();
+  // Draws the injected faults of one upload: "" (none), "5xx" or "reset"; counts them.
+  [[nodiscard]] std::string upload_fault();
+  // Counts one upload request (and its error code, if any).
+  void count_upload(const std::string& code);
 
 private:
   struct State;

@@ -47,6 +47,44 @@ CREATE TABLE IF NOT EXISTS apply_names(
   apply_id INTEGER NOT NULL, idx INTEGER NOT NULL, device_name TEXT NOT NULL,
   nickname TEXT NOT NULL, error TEXT NOT NULL, device_seq INTEGER NOT NULL,
   PRIMARY KEY(apply_id, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ota_objects(
+  object_key TEXT PRIMARY KEY, kind TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL, uploaded_ms INTEGER NOT NULL, size INTEGER NOT NULL,
+  md5 TEXT NOT NULL, sha256 TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ota_firmwares(
+  seq INTEGER PRIMARY KEY, firmware_id TEXT NOT NULL UNIQUE, product_key TEXT NOT NULL,
+  name TEXT NOT NULL, dest_version TEXT NOT NULL, src_version TEXT NOT NULL,
+  type INTEGER NOT NULL, module TEXT NOT NULL, url TEXT NOT NULL, object_key TEXT NOT NULL,
+  size INTEGER NOT NULL, sign TEXT NOT NULL, sign_method TEXT NOT NULL, md5 TEXT NOT NULL,
+  description TEXT NOT NULL, udi TEXT NOT NULL, verify_status INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ota_jobs(
+  seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, firmware_id TEXT NOT NULL,
+  product_key TEXT NOT NULL, job_type TEXT NOT NULL, status TEXT NOT NULL,
+  details TEXT NOT NULL, max_per_minute INTEGER NOT NULL, retry_interval INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL, timeout_min INTEGER NOT NULL, schedule_ms INTEGER NOT NULL,
+  schedule_finish_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  next_slot_us INTEGER NOT NULL, open_tasks INTEGER NOT NULL, canceled_tasks INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ota_jobs_by_firmware ON ota_jobs(firmware_id, seq);
+CREATE INDEX IF NOT EXISTS ota_jobs_by_status ON ota_jobs(status);
+CREATE TABLE IF NOT EXISTS ota_tasks(
+  seq INTEGER PRIMARY KEY, task_id TEXT NOT NULL UNIQUE, job_seq INTEGER NOT NULL,
+  product_key TEXT NOT NULL, device_name TEXT NOT NULL, iot_id TEXT NOT NULL,
+  module TEXT NOT NULL, src_version TEXT NOT NULL, status TEXT NOT NULL,
+  progress TEXT NOT NULL, task_desc TEXT NOT NULL, attempt INTEGER NOT NULL,
+  phase INTEGER NOT NULL, ready_ms INTEGER NOT NULL, due_ms INTEGER NOT NULL,
+  deadline_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ota_tasks_by_job ON ota_tasks(job_seq, status, seq);
+CREATE INDEX IF NOT EXISTS ota_tasks_queue ON ota_tasks(job_seq, status, ready_ms, seq);
+CREATE INDEX IF NOT EXISTS ota_tasks_due ON ota_tasks(due_ms) WHERE due_ms > 0;
+CREATE INDEX IF NOT EXISTS ota_tasks_open ON ota_tasks(product_key, device_name, module)
+  WHERE status IN ('CONFIRM', 'QUEUED', 'NOTIFIED', 'IN_PROGRESS');
+CREATE INDEX IF NOT EXISTS ota_tasks_by_device ON ota_tasks(job_seq, device_name);
+CREATE INDEX IF NOT EXISTS ota_tasks_in_job ON ota_tasks(job_seq, seq);
+CREATE TABLE IF NOT EXISTS device_modules(
+  product_key TEXT NOT NULL, device_name TEXT NOT NULL, module TEXT NOT NULL,
+  version TEXT NOT NULL, PRIMARY KEY(product_key, device_name, module)) WITHOUT ROWID;
 )sql";
 
 constexpr std::string_view k_device_columns =
@@ -134,6 +172,37 @@ std::vector<std::uint8_t> status_plan(const StatusMix& mix, std::int64_t count, 
   plan.reserve(static_cast<std::size_t>(count));
   for (std::size_t i = 0; i < 4; ++i) {
     plan.insert(plan.end(), static_cast<std::size_t>(n[i]), static_cast<std::uint8_t>(i));
+  }
+  std::shuffle(plan.begin(), plan.end(), rng);
+  return plan;
+}
+
+// Exact nickname counts for `count` devices from the weights (largest remainder), shuffled.
+std::vector<std::uint32_t>
+nickname_plan(const std::vector<NicknameWeight>& weights, std::int64_t count, Rng& rng) {
+  double sum = 0;
+  for (const NicknameWeight& w : weights) {
+    sum += w.weight;
+  }
+  std::vector<std::int64_t> n(weights.size());
+  std::vector<double> rest(weights.size());
+  std::int64_t assigned = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const double exact = static_cast<double>(count) * weights[i].weight / sum;
+    n[i] = static_cast<std::int64_t>(std::floor(exact));
+    rest[i] = exact - static_cast<double>(n[i]);
+    assigned += n[i];
+  }
+  while (assigned < count) {
+    const auto it = std::max_element(rest.begin(), rest.end());
+    n[static_cast<std::size_t>(it - rest.begin())] += 1;
+    *it = -1;
+    ++assigned;
+  }
+  std::vector<std::uint32_t> plan;
+  plan.reserve(static_cast<std::size_t>(count));
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    plan.insert(plan.end(), static_cast<std::size_t>(n[i]), static_cast<std::uint32_t>(i));
   }
   std::shuffle(plan.begin(), plan.end(), rng);
   return plan;
@@ -387,6 +456,13 @@ void CloudStore::load() {
         m_iot_instance_id = meta.text(1);
       } else if (key == "token_salt") {
         m_token_salt = meta.text(1);
+      } else if (key == "ota") {
+        // Parsed when it was seeded; a state written by a newer emulator may not parse.
+        auto ota = parse_ota_scenario(meta.text(1));
+        if (!ota) {
+          throw SqlError{ota.error().message};
+        }
+        m_ota = std::move(*ota);
       }
     }
     Stmt aks = conn->prepare("SELECT id, secret, account FROM access_keys");
@@ -443,6 +519,7 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
     put_meta("schema", "1");
     put_meta("region", scenario.region);
     put_meta("iot_instance_id", scenario.iot_instance_id);
+    put_meta("ota", scenario.ota.json_text);
     put_meta("token_salt", random_hex(meta_rng, 32));
     for (const ScenarioAccessKey& ak : scenario.access_keys) {
       c.prepare("INSERT INTO access_keys(id, secret, account) VALUES(?1, ?2, ?3)")
@@ -516,6 +593,11 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
       const DeviceGenerator& g = p.generate;
       if (g.count > 0) {
         const std::vector<std::uint8_t> plan = status_plan(g.status, g.count, rng);
+        // A separate stream, so fleets without nicknames stay what they were.
+        Rng nick_rng(derive_seed(seed, 1'000'000 + pi));
+        const std::vector<std::uint32_t> nicks =
+            g.nicknames.empty() ? std::vector<std::uint32_t>{}
+                                : nickname_plan(g.nicknames, g.count, nick_rng);
         const std::size_t width = std::max<std::size_t>(std::to_string(g.count).size(),
                                                         static_cast<std::size_t>(g.digits));
         DeviceRow d;
@@ -536,6 +618,9 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
           }
           d.device_secret = random_hex(rng, 32);
           d.iot_id = random_iot_id(rng);
+          if (!nicks.empty()) {
+            d.nickname = g.nicknames[nicks[static_cast<std::size_t>(i)]].nickname;
+          }
           d.ip.clear();
           d.active_ms = 0;
           d.online_ms = 0;

@@ -162,6 +162,10 @@ public:
   [[nodiscard]] const std::vector<ProductRow>& products() const { return m_products; }
   [[nodiscard]] const std::string& region() const { return m_region; }
   [[nodiscard]] const std::string& iot_instance_id() const { return m_iot_instance_id; }
+  // How simulated devices behave in OTA tasks (the scenario's "ota", kept in the state).
+  [[nodiscard]] const OtaScenario& ota() const { return m_ota; }
+  // The directory of the database (uploaded objects live under <state dir>/oss).
+  [[nodiscard]] std::filesystem::path state_dir() const { return m_path.parent_path(); }
   // A per-database secret that makes NextTokens opaque and tamper-evident.
   [[nodiscard]] const std::string& token_salt() const { return m_token_salt; }
 
@@ -219,6 +223,7 @@ private:
   std::string m_region;
   std::string m_iot_instance_id;
   std::string m_token_salt;
+  OtaScenario m_ota;
   std::unordered_map<std::string, AccessKeyRow> m_access_keys;
   std::vector<ProductRow> m_products; // newest first
   std::unordered_map<std::string, std::size_t> m_product_index;

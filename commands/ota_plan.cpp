@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: MIT
+#include "commands/ota_plan.hpp"
+
+#include "store/atomic_file.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace iot::commands::ota {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::optional<double> number(std::string_view s) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v)) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+} // namespace
+
+Result<std::vector<WaveSpec>> parse_waves(std::string_view text) {
+  std::vector<WaveSpec> out;
+  const std::string usage = "--waves '" + std::string(text) +
+                            "': give increasing cumulative shares or counts, e.g. "
+                            "1%,10%,50%,100% or 10,100,all";
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const auto item = trim(text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    WaveSpec spec;
+    if (item == "all") {
+      spec = {true, 100};
+    } else if (item.ends_with('%')) {
+      auto v = number(item.substr(0, item.size() - 1));
+      if (!v || *v <= 0 || *v > 100) {
+        return fail(ErrorKind::usage, usage + " (a share is above 0% and at most 100%)");
+      }
+      spec = {true, *v};
+    } else {
+      auto v = number(item);
+      if (!v || *v < 1 || std::floor(*v) != *v) {
+        return fail(ErrorKind::usage, usage + " ('" + std::string(item) + "' is not a count)");
+      }
+      spec = {false, *v};
+    }
+    if (!out.empty() && out.back().percent == spec.percent && spec.value <= out.back().value) {
+      return fail(ErrorKind::usage, usage + " (values must increase)");
+    }
+    out.push_back(spec);
+  }
+  if (out.empty()) {
+    return fail(ErrorKind::usage, usage);
+  }
+  return out;
+}
+
+std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs, std::size_t total) {
+  std::vector<std::size_t> ends;
+  for (const auto& spec : specs) {
+    std::size_t end = 0;
+    if (spec.percent) {
+      end = static_cast<std::size_t>(
+          std::ceil(static_cast<double>(total) * spec.value / 100.0 - 1e-9));
+    } else {
+      end = static_cast<std::size_t>(spec.value);
+    }
+    end = std::min(end, total);
+    if (end > (ends.empty() ? 0 : ends.back())) {
+      ends.push_back(end);
+    }
+  }
+  return ends;
+}
+
+std::vector<WaveRecord> plan_waves(const std::vector<WaveSpec>& specs, std::size_t devices) {
+  std::vector<WaveRecord> waves;
+  std::size_t begin = 0;
+  for (const std::size_t end : plan_wave_ends(specs, devices)) {
+    WaveRecord w;
+    w.number = static_cast<int>(waves.size()) + 1;
+    w.begin = begin;
+    w.end = end;
+    waves.push_back(w);
+    begin = end;
+  }
+  return waves;
+}
+
+Result<double> parse_rate(std::string_view text) {
+  const auto t = trim(text);
+  std::optional<double> v;
+  if (t.ends_with('%')) {
+    v = number(t.substr(0, t.size() - 1));
+    if (v) {
+      *v /= 100.0;
+    }
+  } else {
+    v = number(t);
+  }
+  if (!v || *v < 0 || *v > 1) {
+    return fail(ErrorKind::usage,
+                "rate '" + std::string(text) + "': give a share such as 5% or 0.05 (0 to 100%)");
+  }
+  return *v;
+}
+
+Result<std::chrono::seconds> parse_duration(std::string_view text) {
+  auto t = trim(text);
+  std::int64_t unit = 1;
+  if (!t.empty()) {
+    switch (t.back()) {
+    case 's':
+      unit = 1;
+      t.remove_suffix(1);
+      break;
+    case 'm':
+      unit = 60;
+      t.remove_suffix(1);
+      break;
+    case 'h':
+      unit = 3600;
+      t.remove_suffix(1);
+      break;
+    case 'd':
+      unit = 86400;
+      t.remove_suffix(1);
+      break;
+    default:
+      break;
+    }
+  }
+  auto v = number(t);
+  if (!v || *v < 0 || *v > 1e9) {
+    return fail(ErrorKind::usage,
+                "duration '" + std::string(text) + "': give e.g. 90s, 10m, 2h or 0");
+  }
+  return std::chrono::seconds(
+      static_cast<std::int64_t>(std::llround(*v * static_cast<double>(unit))));
+}
+
+bool abort_tripped(const AbortRule& rule, std::int64_t failed, std::int64_t succeeded) {
+  const std::int64_t finished = failed + succeeded;
+  if (finished < std::max<std::int64_t>(1, rule.min_finished) || failed == 0) {
+    return false;
+  }
+  // failed / finished ≥ rate, without dividing.
+  return static_cast<double>(failed) >= rule.failure_rate * static_cast<double>(finished) - 1e-9;
+}
+
+// ---- journal ----
+
+namespace {
+
+json opt_int(const std::optional<int>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+std::optional<int> get_opt_int(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) {
+    return std::nullopt;
+  }
+  return j[key].get<int>();
+}
+
+} // namespace
+
+std::string state_to_json(const RolloutState& s) {
+  json j;
+  j["kind"] = "iotfleet-ota-rollout";
+  j["version"] = s.version;
+  j["rollout_id"] = s.rollout_id;
+  j["product_key"] = s.product_key;
+  j["firmware_id"] = s.firmware_id;
+  j["dest_version"] = s.dest_version;
+  j["selection"] = s.selection;
+  j["status"] = s.status;
+  j["reason"] = s.reason;
+  j["skipped"] = s.skipped;
+  const auto& o = s.options;
+  j["options"] = {{"max_per_minute", opt_int(o.max_per_minute)},
+                  {"retry_interval", opt_int(o.retry_interval)},
+                  {"retry_count", opt_int(o.retry_count)},
+                  {"timeout_minutes", opt_int(o.timeout_minutes)},
+                  {"abort_failure_rate", o.abort.failure_rate},
+                  {"abort_min_finished", o.abort.min_finished},
+                  {"wave_soak_s", o.wave_soak_s},
+                  {"notified_grace_s", o.notified_grace_s},
+                  {"poll_ms", o.poll_ms}};
+  json waves = json::array();
+  for (const auto& w : s.waves) {
+    waves.push_back({{"number", w.number},
+                     {"begin", w.begin},
+                     {"end", w.end},
+                     {"state", w.state},
+                     {"job_id", w.job_id},
+                     {"created_at", w.created_at},
+                     {"finished_at", w.finished_at},
+                     {"counts",
+                      {{"total", w.counts.total},
+                       {"succeeded", w.counts.succeeded},
+                       {"failed", w.counts.failed},
+                       {"canceled", w.counts.canceled},
+                       {"notified", w.counts.notified},
+                       {"active", w.counts.active}}}});
+  }
+  j["waves"] = std::move(waves);
+  // Devices last, one [name, group] pair per line: the file stays readable with a pager.
+  std::string head = j.dump(2);
+  head.pop_back(); // "}"
+  while (!head.empty() && (head.back() == '\n' || head.back() == ' ')) {
+    head.pop_back();
+  }
+  std::string out = head + ",\n  \"devices\": [";
+  for (std::size_t i = 0; i < s.devices.size(); ++i) {
+    out += (i == 0 ? "\n    " : ",\n    ") +
+           json::array({s.devices[i].name, s.devices[i].group}).dump();
+  }
+  out += s.devices.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
+}
+
+Result<RolloutState> state_from_json(std::string_view text) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("kind", "") != "iotfleet-ota-rollout") {
+    return fail(ErrorKind::usage, "not an iotfleet rollout state file");
+  }
+  try {
+    RolloutState s;
+    s.version = j.at("version").get<int>();
+    if (s.version != 1) {
+      return fail(ErrorKind::usage,
+                  "rollout state version " + std::to_string(s.version) + " is not supported");
+    }
+    s.rollout_id = j.at("rollout_id").get<std::string>();
+    s.product_key = j.at("product_key").get<std::string>();
+    s.firmware_id = j.at("firmware_id").get<std::string>();
+    s.dest_version = j.at("dest_version").get<std::string>();
+    s.selection = j.value("selection", "");
+    s.status = j.at("status").get<std::string>();
+    s.reason = j.value("reason", "");
+    s.skipped = j.value("skipped", std::int64_t{0});
+    const json& o = j.at("options");
+    s.options.max_per_minute = get_opt_int(o, "max_per_minute");
+    s.options.retry_interval = get_opt_int(o, "retry_interval");
+    s.options.retry_count = get_opt_int(o, "retry_count");
+    s.options.timeout_minutes = get_opt_int(o, "timeout_minutes");
+    s.options.abort.failure_rate = o.at("abort_failure_rate").get<double>();
+    s.options.abort.min_finished = o.at("abort_min_finished").get<std::int64_t>();
+    s.options.wave_soak_s = o.at("wave_soak_s").get<std::int64_t>();
+    s.options.notified_grace_s = o.at("notified_grace_s").get<std::int64_t>();
+    s.options.poll_ms = o.at("poll_ms").get<std::int64_t>();
+    for (const auto& d : j.at("devices")) {
+      s.devices.push_back(PlannedDevice{d.at(0).get<std::string>(), d.at(1).get<std::string>()});
+    }
+    for (const auto& w : j.at("waves")) {
+      WaveRecord r;
+      r.number = w.at("number").get<int>();
+      r.begin = w.at("begin").get<std::size_t>();
+      r.end = w.at("end").get<std::size_t>();
+      r.state = w.at("state").get<std::string>();
+      r.job_id = w.at("job_id").get<std::string>();
+      r.created_at = w.at("created_at").get<std::int64_t>();
+      r.finished_at = w.at("finished_at").get<std::int64_t>();
+      const json& c = w.at("counts");
+      r.counts = {c.at("total").get<std::int64_t>(),
+                  c.at("succeeded").get<std::int64_t>(),
+                  c.at("failed").get<std::int64_t>(),
+                  c.at("canceled").get<std::int64_t>(),
+                  c.at("notified").get<std::int64_t>(),
+                  c.at("active").get<std::int64_t>()};
+      if (r.begin > r.end || r.end > s.devices.size()) {
+        return fail(ErrorKind::usage,
+                    "rollout state: wave " + std::to_string(r.number) + " is out of the plan");
+      }
+      s.waves.push_back(std::move(r));
+    }
+    return s;
+  } catch (const json::exception& e) {
+    return fail(ErrorKind::usage, std::string("rollout state file is damaged: ") + e.what());
+  }
+}
+
+Status save_state(const std::filesystem::path& path, const RolloutState& state) {
+  if (auto ok = store::write_file_atomically(path, state_to_json(state), 0600); !ok) {
+    return fail(ok.error().context("save rollout state " + path.string()));
+  }
+  return {};
+}
+
+Result<RolloutState> load_state(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(ErrorKind::usage, "cannot read rollout state " + path.string());
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto state = state_from_json(buffer.str());
+  if (!state) {
+    return fail(state.error().context(path.string()));
+  }
+  return state;
+}
+
+} // namespace iot::commands::ota

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+// The pure half of `ota rollout` (no I/O but the state file): wave specs, the wave plan, the
+// abort rule, durations and the journal (state file) format. docs/ota.md.
+#pragma once
+
+#include "core/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iot::commands::ota {
+
+// One entry of --waves: a cumulative share of the plan ("10%") or a cumulative count ("500");
+// "all" = 100%.
+struct WaveSpec {
+  bool percent = false;
+  double value = 0;
+  friend bool operator==(const WaveSpec&, const WaveSpec&) = default;
+};
+
+// "1%,10%,50%,100%" or "10,100,all". ErrorKind::usage for an empty list, a value ≤ 0, a percent
+// above 100 or values that do not increase.
+[[nodiscard]] Result<std::vector<WaveSpec>> parse_waves(std::string_view text);
+
+// The cumulative end index of each wave over `total` devices: a percent rounds up (1% of 50 is
+// one device), a count is capped at the total, empty waves are dropped. {} when total is 0.
+[[nodiscard]] std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs,
+                                                      std::size_t total);
+
+// "5%" or "0.05" → 0.05. ErrorKind::usage outside [0, 1].
+[[nodiscard]] Result<double> parse_rate(std::string_view text);
+
+// "90s", "10m", "2h", "1d", "0" (a bare number is seconds). ErrorKind::usage otherwise.
+[[nodiscard]] Result<std::chrono::seconds> parse_duration(std::string_view text);
+
+struct AbortRule {
+  double failure_rate = 0.05; // failed / finished at or above this trips the rule
+  std::int64_t min_finished = 20;
+};
+
+// finished = succeeded + failed (canceled tasks are not a device's verdict). True when
+// finished ≥ min_finished and failed ≥ rate × finished (rate 0 = any failure once judged).
+[[nodiscard]] bool
+abort_tripped(const AbortRule& rule, std::int64_t failed, std::int64_t succeeded);
+
+struct PlannedDevice {
+  std::string name;
+  std::string group; // the device's Nickname (a hardware revision, say): failures group by it
+  friend bool operator==(const PlannedDevice&, const PlannedDevice&) = default;
+};
+
+// Wave states, in the order a wave goes through them. "creating" is the intent written before
+// CreateOTAStaticUpgradeJob: on resume such a wave's job is looked up by its tags first.
+inline constexpr std::string_view k_wave_pending = "pending";
+inline constexpr std::string_view k_wave_creating = "creating";
+inline constexpr std::string_view k_wave_running = "running";
+inline constexpr std::string_view k_wave_soaking = "soaking";
+inline constexpr std::string_view k_wave_finished = "finished";
+inline constexpr std::string_view k_wave_aborted = "aborted";
+
+struct WaveCounts {
+  std::int64_t total = 0;
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::int64_t canceled = 0;
+  std::int64_t notified = 0;
+  // QUEUED, CONFIRM, IN_PROGRESS
+  std::int64_t active = 0;
+  friend bool operator==(const WaveCounts&, const WaveCounts&) = default;
+};
+
+struct WaveRecord {
+  int number = 0;        // 1-based
+  std::size_t begin = 0; // device index range [begin, end) of the plan
+  std::size_t end = 0;
+  std::string state{k_wave_pending};
+  std::string job_id;
+  std::int64_t created_at = 0;  // epoch s
+  std::int64_t finished_at = 0; // epoch s; the soak runs from here
+  WaveCounts counts;
+  friend bool operator==(const WaveRecord&, const WaveRecord&) = default;
+};
+
+struct RolloutOptions {
+  std::optional<int> max_per_minute;
+  std::optional<int> retry_interval;
+  std::optional<int> retry_count;
+  std::optional<int> timeout_minutes;
+  AbortRule abort;
+  std::int64_t wave_soak_s = 0;
+  std::int64_t notified_grace_s = 600;
+  std::int64_t poll_ms = 5000;
+  friend bool operator==(const RolloutOptions& a, const RolloutOptions& b) {
+    return a.max_per_minute == b.max_per_minute && a.retry_interval == b.retry_interval &&
+           a.retry_count == b.retry_count && a.timeout_minutes == b.timeout_minutes &&
+           a.abort.failure_rate == b.abort.failure_rate &&
+           a.abort.min_finished == b.abort.min_finished && a.wave_soak_s == b.wave_soak_s &&
+           a.notified_grace_s == b.notified_grace_s && a.poll_ms == b.poll_ms;
+  }
+};
+
+// Rollout status: planned → running → done | aborted | canceled.
+struct RolloutState {
+  int version = 1;
+  std::string rollout_id; // also the jobs' tag iotfleet.rollout
+  std::string product_key;
+  std::string firmware_id;
+  std::string dest_version;
+  std::string selection; // how the devices were chosen, for the report
+  RolloutOptions options;
+  std::vector<PlannedDevice> devices; // plan order; waves are ranges of it
+  std::int64_t skipped = 0;           // already at the target version when planned
+  std::vector<WaveRecord> waves;
+  std::string status = "planned";
+  std::string reason; // why it aborted / was canceled
+  friend bool operator==(const RolloutState&, const RolloutState&) = default;
+};
+
+// Tags that make a wave's job findable (ListOTAJobByFirmware) after a crash between its creation
+// and the journal entry.
+inline constexpr std::string_view k_tag_rollout = "iotfleet.rollout";
+inline constexpr std::string_view k_tag_wave = "iotfleet.wave";
+
+// Waves over the devices: one WaveRecord per non-empty wave of the spec.
+[[nodiscard]] std::vector<WaveRecord> plan_waves(const std::vector<WaveSpec>& specs,
+                                                 std::size_t devices);
+
+[[nodiscard]] std::string state_to_json(const RolloutState& state);
+// ErrorKind::usage naming what is wrong (not a rollout state file, unknown version, bad shape).
+[[nodiscard]] Result<RolloutState> state_from_json(std::string_view text);
+// Atomically, 0600 (store/atomic_file).
+[[nodiscard]] Status save_state(const std::filesystem::path& path, const RolloutState& state);
+[[nodiscard]] Result<RolloutState> load_state(const std::filesystem::path& path);
+
+} // namespace iot::commands::ota

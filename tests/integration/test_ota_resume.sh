@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# ota rollout survives SIGKILL: 10 trials kill the rollout at a random moment and continue it with
+# --resume (sometimes killing the resume too), plus the critical window — killed right after
+# CreateOTAStaticUpgradeJob answered, before the journal recorded the JobId (a test hook). Each
+# trial checks the emulator's database: no device got two tasks (never sent twice), every planned
+# device got one and there is exactly one job per wave (no wave skipped or duplicated).
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+: "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+ak=LTAI5tOtaResume01
+pk=a1OtaKill01
+cat >scenario.json <<EOF2
+{"access_keys": [{"id": "$ak", "secret": "otaResumeSecret000000000000001"}],
+ "products": [{"product_key": "$pk",
+   "generate": {"count": 300, "names": "sequence", "prefix": "k", "digits": 4,
+                "status": {"ONLINE": 1}, "firmware": "V0", "nicknames": {"revC": 1}}}],
+ "ota": {"speed": {"pickup_s": 2, "download_s": 20, "verify_s": 2, "burn_s": 5, "jitter": 0.3}}}
+EOF2
+printf %s otaResumeSecret000000000000001 >ak.secret
+chmod 600 ak.secret
+cloud_start "$IOT_TMP/cloud" scenario.json --seed 5 --time-scale 60 --no-limits
+base=(--endpoint "$cloud_url" --region cn-shanghai --access-key-id $ak --access-key-secret-file ak.secret)
+cli() { "$IOTFLEET" "${base[@]}" "$@"; }
+db="$IOT_TMP/cloud/cloud.db"
+sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro",uri=True)
+for r in c.execute(sys.argv[2], sys.argv[3:]): print("|".join(map(str,r)))' "$db" "$@"; }
+head -c 2000 /dev/urandom >fw.bin
+rollout_args=(--all --waves 10%,40%,100% --max-per-minute 200 --poll-interval 200ms)
+
+# check FW STATE: the invariants after a rollout that went to the end.
+check() {
+  local fw=$1 state=$2 label=$3 dup
+  dup=$(sql 'select t.device_name from ota_tasks t join ota_jobs j on t.job_seq=j.seq where j.firmware_id=? group by t.device_name having count(*) > 1' "$fw" | wc -l)
+  [ "$dup" = 0 ] && ok || fail "$label: $dup devices got two tasks"
+  [ "$(sql 'select count(distinct t.device_name) from ota_tasks t join ota_jobs j on t.job_seq=j.seq where j.firmware_id=?' "$fw")" = 300 ] &&
+    ok || fail "$label: not every device got a task"
+  [ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" = 3 ] && ok ||
+    fail "$label: $(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw") jobs for 3 waves"
+  [ "$(jq -r .status "$state")" = done ] && ok || fail "$label: journal status $(jq -r .status "$state")"
+  [ "$(jq -r '[.waves[].state] | unique | join(",")' "$state")" = finished ] && ok ||
+    fail "$label: wave states $(jq -c '[.waves[].state]' "$state")"
+  # Wave i's job holds exactly wave i's devices.
+  local w
+  for w in 0 1 2; do
+    [ "$(sql 'select count(*) from ota_tasks t join ota_jobs j on t.job_seq=j.seq where j.job_id=?' "$(jq -r ".waves[$w].job_id" "$state")")" = \
+      "$(jq ".waves[$w].end - .waves[$w].begin" "$state")" ] && ok || fail "$label: wave $((w + 1)) size"
+  done
+}
+
+# resume_until_done STATE: --resume until it exits 0 (a kill may have hit it before any wave).
+resume_until_done() {
+  local i
+  for i in 1 2 3; do
+    run cli ota rollout --resume "$1"
+    [ "$rc" = 0 ] && return 0
+  done
+  fail "resume of $1: exit $rc: $err"
+}
+
+kills=0
+for trial in $(seq 10); do
+  fw=$(cli ota upload fw.bin --product-key $pk --version "V$trial" -o json | jq -r .firmware_id)
+  # The binary itself in the background (not a shell function: SIGKILL must hit iotfleet).
+  "$IOTFLEET" "${base[@]}" ota rollout --firmware "$fw" "${rollout_args[@]}" --state "t$trial.json" \
+    >/dev/null 2>"t$trial.err" &
+  pid=$!
+  sleep "$(python3 -c "import random; print(round(random.uniform(0.2, 2.5), 2))")"
+  if kill -KILL $pid 2>/dev/null; then kills=$((kills + 1)); fi
+  wait $pid 2>/dev/null || true
+  if [ ! -e "t$trial.json" ]; then
+    # Killed while planning: nothing was created; the rollout starts again.
+    [ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" = 0 ] && ok || fail "jobs without a journal"
+    run cli ota rollout --firmware "$fw" "${rollout_args[@]}" --state "t$trial.json"
+  fi
+  if [ $((trial % 3)) = 0 ]; then
+    # Kill the resume too.
+    "$IOTFLEET" "${base[@]}" ota rollout --resume "t$trial.json" >/dev/null 2>&1 &
+    pid=$!
+    sleep 0.7
+    kill -KILL $pid 2>/dev/null || true
+    wait $pid 2>/dev/null || true
+  fi
+  echo "trial $trial: killed in $(jq -c '[.waves[].state]' "t$trial.json" 2>/dev/null)" >&2
+  resume_until_done "t$trial.json"
+  check "$fw" "t$trial.json" "trial $trial"
+done
+[ "$kills" -ge 8 ] && ok || fail "only $kills of 10 rollouts were still running when killed"
+
+# The critical window: the job exists, the journal only has the intent.
+fw=$(cli ota upload fw.bin --product-key $pk --version V99 -o json | jq -r .firmware_id)
+set +e
+IOTFLEET_TEST_CRASH_AFTER_CREATE=2 cli ota rollout --firmware "$fw" "${rollout_args[@]}" \
+  --state window.json >/dev/null 2>window.err
+window_rc=$?
+set -e
+[ "$window_rc" = 137 ] && ok || fail "crash hook: exit $window_rc $(cat window.err)"
+[ "$(jq -r '.waves[1].state' window.json)" = creating ] && [ "$(jq -r '.waves[1].job_id' window.json)" = "" ] &&
+  ok || fail "journal after the crash: $(jq -c '.waves' window.json)"
+[ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" = 2 ] && ok || fail "wave 2's job not created"
+run cli ota rollout --resume window.json
+expect_rc 0 "resume after the critical window"
+expect_err "wave 2/3: found job [A-Za-z0-9]+ created before the interruption" "job found by its tags"
+check "$fw" window.json "critical window"
+
+finish

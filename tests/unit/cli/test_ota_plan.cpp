@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// ota rollout's pure parts: wave specs and plans, the abort rule, durations, the journal.
+#include "commands/ota_plan.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+using namespace iot;
+using namespace iot::commands::ota;
+
+TEST_CASE("--waves: shares and counts, cumulative, increasing") {
+  auto w = parse_waves("1%,10%,50%,100%");
+  REQUIRE(w);
+  CHECK(*w == std::vector<WaveSpec>{{true, 1}, {true, 10}, {true, 50}, {true, 100}});
+  auto c = parse_waves("10, 100,all");
+  REQUIRE(c);
+  CHECK(*c == std::vector<WaveSpec>{{false, 10}, {false, 100}, {true, 100}});
+  CHECK(!parse_waves(""));
+  CHECK(!parse_waves("10%,5%"));
+  CHECK(!parse_waves("0%"));
+  CHECK(!parse_waves("101%"));
+  CHECK(!parse_waves("1.5"));
+  CHECK(parse_waves("10%,5%").error().kind == ErrorKind::usage);
+}
+
+TEST_CASE("wave plan: percent rounds up, counts cap, empty waves vanish") {
+  const auto pct = *parse_waves("1%,10%,50%,100%");
+  CHECK(plan_wave_ends(pct, 10'000) == std::vector<std::size_t>{100, 1000, 5000, 10000});
+  CHECK(plan_wave_ends(pct, 50) == std::vector<std::size_t>{1, 5, 25, 50});
+  CHECK(plan_wave_ends(pct, 3) == std::vector<std::size_t>{1, 2, 3});
+  CHECK(plan_wave_ends(pct, 1) == std::vector<std::size_t>{1});
+  CHECK(plan_wave_ends(pct, 0).empty());
+  CHECK(plan_wave_ends(*parse_waves("20,100,50%,100%"), 1000) ==
+        std::vector<std::size_t>{20, 100, 500, 1000});
+  CHECK(plan_wave_ends(*parse_waves("10,100"), 50) == std::vector<std::size_t>{10, 50});
+  // A plan short of 100 % leaves the rest out.
+  CHECK(plan_wave_ends(*parse_waves("10%"), 200) == std::vector<std::size_t>{20});
+  const auto waves = plan_waves(pct, 10'000);
+  REQUIRE(waves.size() == 4);
+  CHECK(waves[1].number == 2);
+  CHECK(waves[1].begin == 100);
+  CHECK(waves[1].end == 1000);
+  CHECK(waves[3].begin == 5000);
+  CHECK(waves[3].state == "pending");
+}
+
+TEST_CASE("abort rule: failed / finished ≥ rate once finished ≥ min") {
+  const AbortRule rule{0.05, 20};
+  CHECK(!abort_tripped(rule, 5, 14)); // 19 finished: not judged yet
+  CHECK(abort_tripped(rule, 1, 19));  // 1/20 = 5 %: trips (≥)
+  CHECK(!abort_tripped(rule, 1, 20)); // 1/21 < 5 %
+  CHECK(!abort_tripped(rule, 0, 1000));
+  CHECK(abort_tripped(rule, 50, 950));
+  CHECK(!abort_tripped(rule, 49, 951));
+  CHECK(!abort_tripped(AbortRule{1.0, 1}, 5, 5));
+  CHECK(abort_tripped(AbortRule{1.0, 1}, 5, 0));
+  CHECK(abort_tripped(AbortRule{0.0, 1}, 1, 100)); // rate 0: any failure
+  CHECK(!abort_tripped(AbortRule{0.0, 1}, 0, 100));
+}
+
+TEST_CASE("rates and durations") {
+  CHECK(*parse_rate("5%") == doctest::Approx(0.05));
+  CHECK(*parse_rate("0.3") == doctest::Approx(0.3));
+  CHECK(!parse_rate("120%"));
+  CHECK(!parse_rate("x"));
+  CHECK(parse_duration("10m")->count() == 600);
+  CHECK(parse_duration("90s")->count() == 90);
+  CHECK(parse_duration("2h")->count() == 7200);
+  CHECK(parse_duration("45")->count() == 45);
+  CHECK(parse_duration("0")->count() == 0);
+  CHECK(parse_duration("1.5m")->count() == 90);
+  CHECK(!parse_duration("-1m"));
+  CHECK(!parse_duration("soon"));
+}
+
+TEST_CASE("the journal round-trips and is written 0600") {
+  RolloutState s;
+  s.rollout_id = "rabc";
+  s.product_key = "pk";
+  s.firmware_id = "fw";
+  s.dest_version = "V2";
+  s.selection = "devices from d.txt";
+  s.options.max_per_minute = 100;
+  s.options.retry_interval = 10;
+  s.options.retry_count = 2;
+  s.options.abort = {0.05, 20};
+  s.options.wave_soak_s = 600;
+  s.devices = {{"a", "hwrevA"}, {"b", ""}, {"c\"q", "hwrevB"}};
+  s.waves = plan_waves(*parse_waves("1,all"), 3);
+  s.waves[0].state = "finished";
+  s.waves[0].job_id = "J1";
+  s.waves[0].counts = {1, 1, 0, 0, 0, 0};
+  s.waves[1].state = "creating";
+  s.status = "running";
+  auto back = state_from_json(state_to_json(s));
+  REQUIRE(back);
+  CHECK(*back == s);
+
+  const auto path = std::filesystem::temp_directory_path() / "iotfleet-ota-state-unit.json";
+  REQUIRE(save_state(path, s));
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto loaded = load_state(path);
+  REQUIRE(loaded);
+  CHECK(*loaded == s);
+  std::filesystem::remove(path);
+
+  CHECK(!state_from_json("{}"));
+  CHECK(!state_from_json("not json"));
+  auto broken = state_to_json(s);
+  broken.replace(broken.find("\"end\": 3"), 8, "\"end\": 9");
+  auto bad = state_from_json(broken);
+  REQUIRE(!bad);
+  CHECK(bad.error().message.find("out of the plan") != std::string::npos);
+}

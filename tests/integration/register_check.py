@@ -16,6 +16,7 @@ Reads the ledger and the emulator's cloud.db with Python's own sqlite3 (not iotf
       Activates (POST /_emulator/activate) up to COUNT random devices whose newest registration
       is issued and that are not activated yet: devices burned with their secret, connecting.
 """
+import os
 import random
 import sqlite3
 import sys
@@ -23,8 +24,22 @@ import urllib.parse
 import urllib.request
 
 
+def open_ledger(path):
+    """The ledger read-only; an empty database when a killed run never created it."""
+    if not os.path.exists(path):
+        return sqlite3.connect(":memory:")
+    # Read-write so that SQLite can recover the WAL of a killed writer (a read-only connection
+    # may read the main file alone, mid-checkpoint); nothing is written.
+    return sqlite3.connect(path)
+
+
 def registrations(ledger, pk):
     rows = {}
+    # A run killed before it created the ledger's tables has registered nothing.
+    if not ledger.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'registrations'"
+    ).fetchone():
+        return rows
     for dn, status, secret in ledger.execute(
         "SELECT device_name, status, secret FROM registrations WHERE product_key = ? ORDER BY id",
         (pk,),
@@ -36,14 +51,17 @@ def registrations(ledger, pk):
 
 def check(ledger_path, cloud_path, pk, names_path, all_issued):
     names = [l.strip() for l in open(names_path) if l.strip() and not l.startswith("#")]
-    ledger = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+    ledger = open_ledger(ledger_path)
     cloud = sqlite3.connect(f"file:{cloud_path}?mode=ro", uri=True)
     regs = registrations(ledger, pk)
+    has_pool = ledger.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'triplets'"
+    ).fetchone()
     pool = dict(
         ledger.execute(
             "SELECT device_name, secret FROM triplets WHERE product_key = ?", (pk,)
         ).fetchall()
-    )
+    ) if has_pool else {}
     devices = {
         dn: (secret, active)
         for dn, secret, active in cloud.execute(
@@ -90,7 +108,7 @@ def check(ledger_path, cloud_path, pk, names_path, all_issued):
 
 
 def activate(ledger_path, url, pk, count, seed):
-    ledger = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+    ledger = open_ledger(ledger_path)
     regs = registrations(ledger, pk)
     ready = sorted(dn for dn, rows in regs.items() if rows[-1][0] == "issued")
     random.Random(seed).shuffle(ready)

@@ -62,3 +62,25 @@ template <class T>
 }
 
 } // namespace iot
+
+// IOT_TRY(expr): the value of a Result expression, or — when it failed — return its error from
+// the enclosing function (any Result<U>), as ccache's TRY does. For a Status it is a statement.
+//   auto ledger = IOT_TRY(store::open_ledger(path));
+//   IOT_TRY(file->commit());
+// IOT_TRY_CTX(expr, ctx) also prefixes the error with what the caller was doing; ctx is only
+// evaluated on failure:
+//   auto text = IOT_TRY_CTX(read_file(path), "snapshot " + path);
+// (A GNU statement expression, which g++ and clang both take; __extension__ keeps -Wpedantic
+// quiet. The value is moved out of the Result before it goes out of scope.)
+#define IOT_TRY(expr) IOT_TRY_CTX(expr, ::std::string_view{})
+#define IOT_TRY_CTX(expr, ctx) IOT_TRY_IMPL_(expr, ctx, IOT_TRY_CAT_(iot_try_result_, __COUNTER__))
+#define IOT_TRY_CAT_(a, b) IOT_TRY_CAT2_(a, b)
+#define IOT_TRY_CAT2_(a, b) a##b
+#define IOT_TRY_IMPL_(expr, ctx, name)                                                             \
+  __extension__({                                                                                  \
+    auto name = (expr);                                                                            \
+    if (!name) [[unlikely]] {                                                                      \
+      return ::iot::fail(::std::move(name).error().context(ctx));                                  \
+    }                                                                                              \
+    *::std::move(name);                                                                            \
+  })

@@ -17,6 +17,11 @@ namespace iot::core {
 // Whitespace (space, tab, CR, LF) removed from both ends.
 [[nodiscard]] std::string_view trim(std::string_view text);
 
+// ASCII letters lowered (other bytes unchanged); iequals compares that way.
+[[nodiscard]] std::string to_lower(std::string_view text);
+[[nodiscard]] std::string to_upper(std::string_view text);
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b);
+
 // Appends the UTF-8 encoding of code point `cp` (for JSON \u escapes; no validation).
 void append_utf8(std::string& out, std::uint32_t cp);
 

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: MIT
 #include "core/csv.hpp"
+#include "core/duration.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/mask.hpp"
 #include "core/table.hpp"
 #include "core/text.hpp"
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
 #include <stdexcept>
 
 using namespace iot;
@@ -25,9 +34,70 @@ TEST_SUITE("core::Error") {
     REQUIRE_FALSE(up.has_value());
     CHECK(up.error() == Error{ErrorKind::usage, "parse: bad"});
   }
-  TEST_CASE("every kind has a name") {
+  TEST_CASE("every kind has its own name") {
+    std::set<std::string_view> names;
+    for (int k = 0; k <= static_cast<int>(ErrorKind::interrupted); ++k) {
+      const auto name = to_string(static_cast<ErrorKind>(k));
+      CHECK(names.insert(name).second);
+      CHECK(name != "");
+    }
+    CHECK(names.size() == 12);
     CHECK(to_string(ErrorKind::difference) == "difference");
-    CHECK(to_string(ErrorKind::interrupted) == "interrupted");
+  }
+}
+
+namespace {
+int g_evaluated = 0;
+Result<int> number(bool ok) {
+  if (!ok) {
+    return fail(ErrorKind::io, "disk full");
+  }
+  return 7;
+}
+Status step(bool ok) {
+  if (!ok) {
+    return fail(ErrorKind::serial, "no answer");
+  }
+  return {};
+}
+std::string context_text() {
+  ++g_evaluated;
+  return "write ledger";
+}
+Result<std::string> twice(bool ok) {
+  const int n = IOT_TRY(number(ok));
+  return std::to_string(n * 2);
+}
+Result<int> chain(bool first, bool second) {
+  IOT_TRY(step(first));
+  return IOT_TRY_CTX(number(second), context_text()) + 1;
+}
+Result<std::unique_ptr<int>> owned(bool ok) {
+  auto p = IOT_TRY(Result<std::unique_ptr<int>>(
+      ok ? Result<std::unique_ptr<int>>(std::make_unique<int>(3)) : fail(ErrorKind::io, "none")));
+  return p;
+}
+} // namespace
+
+TEST_SUITE("core::IOT_TRY") {
+  TEST_CASE("yields the value, or returns the error from the enclosing function") {
+    CHECK(twice(true).value() == "14");
+    REQUIRE_FALSE(twice(false));
+    CHECK(twice(false).error() == Error{ErrorKind::io, "disk full"});
+  }
+  TEST_CASE("a Status is a statement; IOT_TRY_CTX adds context only when it fails") {
+    g_evaluated = 0;
+    CHECK(chain(true, true).value() == 8);
+    CHECK(g_evaluated == 0);
+    CHECK(chain(false, true).error() == Error{ErrorKind::serial, "no answer"});
+    CHECK(chain(true, false).error() == Error{ErrorKind::io, "write ledger: disk full"});
+    CHECK(g_evaluated == 1);
+  }
+  TEST_CASE("move-only values are moved out") {
+    auto p = owned(true);
+    REQUIRE(p);
+    CHECK(**p == 3);
+    CHECK_FALSE(owned(false));
   }
 }
 
@@ -97,4 +167,88 @@ TEST_SUITE("core::Table") {
 TEST_CASE("iso8601_utc") {
   CHECK(iot::core::iso8601_utc(0).empty());
   CHECK(iot::core::iso8601_utc(1550628969123) == "2019-02-20T02:16:09.123Z");
+}
+
+TEST_SUITE("core::duration") {
+  using namespace std::chrono_literals;
+  TEST_CASE("a unit is taken as given; a bare number is in the option's unit") {
+    CHECK(core::parse_duration("500ms", 1s).value() == 500ms);
+    CHECK(core::parse_duration("30s", 1ms).value() == 30s);
+    CHECK(core::parse_duration("10m", 1s).value() == 10min);
+    CHECK(core::parse_duration("2h", 1s).value() == 2h);
+    CHECK(core::parse_duration("1d", 1s).value() == 24h);
+    CHECK(core::parse_duration("1.5s", 1s).value() == 1500ms);
+    CHECK(core::parse_duration(" 5000 ", 1ms).value() == 5000ms);
+    CHECK(core::parse_duration("600", 1s).value() == 10min);
+    CHECK(core::parse_duration("0", 1min).value() == 0ms);
+  }
+  TEST_CASE("anything else is a usage error naming the text and the syntax") {
+    for (const char* bad : {"", "s", "-1s", "5 sec", "1e3", "ten", "5x", "1..2s", "99999d"}) {
+      CAPTURE(bad);
+      auto r = core::parse_duration(bad, 1s);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().kind == ErrorKind::usage);
+      CHECK(r.error().message.find("500ms, 30s") != std::string::npos);
+    }
+    CHECK(core::parse_duration("x", 1s).error().message ==
+          "duration 'x': give a number with a unit — 500ms, 30s, 10m, 2h, 1d — or a bare number "
+          "of s");
+  }
+  TEST_CASE("format picks the largest exact unit and parses back") {
+    CHECK(core::format_duration(0ms) == "0");
+    CHECK(core::format_duration(250ms) == "250ms");
+    CHECK(core::format_duration(1500ms) == "1500ms");
+    CHECK(core::format_duration(30s) == "30s");
+    CHECK(core::format_duration(10min) == "10m");
+    CHECK(core::format_duration(2h) == "2h");
+    for (const std::chrono::milliseconds d :
+         std::initializer_list<std::chrono::milliseconds>{1ms, 999ms, 61s, 90min, 48h}) {
+      CHECK(core::parse_duration(core::format_duration(d), 1s).value() == d);
+    }
+  }
+}
+
+TEST_SUITE("core::read_file") {
+  namespace fs = std::filesystem;
+  struct TempDir {
+    fs::path path = fs::temp_directory_path() / ("iot-file-" + std::to_string(::getpid()));
+    TempDir() { fs::create_directories(path); }
+    ~TempDir() { fs::remove_all(path); }
+  };
+  TEST_CASE("reads a file whole") {
+    TempDir d;
+    std::ofstream(d.path / "a.txt") << "one\ntwo\n";
+    CHECK(core::read_file(d.path / "a.txt", "list").value() == "one\ntwo\n");
+  }
+  TEST_CASE("a missing file, a directory and a limit name the file, the reason and the fix") {
+    TempDir d;
+    const auto missing = core::read_file(d.path / "nope.txt", "device list");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().kind == ErrorKind::usage);
+    CHECK(missing.error().message == "cannot read device list " + (d.path / "nope.txt").string() +
+                                         ": No such file or directory — check the path");
+    const auto dir = core::read_file(d.path, "config file", {ErrorKind::config, 0});
+    REQUIRE_FALSE(dir);
+    CHECK(dir.error().kind == ErrorKind::config);
+    CHECK(dir.error().message == "cannot read config file " + d.path.string() +
+                                     ": Is a directory — give a file, not a directory");
+    std::ofstream(d.path / "big") << std::string(100, 'x');
+    const auto big = core::read_file(d.path / "big", "pool file", {ErrorKind::usage, 10});
+    REQUIRE_FALSE(big);
+    CHECK(big.error().message.find("100 bytes, more than the 10 accepted: split it") !=
+          std::string::npos);
+  }
+  TEST_CASE("an unreadable file says so with the permissions fix") {
+    if (::geteuid() == 0) {
+      // root reads any file: check the wording from the errno alone.
+      CHECK(core::file_error(ErrorKind::usage, "snapshot", "/x", EACCES).message ==
+            "cannot read snapshot /x: Permission denied — check its permissions (ls -l /x)");
+      return;
+    }
+    TempDir d;
+    std::ofstream(d.path / "s") << "x";
+    fs::permissions(d.path / "s", fs::perms::none);
+    CHECK(core::read_file(d.path / "s", "snapshot").error().message.find("Permission denied") !=
+          std::string::npos);
+  }
 }

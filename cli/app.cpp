@@ -5,6 +5,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/progress.hpp"
 #include "cli/render.hpp"
+#include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/creds.hpp"
 #include "commands/devices.hpp"
@@ -17,11 +18,14 @@
 #include "commands/register.hpp"
 #include "commands/secrets.hpp"
 #include "core/interrupt.hpp"
+#include "core/text.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
+#include <optional>
 
 namespace iot::cli {
 namespace {
@@ -68,13 +72,6 @@ private:
   bool m_color;
 };
 
-std::string lower(std::string text) {
-  for (auto& c : text) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return text;
-}
-
 void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
   const std::map<std::string, core::OutputFormat> formats = {
       {"table", core::OutputFormat::table},
@@ -84,7 +81,7 @@ void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
   };
   app.add_option_function<std::string>(
          "-o,--output",
-         [&g, formats](const std::string& name) { g.output = formats.at(lower(name)); },
+         [&g, formats](const std::string& name) { g.output = formats.at(core::to_lower(name)); },
          "Output format: table (default), json, ndjson or csv")
       ->check(CLI::IsMember({"table", "json", "ndjson", "csv"}, CLI::ignore_case))
       ->option_text("table|json|ndjson|csv");
@@ -117,39 +114,179 @@ void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
   app.add_flag("--no-color", g.no_color, "No colour (also: NO_COLOR set in the environment)");
 }
 
+// Levenshtein distance, for "did you mean".
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest of `names` to `word`, when it is close enough to be a typo.
+std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& names) {
+  std::optional<std::string> best;
+  std::size_t best_distance = 3; // at most two edits
+  for (const auto& n : names) {
+    const std::size_t d = n.starts_with(word) && word.size() >= 2 ? 1 : distance(word, n);
+    if (d < best_distance) {
+      best_distance = d;
+      best = n;
+    }
+  }
+  return best;
+}
+
+// The deepest command the parse reached and its full name ("iotfleet pool").
+std::pair<const CLI::App*, std::string> selected_command(const CLI::App& app) {
+  const CLI::App* selected = &app;
+  std::string path = app.get_name();
+  for (;;) {
+    const auto subs = selected->get_subcommands();
+    if (subs.empty()) {
+      return {selected, path};
+    }
+    selected = subs.front();
+    path += " " + selected->get_name();
+  }
+}
+
+std::vector<std::string> command_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands({})) {
+    names.push_back(sub->get_name());
+  }
+  return names;
+}
+
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* opt : app.get_options()) {
+    if (!opt->get_group().empty()) {
+      for (const auto& n : opt->get_lnames()) {
+        names.push_back("--" + n);
+      }
+    }
+  }
+  for (const CLI::App* parent = app.get_parent(); parent != nullptr;
+       parent = parent->get_parent()) {
+    for (auto& n : option_names(*parent)) {
+      names.push_back(std::move(n));
+    }
+  }
+  return names;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    out += (out.empty() ? "" : ", ") + i;
+  }
+  return out;
+}
+
+// What a parse error says: "iotfleet: error: …", the fix where a typo is likely, and where the
+// command's help is.
+std::string failure_text(const CLI::App* app, const CLI::Error& e) {
+  const auto [selected, path] = selected_command(*app);
+  std::string message = e.what();
+  if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::ExtrasError)) {
+    // Arguments nobody took fall through to the root: look at all of them, an option first.
+    auto extras = app->remaining(true);
+    std::stable_partition(
+        extras.begin(), extras.end(), [](const std::string& a) { return a.starts_with("--"); });
+    if (!extras.empty()) {
+      const std::string& word = extras.front();
+      const auto commands = command_names(*selected);
+      if (!word.starts_with("-") && !commands.empty()) {
+        message = "unknown command '" + word + "' for '" + path + "'";
+        if (auto guess = closest(word, commands)) {
+          message += ": did you mean '" + *guess + "'?";
+        }
+        message += " (commands: " + join(commands) + ")";
+      } else if (word.starts_with("--")) {
+        const auto name = word.substr(0, word.find('='));
+        message = "unknown option " + name + " for '" + path + "'";
+        if (auto guess = closest(name, option_names(*selected))) {
+          message += ": did you mean " + *guess + "?";
+        }
+      } else {
+        message =
+            std::string(extras.size() == 1 ? "unexpected argument '" : "unexpected arguments '") +
+            word + (extras.size() == 1 ? "'" : "' …") + " for '" + path + "'";
+      }
+    }
+  }
+  return "iotfleet: error: " + message + "\nRun '" + path + " --help' for more information.\n";
+}
+
+// `iotfleet register` is the old name of `iotfleet dynreg`: say so when it is used.
+void warn_old_command_names(int argc, const char* const* argv, commands::Output& output) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "dynreg") {
+      return;
+    }
+    if (arg == "register") {
+      output.warn(commands::deprecation_warning("'iotfleet register'", "'iotfleet dynreg'") +
+                  " (dynamic registration; `iotfleet devices register` is RegisterDevice)");
+      return;
+    }
+  }
+}
+
 } // namespace
+
+std::unique_ptr<CLI::App> build_app(commands::Context& ctx) {
+  auto app = std::make_unique<CLI::App>(
+      "iotfleet: burn, check, register, diagnose and update IoT modules on Alibaba Cloud IoT "
+      "Platform",
+      "iotfleet");
+  app->set_version_flag("--version", std::string("iotfleet ") + IOTFLEET_VERSION);
+  app->require_subcommand(0, 1);
+  app->fallthrough();
+  add_global_options(*app, ctx.global);
+
+  // Every command is registered here, in the order --help lists them.
+  commands::register_ports(*app, ctx);
+  commands::register_module(*app, ctx);
+  commands::register_pool(*app, ctx);
+  commands::register_provision(*app, ctx);
+  commands::register_secrets(*app, ctx);
+  commands::register_devices(*app, ctx);
+  commands::register_register(*app, ctx);
+  commands::register_creds(*app, ctx);
+  commands::register_diagnose(*app, ctx);
+  commands::register_ota(*app, ctx);
+  commands::register_config(*app, ctx);
+  // After the commands: CLI11 copies a parent's footer into the subcommands it adds later.
+  app->footer(std::string(exit_code_help()) +
+              "\nData goes to stdout, messages and progress to stderr. Secrets are masked unless "
+              "--show-secrets. Conventions (DeviceNames, lists, durations, formats): "
+              "docs/cli-conventions.md.");
+  return app;
+}
 
 int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Environment env) {
   commands::Context ctx;
   ctx.env = std::move(env);
-
-  CLI::App app{"iotfleet: burn, check, register, diagnose and update IoT modules on Alibaba "
-               "Cloud IoT Platform",
-               "iotfleet"};
-  app.set_version_flag("--version", std::string("iotfleet ") + IOTFLEET_VERSION);
-  app.footer(std::string(exit_code_help()) +
-             "\nData goes to stdout, messages and progress to stderr. Secrets are masked unless "
-             "--show-secrets.");
-  app.require_subcommand(0, 1);
-  app.fallthrough();
-  add_global_options(app, ctx.global);
-
-  // Every command is registered here, in the order --help lists them.
-  commands::register_ports(app, ctx);
-  commands::register_module(app, ctx);
-  commands::register_pool(app, ctx);
-  commands::register_provision(app, ctx);
-  commands::register_secrets(app, ctx);
-  commands::register_devices(app, ctx);
-  commands::register_register(app, ctx);
-  commands::register_creds(app, ctx);
-  commands::register_diagnose(app, ctx);
-  commands::register_ota(app, ctx);
-  commands::register_config(app, ctx);
+  auto app_owner = build_app(ctx);
+  CLI::App& app = *app_owner;
+  app.failure_message(failure_text);
 
   const bool color = streams.out_is_tty && !ctx.global.no_color && !ctx.env.getenv("NO_COLOR");
   StreamOutput output(ctx.global, streams, color);
   ctx.output = &output;
+  warn_old_command_names(argc, argv, output);
 
   try {
     app.parse(argc, argv);
@@ -162,20 +299,12 @@ int run(int argc, const char* const* argv, const AppStreams& streams, cloud::Env
   }
   // A command group given without one of its commands ("iotfleet", "iotfleet config"): its help,
   // on stderr, and a usage error.
-  CLI::App* selected = &app;
-  while (!selected->get_subcommands().empty()) {
-    selected = selected->get_subcommands().front();
-  }
+  const auto [selected, path] = selected_command(app);
   if (!selected->get_subcommands({}).empty()) {
-    std::string names;
-    for (const auto* sub : selected->get_subcommands({})) {
-      names += names.empty() ? "" : ", ";
-      names += sub->get_name();
-    }
-    streams.err << selected->help() << "\niotfleet: error: "
+    streams.err << app.help() << "\niotfleet: error: "
                 << (selected == &app ? std::string("a command is required")
-                                     : "'" + selected->get_name() + "' needs a command")
-                << ": " << names << '\n';
+                                     : "'" + path + "' needs a command")
+                << ": " << join(command_names(*selected)) << '\n';
     return k_exit_usage;
   }
   if (core::interrupt_requested()) {

@@ -6,6 +6,11 @@
 #include "commands/context.hpp"
 
 #include <iosfwd>
+#include <memory>
+
+namespace CLI {
+class App;
+}
 
 namespace iot::cli {
 
@@ -15,6 +20,10 @@ struct AppStreams {
   bool out_is_tty = false;
   bool err_is_tty = false;
 };
+
+// The whole command tree with every option bound to ctx: what run parses, and what the
+// convention test walks.
+[[nodiscard]] std::unique_ptr<CLI::App> build_app(commands::Context& ctx);
 
 // Parses argv, runs the command, returns the process exit code. env replaces the process
 // environment (tests use a fake HOME and variables).

@@ -27,6 +27,8 @@ ordered_json cell_json(const core::Cell& cell, bool show_secrets) {
           return nullptr;
         } else if constexpr (std::is_same_v<T, core::Secret>) {
           return show_secrets ? v.value : core::mask_secret(v.value);
+        } else if constexpr (std::is_same_v<T, core::TextList>) {
+          return v.items;
         } else {
           return v;
         }
@@ -157,6 +159,12 @@ std::string cell_text(const core::Cell& cell, bool show_secrets) {
           return v ? "true" : "false";
         } else if constexpr (std::is_same_v<T, core::Secret>) {
           return show_secrets ? v.value : core::mask_secret(v.value);
+        } else if constexpr (std::is_same_v<T, core::TextList>) {
+          std::string joined;
+          for (const auto& item : v.items) {
+            joined += (joined.empty() ? "" : "; ") + item;
+          }
+          return joined;
         } else if constexpr (std::is_same_v<T, double>) {
           std::ostringstream os;
           os << v;

@@ -26,7 +26,7 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
                 "no region: give --region (e.g. cn-shanghai), ALIBABA_CLOUD_REGION_ID, the "
                 "config's region, or --endpoint");
   }
-  auto http = open_http(*settings, options.concurrency);
+  auto http = open_http(ctx, *settings, options.concurrency);
   if (!http) {
     return fail(http.error());
   }
@@ -39,8 +39,8 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
   return session;
 }
 
-Result<std::unique_ptr<cloud::HttpClient>> open_http(const cloud::Settings& settings,
-                                                     std::size_t concurrency) {
+Result<std::unique_ptr<cloud::HttpClient>>
+open_http(Context& ctx, const cloud::Settings& settings, std::size_t concurrency) {
   cloud::HttpOptions http_options;
   // The default's value is the words "system trust store", for config show: no extra CA.
   if (const auto* ca = settings.find(cloud::key::ca_file);
@@ -48,7 +48,7 @@ Result<std::unique_ptr<cloud::HttpClient>> open_http(const cloud::Settings& sett
     http_options.ca_file = *ca->value;
   }
   http_options.max_in_flight = std::max<std::size_t>(concurrency, 1);
-  return cloud::make_curl_client(http_options);
+  return ctx.seams.make_http(http_options);
 }
 
 Result<std::string> product_key_or_config(const std::optional<std::string>& flag,

@@ -28,10 +28,11 @@ struct CloudOptions {
 // ErrorKind::config for an unreadable --ca-file or a missing region without --endpoint.
 [[nodiscard]] Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options = {});
 
-// An HTTP client trusting the settings' --ca-file (if any) besides the system CAs, with up to
-// `concurrency` transfers at once. ErrorKind::config for an unreadable CA file.
-[[nodiscard]] Result<std::unique_ptr<cloud::HttpClient>> open_http(const cloud::Settings& settings,
-                                                                   std::size_t concurrency);
+// An HTTP client (ctx.seams.make_http: libcurl unless a test replaced it) trusting the settings'
+// --ca-file (if any) besides the system CAs, with up to `concurrency` transfers at once.
+// ErrorKind::config for an unreadable CA file.
+[[nodiscard]] Result<std::unique_ptr<cloud::HttpClient>>
+open_http(Context& ctx, const cloud::Settings& settings, std::size_t concurrency);
 
 // The ProductKey: the flag's value, else the config's product_key; ErrorKind::usage naming
 // both when neither is set.

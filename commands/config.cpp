@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "commands/config.hpp"
 
+#include "commands/common_options.hpp"
+
 namespace iot::commands {
 
 Result<cloud::Settings> load_settings(Context& ctx) {
@@ -40,6 +42,9 @@ void register_config(CLI::App& app, Context& ctx) {
       "show", "Every effective setting, its value (secrets masked) and where it came from");
   show->footer("Precedence: flags > environment (ALIBABA_CLOUD_*, IOTFLEET_*) > aliyun CLI "
                "~/.aliyun/config.json > iotfleet config file > defaults.");
+  add_exit_codes(show,
+                 {{0, "the settings were printed"},
+                  {2, "a broken config file or an unknown profile (the file and the fix)"}});
   auto opts = std::make_shared<ConfigShowOptions>();
   show->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_config_show(*opts, ctx))); });
 }

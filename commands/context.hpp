@@ -3,11 +3,15 @@
 // environment. cli/ builds it; tests build one with fakes and call run_* directly.
 #pragma once
 
+#include "cloud/http.hpp"
 #include "cloud/settings.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/table.hpp"
+#include "serial/serial_port.hpp"
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
@@ -41,10 +45,32 @@ public:
                                                                std::size_t rows) = 0;
 };
 
+// The process's outside world, replaceable by tests (docs/style.md "Seams"): the defaults are
+// the real serial ports, libcurl and the clock. Shipping code reads no test switch of its own;
+// a test that must reach a moment no real run can time (a crash between two steps, a corrupted
+// transfer) sets the hook for it.
+struct Seams {
+  std::function<Result<std::unique_ptr<serial::SerialPort>>(const std::string& path,
+                                                            const serial::PortSettings&)>
+      open_port;
+  std::function<Result<std::unique_ptr<cloud::HttpClient>>(const cloud::HttpOptions&)> make_http;
+  // Wall-clock milliseconds since the epoch.
+  std::function<std::int64_t()> now_ms;
+  // ota rollout: called right after wave N's upgrade job was created and before the journal
+  // records its JobId; a failed Status ends the run there, as a crash would.
+  std::function<Status(int wave)> after_job_created;
+  // ota upload: applied to every block of the firmware after it was hashed and before it is
+  // sent (offset = the block's first byte in the file).
+  std::function<void(char* block, std::size_t size, std::int64_t offset)> tamper_upload;
+
+  [[nodiscard]] static Seams real();
+};
+
 struct Context {
   GlobalOptions global;
   Output* output = nullptr;
   cloud::Environment env = cloud::Environment::process();
+  Seams seams = Seams::real();
 };
 
 // Thrown by a command callback when run_* failed; cli/ catches it once and picks the exit code

@@ -2,6 +2,7 @@
 #include "commands/creds.hpp"
 
 #include "cloud/device_sign.hpp"
+#include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/secret_input.hpp"
 #include "core/text.hpp"
@@ -431,41 +432,56 @@ void register_creds(CLI::App& app, Context& ctx) {
       "mqtt",
       "MQTT host, port, clientId, username and password of a device (or of its dynamic "
       "registration), from the ledger or a secret file");
-  mqtt->add_option("device_name", opts->device_name, "DeviceName")->required();
-  mqtt->add_option("--product-key",
-                   opts->product_key,
-                   "The product (default: config product_key, else the "
-                   "ledger's record)");
+  auto device = std::make_shared<DeviceNamesInput>();
+  add_device_names(mqtt, *device, {DeviceArity::one, false, true, "DeviceName"});
+  add_product_key(mqtt, opts->product_key, "the config's product_key, else the ledger's record");
   mqtt->add_option("--device-secret-file",
                    opts->device_secret_file,
-                   "File holding the DeviceSecret, or - for stdin (default: the factory ledger)");
-  mqtt->add_option("--secure-mode", opts->secure_mode, "2 = TLS, 3 = TCP without TLS")
+                   "File holding the DeviceSecret, or - for stdin (default: the factory ledger)")
+      ->option_text(std::string(value_name::file_or_stdin));
+  mqtt->add_option("--secure-mode", opts->secure_mode, "2 = TLS (default), 3 = TCP without TLS")
       ->check(CLI::IsMember({2, 3}))
-      ->capture_default_str();
-  mqtt->add_option("--sign-method", opts->sign_method, "hmacsha256, hmacsha1 or hmacmd5")
+      ->option_text("2|3");
+  mqtt->add_option("--sign-method", opts->sign_method, "hmacsha256 (default), hmacsha1 or hmacmd5")
       ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}))
-      ->capture_default_str();
+      ->option_text("hmacsha256|hmacsha1|hmacmd5");
   mqtt->add_option(
-      "--timestamp", opts->timestamp, "Sign this timestamp (epoch ms) or `now` (default: none)");
+          "--timestamp", opts->timestamp, "Sign this timestamp (epoch ms) or `now` (default: none)")
+      ->option_text("MS|now");
   mqtt->add_option(
-      "--client-id", opts->client_id, "The device's client id, ≤64 chars (default PK.DN)");
+          "--client-id", opts->client_id, "The device's client id, ≤64 chars (default PK.DN)")
+      ->option_text("ID");
   mqtt->add_option("--instance-id",
                    opts->instance_id,
                    "IoT instance id: host ID.mqtt.iothub.aliyuncs.com (default: config "
-                   "iot_instance_id; none: the legacy PK.iot-as-mqtt.REGION host)");
-  mqtt->add_option("--keepalive", opts->keepalive, "MQTT keepalive in seconds")
-      ->capture_default_str();
+                   "iot_instance_id; none: the legacy PK.iot-as-mqtt.REGION host)")
+      ->option_text("ID");
+  add_duration(
+      mqtt,
+      "--keepalive",
+      [opts](std::chrono::milliseconds d) {
+        opts->keepalive = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+      },
+      std::chrono::seconds(opts->keepalive),
+      "MQTT keepalive",
+      {.bare_unit = std::chrono::seconds(1),
+       .max = std::chrono::hours(24),
+       .granularity = std::chrono::seconds(1)},
+      ctx);
   mqtt->add_option("--dynamic",
                    opts->dynamic,
                    "Dynamic registration connection instead: register (pre-registered) or "
                    "regnwl (no pre-registration), signed with the ProductSecret")
-      ->check(CLI::IsMember({"register", "regnwl"}));
+      ->check(CLI::IsMember({"register", "regnwl"}))
+      ->option_text("register|regnwl");
   mqtt->add_option("--product-secret-file",
                    opts->product_secret_file,
                    "With --dynamic: file holding the ProductSecret, or - for stdin (default: "
-                   "the ledger's --scheme product triplet)");
+                   "the ledger's --scheme product triplet)")
+      ->option_text(std::string(value_name::file_or_stdin));
   mqtt->add_option(
-      "--random", opts->random, "With --dynamic: the random to sign (default: a fresh one)");
+          "--random", opts->random, "With --dynamic: the random to sign (default: a fresh one)")
+      ->option_text("TEXT");
   mqtt->footer(
       "Password = hex HMAC(DeviceSecret, \"clientId\"+ID+\"deviceName\"+DN+\"productKey\"+PK"
       "[+\"timestamp\"+MS]); the clientId is ID|securemode=2|3,signmethod=M[,timestamp=MS]| "
@@ -473,11 +489,18 @@ void register_creds(CLI::App& app, Context& ctx) {
       "443). --dynamic: clientId ID|securemode=-2,authType=register|regnwl,random=R,"
       "signmethod=M,instanceId=I| (legacy host: securemode=2, no instanceId), password = hex "
       "HMAC(ProductSecret, \"deviceName\"+DN+\"productKey\"+PK+\"random\"+R), TLS only. "
-      "Keepalive: the platform refuses one outside 30-1200 s (exit 2); a warning outside 60-240 "
-      "s, 120 s is recommended on cellular. The server drops a silent device after keepalive x "
+      "Keepalive: the platform refuses one outside 30s-20m (exit 2); a warning outside 1m-4m, 2m "
+      "is recommended on cellular. The server drops a silent device after keepalive x "
       "1.5 (server_drop_after_s), checked every 30 s (server_drop_latest_s). The password is "
       "masked unless --show-secrets; secrets are never taken from the command line.");
-  mqtt->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_creds_mqtt(*opts, ctx))); });
+  add_exit_codes(mqtt,
+                 {{0, "the credentials were computed"},
+                  {2, "bad options, a keepalive the platform refuses, no secret found"},
+                  {130, "interrupted"}});
+  mqtt->callback([&ctx, opts, device] {
+    opts->device_name = one_device_name(*device, ctx);
+    ctx.output->emit(value_or_throw(run_creds_mqtt(*opts, ctx)));
+  });
 }
 
 } // namespace iot::commands

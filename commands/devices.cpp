@@ -2,7 +2,9 @@
 #include "commands/devices.hpp"
 
 #include "commands/cloud_access.hpp"
+#include "commands/record_file.hpp"
 #include "core/csv.hpp"
+#include "core/duration.hpp"
 #include "core/interrupt.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
@@ -26,24 +28,6 @@ core::Cell secret_or_none(const std::string& text) {
 
 const std::map<std::string, int, std::less<>> k_status_codes = {
     {"UNACTIVE", 0}, {"ONLINE", 1}, {"OFFLINE", 3}, {"DISABLE", 8}};
-
-// The Aliyun console's batch CSV: what `pool import` reads first.
-Status write_triplets(const std::string& path,
-                      const std::string& product_key,
-                      const std::vector<cloud::DeviceInfo>& devices) {
-  auto file = store::AtomicFile::create(path, 0600);
-  if (!file) {
-    return std::unexpected(file.error());
-  }
-  std::string text = "ProductKey,DeviceName,DeviceSecret\n";
-  for (const auto& d : devices) {
-    text += core::csv_line({product_key, d.device_name, d.device_secret}) + "\n";
-  }
-  if (auto ok = file->write(text); !ok) {
-    return ok;
-  }
-  return file->commit();
-}
 
 core::Table triplet_table(const std::string& product_key,
                           const std::vector<cloud::DeviceInfo>& devices) {
@@ -78,10 +62,14 @@ Result<cloud::BatchRegisterStatus> wait_apply(cloud::IotApi& api,
     if (Clock::now() >= deadline) {
       return fail(ErrorKind::cloud,
                   "apply " + std::to_string(apply_id) + " is still " + std::string(running) +
-                      " after " + std::to_string(opts.timeout.count()) +
-                      " s: run again later with a longer --timeout");
+                      " after " + core::format_duration(opts.timeout) +
+                      ": run again later with a longer --timeout");
     }
-    std::this_thread::sleep_for(opts.poll);
+    if (!core::sleep_unless_interrupted(opts.poll)) {
+      return fail(ErrorKind::interrupted,
+                  "interrupted while apply " + std::to_string(apply_id) + " was in " +
+                      std::string(running));
+    }
   }
 }
 
@@ -109,65 +97,49 @@ std::string invalid_summary(const cloud::BatchRegisterStatus& s) {
 struct Scope {
   CloudSession cloud;
   std::string product_key;
+  std::vector<std::string> names;
 };
 
-Result<Scope> open_scope(const std::vector<std::string>& names,
+Result<Scope> open_scope(const DeviceNamesInput* devices,
+                         const DeviceNamesSpec& spec,
                          const std::optional<std::string>& product_key,
                          Context& ctx) {
-  for (const auto& name : names) {
-    if (auto ok = core::validate_device_name(name); !ok) {
-      return fail(ok.error());
-    }
+  Scope scope;
+  if (devices != nullptr) {
+    scope.names = IOT_TRY(resolve_device_names(*devices, spec, ctx));
   }
-  auto cloud = open_cloud(ctx);
-  if (!cloud) {
-    return fail(cloud.error());
-  }
-  auto pk = product_key_or_config(product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
-  return Scope{std::move(*cloud), std::move(*pk)};
+  scope.cloud = IOT_TRY(open_cloud(ctx));
+  scope.product_key = IOT_TRY(product_key_or_config(product_key, scope.cloud.settings));
+  return scope;
+}
+
+const DeviceNamesSpec k_one_device{DeviceArity::one, false, true, "DeviceName"};
+const DeviceNamesSpec k_devices{DeviceArity::many, true, true, "DeviceName"};
+
+const std::vector<std::string> k_triplet_columns = {"ProductKey", "DeviceName", "DeviceSecret"};
+
+// What exists in the cloud when the triplets file could not be written, and how to get the
+// secrets anyway.
+Error unsaved_secrets(const Error& error,
+                      const std::string& product_key,
+                      std::size_t created,
+                      const std::string& what,
+                      const std::string& out_file) {
+  return error.context(std::to_string(created) + " devices of " + product_key +
+                       " were registered in the cloud (" + what + ") but " + out_file +
+                       " was not written; their secrets are in the cloud: `iotfleet secrets "
+                       "export --product-key " +
+                       product_key +
+                       " -O FILE` fetches them (re-registering the names fails: "
+                       "they exist now)");
 }
 
 } // namespace
 
-Result<std::vector<std::string>> read_device_names(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return fail(ErrorKind::usage, "cannot read " + path);
-  }
-  std::vector<std::string> names;
-  std::map<std::string, std::size_t> seen;
-  std::string line;
-  for (std::size_t n = 1; std::getline(in, line); ++n) {
-    const auto name = std::string(core::trim(line));
-    if (name.empty() || name.front() == '#') {
-      continue;
-    }
-    if (auto ok = core::validate_device_name(name); !ok) {
-      return fail(ErrorKind::usage, path + ":" + std::to_string(n) + ": " + ok.error().message);
-    }
-    if (auto [it, inserted] = seen.emplace(name, n); !inserted) {
-      return fail(ErrorKind::usage,
-                  path + ":" + std::to_string(n) + ": DeviceName " + name + " repeats line " +
-                      std::to_string(it->second) + ": remove the duplicate");
-    }
-    names.push_back(name);
-  }
-  if (names.empty()) {
-    return fail(ErrorKind::usage, path + " holds no DeviceName (one per line)");
-  }
-  return names;
-}
-
 Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ctx) {
-  auto scope = open_scope({}, opts.product_key, ctx);
-  if (!scope) {
-    return fail(scope.error());
-  }
-  auto* cloud = &scope->cloud;
-  auto* pk = &scope->product_key;
+  auto scope = IOT_TRY(open_scope(nullptr, k_devices, opts.product_key, ctx));
+  auto* cloud = &scope.cloud;
+  auto* pk = &scope.product_key;
   core::Table t;
   t.columns = {"product_key", "device_name", "status", "iot_id", "utc_create", "device_secret"};
   const auto add = [&](const std::vector<cloud::DeviceInfo>& devices, const std::string& status) {
@@ -204,19 +176,16 @@ Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ct
   } else {
     cloud::QueryDeviceRequest request{*pk, cloud::k_query_device_max_page_size, 1, {}};
     for (;;) {
-      auto page = api.query_device(request);
-      if (!page) {
-        return fail(page.error());
-      }
-      add(page->devices, "");
-      progress->set_total(static_cast<std::uint64_t>(page->total));
-      progress->advance(page->devices.size());
-      if (page->next_token.empty() || (opts.limit != 0 && t.rows.size() >= opts.limit) ||
+      auto page = IOT_TRY(api.query_device(request));
+      add(page.devices, "");
+      progress->set_total(static_cast<std::uint64_t>(page.total));
+      progress->advance(page.devices.size());
+      if (page.next_token.empty() || (opts.limit != 0 && t.rows.size() >= opts.limit) ||
           core::interrupt_requested()) {
         break;
       }
       ++request.current_page;
-      request.next_token = page->next_token;
+      request.next_token = page.next_token;
     }
   }
   progress->finish();
@@ -227,16 +196,9 @@ Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ct
 }
 
 Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ctx) {
-  auto scope = open_scope({}, opts.product_key, ctx);
-  if (!scope) {
-    return fail(scope.error());
-  }
-  auto* cloud = &scope->cloud;
-  auto* pk = &scope->product_key;
-  auto d = cloud->api->query_device_detail({*pk, opts.device_name, {}});
-  if (!d) {
-    return fail(d.error());
-  }
+  auto scope = IOT_TRY(open_scope(&opts.device, k_one_device, opts.product_key, ctx));
+  const auto d =
+      IOT_TRY(scope.cloud.api->query_device_detail({scope.product_key, scope.names.front(), {}}));
   core::Table t;
   t.single = true;
   t.columns = {"product_key",
@@ -251,32 +213,37 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
                "activated",
                "last_online",
                "device_secret"};
-  t.add_row({d->product_key,
-             opt_text(d->product_name),
-             d->device_name,
-             opt_text(d->status),
-             opt_text(d->iot_id),
-             opt_text(d->nickname),
-             opt_text(d->firmware_version),
-             opt_text(d->ip_address),
-             opt_text(d->utc_create),
-             opt_text(d->utc_active),
-             opt_text(d->utc_online),
-             secret_or_none(d->device_secret)});
+  t.add_row({d.product_key,
+             opt_text(d.product_name),
+             d.device_name,
+             opt_text(d.status),
+             opt_text(d.iot_id),
+             opt_text(d.nickname),
+             opt_text(d.firmware_version),
+             opt_text(d.ip_address),
+             opt_text(d.utc_create),
+             opt_text(d.utc_active),
+             opt_text(d.utc_online),
+             secret_or_none(d.device_secret)});
   return t;
 }
 
 Result<core::Table> run_devices_register(const DevicesRegisterOptions& opts, Context& ctx) {
-  auto scope = open_scope(opts.device_names, opts.product_key, ctx);
-  if (!scope) {
-    return fail(scope.error());
+  auto scope = IOT_TRY(open_scope(&opts.devices, k_devices, opts.product_key, ctx));
+  const auto& pk = scope.product_key;
+  // Every local precondition before the first cloud write: the triplets file can be created.
+  std::optional<RecordFile> out;
+  if (opts.out_file) {
+    out = IOT_TRY(RecordFile::create(*opts.out_file, opts.format, k_triplet_columns));
   }
-  auto* cloud = &scope->cloud;
-  auto* pk = &scope->product_key;
   std::vector<cloud::DeviceInfo> registered;
   std::optional<Error> failure;
-  for (const auto& name : opts.device_names) {
-    auto d = cloud->api->register_device(*pk, name);
+  for (const auto& name : scope.names) {
+    if (core::interrupt_requested()) {
+      failure = Error{ErrorKind::interrupted, "interrupted before " + name};
+      break;
+    }
+    auto d = scope.cloud.api->register_device(pk, name);
     if (!d) {
       ctx.output->warn(name + ": " + d.error().message);
       failure = d.error();
@@ -284,9 +251,19 @@ Result<core::Table> run_devices_register(const DevicesRegisterOptions& opts, Con
     }
     registered.push_back(std::move(*d));
   }
-  if (opts.out_file && !registered.empty()) {
-    if (auto ok = write_triplets(*opts.out_file, *pk, registered); !ok) {
-      return fail(ok.error());
+  if (out && !registered.empty()) {
+    std::string names;
+    for (const auto& d : registered) {
+      names += (names.empty() ? "" : " ") + d.device_name;
+    }
+    const auto saved = [&]() -> Status {
+      for (const auto& d : registered) {
+        IOT_TRY(out->write({pk, d.device_name, d.device_secret}));
+      }
+      return out->commit();
+    }();
+    if (!saved) {
+      return fail(unsaved_secrets(saved.error(), pk, registered.size(), names, *opts.out_file));
     }
     ctx.output->info("triplets written to " + *opts.out_file + " (0600): `iotfleet pool import " +
                      *opts.out_file + "` loads them");
@@ -295,96 +272,109 @@ Result<core::Table> run_devices_register(const DevicesRegisterOptions& opts, Con
     if (registered.empty()) {
       return fail(*failure);
     }
-    ctx.output->emit(triplet_table(*pk, registered));
-    return fail(ErrorKind::partial,
-                std::to_string(opts.device_names.size() - registered.size()) + " of " +
-                    std::to_string(opts.device_names.size()) + " devices were not registered");
+    ctx.output->emit(triplet_table(pk, registered));
+    return fail(failure->kind == ErrorKind::interrupted ? ErrorKind::interrupted
+                                                        : ErrorKind::partial,
+                std::to_string(scope.names.size() - registered.size()) + " of " +
+                    std::to_string(scope.names.size()) + " devices were not registered");
   }
-  return triplet_table(*pk, registered);
+  return triplet_table(pk, registered);
 }
 
 Result<core::Table> run_devices_batch_register(const DevicesBatchRegisterOptions& opts,
                                                Context& ctx) {
-  auto names = read_device_names(opts.names_file);
-  if (!names) {
-    return fail(names.error());
+  if (!opts.out_file) {
+    return fail(ErrorKind::usage,
+                "-O FILE is required: the new devices' secrets are written there for `iotfleet "
+                "pool import`");
   }
-  auto scope = open_scope({}, opts.product_key, ctx);
-  if (!scope) {
-    return fail(scope.error());
-  }
-  auto* cloud = &scope->cloud;
-  auto* pk = &scope->product_key;
-  auto& api = *cloud->api;
-  auto progress = ctx.output->progress("batch-register " + *pk);
-  progress->set_total(names->size());
+  auto scope = IOT_TRY(open_scope(&opts.devices, k_devices, opts.product_key, ctx));
+  const auto& names = scope.names;
+  const auto& pk = scope.product_key;
+  auto& api = *scope.cloud.api;
+  // Every local precondition before the first cloud write: the triplets file can be created.
+  auto out = IOT_TRY(RecordFile::create(*opts.out_file, opts.format, k_triplet_columns));
+  auto progress = ctx.output->progress("batch-register " + pk);
+  progress->set_total(names.size());
   std::vector<cloud::DeviceInfo> devices;
   std::vector<std::string> apply_ids;
-  for (std::size_t start = 0; start < names->size(); start += cloud::k_check_names_max) {
-    const auto end = std::min(names->size(), start + cloud::k_check_names_max);
+  std::size_t created = 0; // devices the applies created so far
+  // After the first apply created devices, every failure says what exists and how to recover.
+  const auto after_creation = [&](Error error) {
+    if (created == 0) {
+      return error;
+    }
+    std::string ids;
+    for (const auto& id : apply_ids) {
+      ids += (ids.empty() ? "" : ", ") + id;
+    }
+    return unsaved_secrets(error, pk, created, "apply " + ids, *opts.out_file);
+  };
+  for (std::size_t start = 0; start < names.size(); start += cloud::k_check_names_max) {
+    const auto end = std::min(names.size(), start + cloud::k_check_names_max);
     std::vector<cloud::DeviceNameEntry> chunk;
     for (auto i = start; i < end; ++i) {
-      chunk.push_back({(*names)[i], {}});
+      chunk.push_back({names[i], {}});
     }
-    auto check = api.batch_check_device_names(*pk, chunk);
-    if (!check) {
-      return fail(check.error());
-    }
-    if (!check->invalid_device_names.empty()) {
-      return fail(ErrorKind::usage,
-                  "the platform refused " + std::to_string(check->invalid_device_names.size()) +
-                      " names, e.g. " + check->invalid_device_names.front() +
-                      ": nothing registered — fix " + opts.names_file);
-    }
-    const auto apply_id = check->apply_id;
-    apply_ids.push_back(std::to_string(apply_id));
-    progress->set_detail("apply " + std::to_string(apply_id) + ": checking names");
-    auto checked = wait_apply(api, *pk, apply_id, "CHECK", opts);
-    if (!checked) {
-      return fail(checked.error());
-    }
-    if (checked->status != "CHECK_SUCCESS") {
-      return fail(ErrorKind::cloud,
-                  "apply " + std::to_string(apply_id) + ": " + checked->status + " (" +
-                      invalid_summary(*checked) +
-                      "): nothing registered — names that exist already are in `iotfleet "
-                      "secrets export`; remove them from " +
-                      opts.names_file);
-    }
-    auto registered = api.batch_register_device_with_apply_id(*pk, apply_id);
-    if (!registered) {
-      return fail(registered.error());
-    }
-    progress->set_detail("apply " + std::to_string(apply_id) + ": creating devices");
-    auto created = wait_apply(api, *pk, apply_id, "CREATE", opts);
-    if (!created) {
-      return fail(created.error());
-    }
-    if (created->status != "CREATE_SUCCESS") {
-      return fail(ErrorKind::cloud,
-                  "apply " + std::to_string(apply_id) + ": " + created->status + " (" +
-                      invalid_summary(*created) + ")");
-    }
-    progress->set_detail("apply " + std::to_string(apply_id) + ": fetching secrets");
-    for (int page = 1;; ++page) {
-      auto result = api.query_page_by_apply_id(apply_id, cloud::k_query_device_max_page_size, page);
-      if (!result) {
-        return fail(result.error());
+    const auto step = [&]() -> Status {
+      const auto check = IOT_TRY(api.batch_check_device_names(pk, chunk));
+      if (!check.invalid_device_names.empty()) {
+        return fail(ErrorKind::usage,
+                    "the platform refused " + std::to_string(check.invalid_device_names.size()) +
+                        " names, e.g. " + check.invalid_device_names.front() +
+                        ": nothing registered from apply " + std::to_string(check.apply_id) +
+                        " — fix the list");
       }
-      progress->advance(result->devices.size());
-      std::move(result->devices.begin(), result->devices.end(), std::back_inserter(devices));
-      if (result->devices.empty() || page >= result->page_count) {
-        break;
+      const auto apply_id = check.apply_id;
+      apply_ids.push_back(std::to_string(apply_id));
+      progress->set_detail("apply " + std::to_string(apply_id) + ": checking names");
+      const auto checked = IOT_TRY(wait_apply(api, pk, apply_id, "CHECK", opts));
+      if (checked.status != "CHECK_SUCCESS") {
+        return fail(ErrorKind::cloud,
+                    "apply " + std::to_string(apply_id) + ": " + checked.status + " (" +
+                        invalid_summary(checked) +
+                        "): nothing registered from it — names that exist already are in "
+                        "`iotfleet secrets export`; remove them from the list");
       }
+      IOT_TRY(api.batch_register_device_with_apply_id(pk, apply_id));
+      progress->set_detail("apply " + std::to_string(apply_id) + ": creating devices");
+      const auto made = IOT_TRY(wait_apply(api, pk, apply_id, "CREATE", opts));
+      if (made.status != "CREATE_SUCCESS") {
+        return fail(ErrorKind::cloud,
+                    "apply " + std::to_string(apply_id) + ": " + made.status + " (" +
+                        invalid_summary(made) + ")");
+      }
+      created += chunk.size();
+      progress->set_detail("apply " + std::to_string(apply_id) + ": fetching secrets");
+      for (int page = 1;; ++page) {
+        auto result = IOT_TRY(
+            api.query_page_by_apply_id(apply_id, cloud::k_query_device_max_page_size, page));
+        progress->advance(result.devices.size());
+        std::move(result.devices.begin(), result.devices.end(), std::back_inserter(devices));
+        if (result.devices.empty() || page >= result.page_count) {
+          break;
+        }
+      }
+      return {};
+    }();
+    if (!step) {
+      progress->finish();
+      return fail(after_creation(step.error()));
     }
   }
   progress->finish();
-  if (devices.size() != names->size()) {
-    ctx.output->warn("asked for " + std::to_string(names->size()) + " devices, the applies list " +
+  if (devices.size() != names.size()) {
+    ctx.output->warn("asked for " + std::to_string(names.size()) + " devices, the applies list " +
                      std::to_string(devices.size()));
   }
-  if (auto ok = write_triplets(opts.out_file, *pk, devices); !ok) {
-    return fail(ok.error());
+  const auto saved = [&]() -> Status {
+    for (const auto& d : devices) {
+      IOT_TRY(out.write({pk, d.device_name, d.device_secret}));
+    }
+    return out.commit();
+  }();
+  if (!saved) {
+    return fail(after_creation(saved.error()));
   }
   core::Table t;
   t.single = true;
@@ -393,7 +383,7 @@ Result<core::Table> run_devices_batch_register(const DevicesBatchRegisterOptions
   for (const auto& id : apply_ids) {
     ids += (ids.empty() ? "" : " ") + id;
   }
-  t.add_row({opts.out_file, *pk, static_cast<std::int64_t>(devices.size()), ids});
+  t.add_row({*opts.out_file, pk, static_cast<std::int64_t>(devices.size()), ids});
   return t;
 }
 
@@ -404,28 +394,30 @@ Result<core::Table> for_each_device(const DevicesNamesOptions& opts,
                                     Context& ctx,
                                     std::string_view verb,
                                     const Action& action) {
-  auto scope = open_scope(opts.device_names, opts.product_key, ctx);
-  if (!scope) {
-    return fail(scope.error());
-  }
-  auto* cloud = &scope->cloud;
-  auto* pk = &scope->product_key;
+  auto scope = IOT_TRY(open_scope(&opts.devices, k_devices, opts.product_key, ctx));
+  const auto& pk = scope.product_key;
   core::Table t;
   t.columns = {"product_key", "device_name", "result", "detail"};
   std::size_t failed = 0;
-  for (const auto& name : opts.device_names) {
-    auto r = action(*cloud->api, cloud::DeviceRef{*pk, name, {}});
+  for (const auto& name : scope.names) {
+    if (core::interrupt_requested()) {
+      ctx.output->emit(t);
+      return fail(ErrorKind::interrupted,
+                  "interrupted: " + std::to_string(t.rows.size()) + " of " +
+                      std::to_string(scope.names.size()) + " devices done (see the table)");
+    }
+    auto r = action(*scope.cloud.api, cloud::DeviceRef{pk, name, {}});
     if (r) {
-      t.add_row({*pk, name, std::string(verb), opt_text(*r)});
+      t.add_row({pk, name, std::string(verb), opt_text(*r)});
     } else {
       ++failed;
-      t.add_row({*pk, name, std::string("failed"), r.error().message});
+      t.add_row({pk, name, std::string("failed"), r.error().message});
     }
   }
   if (failed > 0) {
     ctx.output->emit(t);
-    return fail(failed == opts.device_names.size() ? ErrorKind::cloud : ErrorKind::partial,
-                std::to_string(failed) + " of " + std::to_string(opts.device_names.size()) +
+    return fail(failed == scope.names.size() ? ErrorKind::cloud : ErrorKind::partial,
+                std::to_string(failed) + " of " + std::to_string(scope.names.size()) +
                     " devices failed (see the table)");
   }
   return t;
@@ -442,9 +434,7 @@ Result<core::Table> run_devices_delete(const DevicesNamesOptions& opts, Context&
                          ctx,
                          "deleted",
                          [](cloud::IotApi& api, const cloud::DeviceRef& d) -> Result<std::string> {
-                           if (auto ok = api.delete_device(d); !ok) {
-                             return fail(ok.error());
-                           }
+                           IOT_TRY(api.delete_device(d));
                            return std::string();
                          });
 }
@@ -452,11 +442,8 @@ Result<core::Table> run_devices_delete(const DevicesNamesOptions& opts, Context&
 Result<core::Table> run_devices_reset(const DevicesNamesOptions& opts, Context& ctx) {
   return for_each_device(
       opts, ctx, "reset", [](cloud::IotApi& api, const cloud::DeviceRef& d) -> Result<std::string> {
-        auto job = api.reset_thing(d);
-        if (!job) {
-          return fail(job.error());
-        }
-        return "JobId " + *job + ": it may register dynamically again";
+        const auto job = IOT_TRY(api.reset_thing(d));
+        return "JobId " + job + ": it may register dynamically again";
       });
 }
 
@@ -464,76 +451,106 @@ void register_devices(CLI::App& app, Context& ctx) {
   auto* devices = app.add_subcommand(
       "devices", "Device management over the OpenAPI: list, show, register, batch-register, …");
   devices->require_subcommand(0, 1);
-  const auto add_pk = [](CLI::App* cmd, std::optional<std::string>& pk) {
-    cmd->add_option("--product-key", pk, "The product (default: config product_key)");
+  const std::vector<std::pair<int, std::string>> cloud_codes = {
+      {2, "bad options or names, or a local file that cannot be written (nothing was changed)"},
+      {4, "the cloud refused or could not be reached"},
+      {130, "interrupted"}};
+  const auto codes = [&](std::vector<std::pair<int, std::string>> specific) {
+    specific.insert(specific.end(), cloud_codes.begin(), cloud_codes.end());
+    return specific;
   };
 
   auto list_opts = std::make_shared<DevicesListOptions>();
   auto* list = devices->add_subcommand("list", "Devices of a product (secrets masked)");
-  add_pk(list, list_opts->product_key);
+  add_product_key(list, list_opts->product_key);
   list->add_option("--status", list_opts->status, "Only ONLINE, OFFLINE, UNACTIVE or DISABLE")
-      ->check(CLI::IsMember({"ONLINE", "OFFLINE", "UNACTIVE", "DISABLE"}));
-  list->add_option("--limit", list_opts->limit, "At most N devices (0: all)");
+      ->check(CLI::IsMember({"ONLINE", "OFFLINE", "UNACTIVE", "DISABLE"}))
+      ->option_text("ONLINE|OFFLINE|UNACTIVE|DISABLE");
+  list->add_option("--limit", list_opts->limit, "At most N devices (0: all)")
+      ->check(CLI::Range(0, 100'000'000))
+      ->option_text(std::string(value_name::count));
+  add_exit_codes(list, codes({{0, "the devices were listed"}}));
   list->callback(
       [&ctx, list_opts] { ctx.output->emit(value_or_throw(run_devices_list(*list_opts, ctx))); });
 
   auto show_opts = std::make_shared<DevicesShowOptions>();
   auto* show = devices->add_subcommand("show", "One device: status, activation, last online, IP");
-  add_pk(show, show_opts->product_key);
-  show->add_option("device_name", show_opts->device_name, "DeviceName")->required();
+  add_product_key(show, show_opts->product_key);
+  add_device_names(show, show_opts->device, k_one_device);
+  add_exit_codes(show, codes({{0, "the device was shown"}}));
   show->callback(
       [&ctx, show_opts] { ctx.output->emit(value_or_throw(run_devices_show(*show_opts, ctx))); });
 
   auto reg_opts = std::make_shared<DevicesRegisterOptions>();
-  auto* reg = devices->add_subcommand("register", "Register devices by name (RegisterDevice)");
-  add_pk(reg, reg_opts->product_key);
-  reg->add_option("device_names", reg_opts->device_names, "DeviceNames")->required();
-  reg->add_option(
-      "-O,--out", reg_opts->out_file, "Write the triplets to FILE (0600, for pool import)");
-  reg->footer("Exit 5 if some were not registered (the others are listed and written).");
+  auto* reg = devices->add_subcommand(
+      "register",
+      "OpenAPI RegisterDevice: create devices in the cloud by name (one-device-one-secret: the "
+      "cloud issues each DeviceSecret now); for one-type-one-secret devices this is the "
+      "pre-registration that `iotfleet dynreg` needs");
+  add_product_key(reg, reg_opts->product_key);
+  add_device_names(reg, reg_opts->devices, k_devices);
+  add_out_file(reg, reg_opts->out_file, "the triplets (ProductKey,DeviceName,DeviceSecret)");
+  add_file_format(reg, reg_opts->format);
+  reg->footer("The -O file is created before the first device is registered, so a path that "
+              "cannot be written changes nothing in the cloud. `iotfleet pool import FILE` loads "
+              "the triplets into the station's ledger.");
+  add_exit_codes(reg,
+                 codes({{0, "every device was registered"},
+                        {5, "some were not (the others are listed and written)"}}));
   reg->callback(
       [&ctx, reg_opts] { ctx.output->emit(value_or_throw(run_devices_register(*reg_opts, ctx))); });
 
   auto batch_opts = std::make_shared<DevicesBatchRegisterOptions>();
   auto* batch = devices->add_subcommand(
       "batch-register",
-      "Register a list of names: check, register, fetch the secrets into a pool file");
-  add_pk(batch, batch_opts->product_key);
-  batch->add_option("--names", batch_opts->names_file, "File with one DeviceName per line")
-      ->required()
-      ->check(CLI::ExistingFile);
-  batch
-      ->add_option("-O,--out",
-                   batch_opts->out_file,
-                   "Triplets file to write (0600, ProductKey,DeviceName,DeviceSecret)")
-      ->required();
-  batch
-      ->add_option_function<int>(
-          "--timeout",
-          [batch_opts](int s) { batch_opts->timeout = std::chrono::seconds(s); },
-          "Seconds to wait for each check / create phase (default 600)")
-      ->check(CLI::Range(1, 86400));
+      "Register a list of names in batches (BatchCheckDeviceNames / "
+      "BatchRegisterDeviceWithApplyId) and fetch their secrets into a triplets file");
+  add_product_key(batch, batch_opts->product_key);
+  add_device_names(batch, batch_opts->devices, k_devices);
+  add_deprecated_option(
+      batch,
+      "--names",
+      "--devices",
+      [batch_opts](const std::string& v) { batch_opts->devices.file = v; },
+      ctx);
+  add_out_file(batch, batch_opts->out_file, "the triplets (ProductKey,DeviceName,DeviceSecret)");
+  add_file_format(batch, batch_opts->format);
+  add_duration(batch,
+               "--timeout",
+               batch_opts->timeout,
+               "How long each check / create phase may take",
+               {.bare_unit = std::chrono::seconds(1),
+                .min = std::chrono::seconds(1),
+                .max = std::chrono::hours(24)},
+               ctx);
   batch->footer("BatchCheckDeviceNames (10 000 names per apply) -> QueryBatchRegisterDeviceStatus "
                 "until CHECK_SUCCESS -> BatchRegisterDeviceWithApplyId -> until CREATE_SUCCESS -> "
-                "QueryPageByApplyId. The file is written only when every apply succeeded; "
-                "`iotfleet pool import FILE` loads it into the station's ledger.");
+                "QueryPageByApplyId. -O is required and created before the first call; it is "
+                "written when every apply succeeded. When devices were created but the file "
+                "could not be written, the error names the applies and the `secrets export` "
+                "that recovers the secrets. `iotfleet pool import FILE` loads the file.");
+  add_exit_codes(batch, codes({{0, "every name was registered and written"}}));
   batch->callback([&ctx, batch_opts] {
     ctx.output->emit(value_or_throw(run_devices_batch_register(*batch_opts, ctx)));
   });
 
   auto del_opts = std::make_shared<DevicesNamesOptions>();
   auto* del = devices->add_subcommand("delete", "Delete devices (DeleteDevice); needs --yes");
-  add_pk(del, del_opts->product_key);
-  del->add_option("device_names", del_opts->device_names, "DeviceNames")->required();
-  del->add_flag("--yes", del_opts->yes, "Yes, delete them");
+  add_product_key(del, del_opts->product_key);
+  add_device_names(del, del_opts->devices, k_devices);
+  del->add_flag("--yes", del_opts->yes, "Yes, delete them (their secrets are gone with them)");
+  add_exit_codes(del,
+                 codes({{0, "every device was deleted"}, {5, "some were not (see the table)"}}));
   del->callback(
       [&ctx, del_opts] { ctx.output->emit(value_or_throw(run_devices_delete(*del_opts, ctx))); });
 
   auto reset_opts = std::make_shared<DevicesNamesOptions>();
   auto* reset = devices->add_subcommand(
       "reset", "ResetThing: let an activated device register dynamically again");
-  add_pk(reset, reset_opts->product_key);
-  reset->add_option("device_names", reset_opts->device_names, "DeviceNames")->required();
+  add_product_key(reset, reset_opts->product_key);
+  add_device_names(reset, reset_opts->devices, k_devices);
+  add_exit_codes(reset,
+                 codes({{0, "every device was reset"}, {5, "some were not (see the table)"}}));
   reset->callback([&ctx, reset_opts] {
     ctx.output->emit(value_or_throw(run_devices_reset(*reset_opts, ctx)));
   });

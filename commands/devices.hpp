@@ -3,6 +3,7 @@
 // over the IoT OpenAPI (pre-registration for one-device-one-secret, batches for the factory).
 #pragma once
 
+#include "commands/common_options.hpp"
 #include "commands/context.hpp"
 
 #include <CLI/CLI.hpp>
@@ -22,26 +23,28 @@ struct DevicesListOptions {
 
 struct DevicesShowOptions {
   std::optional<std::string> product_key;
-  std::string device_name;
+  DeviceNamesInput device; // exactly one
 };
 
 struct DevicesNamesOptions {
   std::optional<std::string> product_key;
-  std::vector<std::string> device_names;
+  DeviceNamesInput devices;
   bool yes = false; // delete: confirmed
 };
 
 struct DevicesRegisterOptions {
   std::optional<std::string> product_key;
-  std::vector<std::string> device_names;
-  std::optional<std::string> out_file; // triplets, 0600, the console CSV that pool import reads
+  DeviceNamesInput devices;
+  std::optional<std::string> out_file; // triplets, 0600: what pool import reads
+  std::string format = "csv";          // of out_file: csv (the console's) | json | ndjson
 };
 
 struct DevicesBatchRegisterOptions {
   std::optional<std::string> product_key;
-  std::string names_file; // one DeviceName per line
-  std::string out_file;   // triplets, 0600, the console CSV that pool import reads
-  std::chrono::seconds timeout{600};
+  DeviceNamesInput devices;
+  std::optional<std::string> out_file; // triplets, 0600: what pool import reads (required)
+  std::string format = "csv";
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)}; // per check / create phase
   std::chrono::milliseconds poll{1000};
 };
 
@@ -54,9 +57,5 @@ void register_devices(CLI::App& app, Context& ctx);
 run_devices_batch_register(const DevicesBatchRegisterOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_delete(const DevicesNamesOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_reset(const DevicesNamesOptions& opts, Context& ctx);
-
-// Reads a DeviceName list: one per line, blanks and # comments skipped, each validated, no name
-// twice. ErrorKind::usage naming the file, the line and the fix.
-[[nodiscard]] Result<std::vector<std::string>> read_device_names(const std::string& path);
 
 } // namespace iot::commands

@@ -5,6 +5,7 @@
 // named on stderr with the fix), or stop the run with --strict.
 #include "commands/diagnose.hpp"
 
+#include "commands/common_options.hpp"
 #include "commands/diagnose_device.hpp"
 #include "core/interrupt.hpp"
 #include "core/secret_file.hpp"
@@ -641,42 +642,48 @@ void register_diagnose(CLI::App& app, Context& ctx) {
                   opts->log,
                   "The device log exported from the console (CSV with a header, or JSON lines; "
                   "- for stdin); read as a stream, any size")
-      ->required();
-  cmd->add_option("--product-key", opts->product_key, "Only this product's records");
+      ->required()
+      ->option_text("FILE|- REQUIRED");
+  add_product_key(cmd, opts->product_key, "every product in the log");
   cmd->add_option("--devices",
                   opts->devices,
-                  "Device list to find devices never online: one DeviceName per line, a CSV "
-                  "with device_name (what `secrets export` or `pool export` write)");
-  cmd->add_option("--since", opts->since, "From this time or date (inclusive)");
-  cmd->add_option("--until", opts->until, "Up to this time or date (exclusive)");
+                  "A list of DeviceNames: one per line (# comments), or a CSV / JSON / NDJSON file "
+                  "with a device_name column (what secrets export, pool export, devices "
+                  "batch-register -O write); - reads standard input")
+      ->option_text(std::string(value_name::file_or_stdin));
+  cmd->add_option("--since", opts->since, "From this time or date (inclusive)")
+      ->option_text("TIME");
+  cmd->add_option("--until", opts->until, "Up to this time or date (exclusive)")
+      ->option_text("TIME");
   cmd->add_option("--html",
                   opts->html,
-                  "Also write one self-contained HTML report with charts (no network needed)");
+                  "Also write one self-contained HTML report with charts (no network needed)")
+      ->option_text(std::string(value_name::file));
   cmd->add_option("--show",
                   opts->show,
                   "What to print: findings (default), days, hours (reasons per day / hour), "
                   "devices (ranked by disconnects), reasons (every reason text and its "
                   "category), summary")
       ->check(CLI::IsMember({"findings", "days", "hours", "devices", "reasons", "summary"}))
-      ->capture_default_str();
+      ->option_text("findings|days|hours|devices|reasons|summary");
   cmd->add_option("--utc-offset",
                   opts->utc_offset,
                   "Zone of times written without one, and of days and hours (the console "
-                  "shows Beijing time)")
-      ->capture_default_str();
-  cmd->add_option("--top", opts->top, "--show devices: how many")
+                  "shows Beijing time; default +08:00)")
+      ->option_text("+HH:MM");
+  cmd->add_option("--top", opts->top, "--show devices: how many (default 20)")
       ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+      ->option_text(std::string(value_name::count));
   cmd->add_option("--min-events",
                   opts->min_events,
                   "A device's reason counts as frequent from this many records")
       ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
+      ->option_text(std::string(value_name::count));
   cmd->add_option("--min-per-day",
                   opts->min_per_day,
                   "… and from this many a day on average over the log's span")
       ->check(CLI::Range(0.0, 1e6))
-      ->capture_default_str();
+      ->option_text("X");
   cmd->add_flag("--strict",
                 opts->strict,
                 "A bad line stops the run (exit 2) instead of being "
@@ -689,9 +696,15 @@ void register_diagnose(CLI::App& app, Context& ctx) {
       "timing out far more than the rest), frequent-connection-resets, "
       "frequent-keepalive-timeouts, frequent-device-disconnect, auth-failures, never-online "
       "(with --devices), reboots-while-online. Each has its evidence (log lines quoted) and the "
-      "fix (seed FAQ §3-§7).\nExit 0 nothing found, 6 findings, 2 bad input (missing log, "
-      "unknown shape, a bad line with --strict: the file, the line and the fix), 1 --html "
-      "could not be written, 130 interrupted.");
+      "fix (seed FAQ §3-§7).");
+  add_exit_codes(cmd,
+                 {{0, "nothing found"},
+                  {1, "--html could not be written"},
+                  {2,
+                   "bad input (missing log, unknown shape, a bad line with --strict: the "
+                   "file, the line and the fix)"},
+                  {6, "findings"},
+                  {130, "interrupted (an --html report is left as it was)"}});
   cmd->callback([&ctx, opts] {
     auto result = value_or_throw(run_diagnose_fleet(*opts, ctx));
     ctx.output->emit(result.table);

@@ -2,8 +2,10 @@
 #include "commands/diagnose_device.hpp"
 
 #include "commands/cloud_access.hpp"
+#include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/diagnose.hpp"
+#include "core/file.hpp"
 #include "core/secret_file.hpp"
 #include "core/validate.hpp"
 #include "diagnose/device_rules.hpp"
@@ -57,12 +59,11 @@ void gather_module(const DiagnoseDeviceOptions& opts,
                    Context& ctx,
                    diagnose::DeviceFacts& facts,
                    Sources& sources) {
-  if (!opts.port) {
+  if (opts.connect.port.empty()) {
     sources.missing("module", "give --port P to read the module on the bench");
     return;
   }
-  auto connect = opts.connect;
-  connect.port = *opts.port;
+  const auto& connect = opts.connect;
   auto session = open_session(connect, ctx, true, true);
   if (!session) {
     sources.failed("module", session.error().message);
@@ -183,20 +184,19 @@ void gather_ledger(const DiagnoseDeviceOptions& opts,
   facts.ledger = std::move(l);
 }
 
-Status
-gather_snapshot(const DiagnoseDeviceOptions& opts, diagnose::DeviceFacts& facts, Sources& sources) {
+Status gather_snapshot(const DiagnoseDeviceOptions& opts,
+                       diagnose::DeviceFacts& facts,
+                       Sources& sources,
+                       Context& ctx) {
   if (!opts.snapshot) {
     sources.missing("snapshot",
                     "give --snapshot FILE (a healthy-time `secrets export`) to tell which side "
                     "changed a secret");
     return {};
   }
-  std::ifstream in(*opts.snapshot, std::ios::binary);
-  if (!in) {
-    return fail(ErrorKind::usage,
-                "--snapshot " + *opts.snapshot + ": cannot read it: " + std::strerror(errno));
-  }
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string content = *opts.snapshot == "-"
+                                  ? IOT_TRY_CTX(ctx.env.read_stdin(), "--snapshot -")
+                                  : IOT_TRY(core::read_file(*opts.snapshot, "snapshot"));
   auto snapshot = core::SecretSnapshot::parse(content, 1);
   if (!snapshot) {
     return fail(snapshot.error().context("--snapshot " + *opts.snapshot));
@@ -330,7 +330,7 @@ Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& op
   std::optional<store::TripletRecord> ledger_record;
   gather_ledger(opts, *settings, facts, ledger_record, sources);
   facts.product_key = resolve_product_key(opts, &*settings, facts, ledger_record);
-  if (auto ok = gather_snapshot(opts, facts, sources); !ok) {
+  if (auto ok = gather_snapshot(opts, facts, sources, ctx); !ok) {
     return fail(ok.error());
   }
   if (facts.product_key.empty() && facts.snapshot) {
@@ -381,31 +381,36 @@ Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& op
 
 void register_diagnose_device(CLI::App& diagnose, Context& ctx) {
   auto opts = std::make_shared<DiagnoseDeviceOptions>();
+  auto device = std::make_shared<DeviceNamesInput>();
   auto* cmd = diagnose.add_subcommand(
       "device", "Why one device is offline: cloud, log, module, ledger and snapshot, ranked");
-  cmd->add_option("device_name", opts->device_name, "DeviceName")->required();
+  add_device_names(cmd, *device, {DeviceArity::one, false, true, "DeviceName"});
+  add_product_key(cmd, opts->product_key, "the config's, the module's, the ledger's");
   cmd->add_option(
-      "--product-key", opts->product_key, "ProductKey (default: config, module, ledger)");
-  cmd->add_option("--log", opts->log, "The console's exported device log (CSV or JSON lines)");
-  cmd->add_option("-p,--port", opts->port, "The module's serial port (on the bench)");
-  cmd->add_option("-m,--module", opts->connect.module, "Module driver: luat, quectel, esp-at, auto")
-      ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
-  cmd->add_option("--module-profile", opts->connect.profile_file, "JSON module profile")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--layout", opts->layout, "secret or triplet (default: the module's)")
-      ->check(CLI::IsMember({"secret", "triplet"}));
-  cmd->add_option("--label-imei", opts->label_imei, "The IMEI printed on the module's label");
-  cmd->add_option("--snapshot", opts->snapshot, "A healthy-time `secrets export` file");
+         "--log", opts->log, "The console's exported device log (CSV or JSON lines), - for stdin")
+      ->option_text(std::string(value_name::file_or_stdin));
+  add_connection_options(cmd, opts->connect, &opts->layout, PortUse::optional_one);
+  cmd->add_option("--label-imei", opts->label_imei, "The IMEI printed on the module's label")
+      ->option_text("IMEI");
+  cmd->add_option("--snapshot",
+                  opts->snapshot,
+                  "A healthy-time `secrets export` file (csv, json or ndjson), - for stdin")
+      ->option_text(std::string(value_name::file_or_stdin));
   cmd->add_flag("--no-cloud", opts->no_cloud, "Do not ask the cloud");
   cmd->add_flag("--no-ledger", opts->no_ledger, "Do not read the factory ledger");
   cmd->add_option("--utc-offset", opts->utc_offset, "Zone of log times written without one")
-      ->capture_default_str();
+      ->option_text("+HH:MM");
   cmd->footer(
       "Causes are ranked by confidence, root causes (identity, credentials, SIM) before their "
       "symptoms (keepalive timeouts, never activated); each names its evidence and the fix. "
-      "The sources used and missing are listed on stderr. Exit 0 no cause found, 6 causes "
-      "found, 2 bad input.");
-  cmd->callback([&ctx, opts] {
+      "The sources used and missing are listed on stderr.");
+  add_exit_codes(cmd,
+                 {{0, "no cause found in the sources used"},
+                  {2, "bad input (a file, a value; the fix is named)"},
+                  {6, "causes found (ranked)"},
+                  {130, "interrupted"}});
+  cmd->callback([&ctx, opts, device] {
+    opts->device_name = one_device_name(*device, ctx);
     auto result = value_or_throw(run_diagnose_device(*opts, ctx));
     for (const auto& row : result.sources.rows) {
       const auto& source = std::get<std::string>(row[0]);

@@ -21,7 +21,6 @@ struct DiagnoseDeviceOptions {
   std::string device_name;
   std::optional<std::string> product_key; // default: config, the module's, the ledger's
   std::optional<std::string> log;         // the console's exported device log
-  std::optional<std::string> port;        // the module, on the bench
   ModuleConnectOptions connect;
   std::optional<std::string> layout;     // secret | triplet (default: the driver's)
   std::optional<std::string> label_imei; // the IMEI printed on the module's label

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "commands/module.hpp"
 
+#include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/module_session.hpp"
 #include "core/text.hpp"
@@ -66,27 +67,10 @@ std::vector<std::string> verdicts(const ModuleReading& r, const serial::Health& 
   return out;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& i : items) {
-    out += out.empty() ? "" : std::string(sep);
-    out += i;
-  }
-  return out;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(std::toupper(c));
-  });
-  return out;
-}
-
 // Queries whose answers hold secrets in some built-in profile (AT+WISN? on Luat, the aliauth
 // read-back on Quectel, …): `module at` masks their answers unless --show-secrets.
 bool is_secret_query(std::string_view command) {
-  const std::string wanted = upper(command);
+  const std::string wanted = core::to_upper(command);
   for (const auto& name : serial::builtin_profile_names()) {
     auto profile = serial::builtin_profile(name);
     if (!profile) {
@@ -94,14 +78,14 @@ bool is_secret_query(std::string_view command) {
     }
     for (const auto& [field, queries] : profile->identity) {
       for (const auto& q : queries) {
-        if (q.secret && upper(q.command) == wanted) {
+        if (q.secret && core::to_upper(q.command) == wanted) {
           return true;
         }
       }
     }
     for (const auto& layout : profile->layouts) {
       for (const auto& slot : layout.slots) {
-        if (slot.read.secret && upper(slot.read.command) == wanted) {
+        if (slot.read.secret && core::to_upper(slot.read.command) == wanted) {
           return true;
         }
       }
@@ -113,30 +97,21 @@ bool is_secret_query(std::string_view command) {
 } // namespace
 
 Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx) {
-  auto session = open_session(opts.connect, ctx, true, true);
-  if (!session) {
-    return fail(session.error());
-  }
-  auto& driver = *session->driver;
+  auto session = IOT_TRY(open_session(opts.connect, ctx, true, true));
+  auto& driver = *session.driver;
   serial::Layout layout = driver.default_layout();
   if (opts.layout) {
-    auto parsed = serial::parse_layout(*opts.layout);
-    if (!parsed) {
-      return fail(parsed.error());
-    }
-    layout = *parsed;
+    auto parsed = IOT_TRY(serial::parse_layout(*opts.layout));
+    layout = parsed;
   }
-  auto reading = read_stable(*session, layout, opts.connect.port);
+  auto reading = read_stable(session, layout, opts.connect.port);
   if (!reading) {
     return fail(reading.error());
   }
-  auto health = driver.health();
-  if (!health) {
-    return fail(health.error().context(opts.connect.port));
-  }
+  auto health = IOT_TRY_CTX(driver.health(), opts.connect.port);
   const bool cellular = reading->identity.mac.empty() || !reading->identity.imei.empty();
   const auto& id = reading->identity;
-  const auto& h = *health;
+  const auto& h = health;
   const serial::Credentials creds = reading->credentials.value_or(serial::Credentials{});
 
   core::Table t;
@@ -173,7 +148,7 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
              text_or_none(h.reg_status),
              h.attached ? core::Cell(*h.attached) : core::Cell{},
              text_or_none(h.operator_name),
-             found.empty() ? std::string("ok") : join(found, "; ")});
+             core::TextList{found.empty() ? std::vector<std::string>{"ok"} : found}});
   for (const auto& note : h.notes) {
     ctx.output->debug(opts.connect.port + ": " + note);
   }
@@ -181,36 +156,28 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
 }
 
 Result<ModuleAtReport> run_module_at(const ModuleAtOptions& opts, Context& ctx) {
-  if (auto r = serial::check_no_control_bytes(opts.command, "AT command"); !r) {
-    return fail(r.error());
-  }
+  IOT_TRY(serial::check_no_control_bytes(opts.command, "AT command"));
   std::string cmd(core::trim(opts.command));
-  if (!upper(cmd).starts_with("AT")) {
+  if (!core::to_upper(cmd).starts_with("AT")) {
     return fail(ErrorKind::usage, "'" + cmd + "' is not an AT command: it must start with AT");
   }
-  auto session = open_session(opts.connect, ctx, !opts.no_sync, false);
-  if (!session) {
-    return fail(session.error());
-  }
+  auto session = IOT_TRY(open_session(opts.connect, ctx, !opts.no_sync, false));
   const bool secret = is_secret_query(cmd);
   serial::CommandOptions co;
   co.secret_response = secret;
-  auto response = session->channel->command(cmd, opts.timeout, co);
-  if (!response) {
-    return fail(response.error().context(opts.connect.port));
-  }
+  auto response = IOT_TRY_CTX(session.channel->command(cmd, opts.timeout, co), opts.connect.port);
   ModuleAtReport report;
-  report.ok = response->ok();
-  report.final_line = response->final_line;
+  report.ok = response.ok();
+  report.final_line = response.final_line;
   report.table.columns = {"type", "line"};
-  for (const auto& urc : response->urcs) {
+  for (const auto& urc : response.urcs) {
     report.table.add_row({std::string("urc"), urc});
   }
-  for (const auto& line : response->lines) {
+  for (const auto& line : response.lines) {
     report.table.add_row(
         {std::string("info"), secret ? core::Cell(core::Secret{line}) : core::Cell(line)});
   }
-  report.table.add_row({std::string("final"), response->final_line});
+  report.table.add_row({std::string("final"), response.final_line});
   return report;
 }
 
@@ -220,45 +187,42 @@ void register_module(CLI::App& app, Context& ctx) {
                                     "credentials, health, raw AT");
   module->require_subcommand(0, 1);
 
-  const auto add_connect = [](CLI::App* cmd, ModuleConnectOptions& c) {
-    cmd->add_option("-p,--port", c.port, "Serial port, e.g. /dev/ttyUSB0 (see 'iotfleet ports')")
-        ->required();
-    cmd->add_option("-m,--module",
-                    c.module,
-                    "Module driver: luat, quectel, esp-at or auto "
-                    "(default: config 'module', else auto)")
-        ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
-    cmd->add_option("--module-profile", c.profile_file, "JSON module profile for another module")
-        ->check(CLI::ExistingFile);
-    cmd->add_option("--baud", c.baud, "Baud rate")->capture_default_str();
-    cmd->add_flag("--trace", c.trace, "Print the AT conversation on stderr (secrets masked)");
-  };
-
   auto info_opts = std::make_shared<ModuleInfoOptions>();
   auto* info = module->add_subcommand(
       "info", "Identity, stored credentials (masked), link health and verdicts");
-  add_connect(info, info_opts->connect);
-  info->add_option("--layout", info_opts->layout, "Credential layout to read: secret or triplet")
-      ->check(CLI::IsMember({"secret", "triplet"}));
+  add_connection_options(info, info_opts->connect, &info_opts->layout, PortUse::one);
   info->footer("Verdicts: IMEI placeholder / invalid (IMEI not written), no credentials stored, "
                "SIM not ready, not registered, weak signal (< -100 dBm), not attached.");
+  add_exit_codes(info,
+                 {{0, "the module was read (verdicts may still name problems)"},
+                  {2, "bad options"},
+                  {3, "the port could not be opened, or no two readings agreed"},
+                  {130, "interrupted"}});
   info->callback(
       [&ctx, info_opts] { ctx.output->emit(value_or_throw(run_module_info(*info_opts, ctx))); });
 
   auto at_opts = std::make_shared<ModuleAtOptions>();
   auto* at = module->add_subcommand("at", "Send one AT command and print the response");
-  add_connect(at, at_opts->connect);
+  add_connection_options(at, at_opts->connect, nullptr, PortUse::one);
   at->add_option("command", at_opts->command, "The command, e.g. 'AT+CSQ'")->required();
-  at->add_option_function<int>(
-        "--timeout",
-        [at_opts](int ms) { at_opts->timeout = std::chrono::milliseconds(ms); },
-        "Milliseconds to wait for the final result (default 5000)")
-      ->check(CLI::Range(1, 600000));
+  add_duration(at,
+               "--timeout",
+               at_opts->timeout,
+               "How long to wait for the final result",
+               {.bare_unit = std::chrono::milliseconds(1),
+                .min = std::chrono::milliseconds(1),
+                .max = std::chrono::minutes(10)},
+               ctx);
   at->add_flag("--no-sync",
                at_opts->no_sync,
                "Send the command as is: no AT/ATE0/AT+CMEE=2 handshake first");
-  at->footer("Exit 0 on OK, 3 on ERROR / +CME ERROR / timeout. Answers that hold secrets "
-             "(AT+WISN?, the aliauth read-back, …) are masked unless --show-secrets.");
+  at->footer("Answers that hold secrets (AT+WISN?, the aliauth read-back, …) are masked unless "
+             "--show-secrets.");
+  add_exit_codes(at,
+                 {{0, "the module answered OK"},
+                  {2, "bad options, or a command with a control byte (nothing was sent)"},
+                  {3, "ERROR / +CME ERROR, no final result in time, or a port error"},
+                  {130, "interrupted"}});
   at->callback([&ctx, at_opts] {
     auto report = value_or_throw(run_module_at(*at_opts, ctx));
     ctx.output->emit(report.table);

@@ -20,16 +20,10 @@ void attach_trace(serial::AtChannel& channel, const std::string& port, Context& 
 Result<ModuleReading>
 read_once(serial::ModuleDriver& driver, serial::Layout layout, ReadScope scope) {
   ModuleReading r;
-  auto identity = scope == ReadScope::brief ? driver.identify_brief() : driver.identify();
-  if (!identity) {
-    return fail(identity.error());
-  }
-  r.identity = std::move(*identity);
-  auto creds = driver.read_credentials(layout);
-  if (!creds) {
-    return fail(creds.error());
-  }
-  r.credentials = std::move(*creds);
+  auto identity = IOT_TRY(scope == ReadScope::brief ? driver.identify_brief() : driver.identify());
+  r.identity = std::move(identity);
+  auto creds = IOT_TRY(driver.read_credentials(layout));
+  r.credentials = std::move(creds);
   return r;
 }
 
@@ -42,11 +36,8 @@ Result<ModuleSession> open_module_port(const ModuleConnectOptions& opts, Context
     return fail(ErrorKind::usage, "--port is required (see 'iotfleet ports')");
   }
   ModuleSession s;
-  auto port = serial::open_port(opts.port, serial::PortSettings{opts.baud});
-  if (!port) {
-    return fail(port.error());
-  }
-  s.port = std::move(*port);
+  auto port = IOT_TRY(ctx.seams.open_port(opts.port, serial::PortSettings{opts.baud}));
+  s.port = std::move(port);
   s.channel = std::make_unique<serial::AtChannel>(*s.port);
   if (opts.trace) {
     attach_trace(*s.channel, opts.port, ctx);
@@ -58,11 +49,8 @@ Result<std::string> resolve_module_name(const ModuleConnectOptions& opts, Contex
   if (opts.module && !opts.module->empty()) {
     return *opts.module;
   }
-  auto settings = load_settings(ctx);
-  if (!settings) {
-    return fail(settings.error());
-  }
-  return settings->value(cloud::key::module).value_or("auto");
+  auto settings = IOT_TRY(load_settings(ctx));
+  return settings.value(cloud::key::module).value_or("auto");
 }
 
 Status attach_driver(ModuleSession& s,
@@ -82,11 +70,8 @@ Status attach_driver(ModuleSession& s,
                        " or auto)");
     }
   }
-  auto driver = serial::make_driver(module, *s.channel, profile);
-  if (!driver) {
-    return fail(driver.error().context(opts.port));
-  }
-  s.driver = std::move(*driver);
+  auto driver = IOT_TRY_CTX(serial::make_driver(module, *s.channel, profile), opts.port);
+  s.driver = std::move(driver);
   return {};
 }
 
@@ -97,20 +82,13 @@ open_session(const ModuleConnectOptions& opts, Context& ctx, bool sync, bool nee
     return s;
   }
   if (sync) {
-    if (auto r = s->channel->sync(); !r) {
-      return fail(r.error().context(opts.port));
-    }
+    IOT_TRY_CTX(s->channel->sync(), opts.port);
   }
   if (!need_driver) {
     return s;
   }
-  auto module = resolve_module_name(opts, ctx);
-  if (!module) {
-    return fail(module.error());
-  }
-  if (auto ok = attach_driver(*s, opts, *module, ctx, true); !ok) {
-    return fail(ok.error());
-  }
+  auto module = IOT_TRY(resolve_module_name(opts, ctx));
+  IOT_TRY(attach_driver(*s, opts, module, ctx, true));
   return s;
 }
 
@@ -125,9 +103,7 @@ read_stable(ModuleSession& s, serial::Layout layout, const std::string& port, Re
         return fail(reading.error().context(port));
       }
       last_error = reading.error();
-      if (auto r = s.channel->sync(); !r) {
-        return fail(r.error().context(port));
-      }
+      IOT_TRY_CTX(s.channel->sync(), port);
       continue;
     }
     for (const auto& earlier : readings) {

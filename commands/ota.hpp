@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // iotfleet ota upload | rollout | status | cancel: firmware to Alibaba Cloud IoT's OTA, and
-// rollouts in waves with an abort rule, journaled to a state file so a rollout survives Ctrl-C,
+// rollouts in waves with an abort rule, journaled to a file so a rollout survives Ctrl-C,
 // a crash or a reboot (`--resume`). Design and assumptions: docs/ota.md.
 #pragma once
 
+#include "commands/common_options.hpp"
 #include "commands/context.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,46 +20,46 @@ struct OtaUploadOptions {
   std::string file;
   std::optional<std::string> product_key;
   std::string version;
-  std::string module;      // empty = default
+  std::string module;      // --firmware-module: the firmware's ModuleName; empty = default
   std::string src_version; // with diff
   bool diff = false;
   std::string name;                // empty = "<file stem>-<version>", trimmed to the rules
   std::string sign_method = "MD5"; // MD5 | SHA256
-  std::vector<std::string> verify_devices;
-  int verify_timeout_minutes = 30;
+  DeviceNamesInput verify_devices; // --verify-device DN (repeatable, ≤ 10)
+  std::chrono::milliseconds verify_timeout{std::chrono::minutes(30)};
   std::string description;
 };
 
 struct OtaRolloutOptions {
   std::string firmware_id;
   std::optional<std::string> product_key; // default: the firmware's
-  std::string devices_file;
+  DeviceNamesInput devices;               // DEVICE_NAME..., --device-name, --devices FILE|-
   bool all = false;
   std::string src_version;
   std::string waves = "1%,10%,50%,100%";
   std::optional<int> max_per_minute;
-  std::optional<int> retry_interval;
+  std::optional<std::chrono::milliseconds> retry_interval; // whole minutes: 0, 10, 30, 60, 1440
   std::optional<int> retry_count;
-  std::optional<int> timeout_minutes;
+  std::optional<std::chrono::milliseconds> task_timeout; // whole minutes, 1 to 1440
   std::string abort_failure_rate = "5%";
   std::int64_t abort_min_finished = 20;
-  std::string wave_soak = "0";
-  std::string notified_grace = "10m";
-  std::string poll_interval = "5s";
-  std::string state_file;
-  std::string resume; // a state file: continue it
+  std::chrono::milliseconds wave_soak{0};
+  std::chrono::milliseconds notified_grace{std::chrono::minutes(10)};
+  std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
+  std::string journal; // the rollout's journal file (must not exist)
+  std::string resume;  // a journal: continue it
   bool dry_run = false;
 };
 
 struct OtaStatusOptions {
-  std::string target; // JobId or state file
+  std::string target; // JobId or journal file
   bool failures = false;
   bool watch = false;
-  std::string poll_interval = "5s";
+  std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
 };
 
 struct OtaCancelOptions {
-  std::string target; // JobId or state file
+  std::string target; // JobId or journal file
   bool in_progress = false;
 };
 
@@ -65,8 +67,8 @@ void register_ota(CLI::App& app, Context& ctx);
 
 [[nodiscard]] Result<core::Table> run_ota_upload(const OtaUploadOptions& opts, Context& ctx);
 // Emits the wave table itself before failing when it aborts (ErrorKind::failure), was canceled
-// or interrupted (ErrorKind::interrupted, resumable) or finished with failed devices
-// (ErrorKind::partial).
+// (failure) or interrupted (ErrorKind::interrupted, resumable), or finished with devices not at
+// the target version: failed, or never reacting to the push (ErrorKind::partial).
 [[nodiscard]] Result<core::Table> run_ota_rollout(const OtaRolloutOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_ota_status(const OtaStatusOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_ota_cancel(const OtaCancelOptions& opts, Context& ctx);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "commands/ota_plan.hpp"
 
+#include "core/file.hpp"
 #include "store/atomic_file.hpp"
 
 #include <nlohmann/json.hpp>
@@ -8,8 +9,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 namespace iot::commands::ota {
 
@@ -126,38 +125,98 @@ Result<double> parse_rate(std::string_view text) {
   return *v;
 }
 
-Result<std::chrono::seconds> parse_duration(std::string_view text) {
-  auto t = trim(text);
-  std::int64_t unit = 1;
-  if (!t.empty()) {
-    switch (t.back()) {
-    case 's':
-      unit = 1;
-      t.remove_suffix(1);
-      break;
-    case 'm':
-      unit = 60;
-      t.remove_suffix(1);
-      break;
-    case 'h':
-      unit = 3600;
-      t.remove_suffix(1);
-      break;
-    case 'd':
-      unit = 86400;
-      t.remove_suffix(1);
-      break;
-    default:
-      break;
+namespace {
+
+template <class Enum, std::size_t N>
+Result<Enum>
+parse_enum(std::string_view text, const std::array<Enum, N>& values, std::string_view what) {
+  std::string known;
+  for (auto v : values) {
+    if (to_string(v) == text) {
+      return v;
     }
+    known += (known.empty() ? "" : ", ") + std::string(to_string(v));
   }
-  auto v = number(t);
-  if (!v || *v < 0 || *v > 1e9) {
-    return fail(ErrorKind::usage,
-                "duration '" + std::string(text) + "': give e.g. 90s, 10m, 2h or 0");
+  return fail(ErrorKind::usage,
+              "unknown " + std::string(what) + " '" + std::string(text) + "' (known: " + known +
+                  ")");
+}
+
+} // namespace
+
+std::string_view to_string(WaveState state) {
+  switch (state) {
+  case WaveState::pending:
+    return "pending";
+  case WaveState::creating:
+    return "creating";
+  case WaveState::running:
+    return "running";
+  case WaveState::soaking:
+    return "soaking";
+  case WaveState::finished:
+    return "finished";
+  case WaveState::aborted:
+    return "aborted";
   }
-  return std::chrono::seconds(
-      static_cast<std::int64_t>(std::llround(*v * static_cast<double>(unit))));
+  return "?";
+}
+
+Result<WaveState> parse_wave_state(std::string_view text) {
+  return parse_enum(text,
+                    std::array{WaveState::pending,
+                               WaveState::creating,
+                               WaveState::running,
+                               WaveState::soaking,
+                               WaveState::finished,
+                               WaveState::aborted},
+                    "wave state");
+}
+
+std::string_view to_string(RolloutStatus status) {
+  switch (status) {
+  case RolloutStatus::planned:
+    return "planned";
+  case RolloutStatus::running:
+    return "running";
+  case RolloutStatus::done:
+    return "done";
+  case RolloutStatus::aborted:
+    return "aborted";
+  case RolloutStatus::canceled:
+    return "canceled";
+  }
+  return "?";
+}
+
+Result<RolloutStatus> parse_rollout_status(std::string_view text) {
+  return parse_enum(text,
+                    std::array{RolloutStatus::planned,
+                               RolloutStatus::running,
+                               RolloutStatus::done,
+                               RolloutStatus::aborted,
+                               RolloutStatus::canceled},
+                    "rollout status");
+}
+
+std::string_view to_string(TaskStatus status) {
+  switch (status) {
+  case TaskStatus::confirm:
+    return "CONFIRM";
+  case TaskStatus::queued:
+    return "QUEUED";
+  case TaskStatus::notified:
+    return "NOTIFIED";
+  case TaskStatus::in_progress:
+    return "IN_PROGRESS";
+  case TaskStatus::succeeded:
+    return "SUCCEEDED";
+  case TaskStatus::failed:
+    return "FAILED";
+  case TaskStatus::canceled:
+    return "CANCELED";
+  }
+  return "?";
 }
 
 bool abort_tripped(const AbortRule& rule, std::int64_t failed, std::int64_t succeeded) {
@@ -194,7 +253,7 @@ std::string state_to_json(const RolloutState& s) {
   j["firmware_id"] = s.firmware_id;
   j["dest_version"] = s.dest_version;
   j["selection"] = s.selection;
-  j["status"] = s.status;
+  j["status"] = std::string(to_string(s.status));
   j["reason"] = s.reason;
   j["skipped"] = s.skipped;
   const auto& o = s.options;
@@ -212,7 +271,7 @@ std::string state_to_json(const RolloutState& s) {
     waves.push_back({{"number", w.number},
                      {"begin", w.begin},
                      {"end", w.end},
-                     {"state", w.state},
+                     {"state", std::string(to_string(w.state))},
                      {"job_id", w.job_id},
                      {"created_at", w.created_at},
                      {"finished_at", w.finished_at},
@@ -257,7 +316,8 @@ Result<RolloutState> state_from_json(std::string_view text) {
     s.firmware_id = j.at("firmware_id").get<std::string>();
     s.dest_version = j.at("dest_version").get<std::string>();
     s.selection = j.value("selection", "");
-    s.status = j.at("status").get<std::string>();
+    s.status =
+        IOT_TRY_CTX(parse_rollout_status(j.at("status").get<std::string>()), "rollout state file");
     s.reason = j.value("reason", "");
     s.skipped = j.value("skipped", std::int64_t{0});
     const json& o = j.at("options");
@@ -278,7 +338,8 @@ Result<RolloutState> state_from_json(std::string_view text) {
       r.number = w.at("number").get<int>();
       r.begin = w.at("begin").get<std::size_t>();
       r.end = w.at("end").get<std::size_t>();
-      r.state = w.at("state").get<std::string>();
+      r.state = IOT_TRY_CTX(parse_wave_state(w.at("state").get<std::string>()),
+                            "rollout state file: wave " + std::to_string(r.number));
       r.job_id = w.at("job_id").get<std::string>();
       r.created_at = w.at("created_at").get<std::int64_t>();
       r.finished_at = w.at("finished_at").get<std::int64_t>();
@@ -302,24 +363,14 @@ Result<RolloutState> state_from_json(std::string_view text) {
 }
 
 Status save_state(const std::filesystem::path& path, const RolloutState& state) {
-  if (auto ok = store::write_file_atomically(path, state_to_json(state), 0600); !ok) {
-    return fail(ok.error().context("save rollout state " + path.string()));
-  }
+  IOT_TRY_CTX(store::write_file_atomically(path, state_to_json(state), 0600),
+              "save the rollout journal " + path.string());
   return {};
 }
 
 Result<RolloutState> load_state(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return fail(ErrorKind::usage, "cannot read rollout state " + path.string());
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto state = state_from_json(buffer.str());
-  if (!state) {
-    return fail(state.error().context(path.string()));
-  }
-  return state;
+  const auto text = IOT_TRY(core::read_file(path, "rollout journal"));
+  return IOT_TRY_CTX(state_from_json(text), path.string());
 }
 
 } // namespace iot::commands::ota

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -35,9 +36,6 @@ struct WaveSpec {
 // "5%" or "0.05" → 0.05. ErrorKind::usage outside [0, 1].
 [[nodiscard]] Result<double> parse_rate(std::string_view text);
 
-// "90s", "10m", "2h", "1d", "0" (a bare number is seconds). ErrorKind::usage otherwise.
-[[nodiscard]] Result<std::chrono::seconds> parse_duration(std::string_view text);
-
 struct AbortRule {
   double failure_rate = 0.05; // failed / finished at or above this trips the rule
   std::int64_t min_finished = 20;
@@ -54,14 +52,33 @@ struct PlannedDevice {
   friend bool operator==(const PlannedDevice&, const PlannedDevice&) = default;
 };
 
-// Wave states, in the order a wave goes through them. "creating" is the intent written before
+// Wave states, in the order a wave goes through them. `creating` is the intent written before
 // CreateOTAStaticUpgradeJob: on resume such a wave's job is looked up by its tags first.
-inline constexpr std::string_view k_wave_pending = "pending";
-inline constexpr std::string_view k_wave_creating = "creating";
-inline constexpr std::string_view k_wave_running = "running";
-inline constexpr std::string_view k_wave_soaking = "soaking";
-inline constexpr std::string_view k_wave_finished = "finished";
-inline constexpr std::string_view k_wave_aborted = "aborted";
+enum class WaveState { pending, creating, running, soaking, finished, aborted };
+[[nodiscard]] std::string_view to_string(WaveState state);
+[[nodiscard]] Result<WaveState> parse_wave_state(std::string_view text);
+
+// A rollout: planned → running → done | aborted | canceled.
+enum class RolloutStatus { planned, running, done, aborted, canceled };
+[[nodiscard]] std::string_view to_string(RolloutStatus status);
+[[nodiscard]] Result<RolloutStatus> parse_rollout_status(std::string_view text);
+
+// The platform's OTA task states (ListOTATaskByJob TaskStatus), in the order a task goes
+// through them. CONFIRM, QUEUED, NOTIFIED and IN_PROGRESS are open; the last three are final.
+enum class TaskStatus { confirm, queued, notified, in_progress, succeeded, failed, canceled };
+inline constexpr std::array<TaskStatus, 7> k_task_statuses = {TaskStatus::confirm,
+                                                              TaskStatus::queued,
+                                                              TaskStatus::notified,
+                                                              TaskStatus::in_progress,
+                                                              TaskStatus::succeeded,
+                                                              TaskStatus::failed,
+                                                              TaskStatus::canceled};
+// "CONFIRM", "QUEUED", … as the API spells them.
+[[nodiscard]] std::string_view to_string(TaskStatus status);
+[[nodiscard]] constexpr bool is_open(TaskStatus s) {
+  return s == TaskStatus::confirm || s == TaskStatus::queued || s == TaskStatus::notified ||
+         s == TaskStatus::in_progress;
+}
 
 struct WaveCounts {
   std::int64_t total = 0;
@@ -78,7 +95,7 @@ struct WaveRecord {
   int number = 0;        // 1-based
   std::size_t begin = 0; // device index range [begin, end) of the plan
   std::size_t end = 0;
-  std::string state{k_wave_pending};
+  WaveState state = WaveState::pending;
   std::string job_id;
   std::int64_t created_at = 0;  // epoch s
   std::int64_t finished_at = 0; // epoch s; the soak runs from here
@@ -104,7 +121,6 @@ struct RolloutOptions {
   }
 };
 
-// Rollout status: planned → running → done | aborted | canceled.
 struct RolloutState {
   int version = 1;
   std::string rollout_id; // also the jobs' tag iotfleet.rollout
@@ -116,7 +132,7 @@ struct RolloutState {
   std::vector<PlannedDevice> devices; // plan order; waves are ranges of it
   std::int64_t skipped = 0;           // already at the target version when planned
   std::vector<WaveRecord> waves;
-  std::string status = "planned";
+  RolloutStatus status = RolloutStatus::planned;
   std::string reason; // why it aborted / was canceled
   friend bool operator==(const RolloutState&, const RolloutState&) = default;
 };

@@ -2,7 +2,9 @@
 #include "commands/pool.hpp"
 
 #include "commands/ledger_access.hpp"
+#include "commands/record_file.hpp"
 #include "core/csv.hpp"
+#include "core/file.hpp"
 #include "core/text.hpp"
 #include "core/triplet_file.hpp"
 #include "store/atomic_file.hpp"
@@ -20,28 +22,14 @@ namespace {
 
 constexpr std::uintmax_t k_max_pool_file = 512ull * 1024 * 1024;
 constexpr std::size_t k_problems_shown = 50;
+const DeviceNamesSpec k_one_device{DeviceArity::one, false, true, "DeviceName"};
+const DeviceNamesSpec k_optional_device{DeviceArity::one, false, false, "DeviceName"};
 
-Result<std::string> read_input(const std::string& file) {
+Result<std::string> read_input(const std::string& file, Context& ctx) {
   if (file == "-") {
-    std::string content{std::istreambuf_iterator<char>(std::cin), {}};
-    return content;
+    return ctx.env.read_stdin();
   }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(file, ec);
-  if (ec) {
-    return fail(ErrorKind::usage, "cannot read " + file + ": " + ec.message());
-  }
-  if (size > k_max_pool_file) {
-    return fail(ErrorKind::usage,
-                file + " is " + std::to_string(size / (1024 * 1024)) +
-                    " MB; pool files over 512 MB are not accepted: split it");
-  }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return fail(ErrorKind::usage, "cannot read " + file);
-  }
-  std::string content{std::istreambuf_iterator<char>(in), {}};
-  return content;
+  return core::read_file(file, "pool file", {ErrorKind::usage, k_max_pool_file});
 }
 
 std::string source_name(const std::string& file) {
@@ -118,15 +106,9 @@ const std::vector<std::string> k_export_header = {"product_key",
 Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx) {
   core::TripletParseOptions parse_options;
   parse_options.scheme = opts.scheme == "product" ? core::Scheme::product : core::Scheme::device;
-  auto content = read_input(opts.file);
-  if (!content) {
-    return fail(content.error());
-  }
-  auto parsed = core::parse_triplet_file(*content, parse_options);
-  if (!parsed) {
-    return fail(parsed.error().context(opts.file));
-  }
-  auto& file = *parsed;
+  auto content = IOT_TRY(read_input(opts.file, ctx));
+  auto parsed = IOT_TRY_CTX(core::parse_triplet_file(content, parse_options), opts.file);
+  auto& file = parsed;
   std::vector<core::RowProblem> problems = file.problems;
   if (opts.product_key) {
     std::vector<core::TripletRow> kept;
@@ -158,12 +140,9 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
                     " bad rows (listed above): nothing imported — fix them, or import the good "
                     "rows with --skip-invalid");
   }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
   auto summary =
-      handle->ledger->import(file.rows, source_name(opts.file), handle->actor, opts.skip_invalid);
+      handle.ledger->import(file.rows, source_name(opts.file), handle.actor, opts.skip_invalid);
   if (!summary) {
     return fail(summary.error());
   }
@@ -189,7 +168,7 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
                "skipped_conflicts"};
   t.add_row({opts.file,
              file.format,
-             handle->path,
+             handle.path,
              static_cast<std::int64_t>(file.rows.size() + problems.size()),
              static_cast<std::int64_t>(summary->added),
              static_cast<std::int64_t>(summary->unchanged),
@@ -199,17 +178,14 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
 }
 
 Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx) {
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
   core::Table t;
   if (opts.in_doubt) {
     t.columns = k_record_columns;
     store::RecordFilter filter;
     filter.states = {store::TripletState::claimed, store::TripletState::bound};
     filter.product_key = opts.product_key;
-    auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+    auto ok = handle.ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
       t.add_row(record_row(r));
       return {};
     });
@@ -218,14 +194,11 @@ Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx)
     }
     return t;
   }
-  auto counts = handle->ledger->counts();
-  if (!counts) {
-    return fail(counts.error());
-  }
+  auto counts = IOT_TRY(handle.ledger->counts());
   // One row per product and station; available triplets belong to no station.
   std::map<std::pair<std::string, std::string>, std::array<std::int64_t, 4>> table;
   std::int64_t in_doubt = 0;
-  for (const auto& c : *counts) {
+  for (const auto& c : counts) {
     if (opts.product_key && c.product_key != *opts.product_key) {
       continue;
     }
@@ -248,33 +221,29 @@ Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx)
 }
 
 Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ctx) {
+  const auto names = IOT_TRY(resolve_device_names(opts.device, k_one_device, ctx));
+  const std::string& device_name = names.front();
   if (core::trim(opts.reason).empty()) {
     return fail(ErrorKind::usage,
                 "--reason is required: say why (it goes to the audit trail), e.g. --reason "
                 "'module scrapped'");
   }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
-  auto found = handle->ledger->find(opts.device_name, opts.product_key);
-  if (!found) {
-    return fail(found.error());
-  }
-  if (found->empty()) {
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto found = IOT_TRY(handle.ledger->find(device_name, opts.product_key));
+  if (found.empty()) {
     return fail(ErrorKind::usage,
-                "no triplet with DeviceName " + opts.device_name +
+                "no triplet with DeviceName " + device_name +
                     (opts.product_key ? " of ProductKey " + *opts.product_key : "") +
-                    " in the ledger " + handle->path +
+                    " in the ledger " + handle.path +
                     ": check the name (`iotfleet pool status --in-doubt` lists the claimed and "
                     "bound ones) or the --ledger");
   }
-  if (found->size() > 1) {
+  if (found.size() > 1) {
     return fail(ErrorKind::usage,
-                "DeviceName " + opts.device_name + " exists in " + std::to_string(found->size()) +
+                "DeviceName " + device_name + " exists in " + std::to_string(found.size()) +
                     " products: add --product-key");
   }
-  const auto& record = found->front();
+  const auto& record = found.front();
   if (record.state == store::TripletState::burned && !opts.force) {
     return fail(ErrorKind::usage,
                 record.product_key + "/" + record.device_name + " is burned into IMEI " +
@@ -287,8 +256,8 @@ Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ct
                 record.product_key + "/" + record.device_name +
                     " is already available: nothing to release");
   }
-  auto released = handle->ledger->release(
-      {record.product_key, record.device_name}, handle->actor, opts.reason, opts.force);
+  auto released = handle.ledger->release(
+      {record.product_key, record.device_name}, handle.actor, opts.reason, opts.force);
   if (!released) {
     return fail(released.error());
   }
@@ -309,20 +278,14 @@ Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx)
   store::RecordFilter filter;
   filter.product_key = opts.product_key;
   if (opts.state != "all") {
-    auto state = store::parse_triplet_state(opts.state);
-    if (!state) {
-      return fail(state.error().context("--state"));
-    }
-    filter.states = {*state};
+    auto state = IOT_TRY_CTX(store::parse_triplet_state(opts.state), "--state");
+    filter.states = {state};
   }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
   if (!opts.out_file) {
     core::Table t;
     t.columns = k_record_columns;
-    auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+    auto ok = handle.ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
       t.add_row(record_row(r));
       return {};
     });
@@ -331,36 +294,12 @@ Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx)
     }
     return t;
   }
-  auto file = store::AtomicFile::create(*opts.out_file, 0600);
-  if (!file) {
-    return fail(file.error());
-  }
-  std::int64_t count = 0;
-  if (opts.format == "csv") {
-    if (auto ok = file->write(core::csv_line(k_export_header) + "\n"); !ok) {
-      return fail(ok.error());
-    }
-  }
-  auto ok = handle->ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
-    ++count;
-    const auto fields = export_fields(r);
-    if (opts.format == "csv") {
-      return file->write(core::csv_line(fields) + "\n");
-    }
-    nlohmann::ordered_json j;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (!fields[i].empty()) {
-        j[k_export_header[i]] = fields[i];
-      }
-    }
-    return file->write(j.dump() + "\n");
-  });
-  if (!ok) {
-    return fail(ok.error());
-  }
-  if (auto committed = file->commit(); !committed) {
-    return fail(committed.error());
-  }
+  auto file = IOT_TRY(RecordFile::create(*opts.out_file, opts.format, k_export_header));
+  IOT_TRY(handle.ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+    return file.write(export_fields(r));
+  }));
+  IOT_TRY(file.commit());
+  const auto count = static_cast<std::int64_t>(file.records());
   core::Table t;
   t.single = true;
   t.columns = {"file", "format", "records", "state"};
@@ -369,14 +308,11 @@ Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx)
 }
 
 Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx) {
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
-  auto events = handle->ledger->events(opts.limit, opts.device_name);
-  if (!events) {
-    return fail(events.error());
-  }
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  const auto names = IOT_TRY(resolve_device_names(opts.device, k_optional_device, ctx));
+  const std::optional<std::string> device_name =
+      names.empty() ? std::nullopt : std::optional<std::string>(names.front());
+  auto events = IOT_TRY(handle.ledger->events(opts.limit, device_name));
   core::Table t;
   t.columns = {"time",
                "station",
@@ -387,7 +323,7 @@ Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx) {
                "action",
                "outcome",
                "detail"};
-  for (const auto& e : *events) {
+  for (const auto& e : events) {
     t.add_row({core::iso8601_utc(e.time_ms),
                opt_text(e.station),
                opt_text(e.port),
@@ -405,23 +341,30 @@ void register_pool(CLI::App& app, Context& ctx) {
   auto* pool = app.add_subcommand(
       "pool", "The triplet pool in the factory ledger: import, status, release, export, log");
   pool->require_subcommand(0, 1);
+  const std::pair<int, std::string> ledger_code = {
+      2, "bad options, or the ledger is missing, unreadable or newer than this build"};
 
   auto import_opts = std::make_shared<PoolImportOptions>();
   auto* import = pool->add_subcommand(
-      "import", "Load triplets (Aliyun console batch CSV, our CSV, NDJSON) into the ledger");
-  import->add_option("file", import_opts->file, "The file, or - for stdin")->required();
+      "import", "Load triplets (Aliyun console batch CSV, our CSV, JSON, NDJSON) into the ledger");
+  import->add_option("FILE", import_opts->file, "The pool file, or - for standard input")
+      ->required()
+      ->type_name("");
   import->add_option("--scheme", import_opts->scheme, "device (PK,DN,DS) or product (PK,PS,DN)")
       ->check(CLI::IsMember({"device", "product"}))
-      ->capture_default_str();
+      ->option_text("device|product");
   import->add_flag("--skip-invalid",
                    import_opts->skip_invalid,
                    "Import the good rows even if some are bad or conflict (default: all or none)");
-  import->add_option(
-      "--product-key", import_opts->product_key, "Refuse rows of any other ProductKey");
+  add_product_key(import, import_opts->product_key, "any; with it, rows of another are refused");
   import->footer("Every row is validated (charset, lengths, one ProductKey, no DeviceName twice, "
                  "no DeviceName already in the ledger with another secret); bad rows are named "
                  "by line on stderr. Re-importing a file is a no-op. Formats: docs/pool-files.md. "
-                 "Exit 2 when rows are bad and nothing was imported.");
+                 "Creates the ledger when it does not exist yet.");
+  add_exit_codes(import,
+                 {{0, "imported (or already present)"},
+                  {2, "bad rows or conflicts: nothing imported (the file, the line and the fix)"},
+                  {130, "interrupted"}});
   import->callback([&ctx, import_opts] {
     ctx.output->emit(value_or_throw(run_pool_import(*import_opts, ctx)));
 });
@@ -432,7 +375,8 @@ auto* status = pool->add_subcommand(
 status->add_flag("--in-doubt",
                  status_opts->in_doubt,
                  "List claimed and bound triplets (write attempted, not verified)");
-status->add_option("--product-key", status_opts->product_key, "Only this product");
+add_product_key(status, status_opts->product_key, "every product");
+add_exit_codes(status, {{0, "the counts (or the list) were printed"}, ledger_code});
 status->callback([&ctx, status_opts] {
   ctx.output->emit(value_or_throw(run_pool_status(*status_opts, ctx)));
 });
@@ -440,12 +384,19 @@ status->callback([&ctx, status_opts] {
 auto release_opts = std::make_shared<PoolReleaseOptions>();
 auto* release = pool->add_subcommand(
     "release", "Operator: free a claimed or bound triplet (its module is gone or rejected)");
-release->add_option("device_name", release_opts->device_name, "DeviceName")->required();
-release->add_option("--reason", release_opts->reason, "Why (kept in the audit trail)")->required();
-release->add_option("--product-key", release_opts->product_key, "When the DN is in two products");
+add_device_names(release, release_opts->device, k_one_device);
+release->add_option("--reason", release_opts->reason, "Why (kept in the audit trail)")
+    ->required()
+    ->option_text("TEXT REQUIRED");
+add_product_key(release, release_opts->product_key, "needed only when two products share the DN");
 release->add_flag("--force",
                   release_opts->force,
                   "Also release a burned triplet (only if its module is destroyed)");
+add_exit_codes(release,
+               {{0, "released"},
+                {2,
+                 "no such triplet, already available, burned without --force, or a "
+                 "missing ledger"}});
 release->callback([&ctx, release_opts] {
   ctx.output->emit(value_or_throw(run_pool_release(*release_opts, ctx)));
 });
@@ -453,22 +404,29 @@ release->callback([&ctx, release_opts] {
 auto export_opts = std::make_shared<PoolExportOptions>();
 auto* exp = pool->add_subcommand(
     "export", "Burned records (or --state S|all): to stdout masked, or to a 0600 file in full");
-exp->add_option("-O,--out", export_opts->out_file, "Write to FILE (0600, atomic, full secrets)");
-exp->add_option("--format", export_opts->format, "File format: csv or ndjson")
-    ->check(CLI::IsMember({"csv", "ndjson"}))
-    ->capture_default_str();
-exp->add_option("--product-key", export_opts->product_key, "Only this product");
-exp->add_option("--state", export_opts->state, "available|claimed|bound|burned|all")
+add_out_file(exp, export_opts->out_file, "the records with their secrets in full");
+add_file_format(exp, export_opts->format);
+add_product_key(exp, export_opts->product_key, "every product");
+exp->add_option("--state",
+                export_opts->state,
+                "Ledger state of the records: available, "
+                "claimed, bound, burned (default) or all")
     ->check(CLI::IsMember({"available", "claimed", "bound", "burned", "all"}))
-    ->capture_default_str();
+    ->option_text("available|claimed|bound|burned|all");
+exp->footer("The file is what `pool import` reads back (any of the three formats).");
+add_exit_codes(exp, {{0, "exported"}, ledger_code, {1, "the file could not be written"}});
 exp->callback([&ctx, export_opts] {
   ctx.output->emit(value_or_throw(run_pool_export(*export_opts, ctx)));
 });
 
 auto log_opts = std::make_shared<PoolLogOptions>();
 auto* log = pool->add_subcommand("log", "The audit trail, newest last (never a secret)");
-log->add_option("--limit", log_opts->limit, "How many events")->capture_default_str();
-log->add_option("--device-name", log_opts->device_name, "Only events of this DeviceName");
+log->add_option("--limit", log_opts->limit, "How many events, the newest (default 50)")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+    ->option_text(std::string(value_name::count));
+add_device_names(log, log_opts->device, k_optional_device);
+log->footer("With a DeviceName: only that device's events.");
+add_exit_codes(log, {{0, "the events were printed"}, ledger_code});
 log->callback([&ctx, log_opts] { ctx.output->emit(value_or_throw(run_pool_log(*log_opts, ctx))); });
 } // namespace iot::commands
 

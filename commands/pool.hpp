@@ -2,6 +2,7 @@
 // iotfleet pool import | status | release | export | log: the triplet pool in the factory ledger.
 #pragma once
 
+#include "commands/common_options.hpp"
 #include "commands/context.hpp"
 
 #include <CLI/CLI.hpp>
@@ -24,7 +25,7 @@ struct PoolStatusOptions {
 };
 
 struct PoolReleaseOptions {
-  std::string device_name;
+  DeviceNamesInput device; // exactly one
   std::optional<std::string> product_key;
   std::string reason;
   bool force = false; // burned triplets too
@@ -32,14 +33,14 @@ struct PoolReleaseOptions {
 
 struct PoolExportOptions {
   std::optional<std::string> out_file; // 0600, atomic; full secrets (it is a secrets file)
-  std::string format = "csv";          // for out_file: csv | ndjson
+  std::string format = "csv";          // for out_file: csv | json | ndjson
   std::optional<std::string> product_key;
   std::string state = "burned"; // a state or "all"
 };
 
 struct PoolLogOptions {
   std::size_t limit = 50;
-  std::optional<std::string> device_name;
+  DeviceNamesInput device; // at most one: only its events
 };
 
 void register_pool(CLI::App& app, Context& ctx);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "commands/ports.hpp"
 
+#include "commands/common_options.hpp"
 #include "serial/ports.hpp"
 
 namespace iot::commands {
@@ -35,6 +36,9 @@ void register_ports(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "ports", "List serial ports (USB VID:PID, serial number, description) and simulator ptys");
   cmd->footer("Simulated ports come from running 'iotfleet-sim modules' processes.");
+  add_exit_codes(
+      cmd,
+      {{0, "the ports were listed (none is not an error)"}, {3, "ports could not be enumerated"}});
   auto opts = std::make_shared<PortsOptions>();
   cmd->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_ports(*opts, ctx))); });
 }

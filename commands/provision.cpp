@@ -6,7 +6,9 @@
 // two fixtures holding modules with one IMEI from being served at the same time.
 #include "commands/provision.hpp"
 
+#include "commands/common_options.hpp"
 #include "commands/ledger_access.hpp"
+#include "core/file.hpp"
 #include "core/interrupt.hpp"
 #include "core/mask.hpp"
 #include "core/text.hpp"
@@ -71,16 +73,16 @@ bool holds(const std::optional<serial::Credentials>& read, const store::TripletR
 Result<std::vector<std::string>> collect_ports(const ProvisionOptions& opts) {
   std::vector<std::string> ports = opts.ports;
   if (opts.ports_from) {
-    std::ifstream in(*opts.ports_from);
-    if (!in) {
-      return fail(ErrorKind::usage, "cannot read --ports-from " + *opts.ports_from);
-    }
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto text = core::trim(line);
+    const auto content = IOT_TRY(core::read_file(*opts.ports_from, "--ports-from file"));
+    std::size_t start = 0;
+    while (start < content.size()) {
+      auto end = content.find('\n', start);
+      end = end == std::string::npos ? content.size() : end;
+      const auto text = core::trim(std::string_view(content).substr(start, end - start));
       if (!text.empty() && text.front() != '#') {
         ports.emplace_back(text);
       }
+      start = end + 1;
     }
   }
   if (ports.empty()) {
@@ -703,23 +705,12 @@ std::string_view to_string(Outcome outcome) {
 }
 
 Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx) {
-  if (auto ok = check_options(opts); !ok) {
-    return fail(ok.error());
-  }
-  auto ports = collect_ports(opts);
-  if (!ports) {
-    return fail(ports.error());
-  }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
-  auto expired = handle->ledger->expire_claims(handle->actor, store::process_alive);
-  if (!expired) {
-    return fail(expired.error());
-  }
-  if (*expired > 0) {
-    ctx.output->info(std::to_string(*expired) +
+  IOT_TRY(check_options(opts));
+  auto ports = IOT_TRY(collect_ports(opts));
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto expired = IOT_TRY(handle.ledger->expire_claims(handle.actor, store::process_alive));
+  if (expired > 0) {
+    ctx.output->info(std::to_string(expired) +
                      " claims of an earlier run that had not started writing went back to the "
                      "pool");
   }
@@ -727,24 +718,21 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
   if (opts.register_devices) {
     auto options = opts.registrar;
     options.product_key = opts.product_key;
-    options.connections = std::max<std::size_t>(ports->size(), 1);
-    auto opened = Registrar::open(ctx, options, *handle->ledger);
-    if (!opened) {
-      return fail(opened.error());
-    }
-    registrar = std::move(*opened);
+    options.connections = std::max<std::size_t>(ports.size(), 1);
+    auto opened = IOT_TRY(Registrar::open(ctx, options, *handle.ledger));
+    registrar = std::move(opened);
     ctx.output->info("--register: modules without a pool row get DeviceName = IMEI and a "
                      "DeviceSecret from " +
                      registrar->url() + " (ProductKey " + registrar->product_key() + ")");
   }
-  const auto available = available_count(*handle->ledger, opts);
-  ctx.output->info("provisioning on " + std::to_string(ports->size()) + " fixture(s), ledger " +
-                   handle->path + ", station " + handle->actor.station + ", " +
+  const auto available = available_count(*handle.ledger, opts);
+  ctx.output->info("provisioning on " + std::to_string(ports.size()) + " fixture(s), ledger " +
+                   handle.path + ", station " + handle.actor.station + ", " +
                    std::to_string(available) + " triplets available" +
                    (opts.loop ? "; Ctrl-C stops after the writes in flight" : ""));
-  Station station(opts, ctx, *handle->ledger, handle->actor, *ports, available, registrar.get());
+  Station station(opts, ctx, *handle.ledger, handle.actor, ports, available, registrar.get());
   std::vector<std::thread> workers;
-  for (std::size_t i = 0; i < ports->size(); ++i) {
+  for (std::size_t i = 0; i < ports.size(); ++i) {
     workers.emplace_back([&station, i] { Fixture(station, i).run(); });
   }
   for (auto& w : workers) {
@@ -754,26 +742,15 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
 }
 
 Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context& ctx) {
-  if (auto ok = check_options(opts); !ok) {
-    return fail(ok.error());
-  }
-  auto ports = collect_ports(opts);
-  if (!ports) {
-    return fail(ports.error());
-  }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
-  }
+  IOT_TRY(check_options(opts));
+  auto ports = IOT_TRY(collect_ports(opts));
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
   std::unique_ptr<Registrar> registrar;
   if (opts.register_devices) {
     auto options = opts.registrar;
     options.product_key = opts.product_key;
-    auto opened = Registrar::open(ctx, options, *handle->ledger);
-    if (!opened) {
-      return fail(opened.error());
-    }
-    registrar = std::move(*opened);
+    auto opened = IOT_TRY(Registrar::open(ctx, options, *handle.ledger));
+    registrar = std::move(opened);
   }
   core::Table t;
   t.columns = {"fixture", "port", "imei", "triplet", "step", "command", "data"};
@@ -784,16 +761,16 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
                        const std::string& command,
                        const std::string& data) {
     t.add_row({static_cast<std::int64_t>(i + 1),
-               (*ports)[i],
+               ports[i],
                opt_text(imei),
                opt_text(triplet),
                step,
                opt_text(command),
                opt_text(data)});
   };
-  for (std::size_t i = 0; i < ports->size(); ++i) {
+  for (std::size_t i = 0; i < ports.size(); ++i) {
     auto connect = opts.connect;
-    connect.port = (*ports)[i];
+    connect.port = ports[i];
     auto session = open_session(connect, ctx, true, true);
     if (!session) {
       add(i, "", "", "error", session.error().message, "");
@@ -813,7 +790,7 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
     store::ClaimRequest request;
     request.imei = imei;
     request.iccid = id.iccid;
-    request.actor = handle->actor;
+    request.actor = handle.actor;
     request.actor.port = connect.port;
     request.product_key = opts.product_key;
     request.scheme = opts.scheme == "product" ? core::Scheme::product : core::Scheme::device;
@@ -828,7 +805,7 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
       add(i, imei, "", "refuse", verdict, "");
       continue;
     }
-    auto claim = handle->ledger->claim(request);
+    auto claim = handle.ledger->claim(request);
     if (claim && !*claim && registrar) {
       add(i,
           imei,
@@ -875,31 +852,18 @@ void register_provision(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "provision",
       "Burn triplets from the pool into modules on many fixtures at once, verified by read-back");
-  cmd->add_option("-p,--port", opts->ports, "Fixture serial port (repeat for each fixture)");
+  add_connection_options(cmd, opts->connect, &opts->layout, PortUse::many, &opts->ports);
   cmd->add_option("--ports-from", opts->ports_from, "File with one port per line (# comments)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("-m,--module",
-                  opts->connect.module,
-                  "Module driver: luat, quectel, esp-at or auto (default: config, else auto)")
-      ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
-  cmd->add_option("--module-profile", opts->connect.profile_file, "JSON module profile")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--baud", opts->connect.baud, "Baud rate")->capture_default_str();
-  cmd->add_flag("--trace", opts->connect.trace, "Print the AT conversation (secrets masked)");
-  cmd->add_option("--layout",
-                  opts->layout,
-                  "secret (Luat: SN = DeviceSecret, DeviceName = IMEI) or triplet "
-                  "(default: the module's)")
-      ->check(CLI::IsMember({"secret", "triplet"}));
-  cmd->add_option("--product-key", opts->product_key, "Only triplets of this product");
+      ->option_text(std::string(value_name::file));
+  add_product_key(cmd, opts->product_key, "any product in the pool");
   cmd->add_option("--scheme", opts->scheme, "Pool rows: device (PK,DN,DS) or product (PK,PS,DN)")
       ->check(CLI::IsMember({"device", "product"}))
-      ->capture_default_str();
+      ->option_text("device|product");
   cmd->add_option("--name-from",
                   opts->name_from,
                   "pool: next available triplet; imei: the row whose DeviceName is the IMEI")
       ->check(CLI::IsMember({"pool", "imei"}))
-      ->capture_default_str();
+      ->option_text("pool|imei");
   cmd->add_flag(
       "--loop", opts->loop, "Keep going as operators swap modules on each fixture, until Ctrl-C");
   cmd->add_flag("--dry-run",
@@ -909,33 +873,36 @@ void register_provision(CLI::App& app, Context& ctx) {
                 opts->overwrite,
                 "Replace credentials a module holds that this ledger did not burn");
   cmd->add_option("--retries", opts->retries, "Extra write attempts when a write is not verified")
-      ->capture_default_str();
+      ->check(CLI::Range(0, 10))
+      ->option_text(std::string(value_name::count));
   cmd->add_flag("--register",
                 opts->register_devices,
                 "One-type-one-secret: a module whose IMEI has no pool row is registered on the "
                 "fly (DeviceName = IMEI, dynamic registration), its DeviceSecret written to the "
                 "ledger, then burned; the ProductSecret never reaches the module");
-  cmd->add_option("--product-secret-file",
-                  opts->registrar.product_secret_file,
-                  "--register: file holding the ProductSecret, or - for stdin (default: "
-                  "IOTFLEET_PRODUCT_SECRET, the config's product_secret_file)");
-  cmd->add_option("--sign-method",
-                  opts->registrar.sign_method,
-                  "--register: hmacsha256 (default), hmacsha1 or hmacmd5")
-      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}, CLI::ignore_case));
-  cmd->add_option_function<int>(
-         "--poll-ms",
-         [opts](int ms) { opts->poll = milliseconds(ms); },
-         "--loop: probe interval of a fixture (default 300)")
-      ->check(CLI::Range(50, 10000));
+  add_registrar_options(cmd, opts->registrar, true);
+  add_duration(cmd,
+               "--poll",
+               opts->poll,
+               "--loop: how often an idle fixture is probed",
+               {.bare_unit = milliseconds(1),
+                .min = milliseconds(50),
+                .max = milliseconds(10'000),
+                .deprecated_name = "--poll-ms"},
+               ctx);
   cmd->footer(
       "Each module: sync, read IMEI/ICCID and credentials (two agreeing readings), refuse a "
       "placeholder or invalid IMEI or one already burned into another module, claim a triplet "
       "(the same IMEI always gets the same one), record the attempt, write, read back, record "
       "it burned. A module already holding its triplet is already-provisioned (nothing "
       "consumed).\nOn a TTY a live board shows each fixture; -o ndjson streams one event per "
-      "module, then a summary line.\nExit 0 all ok, 5 some modules failed or were refused, 3 a "
-      "port could not be opened, 130 Ctrl-C (in-flight writes finished first).");
+      "module, then a summary line.");
+  add_exit_codes(cmd,
+                 {{0, "every module burned or already provisioned"},
+                  {2, "bad options, no fixtures, a ledger that cannot be opened"},
+                  {3, "a fixture's port could not be opened"},
+                  {5, "some modules failed or were refused (see the events)"},
+                  {130, "Ctrl-C (the writes in flight were finished and recorded first)"}});
   cmd->callback([&ctx, opts] {
     if (opts->dry_run) {
       ctx.output->emit(value_or_throw(run_provision_dry_run(*opts, ctx)));

@@ -7,6 +7,7 @@
 #include "commands/config.hpp"
 #include "commands/devices.hpp"
 #include "commands/ledger_access.hpp"
+#include "commands/record_file.hpp"
 #include "commands/secret_input.hpp"
 #include "core/csv.hpp"
 #include "core/interrupt.hpp"
@@ -65,53 +66,6 @@ std::vector<core::Cell> device_row(const DeviceRegistration& d) {
           d.code == 0 ? core::Cell{} : core::Cell{static_cast<std::int64_t>(d.code)},
           text_or_none(d.detail),
           d.error ? core::Cell{d.error->message} : core::Cell{}};
-}
-
-Result<std::vector<std::string>> collect_names(const RegisterOptions& opts) {
-  std::vector<std::string> names;
-  std::set<std::string, std::less<>> seen;
-  for (const auto& name : opts.device_names) {
-    if (auto ok = core::validate_device_name(name); !ok) {
-      return fail(ErrorKind::usage, "--device-name " + name + ": " + ok.error().message);
-    }
-    if (seen.insert(name).second) {
-      names.push_back(name);
-    }
-  }
-  if (opts.devices_file) {
-    auto listed = read_device_names(*opts.devices_file);
-    if (!listed) {
-      return fail(listed.error());
-    }
-    for (auto& name : *listed) {
-      if (seen.insert(name).second) {
-        names.push_back(std::move(name));
-      }
-    }
-  }
-  if (names.empty()) {
-    return fail(ErrorKind::usage,
-                "no device to register: give --device-name DN (repeatable) or --devices FILE "
-                "(one DeviceName per line)");
-  }
-  return names;
-}
-
-Status write_out_file(const std::string& path, const std::vector<DeviceRegistration>& devices) {
-  auto file = store::AtomicFile::create(path, 0600);
-  if (!file) {
-    return std::unexpected(file.error());
-  }
-  std::string text = "ProductKey,DeviceName,DeviceSecret\n";
-  for (const auto& d : devices) {
-    if (!d.secret.empty()) {
-      text += core::csv_line({d.product_key, d.device_name, d.secret}) + "\n";
-    }
-  }
-  if (auto ok = file->write(text); !ok) {
-    return ok;
-  }
-  return file->commit();
 }
 
 } // namespace
@@ -177,7 +131,7 @@ Registrar::open(Context& ctx, const RegistrarOptions& options, store::Ledger& le
   if (!endpoint) {
     return fail(ErrorKind::config, "no dynamic-registration endpoint: give --auth-endpoint URL");
   }
-  auto http = open_http(*settings, options.connections);
+  auto http = open_http(ctx, *settings, options.connections);
   if (!http) {
     return fail(http.error());
   }
@@ -322,43 +276,40 @@ Registrar::register_device(const std::string& device_name, bool force, const sto
   return d;
 }
 
-// ---- iotfleet register ----
+// ---- iotfleet dynreg ----
 
 Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
-  auto names = collect_names(opts);
-  if (!names) {
-    return fail(names.error());
-  }
-  auto handle = open_configured_ledger(ctx);
-  if (!handle) {
-    return fail(handle.error());
+  const auto names = IOT_TRY(resolve_device_names(opts.devices, {}, ctx));
+  // Every local precondition before the first request: the ledger and the -O file.
+  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  std::optional<RecordFile> out;
+  if (opts.out_file) {
+    out = IOT_TRY(RecordFile::create(
+        *opts.out_file, opts.format, {"ProductKey", "DeviceName", "DeviceSecret"}));
   }
   RegistrarOptions registrar_options = opts.registrar;
   registrar_options.connections = std::max<std::size_t>(opts.concurrency, 1);
-  auto registrar = Registrar::open(ctx, registrar_options, *handle->ledger);
-  if (!registrar) {
-    return fail(registrar.error());
-  }
+  auto registrar = IOT_TRY(Registrar::open(ctx, registrar_options, *handle.ledger));
 
   RegisterReport report;
   report.devices = device_table();
   report.streamed = ctx.global.output == core::OutputFormat::ndjson;
-  std::vector<DeviceRegistration> results(names->size());
-  std::vector<bool> done(names->size(), false);
+  std::vector<DeviceRegistration> results(names.size());
+  std::vector<bool> done(names.size(), false);
   std::atomic<std::size_t> next{0};
   std::mutex mutex;
-  auto progress = ctx.output->progress("register");
-  progress->set_total(names->size());
+  auto progress = ctx.output->progress("dynreg");
+  progress->set_total(names.size());
   const auto worker = [&] {
     for (;;) {
       if (core::interrupt_requested()) {
         return;
       }
       const std::size_t i = next.fetch_add(1);
-      if (i >= names->size()) {
+      if (i >= names.size()) {
         return;
       }
-      auto d = (*registrar)->register_device((*names)[i], opts.force, handle->actor);
+      auto d = registrar->register_device(names[i], opts.force, handle.actor);
       const std::lock_guard lock(mutex);
       if (report.streamed) {
         core::Table one = device_table();
@@ -370,7 +321,7 @@ Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
       progress->advance();
     }
   };
-  const std::size_t threads = std::min(std::max<std::size_t>(opts.concurrency, 1), names->size());
+  const std::size_t threads = std::min(std::max<std::size_t>(opts.concurrency, 1), names.size());
   std::vector<std::thread> pool;
   for (std::size_t t = 0; t < threads; ++t) {
     pool.emplace_back(worker);
@@ -397,7 +348,7 @@ Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
     }
     finished.push_back(results[i]);
   }
-  const std::size_t not_started = names->size() - finished.size();
+  const std::size_t not_started = names.size() - finished.size();
   std::string summary = "registered " + std::to_string(counts[RegisterOutcome::registered]) +
                         ", skipped " + std::to_string(counts[RegisterOutcome::skipped]) +
                         ", failed " + std::to_string(counts[RegisterOutcome::failed]) +
@@ -405,15 +356,27 @@ Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
   if (not_started > 0) {
     summary += ", not started " + std::to_string(not_started);
   }
-  ctx.output->info(summary + " (ledger " + handle->path + ")");
+  ctx.output->info(summary + " (ledger " + handle.path + ")");
   if (counts[RegisterOutcome::in_doubt] > 0) {
     ctx.output->warn(std::to_string(counts[RegisterOutcome::in_doubt]) +
                      " registrations are in doubt (no answer was read): run the same command "
                      "again before these devices are used; it registers them anew");
   }
-  if (opts.out_file) {
-    if (auto ok = write_out_file(*opts.out_file, finished); !ok) {
-      return fail(ok.error().context("write " + *opts.out_file));
+  if (out) {
+    const auto saved = [&]() -> Status {
+      for (const auto& d : finished) {
+        if (!d.secret.empty()) {
+          IOT_TRY(out->write({d.product_key, d.device_name, d.secret}));
+        }
+      }
+      return out->commit();
+    }();
+    if (!saved) {
+      // The secrets are safe in the ledger (written ahead): say where to get them.
+      return fail(saved.error().context(
+          "the issued secrets are in the ledger " + handle.path + " but " + *opts.out_file +
+          " was not written: `iotfleet pool export --state available --product-key " +
+          registrar->product_key() + " -O FILE` writes them"));
     }
     ctx.output->info("triplets written to " + *opts.out_file + " (0600)");
   }
@@ -421,61 +384,79 @@ Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
     report.failure = Error{ErrorKind::interrupted,
                            "interrupted: " + std::to_string(not_started) +
                                " devices were not started; run the same command again"};
-  } else if (first_problem && names->size() == 1) {
+  } else if (first_problem && names.size() == 1) {
     report.failure = first_problem->error;
   } else if (first_problem) {
     report.failure =
         Error{ErrorKind::partial,
               std::to_string(counts[RegisterOutcome::failed] + counts[RegisterOutcome::in_doubt]) +
-                  " of " + std::to_string(names->size()) +
+                  " of " + std::to_string(names.size()) +
                   " devices were not registered; first: " + first_problem->device_name + ": " +
                   (first_problem->error ? first_problem->error->message : std::string())};
   }
   return report;
 }
 
+void add_registrar_options(CLI::App* cmd, RegistrarOptions& registrar, bool for_provision) {
+  const std::string prefix = for_provision ? "--register: " : "";
+  cmd->add_option("--product-secret-file",
+                  registrar.product_secret_file,
+                  prefix + "File holding the ProductSecret, or - for stdin (default: "
+                           "IOTFLEET_PRODUCT_SECRET, the config's product_secret_file); never the "
+                           "secret itself")
+      ->option_text(std::string(value_name::file_or_stdin));
+  cmd->add_option("--sign-method",
+                  registrar.sign_method,
+                  prefix + "How requests are signed: hmacsha256 (default), hmacsha1 or hmacmd5")
+      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}, CLI::ignore_case))
+      ->option_text("hmacsha256|hmacsha1|hmacmd5");
+}
+
 void register_register(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<RegisterOptions>();
   auto* cmd = app.add_subcommand(
-      "register",
-      "One-type-one-secret dynamic registration: get DeviceSecrets with the ProductSecret, "
-      "written to the ledger first");
-  cmd->add_option("--product-key", opts->registrar.product_key, "ProductKey (default: config)");
-  cmd->add_option("--device-name", opts->device_names, "DeviceName to register (repeatable)");
-  cmd->add_option("--devices", opts->devices_file, "File with one DeviceName per line")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--product-secret-file",
-                  opts->registrar.product_secret_file,
-                  "File holding the ProductSecret, or - for stdin (default: "
-                  "IOTFLEET_PRODUCT_SECRET, the config's product_secret_file)");
-  cmd->add_option(
-         "--sign-method", opts->registrar.sign_method, "hmacsha256 (default), hmacsha1 or hmacmd5")
-      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}, CLI::ignore_case));
+      "dynreg",
+      "One-type-one-secret dynamic registration: the device's DeviceSecret, asked for with the "
+      "ProductSecret and written to the ledger first (`register` is its old name; "
+      "`devices register` creates devices with the OpenAPI instead)");
+  cmd->alias("register");
+  add_product_key(cmd, opts->registrar.product_key);
+  add_device_names(cmd, opts->devices, {DeviceArity::many, true, true, "DeviceName"});
+  add_registrar_options(cmd, opts->registrar, false);
   cmd->add_flag("--force",
                 opts->force,
                 "Register again devices the ledger already has (before their first connect; "
                 "the new secret wins, the old one is kept as superseded)");
-  cmd->add_option("--concurrency", opts->concurrency, "Requests in flight (default 8)")
-      ->check(CLI::Range(1, 64));
+  add_concurrency(cmd, opts->concurrency, ctx);
   cmd->add_option("--qps", opts->registrar.qps, "Requests per second at most (default 20)")
-      ->check(CLI::Range(0.1, 1000.0));
+      ->check(CLI::Range(0.1, 1000.0))
+      ->option_text("Q");
   cmd->add_option_function<int>(
          "--retries",
          [opts](int n) { opts->registrar.max_attempts = n + 1; },
          "Extra attempts per device after a 5xx, throttling or lost answer (default 5)")
-      ->check(CLI::Range(0, 20));
-  cmd->add_option("-O,--out",
-                  opts->out_file,
-                  "Also write ProductKey,DeviceName,DeviceSecret of every device holding a secret "
-                  "to FILE (0600, atomic)");
+      ->check(CLI::Range(0, 20))
+      ->option_text(std::string(value_name::count));
+  add_out_file(
+      cmd, opts->out_file, "ProductKey,DeviceName,DeviceSecret of every device holding a secret");
+  add_file_format(cmd, opts->format);
   cmd->footer(
-      "POST <auth endpoint>/auth/register/device (--auth-endpoint; default --endpoint if given, "
-      "else https://iot-auth.<region>.aliyuncs.com). Each device gets a pending row in the "
-      "ledger before its request and its secret in the same transaction that adds it to the "
-      "pool, so a crash never leaves a secret the ledger does not know about unnoticed: a "
-      "device whose answer was lost is 'in_doubt' and is registered anew on the next run. "
-      "Devices already in the ledger are skipped unless --force. Exit 0 all registered or "
-      "skipped, 5 some failed or in doubt (one device: its own code), 130 interrupted.");
+      "Which one you want: `dynreg` is for one-type-one-secret products (一型一密): the devices "
+      "exist in the cloud already (`devices register` / `devices batch-register`) and each "
+      "DeviceSecret is asked for with the ProductSecret, as the device's own firmware would, "
+      "before its first connect. `devices register` creates one-device-one-secret devices with "
+      "the OpenAPI and AccessKey.\nPOST <auth endpoint>/auth/register/device (--auth-endpoint; "
+      "default --endpoint if given, else https://iot-auth.<region>.aliyuncs.com). Each device "
+      "gets a pending row in the ledger before its request and its secret in the same "
+      "transaction that adds it to the pool, so a crash never leaves a secret the ledger does "
+      "not know about unnoticed: a device whose answer was lost is 'in_doubt' and is registered "
+      "anew on the next run. Devices already in the ledger are skipped unless --force.");
+  add_exit_codes(cmd,
+                 {{0, "every device registered or skipped"},
+                  {2, "bad options or names, the ProductSecret missing (nothing sent)"},
+                  {4, "one device: refused by the platform or not reachable"},
+                  {5, "some devices failed or are in doubt (one device: its own code)"},
+                  {130, "interrupted (requests in flight are recorded first)"}});
   cmd->callback([&ctx, opts] {
     auto report = value_or_throw(run_register(*opts, ctx));
     if (!report.streamed) {

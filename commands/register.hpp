@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
-// iotfleet register: one-type-one-secret dynamic registration (docs/registration.md). Each
-// device's DeviceSecret is asked for with the product's ProductSecret over HTTPS and written to
-// the factory ledger before anything else happens to it (write-ahead: a pending row before the
-// request, the secret in the same transaction that adds it to the pool).
+// iotfleet dynreg (formerly `register`, still accepted): one-type-one-secret dynamic registration
+// (docs/registration.md). Each device's DeviceSecret is asked for with the product's ProductSecret
+// over HTTPS and written to the factory ledger before anything else happens to it (write-ahead: a
+// pending row before the request, the secret in the same transaction that adds it to the pool).
 //
 // The Registrar is shared with `provision --register`, which registers each module's IMEI on the
 // fly.
 #pragma once
 
+#include "commands/common_options.hpp"
 #include "commands/context.hpp"
 #include "store/ledger.hpp"
 
@@ -81,11 +82,11 @@ private:
 
 struct RegisterOptions {
   RegistrarOptions registrar;
-  std::vector<std::string> device_names; // --device-name (repeatable)
-  std::optional<std::string> devices_file;
+  DeviceNamesInput devices; // DEVICE_NAME..., --device-name, --devices FILE|-
   bool force = false;
   std::size_t concurrency = 8;
   std::optional<std::string> out_file; // -O: ProductKey,DeviceName,DeviceSecret (0600, atomic)
+  std::string format = "csv";          // of out_file
 };
 
 struct RegisterReport {
@@ -95,6 +96,8 @@ struct RegisterReport {
 };
 
 void register_register(CLI::App& app, Context& ctx);
+// --product-secret-file and --sign-method, shared with `provision --register`.
+void add_registrar_options(CLI::App* cmd, RegistrarOptions& registrar, bool for_provision);
 [[nodiscard]] Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx);
 
 } // namespace iot::commands

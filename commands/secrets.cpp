@@ -12,6 +12,8 @@
 #include "commands/secrets.hpp"
 
 #include "commands/cloud_access.hpp"
+#include "commands/common_options.hpp"
+#include "commands/record_file.hpp"
 #include "commands/secrets_compare.hpp"
 #include "core/csv.hpp"
 #include "core/interrupt.hpp"
@@ -42,18 +44,9 @@ const std::vector<std::string> k_columns = {
 // Every device once, written as it arrives; thread-safe.
 class ExportSink {
 public:
-  ExportSink(std::string product_key,
-             std::string format,
-             store::AtomicFile* file,
-             core::ProgressSink& progress)
-      : m_pk(std::move(product_key)), m_format(std::move(format)), m_file(file),
-        m_progress(progress) {
+  ExportSink(std::string product_key, RecordFile* file, core::ProgressSink& progress)
+      : m_pk(std::move(product_key)), m_file(file), m_progress(progress) {
     m_table.columns = k_columns;
-  }
-
-  Status begin() {
-    return m_file ? m_file->write(m_format == "csv" ? core::csv_line(k_columns) + "\n" : "[\n")
-                  : Status{};
   }
 
   Status add(const std::vector<cloud::DeviceInfo>& devices, std::string_view status_name) {
@@ -71,32 +64,9 @@ public:
             {product_key, d.device_name, core::Secret{d.device_secret}, status, d.iot_id});
         continue;
       }
-      std::string line;
-      if (m_format == "csv") {
-        line = core::csv_line({product_key, d.device_name, d.device_secret, status, d.iot_id});
-      } else {
-        nlohmann::ordered_json j = {{"product_key", product_key},
-                                    {"device_name", d.device_name},
-                                    {"device_secret", d.device_secret},
-                                    {"status", status},
-                                    {"iot_id", d.iot_id}};
-        line = (m_seen.size() > 1 ? ",\n" : "") + j.dump();
-      }
-      if (m_format == "csv") {
-        line += '\n';
-      }
-      if (auto ok = m_file->write(line); !ok) {
-        return ok;
-      }
+      IOT_TRY(m_file->write({product_key, d.device_name, d.device_secret, status, d.iot_id}));
     }
     m_progress.advance(added);
-    return {};
-  }
-
-  Status end() {
-    if (m_file && m_format == "json") {
-      return m_file->write(m_seen.empty() ? "]\n" : "\n]\n");
-    }
     return {};
   }
 
@@ -108,8 +78,7 @@ public:
 
 private:
   std::string m_pk;
-  std::string m_format;
-  store::AtomicFile* m_file;
+  RecordFile* m_file;
   core::ProgressSink& m_progress;
   mutable std::mutex m_mutex;
   std::unordered_set<std::string> m_seen;
@@ -253,46 +222,30 @@ private:
 } // namespace
 
 Result<core::Table> run_secrets_export(const SecretsExportOptions& opts, Context& ctx) {
-  if (opts.parallel < 1 || opts.parallel > 64) {
-    return fail(ErrorKind::usage, "--parallel must be 1..64");
+  if (opts.concurrency < 1 || opts.concurrency > 64) {
+    return fail(ErrorKind::usage, "--concurrency must be 1..64");
   }
   // Thousands of calls: at a 10 % fault rate four attempts would fail one export in ten.
-  auto cloud = open_cloud(ctx, CloudOptions{opts.parallel + 1, 8});
-  if (!cloud) {
-    return fail(cloud.error());
-  }
-  auto pk = product_key_or_config(opts.product_key, cloud->settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
-  auto& api = *cloud->api;
-  auto product = api.query_product(*pk);
-  if (!product) {
-    return fail(product.error().context("secrets export"));
-  }
-  const auto expected = static_cast<std::size_t>(product->device_count.value_or(0));
-  std::optional<store::AtomicFile> file;
+  auto cloud = IOT_TRY(open_cloud(ctx, CloudOptions{opts.concurrency + 1, 8}));
+  auto pk = IOT_TRY(product_key_or_config(opts.product_key, cloud.settings));
+  auto& api = *cloud.api;
+  auto product = IOT_TRY_CTX(api.query_product(pk), "secrets export");
+  const auto expected = static_cast<std::size_t>(product.device_count.value_or(0));
+  std::optional<RecordFile> file;
   if (opts.out_file) {
-    auto created = store::AtomicFile::create(*opts.out_file, 0600);
-    if (!created) {
-      return fail(created.error());
-    }
-    file.emplace(std::move(*created));
+    file = IOT_TRY(RecordFile::create(*opts.out_file, opts.format, k_columns));
   }
-  auto progress = ctx.output->progress("export " + *pk);
+  auto progress = ctx.output->progress("export " + pk);
   progress->set_total(expected);
-  ExportSink sink(*pk, opts.format, file ? &*file : nullptr, *progress);
-  if (auto ok = sink.begin(); !ok) {
-    return fail(ok.error());
-  }
+  ExportSink sink(pk, file ? &*file : nullptr, *progress);
   const auto start = Clock::now();
-  Export job(api, *pk, sink, expected == 0 ? SIZE_MAX : expected);
+  Export job(api, pk, sink, expected == 0 ? SIZE_MAX : expected);
   if (opts.strategy == "auto") {
     std::thread chain([&] { job.chain(); });
-    job.partitions(opts.parallel);
+    job.partitions(opts.concurrency);
     chain.join();
   } else if (opts.strategy == "status") {
-    job.partitions(opts.parallel);
+    job.partitions(opts.concurrency);
   } else {
     job.chain();
   }
@@ -310,12 +263,12 @@ Result<core::Table> run_secrets_export(const SecretsExportOptions& opts, Context
                     (opts.out_file ? *opts.out_file + " was not written" : std::string()));
   }
   if (job.error()) {
-    return fail(job.error()->context("secrets export " + *pk));
+    return fail(job.error()->context("secrets export " + pk));
   }
   const auto seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (sink.count() < expected) {
     return fail(ErrorKind::cloud,
-                "secrets export " + *pk + ": got " + std::to_string(sink.count()) +
+                "secrets export " + pk + ": got " + std::to_string(sink.count()) +
                     " devices but the product has " + std::to_string(expected) +
                     " (devices deleted during the export?): nothing written — run it again");
   }
@@ -324,15 +277,10 @@ Result<core::Table> run_secrets_export(const SecretsExportOptions& opts, Context
                      " more devices than DeviceCount said at the start: devices were added "
                      "during the export (all of them are in the file)");
   }
-  if (auto ok = sink.end(); !ok) {
-    return fail(ok.error());
-  }
   if (!file) {
     return sink.take_table();
   }
-  if (auto ok = file->commit(); !ok) {
-    return fail(ok.error());
-  }
+  IOT_TRY(file->commit());
   core::Table t;
   t.single = true;
   t.columns = {"file",
@@ -344,7 +292,7 @@ Result<core::Table> run_secrets_export(const SecretsExportOptions& opts, Context
                "elapsed_s",
                "devices_per_s"};
   t.add_row({*opts.out_file,
-             *pk,
+             pk,
              static_cast<std::int64_t>(sink.count()),
              opts.format,
              opts.strategy,
@@ -362,26 +310,30 @@ void register_secrets(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<SecretsExportOptions>();
   auto* exp = secrets->add_subcommand(
       "export", "Every device (DN, DS, status, IotId) of a product, to a 0600 file, atomically");
-  exp->add_option("--product-key", opts->product_key, "The product (default: config product_key)");
-  exp->add_option("-O,--out", opts->out_file, "Write to FILE (0600, atomic, secrets in full)");
-  exp->add_option("--format", opts->format, "File format: csv or json")
-      ->check(CLI::IsMember({"csv", "json"}))
-      ->capture_default_str();
+  add_product_key(exp, opts->product_key);
+  add_out_file(exp, opts->out_file, "every device with its secret in full");
+  add_file_format(exp, opts->format);
   exp->add_option("--strategy",
                   opts->strategy,
                   "auto (NextToken chain + status partitions in parallel), sequential (the "
                   "NextToken chain alone) or status (the partitions alone)")
       ->check(CLI::IsMember({"auto", "sequential", "status"}))
-      ->capture_default_str();
-  exp->add_option("--parallel", opts->parallel, "Calls in flight for the status partitions")
-      ->capture_default_str();
+      ->option_text("auto|sequential|status");
+  add_concurrency(exp, opts->concurrency, ctx, 64, "--parallel");
   exp->footer("Export while the fleet is healthy and keep the file: when a device later fails "
               "with a secret mismatch, `secrets compare` tells a module-side problem from a "
               "cloud-side one (seed FAQ §3). The count is checked against the product's "
               "DeviceCount; on any error or Ctrl-C the file is not written. Without -O the "
-              "devices go to stdout, secrets masked unless --show-secrets. File formats: csv "
-              "(product_key,device_name,device_secret,status,iot_id) or json (an array, one "
-              "device per line).");
+              "devices go to stdout, secrets masked unless --show-secrets. Columns: "
+              "product_key, device_name, device_secret, status, iot_id.");
+  add_exit_codes(exp,
+                 {{0, "every device was exported"},
+                  {1, "the file could not be written"},
+                  {2, "bad options"},
+                  {4,
+                   "the cloud refused, could not be reached, or the count did not match "
+                   "(nothing written)"},
+                  {130, "interrupted (nothing written)"}});
   exp->callback([&ctx, opts] { ctx.output->emit(value_or_throw(run_secrets_export(*opts, ctx))); });
 
   register_secrets_compare(*secrets, ctx);

@@ -15,12 +15,12 @@ namespace iot::commands {
 struct SecretsExportOptions {
   std::optional<std::string> product_key;
   std::optional<std::string> out_file; // 0600, atomic; without it the rows go to stdout (masked)
-  std::string format = "csv";          // csv | json
+  std::string format = "csv";          // csv | json | ndjson
   // auto: QueryDevice's NextToken chain from the newest device and QueryDeviceByStatus pages from
   // the oldest, in parallel, until they meet; pages: the NextToken chain alone; status: the
   // status partitions alone; sequential: one QueryDevice page after the other (the baseline).
   std::string strategy = "auto";
-  std::size_t parallel = 8; // calls in flight for the status partitions
+  std::size_t concurrency = 8; // calls in flight for the status partitions
 };
 
 void register_secrets(CLI::App& app, Context& ctx);

@@ -8,6 +8,7 @@
 
 #include "cloud/crypto.hpp"
 #include "commands/cloud_access.hpp"
+#include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/ledger_access.hpp"
 #include "core/interrupt.hpp"
@@ -509,7 +510,7 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
       cloud = cloud_api;
     } else {
       CloudOptions co;
-      co.concurrency = std::max<std::size_t>(opts.parallel, 1);
+      co.concurrency = std::max<std::size_t>(opts.concurrency, 1);
       auto session = open_cloud(ctx, co);
       if (!session) {
         return fail(session.error().context("--cloud"));
@@ -654,64 +655,66 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
 
 void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
   auto opts = std::make_shared<SecretsCompareOptions>();
-  auto ledger_path = std::make_shared<std::string>();
   auto* cmd = secrets_group.add_subcommand(
       "compare",
       "Module vs healthy-time snapshot vs live cloud vs ledger: which side changed the secret");
   cmd->add_option("--snapshot",
                   opts->snapshot,
-                  "What `secrets export` wrote while the fleet was healthy (csv or json; the "
-                  "console's batch CSV too)")
-      ->required();
-  cmd->add_option("-p,--port", opts->ports, "Read this module's secret (repeatable)");
+                  "What `secrets export` wrote while the fleet was healthy (csv, json or ndjson; "
+                  "the console's batch CSV too), - for stdin")
+      ->required()
+      ->option_text("FILE|- REQUIRED");
+  add_connection_options(cmd, opts->connect, &opts->layout, PortUse::optional, &opts->ports);
   cmd->add_option("--devices",
                   opts->devices,
-                  "DeviceNames (one per line) or records read from modules (CSV with a header, "
-                  "NDJSON: device_name, device_secret), - for stdin");
+                  "A list of DeviceNames: one per line (# comments), or a CSV / JSON / NDJSON file "
+                  "with a device_name column (what secrets export, pool export, devices "
+                  "batch-register -O write); - reads standard input")
+      ->option_text(std::string(value_name::file_or_stdin));
   cmd->add_flag("--cloud", opts->cloud, "Also the live cloud's secret and status");
-  auto* ledger = cmd->add_option("--ledger",
-                                 *ledger_path,
-                                 "Also the factory ledger's burned secret (the configured "
-                                 "ledger, or FILE)")
-                     ->expected(0, 1)
-                     ->option_text("[FILE]");
-  cmd->add_option("--product-key", opts->product_key, "The product (default: the snapshot's)");
+  cmd->add_flag("--with-ledger",
+                opts->ledger,
+                "Also the factory ledger's burned secret (the ledger of --ledger / the config)");
+  // The old `--ledger [FILE]` of this command both chose the ledger and turned the comparison
+  // on; --ledger is the global ledger path now.
+  cmd->add_option_function<std::vector<std::string>>(
+         "--ledger",
+         [&ctx, opts](const std::vector<std::string>& v) {
+           ctx.output->warn(deprecation_warning("secrets compare --ledger [FILE]",
+                                                "--with-ledger (and the "
+                                                "global --ledger FILE)"));
+           opts->ledger = true;
+           if (!v.empty() && !v.front().empty()) {
+             ctx.global.settings.ledger = v.front();
+           }
+         },
+         "Deprecated: --with-ledger")
+      ->expected(0, 1)
+      ->group("");
+  add_product_key(cmd, opts->product_key, "the snapshot's, else the config's");
   cmd->add_flag("--all", opts->all, "List matching devices too (default: only the others)");
-  cmd->add_option("-m,--module",
-                  opts->connect.module,
-                  "--port: module driver luat, quectel, esp-at or auto (default: config, else "
-                  "auto)")
-      ->check(CLI::IsMember({"luat", "quectel", "esp-at", "auto"}));
-  cmd->add_option("--module-profile", opts->connect.profile_file, "--port: JSON module profile")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--layout",
-                  opts->layout,
-                  "--port: where the secret is read: secret (Luat: SN = DeviceSecret, DeviceName "
-                  "= IMEI) or triplet (default: the module's)")
-      ->check(CLI::IsMember({"secret", "triplet"}));
-  cmd->add_option("--baud", opts->connect.baud, "--port: baud rate")->capture_default_str();
-  cmd->add_flag("--trace", opts->connect.trace, "--port: the AT conversation (secrets masked)");
-  cmd->add_option("--parallel", opts->parallel, "--cloud: calls in flight")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
+  add_concurrency(cmd, opts->concurrency, ctx, 64, "--parallel");
   cmd->footer(
       "Seed FAQ §3: export every secret while the fleet is healthy (secrets export); when a "
-      "device fails, compare. Verdicts: match; module-side (the module's secret differs from the "
+      "device fails, compare. The devices come from --port (read from the modules), --devices "
+      "(a list; a file with a device_secret column, e.g. `module info -o csv --show-secrets`, "
+      "gives the modules' secrets too), or --cloud / --with-ledger alone (every snapshot "
+      "device). Verdicts: match; module-side (the module's secret differs from the "
       "snapshot: re-burn it, keep the module for analysis); cloud-side (the module equals the "
       "snapshot, the live cloud does not: delete and re-register the device, report to Alibaba "
       "Cloud); not-in-cloud; not-in-snapshot; unactivated (never connected: a note, not a "
       "difference); ledger-differs (the factory burned another secret than the snapshot's); "
       "no-secret-on-module.\nRows: the devices that do not match (all with --all), each with "
       "the explanation, what to do and the first 8 hex digits of each secret's SHA-256; the "
-      "secrets themselves only with --show-secrets. Counts on stderr.\nExit 0 all match, 6 a "
-      "difference, 2 bad input (the file, the line and the fix), 3 a module, 4 the cloud.");
-  cmd->callback([&ctx, opts, ledger, ledger_path] {
-    if (ledger->count() > 0) {
-      opts->ledger = true;
-      if (!ledger_path->empty()) {
-        ctx.global.settings.ledger = *ledger_path;
-      }
-    }
+      "secrets themselves only with --show-secrets. Counts on stderr.");
+  add_exit_codes(cmd,
+                 {{0, "every device matches"},
+                  {2, "bad input (the file, the line and the fix), or nothing to compare with"},
+                  {3, "a module could not be read"},
+                  {4, "the cloud refused or could not be reached"},
+                  {6, "a difference was found (see the verdicts)"},
+                  {130, "interrupted"}});
+  cmd->callback([&ctx, opts] {
     auto report = value_or_throw(run_secrets_compare(*opts, ctx));
     ctx.output->emit(report.table);
     ctx.output->info(report.summary);

@@ -30,10 +30,10 @@ struct SecretsCompareOptions {
   std::optional<std::string> layout;      // secret | triplet (default: the driver's)
   std::optional<std::string> devices;     // a devices file, "-" = stdin
   bool cloud = false;                     // the live cloud (BatchQueryDeviceDetail)
-  bool ledger = false;                    // the factory ledger's burned secrets
+  bool ledger = false;                    // --with-ledger: the factory ledger's burned secrets
   std::optional<std::string> product_key; // default: the snapshot's, else the config's
   bool all = false;                       // list matching devices too
-  std::size_t parallel = 8;               // cloud calls in flight
+  std::size_t concurrency = 8;            // cloud calls in flight
 };
 
 inline constexpr std::size_t k_verdict_count = 8;

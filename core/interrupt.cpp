@@ -2,6 +2,7 @@
 #include "core/interrupt.hpp"
 
 #include <atomic>
+#include <thread>
 
 namespace iot::core {
 namespace {
@@ -17,6 +18,22 @@ void request_interrupt() noexcept {
 }
 void clear_interrupt() noexcept {
   g_interrupted.store(false, std::memory_order_relaxed);
+}
+
+bool sleep_unless_interrupted(std::chrono::milliseconds d) {
+  using Clock = std::chrono::steady_clock;
+  const auto until = Clock::now() + d;
+  for (;;) {
+    if (interrupt_requested()) {
+      return false;
+    }
+    const auto now = Clock::now();
+    if (now >= until) {
+      return true;
+    }
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
+  }
 }
 
 } // namespace iot::core

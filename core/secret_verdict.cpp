@@ -65,7 +65,7 @@ std::string agreeing_sources(const SecretEvidence& e) {
     }
     out += parts[i];
   }
-  return out;
+  return out + (parts.size() == 1 ? " holds" : " hold");
 }
 
 std::string ledger_note(const SecretEvidence& e) {
@@ -194,7 +194,7 @@ VerdictText explain(SecretVerdict verdict, const SecretEvidence& e, std::string_
   VerdictText t;
   switch (verdict) {
   case SecretVerdict::match: {
-    t.explanation = agreeing_sources(e) + " hold the same secret" + ledger_note(e) + status_note(e);
+    t.explanation = agreeing_sources(e) + " the same secret" + ledger_note(e) + status_note(e);
     if (effective_status(e) == DeviceStatus::disable) {
       t.action = "the secret is not the cause: the device is disabled in the console; enable it";
     } else {
@@ -263,7 +263,7 @@ VerdictText explain(SecretVerdict verdict, const SecretEvidence& e, std::string_
     break;
   case SecretVerdict::unactivated:
     t.explanation = "status UNACTIVE: the device never connected to the cloud; " +
-                    agreeing_sources(e) + " hold the same secret" + ledger_note(e);
+                    agreeing_sources(e) + " the same secret" + ledger_note(e);
     t.action = "not a secret difference: check its first connection (SIM, network, "
                "iotfleet module info)";
     break;

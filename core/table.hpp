@@ -18,8 +18,15 @@ struct Secret {
   friend bool operator==(const Secret&, const Secret&) = default;
 };
 
+// A list of texts (e.g. a module's verdicts): a JSON array, "; "-joined in a table and in CSV.
+struct TextList {
+  std::vector<std::string> items;
+  friend bool operator==(const TextList&, const TextList&) = default;
+};
+
 // One cell. std::monostate is "no value": "-" in a table, null in JSON, empty in CSV.
-using Cell = std::variant<std::monostate, std::string, std::int64_t, double, bool, Secret>;
+using Cell =
+    std::variant<std::monostate, std::string, std::int64_t, double, bool, Secret, TextList>;
 
 struct Table {
   std::vector<std::string> columns;

@@ -74,7 +74,7 @@ cloud=(--endpoint "$(head -1 "$demo_dir/cloud.url")" --ca-file "$demo_dir/cloud/
 printf '%s\n' "${line_imeis[@]}" >"$demo_dir/imeis.txt"
 step "Register the batch in the cloud (check, create, fetch secrets)" \
   "$iotfleet" "${cloud[@]}" devices batch-register --product-key a1DemoPK001 \
-  --names "$demo_dir/imeis.txt" -O "$demo_dir/batch.csv"
+  --devices "$demo_dir/imeis.txt" -O "$demo_dir/batch.csv"
 step "Load the batch into the station's ledger (validated, 0600, audited)" \
   "$iotfleet" pool import "$demo_dir/batch.csv"
 step "What would be sent, secrets masked" "$iotfleet" provision --port "$port0" --dry-run
@@ -139,7 +139,7 @@ step "Line 2: register each module on the fly and burn it" "$iotfleet" "${cloud[
   --product-secret-file "$demo_dir/product.secret"
 printf '%s\n' "${line2_imeis[@]}" >"$demo_dir/imeis2.txt"
 step "Registering them again sends nothing: the ledger has their secrets" "$iotfleet" \
-  "${cloud[@]}" register --product-key a1DemoDyn01 --devices "$demo_dir/imeis2.txt" \
+  "${cloud[@]}" dynreg --product-key a1DemoDyn01 --devices "$demo_dir/imeis2.txt" \
   --product-secret-file "$demo_dir/product.secret"
 step "What a line-2 device connects with (MQTT, from the ledger, masked)" \
   "$iotfleet" creds mqtt "${line2_imeis[0]}" --product-key a1DemoDyn01
@@ -166,14 +166,14 @@ ota=(--endpoint "$(head -1 "$demo_dir/ota-cloud.url")" --region cn-shanghai
   --access-key-id LTAI5tDemoAccessKey01 --access-key-secret-file "$demo_dir/ak.secret")
 head -c 200000 /dev/urandom >"$demo_dir/tracker-V410.bin"
 step "Upload a firmware (streamed, MD5 computed on the way)" "$iotfleet" "${ota[@]}" \
-  ota upload "$demo_dir/tracker-V410.bin" --product-key a1DemoOta01 --version V410 -o json
+  ota upload "$demo_dir/tracker-V410.bin" --product-key a1DemoOta01 --dest-version V410 -o json
 fw=$("$iotfleet" "${ota[@]}" ota upload "$demo_dir/tracker-V410.bin" --product-key a1DemoOta01 \
-  --version V410 -o json 2>/dev/null | jq -r .firmware_id)
+  --dest-version V410 -o json 2>/dev/null | jq -r .firmware_id)
 set +e
 step "Roll it out in waves; hwrevB fails and the abort rule stops it (exit 1)" "$iotfleet" \
   "${ota[@]}" ota rollout --firmware "$fw" --all --waves 10%,50%,100% --max-per-minute 600 \
   --abort-failure-rate 10% --abort-min-finished 20 --poll-interval 500ms \
-  --state "$demo_dir/rollout.json"
+  --journal "$demo_dir/rollout.json"
 rc=$?
 set -e
 [ "$rc" = 1 ] || { echo "demo: ota rollout exited $rc, expected 1 (aborted)" >&2; exit 1; }

@@ -25,7 +25,8 @@ expect_err 'no-such-flag' "unknown flag is named"
 
 run "$IOTFLEET" config
 expect_rc 2 "group without command"
-expect_err "'config' needs a command: show" "group without command names the choices"
+expect_err "'iotfleet config' needs a command: show" "group without command names the choices"
+expect_err "Usage: iotfleet config" "the group's help names the whole command"
 
 run "$IOTFLEET" -o yaml config show
 expect_rc 2 "bad output format"

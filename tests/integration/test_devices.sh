@@ -51,7 +51,7 @@ expect_err 'reg-0001: .*AlreadyExistedDeviceName' "named with the cloud's code"
 expect_out '^a1DevicesPk,reg-0003,' "the other one registered"
 
 seq -f 'batch-%04g' 1 250 >names.txt
-run cli devices batch-register --product-key $pk --names names.txt -O batch.csv -o json
+run cli devices batch-register --product-key $pk --devices names.txt -O batch.csv -o json
 expect_rc 0 "batch-register"
 expect_out '"registered": 250' "250 registered"
 head -1 batch.csv | grep -qx 'ProductKey,DeviceName,DeviceSecret' && ok || fail "console header"
@@ -65,12 +65,12 @@ cloud = dict(db.execute("select device_name, device_secret from devices where de
 rows = list(csv.DictReader(open(sys.argv[2])))
 sys.exit(0 if len(rows) == 250 and all(cloud[r["DeviceName"]] == r["DeviceSecret"] for r in rows) else 1)
 PY
-run cli devices batch-register --product-key $pk --names names.txt -O again.csv
+run cli devices batch-register --product-key $pk --devices names.txt -O again.csv
 expect_rc 4 "the same names again"
 expect_err 'CHECK_FAILED' "check failed"
 [ ! -e again.csv ] && ok || fail "a failed batch left a file"
 printf 'ok-name\nbad name\n' >bad.txt
-run cli devices batch-register --product-key $pk --names bad.txt -O x.csv
+run cli devices batch-register --product-key $pk --devices bad.txt -O x.csv
 expect_rc 2 "a bad name in the file"
 expect_err 'bad.txt:2: ' "named by line"
 

@@ -34,7 +34,7 @@ sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?
 for r in c.execute(sys.argv[2], sys.argv[3:]): print("|".join(map(str,r)))' "$db" "$@"; }
 upload() { # upload PK VERSION: prints the FirmwareId
   head -c 5000 /dev/urandom >"fw-$2.bin"
-  cli ota upload "fw-$2.bin" --product-key "$1" --version "$2" -o json | jq -r .firmware_id
+  cli ota upload "fw-$2.bin" --product-key "$1" --dest-version "$2" -o json | jq -r .firmware_id
 }
 
 # --- 10 000 devices, 4 waves ---------------------------------------------------------------------
@@ -42,7 +42,7 @@ fw=$(upload a1OtaBig01 V2)
 [ -n "$fw" ] && [ "$fw" != null ] && ok || fail "upload for the big rollout"
 t0=$(date +%s)
 run cli ota rollout --firmware "$fw" --all --waves 1%,10%,50%,100% --max-per-minute 10000 \
-  --poll-interval 300ms --state big.json -o json
+  --poll-interval 300ms --journal big.json -o json
 echo "10 000-device rollout: $(($(date +%s) - t0)) s" >&2
 expect_rc 0 "10 000-device rollout"
 [ "$(jq length <<<"$out")" = 4 ] && ok || fail "4 waves: $out"
@@ -59,7 +59,7 @@ expect_rc 0 "10 000-device rollout"
 [ "$(sql "select count(*) from devices where product_key='a1OtaBig01' and firmware='V2'")" = 10000 ] &&
   ok || fail "devices at V2"
 # Re-running over the same devices: every one is at V2 already, nothing to do.
-run cli ota rollout --firmware "$fw" --all --state big2.json
+run cli ota rollout --firmware "$fw" --all --journal big2.json
 expect_rc 0 "second rollout: all skipped"
 expect_err "10000 already at V2" "skipped devices reported"
 run cli ota status big.json -o csv
@@ -77,7 +77,7 @@ sql "select device_name from devices where product_key='a1OtaBad01' and device_n
 fw=$(upload a1OtaBad01 V2)
 run cli ota rollout --firmware "$fw" --devices devices.txt --waves 20,100,50%,100% \
   --max-per-minute 10 --abort-failure-rate 5% --abort-min-finished 20 --poll-interval 300ms \
-  --state bad.json -o json
+  --journal bad.json -o json
 expect_rc 1 "abort exit code"
 expect_err "rollout aborted in wave 2 of 4" "abort in wave 2"
 expect_err "failing group: hwrevB" "report names the failing group"
@@ -114,7 +114,7 @@ expect_rc 0 "status of a job"
 # --- cancel a running rollout from outside ---------------------------------------------------------
 fw=$(upload a1OtaBad01 V3)
 cli ota rollout --firmware "$fw" --devices devices.txt --waves 50%,100% --max-per-minute 10 \
-  --abort-failure-rate 100% --poll-interval 300ms --state slow.json >/dev/null 2>slow.err &
+  --abort-failure-rate 100% --poll-interval 300ms --journal slow.json >/dev/null 2>slow.err &
 roll_pid=$!
 for _ in $(seq 100); do [ "$(jq -r '.waves[0].job_id' slow.json 2>/dev/null)" != "" ] && break; sleep 0.1; done
 run cli ota cancel slow.json -o json

@@ -19,7 +19,7 @@ sim_start "$IOT_TMP/line" --count 4 --module quectel --seed 9 --urc-rate 3 \
 args=()
 for p in "${sim_ports[@]}"; do args+=(--port "$p"); done
 
-"$IOTFLEET" provision "${args[@]}" -m quectel --loop --poll-ms 100 -o ndjson >events.ndjson 2>provision.err &
+"$IOTFLEET" provision "${args[@]}" -m quectel --loop --poll 100ms -o ndjson >events.ndjson 2>provision.err &
 provision_pid=$!
 iot_cleanup_hooks+=("kill $provision_pid 2>/dev/null")
 

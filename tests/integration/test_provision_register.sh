@@ -84,7 +84,7 @@ run "${prov[@]}" -o ndjson
 [ "$(registrations)" = "$((before + 2))" ] && ok || fail "re-run registered only the two refused again"
 
 # --- --loop: modules swapped in are registered and burned as they arrive ------------------------
-"${prov[@]}" --loop --poll-ms 100 -o ndjson >loop.ndjson 2>loop.err &
+"${prov[@]}" --loop --poll 100ms -o ndjson >loop.ndjson 2>loop.err &
 loop_pid=$!
 iot_cleanup_hooks+=("kill $loop_pid 2>/dev/null")
 wait_burned() { # wait_burned COUNT LABEL: up to 20 s

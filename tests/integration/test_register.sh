@@ -36,7 +36,7 @@ for n in $(seq 1 1000); do printf 'reg-%04d\n' "$n"; done >names.txt
 
 cloud_start "$IOT_TMP/cloud" scenario.json --seed 11 --fail-5xx 0.05 --throttle-burst 0.05 \
   --truncate 0.03 --reset 0.03
-reg=("$IOTFLEET" register --endpoint "$cloud_url" --product-key "$pk")
+reg=("$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk")
 
 # --- what is missing or wrong is named before anything is sent ------------------------------
 run "${reg[@]}" --device-name reg-0001
@@ -47,7 +47,7 @@ expect_rc 2 "no device"
 expect_err '--device-name DN.*--devices FILE' "says how to name devices"
 run "${reg[@]}" --product-secret-file ps.txt --device-name 'bad name!'
 expect_rc 2 "a bad DeviceName"
-run "$IOTFLEET" register --endpoint "$cloud_url" --device-name reg-0001 --product-secret-file ps.txt
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --device-name reg-0001 --product-secret-file ps.txt
 expect_rc 2 "no ProductKey"
 expect_err 'product-key' "names --product-key"
 
@@ -98,12 +98,12 @@ chmod 600 wrong.txt
 run "${reg[@]}" --device-name reg-0010 --force --product-secret-file wrong.txt
 expect_rc 4 "a wrong ProductSecret"
 expect_err '401.*ProductSecret' "401 names the ProductSecret"
-run "$IOTFLEET" register --endpoint "$cloud_url" --product-key a1Unknown01 --device-name reg-0001 \
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key a1Unknown01 --device-name reg-0001 \
   --product-secret-file ps.txt
 expect_rc 2 "unknown product"
 expect_err '6250.*letter case' "6250 names the ProductKey"
 printf 'NoDynRegSecret01\n' >nodyn.txt
-run "$IOTFLEET" register --endpoint "$cloud_url" --product-key a1NoDynReg01 --device-name dev01 \
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key a1NoDynReg01 --device-name dev01 \
   --product-secret-file - <nodyn.txt
 expect_rc 4 "dynamic registration off (ProductSecret from stdin)"
 expect_err '6288.*switch it on' "off: names the console switch"
@@ -120,11 +120,11 @@ expect_out '"already_present": 1000' "the -O file is the ledger's own secrets"
 # --- HTTPS with the emulator's CA ---------------------------------------------------------------
 cloud_stop
 cloud_start "$IOT_TMP/cloud" scenario.json --tls
-run "$IOTFLEET" register --endpoint "$cloud_url" --product-key "$pk" --device-name reg-0020 \
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk" --device-name reg-0020 \
   --force --product-secret-file ps.txt
 expect_rc 4 "HTTPS without the CA"
 expect_err 'ca-file' "names --ca-file"
-run "$IOTFLEET" register --endpoint "$cloud_url" --ca-file "$IOT_TMP/cloud/ca.pem" \
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --ca-file "$IOT_TMP/cloud/ca.pem" \
   --product-key "$pk" --device-name reg-0020 --force --product-secret-file ps.txt -o csv
 expect_rc 0 "HTTPS with --ca-file"
 expect_out 'reg-0020,registered' "registered over HTTPS"

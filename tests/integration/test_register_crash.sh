@@ -39,7 +39,7 @@ killed_mid_run=0
 for trial in $(seq 1 "$trials"); do
   force=(--force) # every device not yet active is registered again: each run has work to do
   [ "$trial" -eq 1 ] || [ "$trial" -eq 7 ] && force=()
-  "$IOTFLEET" register --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
+  "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
     --product-secret-file ps.txt --qps 1000 --concurrency 3 "${force[@]}" -o ndjson \
     >"run$trial.out" 2>"run$trial.err" &
   victim=$!
@@ -59,7 +59,7 @@ done
 [ "$killed_mid_run" -ge 10 ] && ok || fail "only $killed_mid_run of $trials kills landed mid-run"
 
 # The batch finishes: devices in doubt are registered anew, activated ones keep their secret.
-run "$IOTFLEET" register --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
+run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
   --product-secret-file ps.txt --qps 1000 --concurrency 6 -o csv
 expect_rc 0 "the final run completes"
 check "after the final run" --all-issued

@@ -152,21 +152,21 @@ expect_rc 0 "provision"
 run "$IOTFLEET" module at --port "${sim_ports[2]}" "AT+WISN=\"$(secret_for 222)\""
 expect_rc 0 "SN of module 2 overwritten"
 run "$IOTFLEET" secrets compare --snapshot line.csv --port "${sim_ports[0]}" --port "${sim_ports[1]}" \
-  --port "${sim_ports[2]}" -m luat --ledger -o csv
+  --port "${sim_ports[2]}" -m luat --with-ledger -o csv
 expect_rc 6 "ledger differences"
 expect_no_out "^${sim_ids[0]}," "module 0 matches snapshot and ledger"
 [ "$(verdict_of "${sim_ids[1]}")" = ledger-differs ] && ok || fail "module 1 ledger-differs: $out"
 expect_out "^${sim_ids[1]},ledger-differs,.*holds the secret the factory burned" "explained"
 [ "$(verdict_of "${sim_ids[2]}")" = module-side ] && ok || fail "module 2 module-side: $out"
 expect_out "^${sim_ids[2]},module-side,.*changed after burning" "the ledger confirms the snapshot"
-no_secret_anywhere "--ledger" 200 201 202 222 299
+no_secret_anywhere "--with-ledger" 200 201 202 222 299
 # The same from a list of names (no module reading): the ledger against the snapshot.
 printf '%s\n' "${sim_ids[@]}" >names.txt
-run "$IOTFLEET" secrets compare --snapshot line.csv --devices names.txt --ledger "$IOTFLEET_LEDGER" -o csv
+run "$IOTFLEET" --ledger "$IOTFLEET_LEDGER" secrets compare --snapshot line.csv --devices names.txt --with-ledger -o csv
 expect_rc 6 "names + ledger"
 [ "$(verdict_of "${sim_ids[1]}")" = ledger-differs ] && ok || fail "names: ledger-differs: $out"
 [ "$(wc -l <<<"$out")" = 2 ] && ok || fail "names: one difference: $out"
-run "$IOTFLEET" secrets compare --snapshot line.csv --ledger "$IOT_TMP/none.db"
+run "$IOTFLEET" secrets compare --snapshot line.csv --with-ledger --ledger "$IOT_TMP/none.db"
 expect_rc 2 "a ledger that does not exist"
 [ -e "$IOT_TMP/none.db" ] && fail "compare created a ledger" || ok
 sim_stop

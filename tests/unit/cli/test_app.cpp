@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/app.hpp"
 #include "cli/signals.hpp"
+#include "cli_run.hpp"
 #include "core/interrupt.hpp"
 
 #include <doctest/doctest.h>
@@ -15,30 +16,8 @@ using namespace iot;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-Run run_cli(std::vector<const char*> args, std::map<std::string, std::string> vars = {}) {
-  vars.emplace("HOME", "/nonexistent-home-for-tests");
-  cloud::Environment env;
-  env.getenv = [vars](std::string_view name) -> std::optional<std::string> {
-    auto it = vars.find(std::string(name));
-    return it == vars.end() ? std::nullopt : std::optional(it->second);
-  };
-  env.read_stdin = []() -> Result<std::string> { return std::string(); };
-  env.hostname = [] { return std::string("test-host"); };
-  args.insert(args.begin(), "iotfleet");
-  std::ostringstream out;
-  std::ostringstream err;
-  Run r;
-  r.code = cli::run(static_cast<int>(args.size()), args.data(), cli::AppStreams{out, err}, env);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
+using Run = testing::CliRun;
+using testing::run_cli;
 
 } // namespace
 

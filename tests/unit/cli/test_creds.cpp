@@ -3,6 +3,7 @@
 // with Ledger::import (the doc's vectors, docs/aliyun-iot-protocol.md §4-5), the keepalive checks,
 // bad inputs; and the command line through cli::run (masking, -o json, exit codes).
 #include "cli/app.hpp"
+#include "cli_run.hpp"
 #include "cloud/device_sign.hpp"
 #include "commands/creds.hpp"
 #include "core/triplet_file.hpp"
@@ -561,30 +562,9 @@ TEST_SUITE("commands::creds mqtt") {
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
+using Run = testing::CliRun;
 Run run_cli(std::vector<const char*> args, std::string stdin_text = {}) {
-  cloud::Environment env;
-  env.getenv = [](std::string_view name) -> std::optional<std::string> {
-    if (name == "HOME") {
-      return std::string("/nonexistent-home-for-tests");
-    }
-    return std::nullopt;
-  };
-  env.read_stdin = [stdin_text]() -> Result<std::string> { return stdin_text; };
-  env.hostname = [] { return std::string("test-host"); };
-  args.insert(args.begin(), "iotfleet");
-  std::ostringstream out;
-  std::ostringstream err;
-  Run r;
-  r.code = cli::run(static_cast<int>(args.size()), args.data(), cli::AppStreams{out, err}, env);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
+  return testing::run_cli(std::move(args), {}, std::move(stdin_text));
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 // cloud answered by the fake HTTP client (the only way to test --cloud until the cloud emulator
 // is there), and the command line through cli::run (exit codes, masking, the stderr summary).
 #include "cli/app.hpp"
+#include "cli_run.hpp"
 #include "cloud/iot_api.hpp"
 #include "commands/pool.hpp"
 #include "commands/secrets_compare.hpp"
@@ -389,29 +390,9 @@ TEST_SUITE("commands::secrets_compare") {
 }
 
 TEST_SUITE("cli secrets compare") {
-  struct Run {
-    int code = -1;
-    std::string out;
-    std::string err;
-  };
+  using Run = testing::CliRun;
   Run run_cli(std::vector<const char*> args) {
-    cloud::Environment env;
-    env.getenv = [](std::string_view name) -> std::optional<std::string> {
-      if (name == "HOME") {
-        return std::string("/nonexistent-home-for-tests");
-      }
-      return std::nullopt;
-    };
-    env.read_stdin = []() -> Result<std::string> { return std::string("dev0001\ndev0003\n"); };
-    env.hostname = [] { return std::string("test-host"); };
-    args.insert(args.begin(), "iotfleet");
-    std::ostringstream out;
-    std::ostringstream err;
-    Run r;
-    r.code = cli::run(static_cast<int>(args.size()), args.data(), cli::AppStreams{out, err}, env);
-    r.out = out.str();
-    r.err = err.str();
-    return r;
+    return testing::run_cli(std::move(args), {}, "dev0001\ndev0003\n");
   }
 
   TEST_CASE("exit 6 on a difference, 0 when all match, 2 without a source, masked output") {

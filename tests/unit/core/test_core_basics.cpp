@@ -85,7 +85,7 @@ TEST_SUITE("core::IOT_TRY") {
     REQUIRE_FALSE(twice(false));
     CHECK(twice(false).error() == Error{ErrorKind::io, "disk full"});
   }
-  TEST_CASE("a Status is a statement; IOT_TRY_CTX adds context only when it fails") {
+  TEST_CASE("a Status is a statement, and IOT_TRY_CTX adds context only when it fails") {
     g_evaluated = 0;
     CHECK(chain(true, true).value() == 8);
     CHECK(g_evaluated == 0);
@@ -171,7 +171,7 @@ TEST_CASE("iso8601_utc") {
 
 TEST_SUITE("core::duration") {
   using namespace std::chrono_literals;
-  TEST_CASE("a unit is taken as given; a bare number is in the option's unit") {
+  TEST_CASE("a unit is taken as given, a bare number is in the option unit") {
     CHECK(core::parse_duration("500ms", 1s).value() == 500ms);
     CHECK(core::parse_duration("30s", 1ms).value() == 30s);
     CHECK(core::parse_duration("10m", 1s).value() == 10min);

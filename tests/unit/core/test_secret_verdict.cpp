@@ -172,6 +172,17 @@ TEST_SUITE("core::secret_verdict") {
     CHECK(decide(with_cloud(with_module(in_snapshot(), k_a), "")) == SecretVerdict::match);
   }
 
+  TEST_CASE("a match names the agreeing sources in good grammar") {
+    const auto one = explain(SecretVerdict::match, in_snapshot(), "dev1").explanation;
+    CHECK(one.starts_with("the snapshot holds the same secret"));
+    const auto two = explain(SecretVerdict::match, with_module(in_snapshot(), k_a), "dev1");
+    CHECK(two.explanation.starts_with("the module and the snapshot hold the same secret"));
+    const auto four = explain(SecretVerdict::match,
+                              with_ledger(with_cloud(with_module(in_snapshot(), k_a), k_a), k_a),
+                              "dev1");
+    CHECK(four.explanation.starts_with(
+        "the module, the snapshot, the live cloud and the ledger hold the same secret"));
+  }
   TEST_CASE("explanations say what to do and never hold a secret") {
     struct Case {
       SecretEvidence e;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "cli/signals.hpp"
 
+#include "cli/exit_codes.hpp"
 #include "core/interrupt.hpp"
 
 #include <unistd.h>
@@ -14,7 +15,7 @@ extern "C" void on_signal(int /*signo*/) {
   if (core::interrupt_requested()) {
     constexpr char msg[] = "\niotfleet: interrupted again, exiting now\n";
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-    ::_exit(130);
+    ::_exit(k_exit_interrupted);
   }
   core::request_interrupt();
   constexpr char msg[] =

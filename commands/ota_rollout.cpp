@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -47,7 +49,10 @@ public:
     const std::string path = state.string() + ".lock";
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-      return fail(ErrorKind::io, "cannot open " + path);
+      return fail(ErrorKind::usage,
+                  "cannot create the journal's lock " + path + ": " + std::strerror(errno) +
+                      " — the journal's directory must exist and be writable (nothing was "
+                      "created in the cloud)");
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd);

@@ -74,6 +74,31 @@ run cli devices batch-register --product-key $pk --devices bad.txt -O x.csv
 expect_rc 2 "a bad name in the file"
 expect_err 'bad.txt:2: ' "named by line"
 
+# Every local precondition before the first cloud write (#13.1): an -O that cannot be written
+# changes nothing in the cloud, and the same names still register afterwards.
+cloud_devices() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from devices").fetchone()[0])' "$IOT_TMP/cloud/cloud.db"; }
+before=$(cloud_devices)
+printf 'pre-0001\npre-0002\n' >pre.txt
+run cli devices batch-register --product-key $pk --devices pre.txt -O nodir/t.csv
+expect_rc 1 "batch-register into a missing directory"
+expect_err "nodir" "the path is named"
+run cli devices register pre-0003 --product-key $pk -O nodir/t2.csv
+expect_rc 1 "register into a missing directory"
+[ "$(cloud_devices)" = "$before" ] && ok || fail "devices were created: $before -> $(cloud_devices)"
+run cli devices batch-register --product-key $pk --devices pre.txt -O pre.csv
+expect_rc 0 "the same names register once the path is right"
+# Names on the command line and from stdin are the same as a list file.
+run cli devices register --product-key $pk --device-name pre-0004 pre-0005 -o csv
+expect_rc 0 "positional names and --device-name together"
+expect_out '^a1DevicesPk,pre-0004,' "--device-name"
+expect_out '^a1DevicesPk,pre-0005,' "positional"
+printf 'pre-0006\n' >stdin.txt
+run cli devices register --product-key $pk --devices - -o csv <stdin.txt
+expect_rc 0 "--devices - reads stdin"
+expect_out '^a1DevicesPk,pre-0006,' "the name from stdin"
+run cli devices batch-register --product-key $pk --names pre.txt -O pre2.csv
+expect_err "--names is deprecated and goes in the next release: use --devices" "the old spelling warns"
+
 run cli devices delete reg-0002 --product-key $pk
 expect_rc 2 "delete needs --yes"
 run cli devices delete reg-0002 --product-key $pk --yes -o csv

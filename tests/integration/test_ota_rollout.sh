@@ -19,7 +19,10 @@ EOF2
 }
 scenario '{"product_key": "a1OtaBig01",
    "generate": {"count": 10000, "names": "sequence", "prefix": "big", "digits": 5,
-                "status": {"ONLINE": 1}, "firmware": "V1", "nicknames": {"revA": 1}}}' >big.json.scenario
+                "status": {"ONLINE": 1}, "firmware": "V1", "nicknames": {"revA": 1}}},
+  {"product_key": "a1OtaOff01",
+   "generate": {"count": 3, "names": "sequence", "prefix": "off", "digits": 2,
+                "status": {"OFFLINE": 1}, "firmware": "V1"}}' >big.json.scenario
 scenario '{"product_key": "a1OtaBad01",
    "generate": {"count": 1000, "names": "sequence", "prefix": "bad", "digits": 5,
                 "status": {"ONLINE": 1}, "firmware": "V1",
@@ -36,6 +39,20 @@ upload() { # upload PK VERSION: prints the FirmwareId
   head -c 5000 /dev/urandom >"fw-$2.bin"
   cli ota upload "fw-$2.bin" --product-key "$1" --dest-version "$2" -o json | jq -r .firmware_id
 }
+
+# --- devices that never react: not at the target version, so not exit 0 (#13.4) ----------------
+fw_off=$(upload a1OtaOff01 V2)
+printf 'off01\noff02\noff03\n' >off.txt
+run cli ota rollout --firmware "$fw_off" --devices off.txt --waves 100% --notified-grace 2s \
+  --poll-interval 200ms --journal off.json -o json
+expect_rc 5 "never-reacting devices are a partial result"
+expect_err "rollout finished: 0 of 3 devices at V2; 3 never reacted to the push" "said so"
+# A journal that cannot be written stops the rollout before anything is created (#13.1).
+jobs_before=$(sql 'select count(*) from ota_jobs')
+run cli ota rollout --firmware "$fw_off" --devices off.txt --journal nodir/j.json
+expect_rc 2 "a journal in a missing directory"
+expect_err "nothing was created in the cloud" "the journal's problem is named"
+[ "$(sql 'select count(*) from ota_jobs')" = "$jobs_before" ] && ok || fail "a job was created"
 
 # --- 10 000 devices, 4 waves ---------------------------------------------------------------------
 fw=$(upload a1OtaBig01 V2)

@@ -89,25 +89,36 @@ void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
   app.add_option("--config",
                  s.config_file,
                  "iotfleet config file (default "
-                 "$XDG_CONFIG_HOME/iotfleet/config.json)");
-  app.add_option(
-      "--profile", s.profile, "Profile in ~/.aliyun/config.json and the iotfleet config");
-  app.add_option("--region", s.region, "Alibaba Cloud region id, e.g. cn-shanghai");
-  app.add_option("--endpoint", s.endpoint, "IoT OpenAPI endpoint URL (e.g. an emulator)");
+                 "$XDG_CONFIG_HOME/iotfleet/config.json)")
+      ->option_text("FILE");
+  app.add_option("--profile", s.profile, "Profile in ~/.aliyun/config.json and the iotfleet config")
+      ->option_text("NAME");
+  app.add_option("--region", s.region, "Alibaba Cloud region id, e.g. cn-shanghai")
+      ->option_text("ID");
+  app.add_option("--endpoint", s.endpoint, "IoT OpenAPI endpoint URL (e.g. an emulator)")
+      ->option_text("URL");
   app.add_option("--auth-endpoint",
                  s.auth_endpoint,
                  "Dynamic-registration endpoint URL (default: --endpoint when given, else "
-                 "https://iot-auth.<region>.aliyuncs.com)");
-  app.add_option(
-      "--ca-file", s.ca_file, "Extra CA certificate (PEM) to trust, e.g. the emulator's");
-  app.add_option("--access-key-id", s.access_key_id, "AccessKeyId (with --access-key-secret-file)");
+                 "https://iot-auth.<region>.aliyuncs.com)")
+      ->option_text("URL");
+  app.add_option("--ca-file", s.ca_file, "Extra CA certificate (PEM) to trust, e.g. the emulator's")
+      ->option_text("FILE");
+  app.add_option("--access-key-id", s.access_key_id, "AccessKeyId (with --access-key-secret-file)")
+      ->option_text("ID");
   app.add_option("--access-key-secret-file",
                  s.access_key_secret_file,
-                 "File holding the AccessKeySecret, or - for stdin (never the secret itself)");
+                 "File holding the AccessKeySecret, or - for stdin (never the secret itself)")
+      ->option_text("FILE|-");
   app.add_option("--security-token-file",
                  s.security_token_file,
-                 "File holding an STS security token, or - for stdin");
-  app.add_option("--ledger", s.ledger, "Factory ledger (SQLite) path");
+                 "File holding an STS security token, or - for stdin")
+      ->option_text("FILE|-");
+  app.add_option("--ledger",
+                 s.ledger,
+                 "The factory ledger: an SQLite file (default "
+                 "$XDG_DATA_HOME/iotfleet/ledger.db)")
+      ->option_text("FILE");
   app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeatable)");
   app.add_flag("-q,--quiet", g.quiet, "Only errors and warnings on stderr; no progress");
   app.add_flag("--show-secrets", g.show_secrets, "Print secrets in full instead of abcd…wxyz");

@@ -218,7 +218,7 @@ CLI::Option* add_duration(CLI::App* cmd,
     if (spec.granularity.count() > 0 && parsed->count() % spec.granularity.count() != 0) {
       refuse(name,
              "duration '" + text + "' must be a whole number of " +
-                 std::string(core::unit_suffix(spec.granularity)) + " (the platform's unit)");
+                 std::string(core::unit_name(spec.granularity)) + " (the platform's unit)");
     }
     set(*parsed);
   };
@@ -226,7 +226,7 @@ CLI::Option* add_duration(CLI::App* cmd,
       name,
       apply,
       std::string(description) + " (DURATION: 500ms, 30s, 10m, 2h; a bare number is " +
-          std::string(core::unit_suffix(spec.bare_unit)) +
+          std::string(core::unit_name(spec.bare_unit)) +
           (default_value ? "; default " + core::format_duration(*default_value) : std::string()) +
           ")");
   option->option_text(value_text(value_name::duration));

@@ -14,6 +14,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr std::array<std::string_view, 5> k_unit_names = {
+    "milliseconds", "seconds", "minutes", "hours", "days"};
+
 constexpr std::array<std::pair<std::string_view, std::int64_t>, 5> k_units = {{
     {"ms", 1},
     {"s", 1000},
@@ -31,7 +34,7 @@ Result<milliseconds> parse_duration(std::string_view text, milliseconds bare_uni
   const auto bad = [&] {
     return fail(ErrorKind::usage,
                 "duration '" + std::string(text) + "': give a number with a unit — 500ms, 30s, " +
-                    "10m, 2h, 1d — or a bare number of " + std::string(unit_suffix(bare_unit)));
+                    "10m, 2h, 1d — or a bare number of " + std::string(unit_name(bare_unit)));
   };
   std::size_t digits = 0;
   while (digits < t.size() &&
@@ -88,6 +91,15 @@ std::string_view unit_suffix(milliseconds unit) {
     }
   }
   return "ms";
+}
+
+std::string_view unit_name(milliseconds unit) {
+  for (std::size_t i = 0; i < k_units.size(); ++i) {
+    if (unit.count() == k_units[i].second) {
+      return k_unit_names[i];
+    }
+  }
+  return "milliseconds";
 }
 
 } // namespace iot::core

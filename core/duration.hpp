@@ -23,5 +23,7 @@ namespace iot::core {
 
 // The name of a bare number's unit for help texts: "ms", "s", "m", "h" or "d".
 [[nodiscard]] std::string_view unit_suffix(std::chrono::milliseconds unit);
+// The same in words: "milliseconds", "seconds", "minutes", "hours" or "days".
+[[nodiscard]] std::string_view unit_name(std::chrono::milliseconds unit);
 
 } // namespace iot::core

@@ -232,7 +232,7 @@ TEST_SUITE("cli conventions: parse errors") {
     CHECK(r.code == 2);
     CHECK(r.err ==
           "iotfleet: error: --timeout: duration '5x': give a number with a unit — 500ms, 30s, "
-          "10m, 2h, 1d — or a bare number of ms\nRun 'iotfleet module at --help' for more "
+          "10m, 2h, 1d — or a bare number of milliseconds\nRun 'iotfleet module at --help' for more "
           "information.\n");
   }
   TEST_CASE("a mistyped command or option gets the closest one suggested") {

@@ -192,7 +192,7 @@ TEST_SUITE("core::duration") {
     }
     CHECK(core::parse_duration("x", 1s).error().message ==
           "duration 'x': give a number with a unit — 500ms, 30s, 10m, 2h, 1d — or a bare number "
-          "of s");
+          "of seconds");
   }
   TEST_CASE("format picks the largest exact unit and parses back") {
     CHECK(core::format_duration(0ms) == "0");

@@ -139,7 +139,7 @@ Result<SecretSource> secret_from_ledger(const std::string& device_name,
                     "-secret-file and no ledger at " + path.value_or("(none configured)") + ": " +
                     ways);
   }
-  auto ledger = store::open_ledger(*path);
+  auto ledger = store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read));
   if (!ledger) {
     return fail(ledger.error().context("ledger " + *path));
   }

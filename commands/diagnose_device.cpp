@@ -152,7 +152,7 @@ void gather_ledger(const DiagnoseDeviceOptions& opts,
     sources.missing("ledger", "no factory ledger at " + path.value_or("(none)"));
     return;
   }
-  auto ledger = store::open_ledger(*path);
+  auto ledger = store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read));
   if (!ledger) {
     sources.failed("ledger", ledger.error().message);
     return;

@@ -140,7 +140,7 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
                     " bad rows (listed above): nothing imported — fix them, or import the good "
                     "rows with --skip-invalid");
   }
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   auto summary =
       handle.ledger->import(file.rows, source_name(opts.file), handle.actor, opts.skip_invalid);
   if (!summary) {
@@ -178,7 +178,7 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
 }
 
 Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx) {
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::read));
   core::Table t;
   if (opts.in_doubt) {
     t.columns = k_record_columns;
@@ -228,7 +228,7 @@ Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ct
                 "--reason is required: say why (it goes to the audit trail), e.g. --reason "
                 "'module scrapped'");
   }
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
   auto found = IOT_TRY(handle.ledger->find(device_name, opts.product_key));
   if (found.empty()) {
     return fail(ErrorKind::usage,
@@ -281,7 +281,7 @@ Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx)
     auto state = IOT_TRY_CTX(store::parse_triplet_state(opts.state), "--state");
     filter.states = {state};
   }
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::read));
   if (!opts.out_file) {
     core::Table t;
     t.columns = k_record_columns;
@@ -308,7 +308,7 @@ Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx)
 }
 
 Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx) {
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::read));
   const auto names = IOT_TRY(resolve_device_names(opts.device, k_optional_device, ctx));
   const std::optional<std::string> device_name =
       names.empty() ? std::nullopt : std::optional<std::string>(names.front());

@@ -707,7 +707,7 @@ std::string_view to_string(Outcome outcome) {
 Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx) {
   IOT_TRY(check_options(opts));
   auto ports = IOT_TRY(collect_ports(opts));
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   auto expired = IOT_TRY(handle.ledger->expire_claims(handle.actor, store::process_alive));
   if (expired > 0) {
     ctx.output->info(std::to_string(expired) +
@@ -744,7 +744,7 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
 Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context& ctx) {
   IOT_TRY(check_options(opts));
   auto ports = IOT_TRY(collect_ports(opts));
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   std::unique_ptr<Registrar> registrar;
   if (opts.register_devices) {
     auto options = opts.registrar;

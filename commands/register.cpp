@@ -281,7 +281,7 @@ Registrar::register_device(const std::string& device_name, bool force, const sto
 Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
   const auto names = IOT_TRY(resolve_device_names(opts.devices, {}, ctx));
   // Every local precondition before the first request: the ledger and the -O file.
-  auto handle = IOT_TRY(open_configured_ledger(ctx));
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   std::optional<RecordFile> out;
   if (opts.out_file) {
     out = IOT_TRY(RecordFile::create(

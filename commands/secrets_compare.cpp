@@ -533,19 +533,7 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
 
   std::optional<LedgerHandle> ledger;
   if (opts.ledger) {
-    auto settings = load_settings(ctx);
-    if (!settings) {
-      return fail(settings.error());
-    }
-    const auto path = settings->value(cloud::key::ledger);
-    std::error_code ec;
-    if (!path || path->empty() || !std::filesystem::exists(*path, ec)) {
-      return fail(ErrorKind::usage,
-                  "--ledger: no ledger at " + path.value_or("(none configured)") +
-                      ": give the station's ledger with --ledger FILE (or IOTFLEET_LEDGER, the "
-                      "config's ledger)");
-    }
-    auto handle = open_configured_ledger(ctx);
+    auto handle = open_configured_ledger(ctx, store::OpenMode::read);
     if (!handle) {
       return fail(handle.error().context("--ledger"));
     }

@@ -151,14 +151,9 @@ Status AtomicFile::commit() {
 
 Status
 write_file_atomically(const std::filesystem::path& target, std::string_view content, mode_t mode) {
-  auto file = AtomicFile::create(target, mode);
-  if (!file) {
-    return fail(file.error());
-  }
-  if (auto r = file->write(content); !r) {
-    return r;
-  }
-  return file->commit();
+  auto file = IOT_TRY(AtomicFile::create(target, mode));
+  IOT_TRY(file.write(content));
+  return file.commit();
 }
 
 } // namespace iot::store

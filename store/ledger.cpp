@@ -1,18 +1,26 @@
 // SPDX-License-Identifier: MIT
 // The SQLite ledger. Every public method takes the object's mutex and runs as one transaction
 // (BEGIN IMMEDIATE: the write lock up front, so two processes never both decide on the same row).
+// A ledger opened with OpenMode::read is a read-only connection (sqlite::Database::open) that is
+// neither migrated nor switched to WAL: every change on it fails before touching SQLite.
 #include "store/ledger.hpp"
 
 #include "core/text.hpp"
 #include "store/sqlite.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 namespace iot::store {
@@ -95,6 +103,39 @@ constexpr std::string_view k_columns =
     "product_key, device_name, secret, scheme, state, imei, iccid, station, port, owner_pid, "
     "attempts, source, imported_at, updated_at, burned_at";
 
+// The names the ledger stores and prints, one table per enum.
+template <class E> using Name = std::pair<E, std::string_view>;
+constexpr Name<TripletState> k_triplet_states[] = {{TripletState::available, "available"},
+                                                   {TripletState::claimed, "claimed"},
+                                                   {TripletState::bound, "bound"},
+                                                   {TripletState::burned, "burned"}};
+constexpr Name<RegistrationStatus> k_registration_statuses[] = {
+    {RegistrationStatus::pending, "pending"},
+    {RegistrationStatus::issued, "issued"},
+    {RegistrationStatus::superseded, "superseded"},
+    {RegistrationStatus::failed, "failed"}};
+constexpr Name<ClaimKind> k_claim_kinds[] = {
+    {ClaimKind::fresh, "fresh"}, {ClaimKind::resumed, "resumed"}, {ClaimKind::burned, "burned"}};
+
+template <class E, std::size_t N> std::string_view name_of(const Name<E> (&names)[N], E value) {
+  for (const auto& [v, name] : names) {
+    if (v == value) {
+      return name;
+    }
+  }
+  return "?";
+}
+
+template <class E, std::size_t N>
+std::optional<E> value_named(const Name<E> (&names)[N], std::string_view text) {
+  for (const auto& [v, name] : names) {
+    if (name == text) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -128,58 +169,44 @@ std::string describe(const TripletRecord& r) {
 }
 
 Result<RegistrationStatus> parse_registration_status(std::string_view text) {
-  for (auto status : {RegistrationStatus::pending,
-                      RegistrationStatus::issued,
-                      RegistrationStatus::superseded,
-                      RegistrationStatus::failed}) {
-    if (to_string(status) == text) {
-      return status;
-    }
+  if (auto status = value_named(k_registration_statuses, text)) {
+    return *status;
   }
   return fail(ErrorKind::io, "ledger: unknown registration status '" + std::string(text) + "'");
 }
 
 class SqliteLedger final : public Ledger {
 public:
-  explicit SqliteLedger(Database db) : m_db(std::move(db)) {}
+  SqliteLedger(Database db, std::string location, bool read_only, int schema)
+      : m_location(std::move(location)), m_read_only(read_only), m_schema(schema),
+        m_db(std::move(db)) {}
 
   Result<ImportSummary> import(std::span<const core::TripletRow> rows,
                                std::string_view source,
                                const Actor& actor,
                                bool skip_conflicts) override {
+    IOT_TRY(writable());
     std::lock_guard lock(m_mutex);
-    auto tx = Transaction::begin(m_db);
-    if (!tx) {
-      return std::unexpected(tx.error());
-    }
-    auto find = Statement::prepare(
-        m_db, "SELECT secret, scheme FROM triplets WHERE product_key = ?1 AND device_name = ?2");
-    auto insert = Statement::prepare(
+    auto tx = IOT_TRY(Transaction::begin(m_db));
+    auto find = IOT_TRY(Statement::prepare(
+        m_db, "SELECT secret, scheme FROM triplets WHERE product_key = ?1 AND device_name = ?2"));
+    auto insert = IOT_TRY(Statement::prepare(
         m_db,
         "INSERT INTO triplets (product_key, device_name, secret, scheme, state, source, "
-        "imported_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'available', ?5, ?6, ?6)");
-    if (!find || !insert) {
-      return std::unexpected(!find ? find.error() : insert.error());
-    }
+        "imported_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'available', ?5, ?6, ?6)"));
     ImportSummary summary;
     const auto time = now_ms();
     for (const auto& row : rows) {
       const auto scheme = to_string(row.scheme);
-      find->reset();
-      find->bind(1, row.product_key).bind(2, row.device_name);
-      auto found = find->step();
-      if (!found) {
-        return std::unexpected(found.error());
-      }
-      if (*found) {
-        if (find->text(0) == row.secret && find->text(1) == scheme) {
+      if (IOT_TRY(find.rebind(row.product_key, row.device_name).step())) {
+        if (find.text(0) == row.secret && find.text(1) == scheme) {
           ++summary.unchanged;
         } else {
           summary.conflicts.push_back(
               {row.line,
                "DeviceName " + row.device_name + " of ProductKey " + row.product_key +
                    " is already in the ledger with a different " +
-                   (find->text(1) == scheme
+                   (find.text(1) == scheme
                         ? std::string(row.scheme == core::Scheme::device ? "DeviceSecret"
                                                                          : "ProductSecret")
                         : std::string("scheme")) +
@@ -188,16 +215,8 @@ public:
         }
         continue;
       }
-      insert->reset();
-      insert->bind(1, row.product_key)
-          .bind(2, row.device_name)
-          .bind(3, row.secret)
-          .bind(4, scheme)
-          .bind(5, source)
-          .bind(6, time);
-      if (auto ok = insert->run(); !ok) {
-        return std::unexpected(ok.error());
-      }
+      IOT_TRY(
+          insert.rebind(row.product_key, row.device_name, row.secret, scheme, source, time).run());
       ++summary.added;
     }
     if (!summary.conflicts.empty() && !skip_conflicts) {
@@ -214,12 +233,8 @@ public:
                 std::string(source) + ": " + std::to_string(summary.added) + " added, " +
                     std::to_string(summary.unchanged) + " already present, " +
                     std::to_string(summary.conflicts.size()) + " conflicts skipped"};
-    if (auto ok = append_event(event); !ok) {
-      return std::unexpected(ok.error());
-    }
-    if (auto ok = tx->commit(); !ok) {
-      return std::unexpected(ok.error());
-    }
+    IOT_TRY(append_event(event));
+    IOT_TRY(tx.commit());
     summary.committed = true;
     return summary;
   }
@@ -228,26 +243,17 @@ public:
     if (request.imei.empty()) {
       return fail(ErrorKind::failure, "claim: the module's IMEI is empty");
     }
+    IOT_TRY(writable());
     if (request.dry_run) {
       std::lock_guard lock(m_mutex);
-      auto tx = Transaction::begin(m_db);
-      if (!tx) {
-        return std::unexpected(tx.error());
-      }
+      auto tx = IOT_TRY(Transaction::begin(m_db));
       return claim_locked(request); // the transaction rolls back
     }
     std::optional<Claim> claimed;
-    auto ok = write([&]() -> Status {
-      auto r = claim_locked(request);
-      if (!r) {
-        return std::unexpected(r.error());
-      }
-      claimed = std::move(*r);
+    IOT_TRY(write([&]() -> Status {
+      claimed = IOT_TRY(claim_locked(request));
       return {};
-    });
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
+    }));
     return claimed;
   }
 
@@ -260,86 +266,11 @@ public:
                       "write attempted");
   }
 
-private:
-  Result<std::optional<Claim>> claim_locked(const ClaimRequest& request) {
-    auto existing = select_one("WHERE imei = ?1", {request.imei});
-    if (!existing) {
-      return std::unexpected(existing.error());
-    }
-    if (*existing) {
-      return claim_existing(**existing, request);
-    }
-    Result<std::optional<TripletRecord>> candidate;
-    if (request.device_name) {
-      candidate = select_one(request.product_key ? "WHERE device_name = ?1 AND product_key = ?2"
-                                                 : "WHERE device_name = ?1 ORDER BY id",
-                             {*request.device_name, request.product_key.value_or("")});
-      if (candidate && *candidate && (*candidate)->state != TripletState::available) {
-        return fail(ErrorKind::module,
-                    "the triplet for DeviceName " + *request.device_name +
-                        " is already taken: " + describe(**candidate) +
-                        "; if that module was scrapped, `iotfleet pool release " +
-                        *request.device_name + " --reason …` frees it");
-      }
-    } else {
-      std::string where = "WHERE state = 'available'";
-      std::vector<std::string> args;
-      if (request.product_key) {
-        args.push_back(*request.product_key);
-        where += " AND product_key = ?" + std::to_string(args.size());
-      }
-      if (request.scheme) {
-        args.emplace_back(to_string(*request.scheme));
-        where += " AND scheme = ?" + std::to_string(args.size());
-      }
-      candidate = select_one(where + " ORDER BY id LIMIT 1", args);
-    }
-    if (!candidate) {
-      return std::unexpected(candidate.error());
-    }
-    if (!*candidate) {
-      return std::optional<Claim>{};
-    }
-    auto record = std::move(**candidate);
-    const auto time = now_ms();
-    auto update = Statement::prepare(
-        m_db,
-        "UPDATE triplets SET state = 'claimed', imei = ?1, iccid = ?2, station = ?3, port = ?4, "
-        "owner_pid = ?5, updated_at = ?6 WHERE product_key = ?7 AND device_name = ?8 AND "
-        "state = 'available'");
-    if (!update) {
-      return std::unexpected(update.error());
-    }
-    update->bind(1, request.imei)
-        .bind(2, request.iccid)
-        .bind(3, request.actor.station)
-        .bind(4, request.actor.port)
-        .bind(5, request.actor.pid)
-        .bind(6, time)
-        .bind(7, record.product_key)
-        .bind(8, record.device_name);
-    if (auto ok = update->run(); !ok) {
-      return std::unexpected(ok.error());
-    }
-    record.state = TripletState::claimed;
-    record.imei = request.imei;
-    record.iccid = request.iccid;
-    record.station = request.actor.station;
-    record.port = request.actor.port;
-    record.owner_pid = request.actor.pid;
-    record.updated_at_ms = time;
-    if (auto ok = append_event(transition_event(record, request.actor, "claim", "ok", "")); !ok) {
-      return std::unexpected(ok.error());
-    }
-    return std::optional<Claim>{Claim{ClaimKind::fresh, std::move(record)}};
-  }
-
-public:
   Status mark_burned(const TripletKey& key, const Actor& actor, std::string_view detail) override {
     return transition(key,
                       actor,
                       {TripletState::bound},
-                      "SET state = 'burned', burned_at = ?9",
+                      "SET state = 'burned', burned_at = ?3",
                       "burned",
                       detail);
   }
@@ -361,17 +292,14 @@ public:
       from.push_back(TripletState::burned);
     }
     TripletRecord before;
-    auto ok = transition(key,
-                         actor,
-                         from,
-                         "SET state = 'available', imei = '', iccid = '', station = '', "
-                         "port = '', owner_pid = 0, burned_at = 0",
-                         "release",
-                         reason,
-                         &before);
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
+    IOT_TRY(transition(key,
+                       actor,
+                       from,
+                       "SET state = 'available', imei = '', iccid = '', station = '', "
+                       "port = '', owner_pid = 0, burned_at = 0",
+                       "release",
+                       reason,
+                       &before));
     return before;
   }
 
@@ -379,69 +307,25 @@ public:
   expire_claims(const Actor& actor,
                 const std::function<bool(std::int64_t pid)>& is_alive) override {
     std::vector<TripletRecord> stale;
-    auto done = write([&]() -> Status { return expire_locked(actor, is_alive, stale); });
-    if (!done) {
-      return std::unexpected(done.error());
-    }
+    IOT_TRY(write([&]() -> Status { return expire_locked(actor, is_alive, stale); }));
     return stale.size();
-  }
-
-  Status expire_locked(const Actor& actor,
-                       const std::function<bool(std::int64_t pid)>& is_alive,
-                       std::vector<TripletRecord>& stale) {
-    auto ok = for_each_locked("WHERE state = 'claimed' AND station = ?1",
-                              {actor.station},
-                              [&](const TripletRecord& r) -> Status {
-                                if (r.owner_pid == 0 || !is_alive(r.owner_pid)) {
-                                  stale.push_back(r);
-                                }
-                                return {};
-                              });
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
-    auto update = Statement::prepare(
-        m_db,
-        "UPDATE triplets SET state = 'available', imei = '', iccid = '', station = '', "
-        "port = '', owner_pid = 0, updated_at = ?1 WHERE product_key = ?2 AND device_name = ?3 "
-        "AND state = 'claimed'");
-    if (!update) {
-      return std::unexpected(update.error());
-    }
-    for (const auto& r : stale) {
-      update->reset();
-      update->bind(1, now_ms()).bind(2, r.product_key).bind(3, r.device_name);
-      if (auto run = update->run(); !run) {
-        return std::unexpected(run.error());
-      }
-      auto event =
-          transition_event(r,
-                           actor,
-                           "expire",
-                           "ok",
-                           "claim of process " + std::to_string(r.owner_pid) + " on " + r.port +
-                               " expired: it is gone and had not started writing");
-      if (auto appended = append_event(event); !appended) {
-        return std::unexpected(appended.error());
-      }
-    }
-    return {};
   }
 
   Result<std::vector<TripletRecord>> find(std::string_view device_name,
                                           const std::optional<std::string>& product_key) override {
     std::lock_guard lock(m_mutex);
     std::vector<TripletRecord> found;
-    auto ok = for_each_locked(product_key ? "WHERE device_name = ?1 AND product_key = ?2"
-                                          : "WHERE device_name = ?1",
-                              {std::string(device_name), product_key.value_or("")},
-                              [&](const TripletRecord& r) -> Status {
-                                found.push_back(r);
-                                return {};
-                              });
-    if (!ok) {
-      return std::unexpected(ok.error());
+    std::vector<std::string> args{std::string(device_name)};
+    if (product_key) {
+      args.push_back(*product_key);
     }
+    IOT_TRY(for_each_locked(product_key ? "WHERE device_name = ?1 AND product_key = ?2"
+                                        : "WHERE device_name = ?1",
+                            args,
+                            [&](const TripletRecord& r) -> Status {
+                              found.push_back(r);
+                              return {};
+                            }));
     return found;
   }
 
@@ -452,25 +336,15 @@ public:
 
   Result<std::vector<StateCount>> counts() override {
     std::lock_guard lock(m_mutex);
-    auto s = Statement::prepare(m_db,
-                                "SELECT product_key, station, state, count(*) FROM triplets "
-                                "GROUP BY product_key, station, state ORDER BY 1, 2, 3");
-    if (!s) {
-      return std::unexpected(s.error());
-    }
+    auto s = IOT_TRY(Statement::query(m_db,
+                                      "SELECT product_key, station, state, count(*) FROM triplets "
+                                      "GROUP BY product_key, station, state ORDER BY 1, 2, 3"));
     std::vector<StateCount> out;
-    for (;;) {
-      auto row = s->step();
-      if (!row) {
-        return std::unexpected(row.error());
-      }
-      if (!*row) {
-        break;
-      }
-      out.push_back({s->text(0),
-                     s->text(1),
-                     parse_triplet_state(s->text(2)).value_or(TripletState::available),
-                     s->integer(3)});
+    while (IOT_TRY(s.step())) {
+      out.push_back({s.text(0),
+                     s.text(1),
+                     parse_triplet_state(s.text(2)).value_or(TripletState::available),
+                     s.integer(3)});
     }
     return out;
   }
@@ -505,29 +379,19 @@ public:
     r.device_name = key.device_name;
     r.station = actor.station;
     r.pid = actor.pid;
-    auto ok = write([&]() -> Status {
+    IOT_TRY(write([&]() -> Status {
       r.requested_at_ms = now_ms();
-      auto insert = Statement::prepare(
-          m_db,
-          "INSERT INTO registrations (product_key, device_name, status, requested_at, station, "
-          "pid) VALUES (?1, ?2, 'pending', ?3, ?4, ?5)");
-      if (!insert) {
-        return std::unexpected(insert.error());
-      }
-      insert->bind(1, key.product_key)
-          .bind(2, key.device_name)
-          .bind(3, r.requested_at_ms)
-          .bind(4, actor.station)
-          .bind(5, actor.pid);
-      if (auto done = insert->run(); !done) {
-        return done;
-      }
+      IOT_TRY(Statement::run(m_db,
+                             "INSERT INTO registrations (product_key, device_name, status, "
+                             "requested_at, station, pid) VALUES (?1, ?2, 'pending', ?3, ?4, ?5)",
+                             key.product_key,
+                             key.device_name,
+                             r.requested_at_ms,
+                             actor.station,
+                             actor.pid));
       r.id = m_db.last_insert_rowid();
       return append_event(registration_event(r, actor, "pending", "request about to be sent"));
-    });
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
+    }));
     return r;
   }
 
@@ -538,90 +402,57 @@ public:
       return fail(ErrorKind::failure, "record_registration: empty secret");
     }
     PoolUpdate update = PoolUpdate::added;
-    auto ok = write([&]() -> Status {
+    IOT_TRY(write([&]() -> Status {
       const auto time = now_ms();
-      auto issued = Statement::prepare(
-          m_db,
-          "UPDATE registrations SET status = 'issued', secret = ?2, answered_at = ?3 "
-          "WHERE id = ?1 AND status = 'pending'");
-      auto older = Statement::prepare(
-          m_db,
-          "UPDATE registrations SET status = 'superseded', detail = CASE detail WHEN '' THEN "
-          "?4 ELSE detail END WHERE product_key = ?1 AND device_name = ?2 AND id <> ?3 AND "
-          "status IN ('issued', 'pending')");
-      if (!issued || !older) {
-        return std::unexpected(!issued ? issued.error() : older.error());
-      }
-      issued->bind(1, pending.id).bind(2, secret).bind(3, time);
-      if (auto done = issued->run(); !done) {
-        return done;
-      }
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE registrations SET status = 'issued', secret = ?2, "
+                             "answered_at = ?3 WHERE id = ?1 AND status = 'pending'",
+                             pending.id,
+                             secret,
+                             time));
       if (m_db.changes() != 1) {
         return fail(ErrorKind::failure,
                     "registration " + std::to_string(pending.id) + " of " + pending.device_name +
                         " is not pending");
       }
-      older->bind(1, pending.product_key)
-          .bind(2, pending.device_name)
-          .bind(3, pending.id)
-          .bind(4, "a newer registration was answered at " + core::iso8601_utc(time));
-      if (auto done = older->run(); !done) {
-        return done;
-      }
-      auto current = select_one("WHERE product_key = ?1 AND device_name = ?2",
-                                {pending.product_key, pending.device_name});
-      if (!current) {
-        return std::unexpected(current.error());
-      }
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE registrations SET status = 'superseded', detail = CASE "
+                             "detail WHEN '' THEN ?4 ELSE detail END WHERE product_key = ?1 AND "
+                             "device_name = ?2 AND id <> ?3 AND status IN ('issued', 'pending')",
+                             pending.product_key,
+                             pending.device_name,
+                             pending.id,
+                             "a newer registration was answered at " + core::iso8601_utc(time)));
+      const auto current = IOT_TRY(select_one("WHERE product_key = ?1 AND device_name = ?2",
+                                              {pending.product_key, pending.device_name}));
+      update =
+          !current ? PoolUpdate::added
+          : current->state == TripletState::available && current->scheme == core::Scheme::device
+              ? PoolUpdate::updated
+              : PoolUpdate::busy;
       std::string detail;
-      if (!*current) {
-        auto insert = Statement::prepare(
-            m_db,
-            "INSERT INTO triplets (product_key, device_name, secret, scheme, state, source, "
-            "imported_at, updated_at) VALUES (?1, ?2, ?3, 'device', 'available', "
-            "'dynamic registration', ?4, ?4)");
-        if (!insert) {
-          return std::unexpected(insert.error());
-        }
-        insert->bind(1, pending.product_key)
-            .bind(2, pending.device_name)
-            .bind(3, secret)
-            .bind(4, time);
-        if (auto done = insert->run(); !done) {
-          return done;
-        }
-        update = PoolUpdate::added;
-        detail = "secret issued; added to the pool";
-      } else if ((*current)->state == TripletState::available &&
-                 (*current)->scheme == core::Scheme::device) {
-        auto set = Statement::prepare(m_db,
-                                      "UPDATE triplets SET secret = ?3, updated_at = ?4 WHERE "
-                                      "product_key = ?1 AND device_name = ?2");
-        if (!set) {
-          return std::unexpected(set.error());
-        }
-        set->bind(1, pending.product_key)
-            .bind(2, pending.device_name)
-            .bind(3, secret)
-            .bind(4, time);
-        if (auto done = set->run(); !done) {
-          return done;
-        }
-        update = PoolUpdate::updated;
-        detail = "secret issued; replaces the pool's older one";
-      } else {
-        update = PoolUpdate::busy;
+      if (update == PoolUpdate::busy) {
         detail = "secret issued and recorded, but the pool's triplet is " +
-                 std::string(to_string((*current)->state)) +
-                 ((*current)->imei.empty() ? "" : " (IMEI " + (*current)->imei + ")") +
+                 std::string(to_string(current->state)) +
+                 (current->imei.empty() ? "" : " (IMEI " + current->imei + ")") +
                  ": it keeps the older secret";
+      } else {
+        // Added to the pool, or replacing the older secret of an available triplet.
+        IOT_TRY(Statement::run(m_db,
+                               "INSERT INTO triplets (product_key, device_name, secret, scheme, "
+                               "state, source, imported_at, updated_at) VALUES (?1, ?2, ?3, "
+                               "'device', 'available', 'dynamic registration', ?4, ?4) ON "
+                               "CONFLICT (product_key, device_name) DO UPDATE SET secret = "
+                               "excluded.secret, updated_at = excluded.updated_at",
+                               pending.product_key,
+                               pending.device_name,
+                               secret,
+                               time));
+        detail = update == PoolUpdate::added ? "secret issued; added to the pool"
+                                             : "secret issued; replaces the pool's older one";
       }
-      Registration answered = pending;
-      return append_event(registration_event(answered, actor, "issued", detail));
-    });
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
+      return append_event(registration_event(pending, actor, "issued", detail));
+    }));
     return update;
   }
 
@@ -629,56 +460,43 @@ public:
                            const Actor& actor,
                            std::string_view reason) override {
     return write([&]() -> Status {
-      auto s = Statement::prepare(m_db,
-                                  "UPDATE registrations SET status = 'failed', answered_at = ?2, "
-                                  "detail = ?3 WHERE id = ?1 AND status = 'pending'");
-      if (!s) {
-        return std::unexpected(s.error());
-      }
-      s->bind(1, pending.id).bind(2, now_ms()).bind(3, reason);
-      if (auto done = s->run(); !done) {
-        return done;
-      }
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE registrations SET status = 'failed', answered_at = ?2, "
+                             "detail = ?3 WHERE id = ?1 AND status = 'pending'",
+                             pending.id,
+                             now_ms(),
+                             reason));
       return append_event(registration_event(pending, actor, "failed", reason));
     });
   }
 
   Result<std::vector<Registration>> registrations(const TripletKey& key) override {
+    std::vector<Registration> out;
+    if (m_schema < 2) {
+      return out; // a ledger opened for reading, from before registrations were recorded
+    }
     std::lock_guard lock(m_mutex);
-    auto s = Statement::prepare(
+    auto s = IOT_TRY(Statement::query(
         m_db,
         "SELECT id, status, secret, requested_at, answered_at, station, pid, detail FROM "
-        "registrations WHERE product_key = ?1 AND device_name = ?2 ORDER BY id");
-    if (!s) {
-      return std::unexpected(s.error());
-    }
-    s->bind(1, key.product_key).bind(2, key.device_name);
-    std::vector<Registration> out;
-    for (;;) {
-      auto row = s->step();
-      if (!row) {
-        return std::unexpected(row.error());
-      }
-      if (!*row) {
-        return out;
-      }
+        "registrations WHERE product_key = ?1 AND device_name = ?2 ORDER BY id",
+        key.product_key,
+        key.device_name));
+    while (IOT_TRY(s.step())) {
       Registration r;
-      r.id = s->integer(0);
+      r.id = s.integer(0);
       r.product_key = key.product_key;
       r.device_name = key.device_name;
-      auto status = parse_registration_status(s->text(1));
-      if (!status) {
-        return std::unexpected(status.error());
-      }
-      r.status = *status;
-      r.secret = s->text(2);
-      r.requested_at_ms = s->integer(3);
-      r.answered_at_ms = s->integer(4);
-      r.station = s->text(5);
-      r.pid = s->integer(6);
-      r.detail = s->text(7);
+      r.status = IOT_TRY(parse_registration_status(s.text(1)));
+      r.secret = s.text(2);
+      r.requested_at_ms = s.integer(3);
+      r.answered_at_ms = s.integer(4);
+      r.station = s.text(5);
+      r.pid = s.integer(6);
+      r.detail = s.text(7);
       out.push_back(std::move(r));
     }
+    return out;
   }
 
   Status record_event(const Event& event) override {
@@ -692,42 +510,78 @@ public:
   Result<std::vector<Event>> events(std::size_t limit,
                                     const std::optional<std::string>& device_name) override {
     std::lock_guard lock(m_mutex);
-    auto s = Statement::prepare(
-        m_db,
+    const std::string sql =
         std::string("SELECT * FROM (SELECT id, time_ms, station, port, imei, product_key, "
                     "device_name, action, outcome, detail FROM events ") +
-            (device_name ? "WHERE device_name = ?2 " : "") +
-            "ORDER BY id DESC LIMIT ?1) ORDER BY id");
-    if (!s) {
-      return std::unexpected(s.error());
-    }
-    s->bind(1, static_cast<std::int64_t>(limit));
-    if (device_name) {
-      s->bind(2, *device_name);
-    }
+        (device_name ? "WHERE device_name = ?2 " : "") + "ORDER BY id DESC LIMIT ?1) ORDER BY id";
+    const auto count = static_cast<std::int64_t>(limit);
+    auto s = IOT_TRY(device_name ? Statement::query(m_db, sql, count, *device_name)
+                                 : Statement::query(m_db, sql, count));
     std::vector<Event> out;
-    for (;;) {
-      auto row = s->step();
-      if (!row) {
-        return std::unexpected(row.error());
-      }
-      if (!*row) {
-        break;
-      }
-      out.push_back(Event{s->integer(1),
-                          s->text(2),
-                          s->text(3),
-                          s->text(4),
-                          s->text(5),
-                          s->text(6),
-                          s->text(7),
-                          s->text(8),
-                          s->text(9)});
+    while (IOT_TRY(s.step())) {
+      out.push_back(Event{s.integer(1),
+                          s.text(2),
+                          s.text(3),
+                          s.text(4),
+                          s.text(5),
+                          s.text(6),
+                          s.text(7),
+                          s.text(8),
+                          s.text(9)});
     }
     return out;
   }
 
 private:
+  // Changes need a ledger opened to write: OpenMode::read is for commands that only look.
+  [[nodiscard]] Status writable() const {
+    if (m_read_only) {
+      return fail(ErrorKind::failure,
+                  "ledger " + m_location +
+                      " is open for reading only, so it cannot be changed (a command that "
+                      "writes must open it with OpenMode::create or existing)");
+    }
+    return {};
+  }
+
+  Result<std::optional<Claim>> claim_locked(const ClaimRequest& request) {
+    const auto existing = IOT_TRY(select_one("WHERE imei = ?1", {request.imei}));
+    if (existing) {
+      return claim_existing(*existing, request);
+    }
+    std::optional<TripletRecord> candidate;
+    if (request.device_name) {
+      candidate =
+          IOT_TRY(request.product_key
+                      ? select_one("WHERE device_name = ?1 AND product_key = ?2",
+                                   {*request.device_name, *request.product_key})
+                      : select_one("WHERE device_name = ?1 ORDER BY id", {*request.device_name}));
+      if (candidate && candidate->state != TripletState::available) {
+        return fail(ErrorKind::module,
+                    "the triplet for DeviceName " + *request.device_name +
+                        " is already taken: " + describe(*candidate) +
+                        "; if that module was scrapped, `iotfleet pool release " +
+                        *request.device_name + " --reason …` frees it");
+      }
+    } else {
+      std::string where = "WHERE state = 'available'";
+      std::vector<std::string> args;
+      if (request.product_key) {
+        args.push_back(*request.product_key);
+        where += " AND product_key = ?" + std::to_string(args.size());
+      }
+      if (request.scheme) {
+        args.emplace_back(to_string(*request.scheme));
+        where += " AND scheme = ?" + std::to_string(args.size());
+      }
+      candidate = IOT_TRY(select_one(where + " ORDER BY id LIMIT 1", args));
+    }
+    if (!candidate) {
+      return std::optional<Claim>{};
+    }
+    return take(std::move(*candidate), request, ClaimKind::fresh);
+  }
+
   Result<std::optional<Claim>> claim_existing(TripletRecord record, const ClaimRequest& request) {
     if ((request.product_key && record.product_key != *request.product_key) ||
         (request.device_name && record.device_name != *request.device_name)) {
@@ -747,40 +601,79 @@ private:
                       std::to_string(record.owner_pid) + " on " + record.port +
                       ": two modules with one IMEI? Send this one to rework");
     }
-    auto update = Statement::prepare(
-        m_db,
-        "UPDATE triplets SET iccid = ?1, station = ?2, port = ?3, owner_pid = ?4, updated_at = "
-        "?5 WHERE product_key = ?6 AND device_name = ?7");
-    if (!update) {
-      return std::unexpected(update.error());
-    }
+    return take(std::move(record), request, ClaimKind::resumed);
+  }
+
+  // Gives `record` to the request's module and actor, with its audit event: a fresh claim
+  // (available -> claimed, bound to the IMEI) or a resumed one (the IMEI's own claimed or bound
+  // triplet: its state kept, the new holder recorded).
+  Result<std::optional<Claim>>
+  take(TripletRecord record, const ClaimRequest& request, ClaimKind kind) {
     const auto time = now_ms();
-    update->bind(1, request.iccid)
-        .bind(2, request.actor.station)
-        .bind(3, request.actor.port)
-        .bind(4, request.actor.pid)
-        .bind(5, time)
-        .bind(6, record.product_key)
-        .bind(7, record.device_name);
-    if (auto ok = update->run(); !ok) {
-      return std::unexpected(ok.error());
+    const auto was = record.state;
+    const std::string previous_holder = record.station + " " + record.port;
+    if (kind == ClaimKind::fresh) {
+      record.state = TripletState::claimed;
+      record.imei = request.imei;
     }
-    const std::string previous_port = record.station + " " + record.port;
+    IOT_TRY(Statement::run(m_db,
+                           "UPDATE triplets SET state = ?1, imei = ?2, iccid = ?3, station = ?4, "
+                           "port = ?5, owner_pid = ?6, updated_at = ?7 WHERE product_key = ?8 "
+                           "AND device_name = ?9 AND state = ?10",
+                           to_string(record.state),
+                           record.imei,
+                           request.iccid,
+                           request.actor.station,
+                           request.actor.port,
+                           request.actor.pid,
+                           time,
+                           record.product_key,
+                           record.device_name,
+                           to_string(was)));
     record.iccid = request.iccid;
     record.station = request.actor.station;
     record.port = request.actor.port;
     record.owner_pid = request.actor.pid;
     record.updated_at_ms = time;
-    auto event =
-        transition_event(record, request.actor, "claim", "resumed", "held since " + previous_port);
-    if (auto ok = append_event(event); !ok) {
-      return std::unexpected(ok.error());
+    IOT_TRY(append_event(
+        kind == ClaimKind::fresh
+            ? transition_event(record, request.actor, "claim", "ok", "")
+            : transition_event(
+                  record, request.actor, "claim", "resumed", "held since " + previous_holder)));
+    return std::optional<Claim>{Claim{kind, std::move(record)}};
+  }
+
+  Status expire_locked(const Actor& actor,
+                       const std::function<bool(std::int64_t pid)>& is_alive,
+                       std::vector<TripletRecord>& stale) {
+    IOT_TRY(for_each_locked("WHERE state = 'claimed' AND station = ?1",
+                            {actor.station},
+                            [&](const TripletRecord& r) -> Status {
+                              if (r.owner_pid == 0 || !is_alive(r.owner_pid)) {
+                                stale.push_back(r);
+                              }
+                              return {};
+                            }));
+    auto update = IOT_TRY(Statement::prepare(
+        m_db,
+        "UPDATE triplets SET state = 'available', imei = '', iccid = '', station = '', "
+        "port = '', owner_pid = 0, updated_at = ?1 WHERE product_key = ?2 AND device_name = ?3 "
+        "AND state = 'claimed'"));
+    for (const auto& r : stale) {
+      IOT_TRY(update.rebind(now_ms(), r.product_key, r.device_name).run());
+      IOT_TRY(append_event(
+          transition_event(r,
+                           actor,
+                           "expire",
+                           "ok",
+                           "claim of process " + std::to_string(r.owner_pid) + " on " + r.port +
+                               " expired: it is gone and had not started writing")));
     }
-    return std::optional<Claim>{Claim{ClaimKind::resumed, std::move(record)}};
+    return {};
   }
 
   // One state change: checks the current state is one of `from`, applies `set` (which may use
-  // ?9 = now), appends the event. `before` receives the record as it was.
+  // ?3 = now), appends the event. `before` receives the record as it was.
   Status transition(const TripletKey& key,
                     const Actor& actor,
                     const std::vector<TripletState>& from,
@@ -789,60 +682,40 @@ private:
                     std::string_view detail,
                     TripletRecord* before = nullptr) {
     return write([&]() -> Status {
-      return transition_locked(key, actor, from, set, action, detail, before);
+      const auto current = IOT_TRY(select_one("WHERE product_key = ?1 AND device_name = ?2",
+                                              {key.product_key, key.device_name}));
+      if (!current) {
+        return fail(ErrorKind::usage,
+                    "no triplet " + key.product_key + "/" + key.device_name +
+                        " in the ledger (`iotfleet pool status` lists what it holds)");
+      }
+      const auto& record = *current;
+      bool allowed = false;
+      std::string expected;
+      for (auto state : from) {
+        allowed = allowed || record.state == state;
+        expected += (expected.empty() ? "" : " or ") + std::string(to_string(state));
+      }
+      if (!allowed) {
+        return fail(ErrorKind::usage,
+                    std::string(action) + " " + key.product_key + "/" + key.device_name +
+                        ": it is " + std::string(to_string(record.state)) + ", not " + expected);
+      }
+      const auto time = now_ms();
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE triplets " + std::string(set) +
+                                 ", updated_at = ?3 WHERE product_key = ?1 AND device_name = ?2",
+                             key.product_key,
+                             key.device_name,
+                             time));
+      Event event = transition_event(record, actor, action, "ok", detail);
+      event.time_ms = time;
+      IOT_TRY(append_event(event));
+      if (before) {
+        *before = record;
+      }
+      return {};
     });
-  }
-
-  Status transition_locked(const TripletKey& key,
-                           const Actor& actor,
-                           const std::vector<TripletState>& from,
-                           std::string_view set,
-                           std::string_view action,
-                           std::string_view detail,
-                           TripletRecord* before) {
-    auto current = select_one("WHERE product_key = ?1 AND device_name = ?2",
-                              {key.product_key, key.device_name});
-    if (!current) {
-      return std::unexpected(current.error());
-    }
-    if (!*current) {
-      return fail(ErrorKind::usage,
-                  "no triplet " + key.product_key + "/" + key.device_name +
-                      " in the ledger (`iotfleet pool status` lists what it holds)");
-    }
-    const auto& record = **current;
-    bool allowed = false;
-    std::string expected;
-    for (auto state : from) {
-      allowed = allowed || record.state == state;
-      expected += (expected.empty() ? "" : " or ") + std::string(to_string(state));
-    }
-    if (!allowed) {
-      return fail(ErrorKind::usage,
-                  std::string(action) + " " + key.product_key + "/" + key.device_name + ": it is " +
-                      std::string(to_string(record.state)) + ", not " + expected);
-    }
-    const auto time = now_ms();
-    auto update =
-        Statement::prepare(m_db,
-                           "UPDATE triplets " + std::string(set) +
-                               ", updated_at = ?9 WHERE product_key = ?1 AND device_name = ?2");
-    if (!update) {
-      return std::unexpected(update.error());
-    }
-    update->bind(1, key.product_key).bind(2, key.device_name).bind(9, time);
-    if (auto ok = update->run(); !ok) {
-      return ok;
-    }
-    Event event = transition_event(record, actor, action, "ok", detail);
-    event.time_ms = time;
-    if (auto ok = append_event(event); !ok) {
-      return ok;
-    }
-    if (before) {
-      *before = record;
-    }
-    return {};
   }
 
   // Group commit. Every change is one operation, run in its own savepoint inside a transaction
@@ -850,6 +723,7 @@ private:
   // everyone waiting (one fsync for the batch), and each call returns only once the commit that
   // holds its operation is durable. With 16 fixtures this turns 16 fsyncs into one or two.
   Status write(const std::function<Status()>& body) {
+    IOT_TRY(writable());
     Pending mine{&body};
     std::unique_lock lock(m_queue_mutex);
     m_queue.push_back(&mine);
@@ -884,7 +758,7 @@ private:
     auto tx = Transaction::begin(m_db);
     if (!tx) {
       for (auto* p : batch) {
-        p->result = std::unexpected(tx.error());
+        p->result = fail(tx.error());
       }
       return;
     }
@@ -899,7 +773,7 @@ private:
     if (auto ok = tx->commit(); !ok) {
       for (auto* p : batch) {
         if (p->result) {
-          p->result = std::unexpected(ok.error());
+          p->result = fail(ok.error());
         }
       }
     }
@@ -937,65 +811,47 @@ private:
   }
 
   Status append_event(const Event& e) {
-    auto s = Statement::prepare(
-        m_db,
-        "INSERT INTO events (time_ms, station, port, imei, product_key, device_name, action, "
-        "outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    if (!s) {
-      return std::unexpected(s.error());
-    }
-    s->bind(1, e.time_ms)
-        .bind(2, e.station)
-        .bind(3, e.port)
-        .bind(4, e.imei)
-        .bind(5, e.product_key)
-        .bind(6, e.device_name)
-        .bind(7, e.action)
-        .bind(8, e.outcome)
-        .bind(9, e.detail);
-    return s->run();
+    return Statement::run(m_db,
+                          "INSERT INTO events (time_ms, station, port, imei, product_key, "
+                          "device_name, action, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                          "?7, ?8, ?9)",
+                          e.time_ms,
+                          e.station,
+                          e.port,
+                          e.imei,
+                          e.product_key,
+                          e.device_name,
+                          e.action,
+                          e.outcome,
+                          e.detail);
   }
 
   Result<std::optional<TripletRecord>> select_one(const std::string& where,
                                                   const std::vector<std::string>& args) {
     std::optional<TripletRecord> found;
-    auto ok = for_each_locked(where, args, [&](const TripletRecord& r) -> Status {
+    IOT_TRY(for_each_locked(where, args, [&](const TripletRecord& r) -> Status {
       if (!found) {
         found = r;
       }
       return {};
-    });
-    if (!ok) {
-      return std::unexpected(ok.error());
-    }
+    }));
     return found;
   }
 
   Status for_each_locked(const std::string& where,
                          const std::vector<std::string>& args,
                          const std::function<Status(const TripletRecord&)>& callback) {
-    auto s =
-        Statement::prepare(m_db, "SELECT " + std::string(k_columns) + " FROM triplets " + where);
-    if (!s) {
-      return std::unexpected(s.error());
+    auto s = IOT_TRY(Statement::query(
+        m_db, "SELECT " + std::string(k_columns) + " FROM triplets " + where, args));
+    while (IOT_TRY(s.step())) {
+      IOT_TRY(callback(read_record(s)));
     }
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      s->bind(static_cast<int>(i + 1), args[i]);
-    }
-    for (;;) {
-      auto row = s->step();
-      if (!row) {
-        return std::unexpected(row.error());
-      }
-      if (!*row) {
-        return {};
-      }
-      if (auto ok = callback(read_record(*s)); !ok) {
-        return ok;
-      }
-    }
+    return {};
   }
 
+  const std::string m_location;
+  const bool m_read_only;
+  const int m_schema; // as opened: older than ledger_schema_version() only when read-only
   std::mutex m_mutex; // the connection
   Database m_db;
   std::mutex m_queue_mutex; // the group commit
@@ -1005,83 +861,139 @@ private:
 };
 
 Result<int> user_version(Database& db) {
-  auto s = Statement::prepare(db, "PRAGMA user_version");
-  if (!s) {
-    return std::unexpected(s.error());
-  }
-  auto row = s->step();
-  if (!row) {
-    return std::unexpected(row.error());
-  }
-  return static_cast<int>(s->integer(0));
+  auto s = IOT_TRY(Statement::query(db, "PRAGMA user_version"));
+  IOT_TRY(s.step());
+  return static_cast<int>(s.integer(0));
 }
 
-Status migrate(Database& db) {
-  auto version = user_version(db);
-  if (!version) {
-    return std::unexpected(version.error());
-  }
-  if (*version > ledger_schema_version()) {
+Result<std::int64_t> table_count(Database& db) {
+  auto s = IOT_TRY(Statement::query(db, "SELECT count(*) FROM sqlite_master"));
+  IOT_TRY(s.step());
+  return s.integer(0);
+}
+
+Status refuse_newer(int version) {
+  if (version > ledger_schema_version()) {
     return fail(ErrorKind::config,
-                "its schema version is " + std::to_string(*version) + ", newer than this " +
+                "its schema version is " + std::to_string(version) + ", newer than this " +
                     "iotfleet understands (" + std::to_string(ledger_schema_version()) +
                     "): use a newer iotfleet");
   }
-  for (auto v = static_cast<std::size_t>(*version); v < k_migrations.size(); ++v) {
-    auto tx = Transaction::begin(db);
-    if (!tx) {
-      return std::unexpected(tx.error());
+  return {};
+}
+
+Status migrate(Database& db) {
+  const auto version = IOT_TRY(user_version(db));
+  IOT_TRY(refuse_newer(version));
+  for (auto v = static_cast<std::size_t>(version); v < k_migrations.size(); ++v) {
+    auto tx = IOT_TRY(Transaction::begin(db));
+    // A database that already has tables but no version is someone else's file.
+    if (v == 0 && IOT_TRY(table_count(db)) != 0) {
+      return fail(ErrorKind::io, "it is an SQLite database but not an iotfleet ledger");
     }
-    if (v == 0) {
-      // A database that already has tables but no version is someone else's file.
-      auto s = Statement::prepare(db, "SELECT count(*) FROM sqlite_master");
-      if (!s) {
-        return std::unexpected(s.error());
-      }
-      if (auto row = s->step(); !row) {
-        return std::unexpected(row.error());
-      }
-      if (s->integer(0) != 0) {
-        return fail(ErrorKind::io, "it is an SQLite database but not an iotfleet ledger");
-      }
-    }
-    if (auto ok = db.exec(k_migrations[v]); !ok) {
-      return ok;
-    }
-    if (auto ok = db.exec("PRAGMA user_version = " + std::to_string(v + 1)); !ok) {
-      return ok;
-    }
-    if (auto ok = tx->commit(); !ok) {
-      return ok;
-    }
+    IOT_TRY(db.exec(k_migrations[v]));
+    IOT_TRY(db.exec("PRAGMA user_version = " + std::to_string(v + 1)));
+    IOT_TRY(tx.commit());
   }
   return {};
+}
+
+// The schema of a ledger opened for reading, which is not migrated: an older one is read as it
+// is; an empty file is not a ledger yet.
+Result<int> readable_schema(Database& db) {
+  const auto version = IOT_TRY(user_version(db));
+  IOT_TRY(refuse_newer(version));
+  if (version == 0) {
+    if (IOT_TRY(table_count(db)) != 0) {
+      return fail(ErrorKind::io, "it is an SQLite database but not an iotfleet ledger");
+    }
+    return fail(ErrorKind::config,
+                "the file is empty, not a ledger yet: importing triplets into it "
+                "(`iotfleet pool import FILE`) makes it one");
+  }
+  return version;
+}
+
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+std::string joined(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "" : std::string(separator)) + item;
+  }
+  return out;
+}
+
+// The ledger file and its -wal / -shm hold secrets. Each one group or others can read is set to
+// 0600 when `tighten` and this user owns it; the others are named in a warning with the fix.
+void keep_private(const std::string& path,
+                  bool tighten,
+                  const std::function<void(const std::string&)>& warn) {
+  std::vector<std::string> tightened;
+  std::vector<std::string> loose;
+  std::vector<std::string> to_chmod;
+  bool others_own = false;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = path + suffix;
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0) {
+      continue;
+    }
+    const std::string what =
+        std::filesystem::path(file).filename().string() + " " + octal_mode(st.st_mode);
+    const bool ours = st.st_uid == ::geteuid();
+    if (tighten && ours && ::chmod(file.c_str(), 0600) == 0) {
+      tightened.push_back(what);
+      continue;
+    }
+    loose.push_back(what);
+    to_chmod.push_back(file);
+    others_own = others_own || !ours;
+  }
+  if (!warn) {
+    return;
+  }
+  if (!tightened.empty()) {
+    warn("ledger " + path + " was readable by group or others (" + joined(tightened, ", ") +
+         "): it holds secrets, so iotfleet set " + (tightened.size() == 1 ? "it" : "them") +
+         " to 0600");
+  }
+  if (!loose.empty()) {
+    warn("ledger " + path + " holds secrets and is readable by group or others (" +
+         joined(loose, ", ") + "): " + (others_own ? "its owner should run" : "run") +
+         " chmod 600 " + joined(to_chmod, " ") +
+         (tighten || others_own ? "" : " (a command that writes to the ledger does it itself)"));
+  }
+}
+
+// "postgresql" for "postgresql://…"; nullopt for a path.
+std::optional<std::string> url_scheme(std::string_view location) {
+  const auto colon = location.find("://");
+  if (colon == std::string_view::npos || colon == 0) {
+    return std::nullopt;
+  }
+  const auto scheme = location.substr(0, colon);
+  for (const char c : scheme) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return std::nullopt;
+    }
+  }
+  return std::string(scheme);
 }
 
 } // namespace
 
 std::string_view to_string(TripletState state) {
-  switch (state) {
-  case TripletState::available:
-    return "available";
-  case TripletState::claimed:
-    return "claimed";
-  case TripletState::bound:
-    return "bound";
-  case TripletState::burned:
-    return "burned";
-  }
-  return "?";
+  return name_of(k_triplet_states, state);
 }
 
 Result<TripletState> parse_triplet_state(std::string_view text) {
-  for (auto state : {TripletState::available,
-                     TripletState::claimed,
-                     TripletState::bound,
-                     TripletState::burned}) {
-    if (text == to_string(state)) {
-      return state;
-    }
+  if (auto state = value_named(k_triplet_states, text)) {
+    return *state;
   }
   return fail(ErrorKind::usage,
               "unknown triplet state '" + std::string(text) +
@@ -1093,29 +1005,11 @@ std::string_view to_string(core::Scheme scheme) {
 }
 
 std::string_view to_string(RegistrationStatus status) {
-  switch (status) {
-  case RegistrationStatus::pending:
-    return "pending";
-  case RegistrationStatus::issued:
-    return "issued";
-  case RegistrationStatus::superseded:
-    return "superseded";
-  case RegistrationStatus::failed:
-    return "failed";
-  }
-  return "?";
+  return name_of(k_registration_statuses, status);
 }
 
 std::string_view to_string(ClaimKind kind) {
-  switch (kind) {
-  case ClaimKind::fresh:
-    return "fresh";
-  case ClaimKind::resumed:
-    return "resumed";
-  case ClaimKind::burned:
-    return "burned";
-  }
-  return "?";
+  return name_of(k_claim_kinds, kind);
 }
 
 int ledger_schema_version() {
@@ -1129,29 +1023,50 @@ bool process_alive(std::int64_t pid) {
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-Result<std::unique_ptr<Ledger>> open_ledger(const std::filesystem::path& path,
+Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
                                             const LedgerOptions& options) {
-  const auto context = "ledger " + path.string();
-  if (path.has_parent_path() && !std::filesystem::is_directory(path.parent_path())) {
+  const auto context = "ledger " + location;
+  if (auto scheme = url_scheme(location)) {
+    return fail(ErrorKind::config,
+                context + ": this iotfleet keeps the ledger in a file (SQLite); a " + *scheme +
+                    ":// ledger is not supported by this build: give the ledger file's path");
+  }
+  const std::filesystem::path path(location);
+  struct stat st {};
+  if (options.mode != OpenMode::create && ::stat(path.c_str(), &st) != 0 &&
+      (errno == ENOENT || errno == ENOTDIR)) {
+    return fail(ErrorKind::config,
+                "no ledger at " + location +
+                    (options.missing_hint
+                         ? options.missing_hint()
+                         : std::string(": `iotfleet pool import FILE` creates a ledger")));
+  }
+  if (options.mode == OpenMode::create && path.has_parent_path() &&
+      !std::filesystem::is_directory(path.parent_path())) {
     return fail(ErrorKind::io,
                 context + ": directory " + path.parent_path().string() +
                     " does not exist: create it or choose another --ledger");
   }
-  auto db = Database::open(path, 0600);
-  if (!db) {
-    return std::unexpected(db.error().context("ledger"));
-  }
-  sqlite3_busy_timeout(db->handle(), options.busy_timeout_ms);
-  for (auto pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
-    if (auto ok = db->exec(pragma); !ok) {
-      return std::unexpected(ok.error().context(context));
+  const bool read_only = options.mode == OpenMode::read;
+  keep_private(location, !read_only, options.warn);
+  const auto access = options.mode == OpenMode::create ? sqlite::Access::create
+                      : read_only                      ? sqlite::Access::read_only
+                                                       : sqlite::Access::read_write;
+  auto db = IOT_TRY_CTX(
+      Database::open(path, access, 0600, std::chrono::milliseconds(options.busy_timeout_ms)),
+      "ledger");
+  int schema = ledger_schema_version();
+  if (read_only) {
+    schema = IOT_TRY_CTX(readable_schema(db), context);
+  } else {
+    for (auto pragma :
+         {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
+      IOT_TRY_CTX(db.exec(pragma), context);
     }
+    IOT_TRY_CTX(migrate(db), context);
   }
-  if (auto ok = migrate(*db); !ok) {
-    return std::unexpected(ok.error().context(context));
-  }
-  return std::unique_ptr<Ledger>(std::make_unique<SqliteLedger>(std::move(*db)));
+  return std::unique_ptr<Ledger>(
+      std::make_unique<SqliteLedger>(std::move(db), location, read_only, schema));
 }
 
 } // namespace iot::store

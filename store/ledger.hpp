@@ -20,7 +20,8 @@
 //   may not hold it; the same module gets it again) or burned. Never lost, never in two modules.
 //
 // Implementations: SQLite (open_ledger, below). No SQLite type appears in this header, so a
-// PostgreSQL implementation can fill the same interface for a whole line drawing from one pool.
+// PostgreSQL implementation can fill the same interface for a whole line drawing from one pool;
+// open_ledger takes a location (a path, later a URL) and OpenMode says how a command uses it.
 #pragma once
 
 #include "core/error.hpp"
@@ -227,15 +228,47 @@ public:
   events(std::size_t limit, const std::optional<std::string>& device_name) = 0;
 };
 
-struct LedgerOptions {
-  int busy_timeout_ms = 10000; // another process holding the write lock
+// How a command uses the ledger.
+enum class OpenMode {
+  create,   // read-write; created (mode 0600) when missing; migrated: commands that fill the pool
+  existing, // read-write and migrated, but it must exist: commands that only change what is in it
+  read,     // it must exist; opened read-only: nothing written, migrated or created beside it
 };
 
-// Opens (creating with mode 0600 and migrating as needed) the SQLite ledger at path: WAL,
-// synchronous=FULL, foreign keys, busy timeout. The object is safe to use from many threads;
-// many processes may share the file. ErrorKind::io when the file cannot be opened or is not a
-// ledger; ErrorKind::config when its schema is newer than this build.
-[[nodiscard]] Result<std::unique_ptr<Ledger>> open_ledger(const std::filesystem::path& path,
+struct LedgerOptions {
+  LedgerOptions() = default;
+  explicit LedgerOptions(OpenMode m) : mode(m) {}
+
+  OpenMode mode = OpenMode::create;
+  int busy_timeout_ms = 10000; // another process holding the write lock
+  // What the user should hear that does not stop the open (a ledger others can read). The store
+  // prints nothing itself. Empty: such warnings are dropped.
+  std::function<void(const std::string&)> warn;
+  // existing / read, when there is no ledger at the location: appended to "no ledger at
+  // LOCATION" (say where the location came from and the fix). Empty: a hint naming
+  // `iotfleet pool import`, which creates one.
+  std::function<std::string()> missing_hint;
+};
+
+// Opens the ledger at `location`, a file path: SQLite (WAL, synchronous=FULL, foreign keys, busy
+// timeout). A URL (`scheme://…`) is refused with ErrorKind::config: it is where another backend
+// (a PostgreSQL ledger shared by a whole line) will be chosen. The object is safe to use from
+// many threads; many processes may share the file.
+// - The ledger file and its -wal / -shm hold secrets. create / existing: any of them this user
+//   owns that group or others can read is set to 0600 before anything is read or written, with
+//   one warning saying so; one owned by someone else is named in a warning with the chmod to run.
+//   read: changes nothing and only warns.
+// - create makes a missing file (0600); existing / read fail with ErrorKind::config
+//   "no ledger at LOCATION…" (missing_hint) and create nothing.
+// - create / existing migrate an older schema. read does not: an older ledger reads as what it
+//   holds (schema 1 has no registrations: registrations() is empty). read refuses an empty file
+//   (ErrorKind::config: not a ledger yet, and how to make one).
+// - read writes nothing, and no -wal / -shm is left beside the file: it works on a ledger this
+//   user may only read, in a directory it cannot write (sqlite::Database::open says how, and how
+//   it stays consistent with a writer). Every change on such a ledger fails (ErrorKind::failure).
+// ErrorKind::io when the file cannot be opened or is not a ledger; ErrorKind::config when its
+// schema is newer than this build.
+[[nodiscard]] Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
                                                           const LedgerOptions& options = {});
 
 // The schema version this build writes.

@@ -1,48 +1,171 @@
 // SPDX-License-Identifier: MIT
 #include "store/sqlite.hpp"
 
+#include "core/interrupt.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 namespace iot::store::sqlite {
+namespace {
 
-Result<Database> Database::open(const std::filesystem::path& path, int mode) {
-  // Create the file ourselves so its mode is right from the first byte: SQLite would create it
-  // with 0644 and give the same to -wal and -shm, which hold the same secrets.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
+// SQLite's locking protocol on the database file (os_unix.c): a reader holds a read lock on
+// SHARED_SIZE bytes from SHARED_FIRST; a writer about to take the file for itself write-locks
+// PENDING_BYTE first, so new readers wait, then write-locks the shared range.
+constexpr off_t k_pending_byte = 0x40000000;
+constexpr off_t k_shared_first = k_pending_byte + 2;
+constexpr off_t k_shared_size = 510;
+
+bool ofd_lock(int fd, short type, off_t start, off_t length) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = start;
+  lock.l_len = length;
+  // Open-file-description locks: closing this descriptor does not drop the POSIX locks another
+  // SQLite connection of this process holds on the same file, as a plain fcntl lock would.
+  return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+// The shared lock a reader of SQLite takes, waiting up to `busy` for a writer that holds the
+// file (closing: checkpointing the -wal into it).
+Status shared_lock(int fd, const std::filesystem::path& path, std::chrono::milliseconds busy) {
+  const auto deadline = std::chrono::steady_clock::now() + busy;
+  for (;;) {
+    if (ofd_lock(fd, F_RDLCK, k_pending_byte, 1)) {
+      const bool shared = ofd_lock(fd, F_RDLCK, k_shared_first, k_shared_size);
+      (void)ofd_lock(fd, F_UNLCK, k_pending_byte, 1);
+      if (shared) {
+        return {};
+      }
+    }
+    if (errno != EAGAIN && errno != EACCES) {
+      return fail(ErrorKind::io, "cannot lock " + path.string() + ": " + std::strerror(errno));
+    }
+    if (core::interrupt_requested()) {
+      return fail(ErrorKind::interrupted, "interrupted while waiting for " + path.string());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return fail(ErrorKind::io,
+                  path.string() + " stayed locked by another process for " +
+                      std::to_string(busy.count()) + " ms: try again when it is done");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// "file:///abs/path?immutable=1": SQLite's URI form, the only way to ask for immutable.
+std::string immutable_uri(const std::filesystem::path& path) {
+  std::string uri = "file://";
+  for (const unsigned char c : std::filesystem::absolute(path).string()) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+        std::strchr("/-._~", c) != nullptr) {
+      uri += static_cast<char>(c);
+    } else {
+      static constexpr char k_hex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += k_hex[c >> 4];
+      uri += k_hex[c & 15];
+    }
+  }
+  return uri + "?immutable=1";
+}
+
+bool exists_beside(const std::filesystem::path& path, std::string_view suffix) {
+  struct stat st {};
+  return ::lstat((path.string() + std::string(suffix)).c_str(), &st) == 0;
+}
+
+} // namespace
+
+Result<Database> Database::open(const std::filesystem::path& path,
+                                Access access,
+                                int mode,
+                                std::chrono::milliseconds busy) {
+  // Open the file ourselves first: a new one gets its mode right from the first byte (SQLite
+  // would create it 0644 and give the same to -wal and -shm, which hold the same secrets).
+  int flags = O_CLOEXEC;
+  if (access == Access::read_only) {
+    flags |= O_RDONLY;
+  } else {
+    flags |= O_RDWR | (access == Access::create ? O_CREAT : 0);
+  }
+  const int fd = ::open(path.c_str(), flags, static_cast<mode_t>(mode));
   if (fd < 0) {
     return fail(ErrorKind::io, "cannot open " + path.string() + ": " + std::strerror(errno));
   }
-  ::close(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(ErrorKind::io,
+                "cannot open " + path.string() + ": not a regular file (give the ledger's file)");
+  }
+  int lock_fd = -1;
+  std::string target = path.string();
+  int open_flags = SQLITE_OPEN_NOMUTEX;
+  if (access != Access::read_only) {
+    ::close(fd);
+    open_flags |= SQLITE_OPEN_READWRITE;
+  } else {
+    open_flags |= SQLITE_OPEN_READONLY;
+    if (auto locked = shared_lock(fd, path, busy); !locked) {
+      ::close(fd);
+      return fail(locked.error());
+    }
+    // Under the shared lock no one deletes a -wal; one that exists now belongs to a process
+    // that has the file open (or died with it open): read through it as SQLite does.
+    if (exists_beside(path, "-wal") || exists_beside(path, "-journal")) {
+      ::close(fd);
+    } else {
+      lock_fd = fd;
+      target = immutable_uri(path);
+      open_flags |= SQLITE_OPEN_URI;
+    }
+  }
   sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(target.c_str(), &db, open_flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
+    if (lock_fd >= 0) {
+      ::close(lock_fd);
+    }
     return fail(ErrorKind::io, "cannot open " + path.string() + ": " + message);
   }
   sqlite3_extended_result_codes(db, 1);
-  return Database(db);
+  sqlite3_busy_timeout(db, static_cast<int>(busy.count()));
+  return Database(db, lock_fd);
 }
 
-Database::Database(Database&& other) noexcept : m_db(std::exchange(other.m_db, nullptr)) {}
+Database::Database(Database&& other) noexcept
+    : m_db(std::exchange(other.m_db, nullptr)), m_lock_fd(std::exchange(other.m_lock_fd, -1)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
-    sqlite3_close(m_db);
+    close();
     m_db = std::exchange(other.m_db, nullptr);
+    m_lock_fd = std::exchange(other.m_lock_fd, -1);
   }
   return *this;
 }
 
 Database::~Database() {
-  sqlite3_close(m_db);
+  close();
+}
+
+void Database::close() {
+  sqlite3_close(m_db); // before the lock goes: SQLite may still read while closing
+  m_db = nullptr;
+  if (m_lock_fd >= 0) {
+    ::close(m_lock_fd);
+    m_lock_fd = -1;
+  }
 }
 
 Status Database::exec(std::string_view sql) {
@@ -78,13 +201,15 @@ Result<Statement> Statement::prepare(Database& db, std::string_view sql) {
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : m_stmt(std::exchange(other.m_stmt, nullptr)), m_db(other.m_db) {}
+    : m_stmt(std::exchange(other.m_stmt, nullptr)), m_db(other.m_db),
+      m_bind_error(std::move(other.m_bind_error)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
     sqlite3_finalize(m_stmt);
     m_stmt = std::exchange(other.m_stmt, nullptr);
     m_db = other.m_db;
+    m_bind_error = std::move(other.m_bind_error);
   }
   return *this;
 }
@@ -93,22 +218,31 @@ Statement::~Statement() {
   sqlite3_finalize(m_stmt);
 }
 
-Statement& Statement::bind(int index, std::string_view text) {
-  sqlite3_bind_text(m_stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  return *this;
+void Statement::bind_text(int index, std::string_view text) {
+  check_bind(index,
+             sqlite3_bind_text(
+                 m_stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
 }
 
-Statement& Statement::bind(int index, std::int64_t value) {
-  sqlite3_bind_int64(m_stmt, index, value);
-  return *this;
+void Statement::bind_integer(int index, std::int64_t value) {
+  check_bind(index, sqlite3_bind_int64(m_stmt, index, value));
 }
 
-Statement& Statement::bind_null(int index) {
-  sqlite3_bind_null(m_stmt, index);
-  return *this;
+void Statement::bind_null(int index) {
+  check_bind(index, sqlite3_bind_null(m_stmt, index));
+}
+
+void Statement::check_bind(int index, int rc) {
+  if (rc != SQLITE_OK && m_bind_error.empty()) {
+    m_bind_error = "cannot bind parameter " + std::to_string(index) + ": " + sqlite3_errstr(rc);
+  }
 }
 
 Result<bool> Statement::step() {
+  if (!m_bind_error.empty()) {
+    return fail(ErrorKind::failure,
+                "ledger: " + m_bind_error + " (in: " + sqlite3_sql(m_stmt) + ")");
+  }
   const int rc = sqlite3_step(m_stmt);
   if (rc == SQLITE_ROW) {
     return true;
@@ -124,20 +258,15 @@ Result<bool> Statement::step() {
 }
 
 Status Statement::run() {
-  for (;;) {
-    auto row = step();
-    if (!row) {
-      return std::unexpected(row.error());
-    }
-    if (!*row) {
-      return {};
-    }
+  while (IOT_TRY(step())) {
   }
+  return {};
 }
 
 void Statement::reset() {
   sqlite3_reset(m_stmt);
   sqlite3_clear_bindings(m_stmt);
+  m_bind_error.clear();
 }
 
 std::string Statement::text(int column) const {
@@ -156,9 +285,7 @@ bool Statement::is_null(int column) const {
 }
 
 Result<Transaction> Transaction::begin(Database& db) {
-  if (auto ok = db.exec("BEGIN IMMEDIATE"); !ok) {
-    return std::unexpected(ok.error());
-  }
+  IOT_TRY(db.exec("BEGIN IMMEDIATE"));
   return Transaction(&db);
 }
 
@@ -171,9 +298,7 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::commit() {
-  if (auto ok = m_db->exec("COMMIT"); !ok) {
-    return ok;
-  }
+  IOT_TRY(m_db->exec("COMMIT"));
   m_db = nullptr;
   return {};
 }

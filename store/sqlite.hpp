@@ -7,17 +7,42 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace iot::store::sqlite {
 
+enum class Access {
+  create,     // read-write; a missing file is created
+  read_write, // read-write; the file must exist
+  read_only,  // the file must exist; nothing is written to it or created beside it (see open)
+};
+
 class Database {
 public:
-  // Opens or creates; a new file is created with `mode` (SQLite gives its -wal/-shm the same).
-  [[nodiscard]] static Result<Database> open(const std::filesystem::path& path, int mode);
+  // create / read_write: the file is opened by us first, so a new one is created with `mode`
+  // before SQLite touches it (SQLite gives its -wal and -shm the same mode).
+  // read_only: nothing is written. While another process has the database open (its -wal
+  // exists), SQLite reads through the -wal / -shm that process made, with its usual locking. When
+  // none does, SQLite would create a -wal and -shm and leave them behind (a read-only connection
+  // cannot checkpoint them away), or fail when the directory is not writable; so the file is read
+  // on its own (SQLite's immutable mode) under the shared lock of SQLite's locking protocol
+  // (taken within `busy`). That lock keeps a writer that opens and closes the database meanwhile
+  // from checkpointing into the file on close; such a connection reads the file as it was when
+  // opened (only an automatic checkpoint, after 1000 pages of writes, could still reach it).
+  // ErrorKind::io when the file cannot be opened or is not a regular file (or the lock is not
+  // had within `busy`); ErrorKind::interrupted on SIGINT / SIGTERM while waiting for it.
+  [[nodiscard]] static Result<Database>
+  open(const std::filesystem::path& path,
+       Access access,
+       int mode = 0600,
+       std::chrono::milliseconds busy = std::chrono::seconds(10));
   Database(Database&& other) noexcept;
   Database& operator=(Database&& other) noexcept;
   Database(const Database&) = delete;
@@ -32,28 +57,62 @@ public:
   [[nodiscard]] std::int64_t last_insert_rowid() const;
 
 private:
-  explicit Database(sqlite3* db) : m_db(db) {}
+  Database(sqlite3* db, int lock_fd) : m_db(db), m_lock_fd(lock_fd) {}
+  void close();
   sqlite3* m_db = nullptr;
+  int m_lock_fd = -1; // read_only on its own: the descriptor holding the shared lock
 };
+
+template <class T> struct is_optional : std::false_type {};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 
 class Statement {
 public:
   [[nodiscard]] static Result<Statement> prepare(Database& db, std::string_view sql);
+
+  // prepare + bind(args...): the statement, ready to step.
+  template <class... Args>
+  [[nodiscard]] static Result<Statement>
+  query(Database& db, std::string_view sql, const Args&... args) {
+    auto s = IOT_TRY(prepare(db, sql));
+    s.bind(args...);
+    return s;
+  }
+
+  // prepare + bind(args...) + run(): one statement that returns no rows.
+  template <class... Args>
+  [[nodiscard]] static Status run(Database& db, std::string_view sql, const Args&... args) {
+    auto s = IOT_TRY(query(db, sql, args...));
+    return s.run();
+  }
+
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&& other) noexcept;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   ~Statement();
 
-  // 1-based, as SQLite numbers parameters. Text is copied (SQLITE_TRANSIENT).
-  Statement& bind(int index, std::string_view text);
-  Statement& bind(int index, std::int64_t value);
-  Statement& bind_null(int index);
+  // Binds the arguments to ?1, ?2, … in order, by type: anything convertible to
+  // std::string_view is text (copied), an integer is an integer, std::optional<T> is T or NULL,
+  // std::nullopt is NULL, and a std::vector<std::string> binds its elements to as many
+  // consecutive parameters. A parameter the statement does not have makes the next step() fail.
+  template <class... Args> Statement& bind(const Args&... args) {
+    [[maybe_unused]] int index = 0;
+    (bind_value(index, args), ...);
+    return *this;
+  }
+  // reset() + bind(args...), for a statement run once per item.
+  template <class... Args> Statement& rebind(const Args&... args) {
+    reset();
+    return bind(args...);
+  }
 
-  // true: a row is available; false: done. Errors name the statement's SQL.
+  // true: a row is available; false: done. Errors name the statement's SQL. In a loop:
+  //   while (IOT_TRY(s.step())) { … s.text(0) … }
   [[nodiscard]] Result<bool> step();
   // Steps to the end, expecting no rows.
   [[nodiscard]] Status run();
+  // Back to before the first step, bindings cleared.
   void reset();
 
   [[nodiscard]] std::string text(int column) const;
@@ -62,8 +121,36 @@ public:
 
 private:
   Statement(sqlite3_stmt* stmt, sqlite3* db) : m_stmt(stmt), m_db(db) {}
+
+  template <class T> void bind_value(int& index, const T& value) {
+    if constexpr (std::is_same_v<T, std::nullopt_t>) {
+      bind_null(++index);
+    } else if constexpr (is_optional<T>::value) {
+      if (value) {
+        bind_value(index, *value);
+      } else {
+        bind_null(++index);
+      }
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      for (const auto& item : value) {
+        bind_text(++index, item);
+      }
+    } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      bind_integer(++index, static_cast<std::int64_t>(value));
+    } else {
+      static_assert(std::is_convertible_v<const T&, std::string_view>,
+                    "bind: text, an integer, std::optional, std::nullopt or a string vector");
+      bind_text(++index, std::string_view(value));
+    }
+  }
+  void bind_text(int index, std::string_view text);
+  void bind_integer(int index, std::int64_t value);
+  void bind_null(int index);
+  void check_bind(int index, int rc);
+
   sqlite3_stmt* m_stmt = nullptr;
   sqlite3* m_db = nullptr;
+  std::string m_bind_error; // the first failed bind, reported by the next step()
 };
 
 // BEGIN IMMEDIATE on construction (the write lock, waiting up to the busy timeout); ROLLBACK

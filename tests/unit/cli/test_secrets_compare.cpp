@@ -384,7 +384,7 @@ TEST_SUITE("commands::secrets_compare") {
     f.ctx.global.settings.ledger = (f.dir.path / "missing.db").string();
     auto missing = run_secrets_compare(nowhere, f.ctx);
     REQUIRE_FALSE(missing);
-    CHECK(missing.error().kind == ErrorKind::usage);
+    CHECK(missing.error().kind == ErrorKind::config);
     CHECK_FALSE(fs::exists(f.dir.path / "missing.db")); // not created by a compare
   }
 }

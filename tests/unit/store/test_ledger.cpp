@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store/ledger.hpp"
 #include "store/sqlite.hpp"
+#include "unit/store/ledger_fixtures.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,37 +19,9 @@
 namespace fs = std::filesystem;
 using namespace iot;
 using namespace iot::store;
+using namespace iot::store::test;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/iot-ledger-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::vector<core::TripletRow> rows(int n, const std::string& pk = "a1B2c3D4e5F") {
-  std::vector<core::TripletRow> out;
-  for (int i = 0; i < n; ++i) {
-    out.push_back({pk,
-                   "dev" + std::to_string(1000 + i),
-                   "S3cretValue" + std::to_string(i) + "xxxxxxxxxxxxxxxxxxxx",
-                   core::Scheme::device,
-                   static_cast<std::size_t>(i + 1)});
-  }
-  return out;
-}
-
-std::unique_ptr<Ledger> open_or_die(const fs::path& path) {
-  auto ledger = open_ledger(path);
-  REQUIRE_MESSAGE(ledger.has_value(), (ledger ? "" : ledger.error().message));
-  return std::move(*ledger);
-}
-
-const Actor k_actor{"station-1", "/dev/ttyUSB0", 4242};
 
 ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
   ClaimRequest r;
@@ -93,7 +66,7 @@ TEST_CASE("ledger: refuses files that are not a ledger, and a newer schema") {
     CHECK(ledger.error().kind == ErrorKind::io);
   }
   SUBCASE("someone else's sqlite database") {
-    auto db = sqlite::Database::open(dir.path / "other.db", 0600).value();
+    auto db = sqlite::Database::open(dir.path / "other.db", sqlite::Access::create).value();
     REQUIRE(db.exec("CREATE TABLE t (x)").has_value());
     auto ledger = open_ledger(dir.path / "other.db");
     REQUIRE_FALSE(ledger.has_value());
@@ -102,7 +75,7 @@ TEST_CASE("ledger: refuses files that are not a ledger, and a newer schema") {
   SUBCASE("newer schema") {
     (void)open_or_die(dir.path / "new.db");
     {
-      auto db = sqlite::Database::open(dir.path / "new.db", 0600).value();
+      auto db = sqlite::Database::open(dir.path / "new.db", sqlite::Access::read_write).value();
       REQUIRE(db.exec("PRAGMA user_version = 99").has_value());
     }
     auto ledger = open_ledger(dir.path / "new.db");
@@ -361,7 +334,7 @@ TEST_CASE("ledger: the audit trail is append-only") {
   TempDir dir;
   const auto path = dir.path / "l.db";
   open_or_die(path)->import(rows(1), "a.csv", k_actor, false).value();
-  auto db = sqlite::Database::open(path, 0600).value();
+  auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
   CHECK_FALSE(db.exec("DELETE FROM events").has_value());
   CHECK_FALSE(db.exec("UPDATE events SET detail = 'x'").has_value());
 }
@@ -498,7 +471,7 @@ TEST_CASE("ledger: registrations are never deleted and an issued secret never ch
     auto p = ledger->begin_registration({"a1B2c3D4e5F", "reg-1"}, k_actor).value();
     REQUIRE(ledger->record_registration(p, "issued-secret-xxxxxxxxxxxxxxxxxxx", k_actor));
   }
-  auto db = sqlite::Database::open(path, 0600).value();
+  auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
   CHECK_FALSE(db.exec("DELETE FROM registrations").has_value());
   CHECK_FALSE(db.exec("UPDATE registrations SET secret = 'other'").has_value());
 }

@@ -28,7 +28,7 @@ ordered_json cell_json(const core::Cell& cell, bool show_secrets) {
         } else if constexpr (std::is_same_v<T, core::Secret>) {
           return show_secrets ? v.value : core::mask_secret(v.value);
         } else if constexpr (std::is_same_v<T, core::TextList>) {
-          return v.items;
+          return v.items();
         } else {
           return v;
         }
@@ -161,7 +161,7 @@ std::string cell_text(const core::Cell& cell, bool show_secrets) {
           return show_secrets ? v.value : core::mask_secret(v.value);
         } else if constexpr (std::is_same_v<T, core::TextList>) {
           std::string joined;
-          for (const auto& item : v.items) {
+          for (const auto& item : v.items()) {
             joined += (joined.empty() ? "" : "; ") + item;
           }
           return joined;

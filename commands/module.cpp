@@ -148,7 +148,7 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
              text_or_none(h.reg_status),
              h.attached ? core::Cell(*h.attached) : core::Cell{},
              text_or_none(h.operator_name),
-             core::TextList{found.empty() ? std::vector<std::string>{"ok"} : found}});
+             core::TextList::of(found.empty() ? std::vector<std::string>{"ok"} : found)});
   for (const auto& note : h.notes) {
     ctx.output->debug(opts.connect.port + ": " + note);
   }

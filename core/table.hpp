@@ -19,8 +19,14 @@ struct Secret {
 };
 
 // A list of texts (e.g. a module's verdicts): a JSON array, "; "-joined in a table and in CSV.
+// Kept as one string (items separated by the unit separator 0x1F, which no item may hold):
+// g++ 12 warns falsely (-Wmaybe-uninitialized) about a std::vector inside the Cell variant.
 struct TextList {
-  std::vector<std::string> items;
+  static constexpr char k_separator = '\x1f';
+  std::string packed;
+
+  [[nodiscard]] static TextList of(const std::vector<std::string>& items);
+  [[nodiscard]] std::vector<std::string> items() const;
   friend bool operator==(const TextList&, const TextList&) = default;
 };
 

@@ -199,3 +199,18 @@ TEST_CASE("board: on a TTY the final frame stays on screen") {
   CHECK(out.find("burned") != std::string::npos);
   CHECK(out.rfind("done\n") == out.size() - 5);
 }
+
+TEST_SUITE("cli::render text lists") {
+  TEST_CASE("a list is a JSON array, and joined in a table and in CSV") {
+    core::Table t;
+    t.single = true;
+    t.columns = {"verdicts"};
+    t.add_row({core::TextList::of({"IMEI not written", "weak signal (-105 dBm)"})});
+    CHECK(render(t, OutputFormat::json) == "{\n  \"verdicts\": [\n    \"IMEI not written\",\n    "
+                                           "\"weak signal (-105 dBm)\"\n  ]\n}\n");
+    CHECK(render(t, OutputFormat::table) == "verdicts  IMEI not written; weak signal (-105 dBm)\n");
+    CHECK(render(t, OutputFormat::csv) == "verdicts\nIMEI not written; weak signal (-105 dBm)\n");
+    CHECK(core::TextList::of({"a", "", "b"}).items() == std::vector<std::string>{"a", "", "b"});
+    CHECK(core::TextList::of({}).items().empty());
+  }
+}

@@ -99,7 +99,9 @@ read_stable(ModuleSession& s, serial::Layout layout, const std::string& port, Re
   for (int attempt = 0; attempt < k_max_reads; ++attempt) {
     auto reading = read_once(*s.driver, layout, scope);
     if (!reading) {
-      if (reading.error().kind == ErrorKind::usage || reading.error().kind == ErrorKind::serial) {
+      // A refusal, a port failure or Ctrl-C is not cured by reading again.
+      if (reading.error().kind == ErrorKind::usage || reading.error().kind == ErrorKind::serial ||
+          reading.error().kind == ErrorKind::interrupted) {
         return fail(reading.error().context(port));
       }
       last_error = reading.error();

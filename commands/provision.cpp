@@ -351,10 +351,12 @@ private:
   // another module answers in its place. false when interrupted.
   bool wait_for_removal(const std::string& identity) {
     int misses = 0;
-    while (!core::interrupt_requested()) {
-      std::this_thread::sleep_for(m_st.opts.poll);
+    while (pause(m_st.opts.poll)) {
       auto key = m_session.driver ? m_session.driver->read_identity_key()
                                   : Result<std::string>(fail(ErrorKind::module, "no driver"));
+      if (!key && key.error().kind == ErrorKind::interrupted) {
+        return false;
+      }
       if (!key) {
         if (++misses >= 2) {
           return true;
@@ -367,6 +369,24 @@ private:
       }
     }
     return false;
+  }
+
+  // Sleeps `d`, waking within a slice when interrupted; false when interrupted.
+  static bool pause(milliseconds d) {
+    const auto until = Clock::now() + d;
+    while (!core::interrupt_requested()) {
+      const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+      if (left.count() <= 0) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::min(left, serial::k_interrupt_slice));
+    }
+    return false;
+  }
+
+  // A module left alone because of Ctrl-C before anything was claimed for it (as in burn()).
+  ModuleResult interrupted(ModuleResult r) {
+    return failed(r, "interrupted before this module was claimed", "run again");
   }
 
   ModuleResult refused(ModuleResult r, std::string error, std::string action) {
@@ -408,10 +428,16 @@ private:
     show("sync", "", "", "", since);
     if (!m_st.opts.loop) {
       if (auto ok = m_session.channel->sync(); !ok) {
+        if (ok.error().kind == ErrorKind::interrupted) {
+          return interrupted(r);
+        }
         return failed(r, ok.error().message, reseat() + " (no answer to AT: power, cable?)");
       }
     }
     if (auto ok = attach_driver(m_session, m_connect, m_module, m_st.ctx, false); !ok) {
+      if (ok.error().kind == ErrorKind::interrupted) {
+        return interrupted(r);
+      }
       return failed(r, ok.error().message, reseat() + " or check --module");
     }
     auto& driver = *m_session.driver;
@@ -426,6 +452,9 @@ private:
     show("reading", "", "", "", since);
     auto reading = read_stable(m_session, layout, m_port, ReadScope::brief);
     if (!reading) {
+      if (reading.error().kind == ErrorKind::interrupted) {
+        return interrupted(r);
+      }
       return failed(r, reading.error().message, reseat());
     }
     const auto& id = reading->identity;
@@ -594,13 +623,19 @@ private:
         return failed(r, ok.error().message, "check the ledger; nothing was written");
       }
       ++r.attempts;
-      auto written = driver.write_credentials(creds, layout);
+      // Once the ledger says "attempted", Ctrl-C no longer cuts the port short: the write and
+      // its read-back run to their own timeouts, so the outcome below is known and recorded.
+      // What an interruption stops is the next step (a retry, the next module).
+      auto written = [&] {
+        serial::FinishInFlight in_flight(*m_session.port);
+        return driver.write_credentials(creds, layout);
+      }();
       if (written) {
         return burned(r, key, "read-back matched");
       }
       last = written.error();
-      if (last.kind == ErrorKind::usage) {
-        break;
+      if (last.kind == ErrorKind::usage || core::interrupt_requested()) {
+        break; // interrupted: the triplet stays bound to this IMEI; a new run reads it back
       }
       // Unknown outcome (a lost OK, a garbled read-back): look again before writing again.
       if (m_session.channel->sync()) {

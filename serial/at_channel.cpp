@@ -70,6 +70,10 @@ std::string shorten(std::string s) {
   return s;
 }
 
+milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
 } // namespace
 
 std::optional<std::string_view> AtResponse::line_with(std::string_view prefix) const {
@@ -157,9 +161,13 @@ Result<ParsedResponse> AtChannel::run(ResponseParser& parser,
                                       milliseconds timeout,
                                       bool secret_response,
                                       bool watch_prompt) {
-  const auto deadline = Clock::now() + timeout;
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
   std::string received;
   for (;;) {
+    if (m_port.interrupted()) {
+      return fail(interrupted_error(what, since(start), "before the final result code"));
+    }
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       std::string msg = std::string(what) + ": no final result code within " +
@@ -172,7 +180,7 @@ Result<ParsedResponse> AtChannel::run(ResponseParser& parser,
       }
       return fail(ErrorKind::module, std::move(msg));
     }
-    auto chunk = m_port.read_some(left);
+    auto chunk = m_port.read_some(std::min(left, k_interrupt_slice));
     if (!chunk) {
       return std::unexpected(chunk.error().context(what));
     }
@@ -318,9 +326,13 @@ Result<AtResponse> AtChannel::send_prompt_data(std::string_view cmd,
 }
 
 Status AtChannel::drain_until_quiet(milliseconds quiet, milliseconds limit) {
-  const auto give_up = Clock::now() + limit;
+  const auto start = Clock::now();
+  const auto give_up = start + limit;
   for (;;) {
-    auto chunk = m_port.read_some(quiet);
+    if (m_port.interrupted()) {
+      return fail(interrupted_error("drain", since(start), "before the line was quiet"));
+    }
+    auto chunk = m_port.read_some(std::min(quiet, k_interrupt_slice));
     if (!chunk) {
       return std::unexpected(chunk.error());
     }
@@ -343,8 +355,12 @@ Status AtChannel::drain_until_quiet(milliseconds quiet, milliseconds limit) {
 
 Status AtChannel::sync(int attempts, milliseconds interval) {
   attempts = std::max(attempts, 1);
+  const auto start = Clock::now();
   bool synced = false;
   for (int i = 0; i < attempts && !synced; ++i) {
+    if (m_port.interrupted()) {
+      return fail(interrupted_error("sync", since(start), "before the module answered AT"));
+    }
     // After half the attempts failed, alternate the line ending: ESP-AT wants CR LF, Luat CR.
     const bool alternate = i >= attempts / 2 && i % 2 == 1;
     const std::string ending =
@@ -356,11 +372,14 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
     }
     const auto deadline = Clock::now() + interval;
     while (!synced) {
+      if (m_port.interrupted()) {
+        return fail(interrupted_error("sync", since(start), "before the module answered AT"));
+      }
       const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) {
         break;
       }
-      auto chunk = m_port.read_some(left);
+      auto chunk = m_port.read_some(std::min(left, k_interrupt_slice));
       if (!chunk) {
         return std::unexpected(chunk.error().context("sync"));
       }
@@ -397,7 +416,7 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
     if (e) {
       break;
     }
-    if (i == k_echo_off_tries || e.error().kind == ErrorKind::serial) {
+    if (i == k_echo_off_tries || e.error().kind != ErrorKind::module) {
       return std::unexpected(e.error().context("sync"));
     }
   }

@@ -2,6 +2,9 @@
 // AtChannel: one AT command at a time over a SerialPort, with echo, URC and timeout handling.
 // The parsing rules live in serial/at_parser.hpp; this file adds I/O, deadlines, tracing and
 // secret masking. Not thread-safe: one channel per port, used by one thread.
+// Every wait here (a command's answer, the > prompt, sync's OK, the quiet-line drain) reads in
+// slices of k_interrupt_slice and ends with ErrorKind::interrupted once the port is
+// interrupted() (SIGINT / SIGTERM, unless a FinishInFlight is holding it).
 #pragma once
 
 #include "core/error.hpp"
@@ -67,7 +70,7 @@ public:
   // Returns the response whatever the final code (OK, ERROR, +CME ERROR …): check ok().
   // Errors: ErrorKind::usage if `cmd` is empty or contains CR, LF or another control byte
   // (nothing is written); ErrorKind::module when no final result code arrives within `timeout`;
-  // ErrorKind::serial for port failures.
+  // ErrorKind::serial for port failures; ErrorKind::interrupted when interrupted while waiting.
   [[nodiscard]] Result<AtResponse> command(std::string_view cmd,
                                            std::chrono::milliseconds timeout,
                                            const CommandOptions& options = {});
@@ -90,7 +93,7 @@ public:
   // `attempts` times; then discards pending input, sends ATE0 (echo off) and AT+CMEE=2 (verbose
   // errors; a module that refuses it is accepted). After half the attempts failed, every other
   // attempt uses the other line ending ("\r" <-> "\r\n"); the one that worked is kept.
-  // ErrorKind::module if nothing answered.
+  // ErrorKind::module if nothing answered; ErrorKind::interrupted when interrupted meanwhile.
   [[nodiscard]] Status sync(int attempts = 25,
                             std::chrono::milliseconds interval = std::chrono::milliseconds(200));
 

@@ -4,6 +4,7 @@
 
 #include <libserialport.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,18 @@
 
 namespace iot::serial {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+// A libserialport timeout of one interrupt slice at most and 1 ms at least (0 means forever).
+unsigned slice_ms(milliseconds left) {
+  return static_cast<unsigned>(std::clamp(left, milliseconds(1), k_interrupt_slice).count());
+}
 
 // Must be called right after the failing sp_* call, before any other system function
 // (libserialport examples/handle_errors.c).
@@ -84,33 +97,59 @@ public:
   }
 
   Status write(std::string_view bytes) override {
-    constexpr unsigned k_timeout_ms = 5000;
-    const sp_return n = sp_blocking_write(m_port, bytes.data(), bytes.size(), k_timeout_ms);
-    if (n < 0) {
-      return fail(ErrorKind::serial, sp_error("write", m_path, n));
-    }
-    if (static_cast<std::size_t>(n) != bytes.size()) {
-      return fail(ErrorKind::serial,
-                  "write " + m_path + ": only " + std::to_string(static_cast<int>(n)) + " of " +
-                      std::to_string(bytes.size()) +
-                      " bytes left within 5000 ms — is the device stuck or flow-controlled?");
+    constexpr milliseconds k_timeout{5000};
+    const auto start = Clock::now();
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const sp_return n = sp_blocking_write(
+          m_port, bytes.data() + sent, bytes.size() - sent, slice_ms(k_timeout - since(start)));
+      if (n < 0) {
+        return fail(ErrorKind::serial, sp_error("write", m_path, n));
+      }
+      sent += static_cast<std::size_t>(n);
+      if (sent == bytes.size()) {
+        break;
+      }
+      if (interrupted()) {
+        return fail(interrupted_error("write " + m_path,
+                                      since(start),
+                                      std::to_string(sent) + " of " + std::to_string(bytes.size()) +
+                                          " bytes had left"));
+      }
+      if (since(start) >= k_timeout) {
+        return fail(ErrorKind::serial,
+                    "write " + m_path + ": only " + std::to_string(sent) + " of " +
+                        std::to_string(bytes.size()) +
+                        " bytes left within 5000 ms — is the device stuck or flow-controlled?");
+      }
     }
     return {};
   }
 
-  Result<std::string> read_some(std::chrono::milliseconds timeout) override {
+  Result<std::string> read_some(milliseconds timeout) override {
     char buf[4096];
-    sp_return n;
     if (timeout.count() <= 0) {
-      n = sp_nonblocking_read(m_port, buf, sizeof buf);
-    } else {
-      // Note: a timeout of 0 would mean "forever" to libserialport; handled above.
-      n = sp_blocking_read_next(m_port, buf, sizeof buf, static_cast<unsigned>(timeout.count()));
+      const sp_return n = sp_nonblocking_read(m_port, buf, sizeof buf);
+      if (n < 0) {
+        return fail(ErrorKind::serial, sp_error("read", m_path, n));
+      }
+      return std::string(buf, static_cast<std::size_t>(n));
     }
-    if (n < 0) {
-      return fail(ErrorKind::serial, sp_error("read", m_path, n));
+    const auto start = Clock::now();
+    for (;;) {
+      const auto left = timeout - since(start);
+      // A slice of the wait at a time (never 0: that would mean "forever" to libserialport).
+      const sp_return n = sp_blocking_read_next(m_port, buf, sizeof buf, slice_ms(left));
+      if (n < 0) {
+        return fail(ErrorKind::serial, sp_error("read", m_path, n));
+      }
+      if (n > 0 || left <= k_interrupt_slice) {
+        return std::string(buf, static_cast<std::size_t>(n));
+      }
+      if (interrupted()) {
+        return fail(interrupted_error("read " + m_path, since(start)));
+      }
     }
-    return std::string(buf, static_cast<std::size_t>(n));
   }
 
   Status flush_input() override {

@@ -9,12 +9,25 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 namespace iot::serial {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+// A poll(2) timeout of at most one interrupt slice (0 when `left` is not positive).
+int slice_ms(milliseconds left) {
+  return static_cast<int>(std::clamp(left, milliseconds(0), k_interrupt_slice).count());
+}
 
 struct BaudEntry {
   int baud;
@@ -47,7 +60,9 @@ public:
   PosixPort& operator=(PosixPort&&) = delete;
 
   Status write(std::string_view bytes) override {
-    constexpr int k_write_timeout_ms = 5000;
+    constexpr std::chrono::milliseconds k_write_timeout{5000};
+    const auto start = Clock::now();
+    const std::size_t total = bytes.size();
     while (!bytes.empty()) {
       const ssize_t n = ::write(m_fd, bytes.data(), bytes.size());
       if (n > 0) {
@@ -60,28 +75,33 @@ public:
       if (n < 0 && errno != EAGAIN) {
         return fail(ErrorKind::serial, os_error("write", m_path, errno));
       }
-      pollfd pfd{m_fd, POLLOUT, 0};
-      const int r = ::poll(&pfd, 1, k_write_timeout_ms);
-      if (r == 0) {
+      // The OS takes no more for now: wait for room, a slice at a time.
+      if (interrupted()) {
+        return fail(interrupted_error("write " + m_path,
+                                      since(start),
+                                      std::to_string(total - bytes.size()) + " of " +
+                                          std::to_string(total) + " bytes had left"));
+      }
+      if (since(start) >= k_write_timeout) {
         return fail(ErrorKind::serial,
                     "write " + m_path +
                         ": the port accepted no data for 5000 ms — is the other "
                         "end reading (flow control, stuck device)?");
       }
-      if (r < 0 && errno != EINTR) {
+      pollfd pfd{m_fd, POLLOUT, 0};
+      if (::poll(&pfd, 1, slice_ms(k_write_timeout - since(start))) < 0 && errno != EINTR) {
         return fail(ErrorKind::serial, os_error("write", m_path, errno));
       }
     }
     return {};
   }
 
-  Result<std::string> read_some(std::chrono::milliseconds timeout) override {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Result<std::string> read_some(milliseconds timeout) override {
+    const auto start = Clock::now();
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left = timeout - since(start);
       pollfd pfd{m_fd, POLLIN, 0};
-      const int r = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+      const int r = ::poll(&pfd, 1, slice_ms(left));
       if (r < 0) {
         if (errno == EINTR) {
           continue;
@@ -89,7 +109,13 @@ public:
         return fail(ErrorKind::serial, os_error("read", m_path, errno));
       }
       if (r == 0) {
-        return std::string{};
+        if (left <= k_interrupt_slice) {
+          return std::string{};
+        }
+        if (interrupted()) { // only a slice of the wait has passed
+          return fail(interrupted_error("read " + m_path, since(start)));
+        }
+        continue;
       }
       char buf[4096];
       const ssize_t n = ::read(m_fd, buf, sizeof buf);

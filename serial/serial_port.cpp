@@ -27,6 +27,18 @@ std::string port_error_hint(int errno_value) {
   }
 }
 
+Error interrupted_error(std::string_view what,
+                        std::chrono::milliseconds waited,
+                        std::string_view left_undone) {
+  std::string msg = std::string(what) + ": interrupted (Ctrl-C / SIGTERM) after " +
+                    std::to_string(waited.count()) + " ms";
+  if (!left_undone.empty()) {
+    msg += ", ";
+    msg += left_undone;
+  }
+  return Error{ErrorKind::interrupted, std::move(msg)};
+}
+
 Result<std::unique_ptr<SerialPort>> open_port(const std::string& path,
                                               const PortSettings& settings) {
   if (path.empty()) {

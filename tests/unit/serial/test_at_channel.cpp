@@ -1,13 +1,54 @@
 // SPDX-License-Identifier: MIT
+#include "core/interrupt.hpp"
 #include "serial/at_channel.hpp"
 #include "unit/serial/fake_serial_port.hpp"
 
 #include <doctest/doctest.h>
 
+#include <thread>
+
 using namespace iot;
 using namespace iot::serial;
 using iot::test::FakeSerialPort;
 using std::chrono::milliseconds;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+// SIGINT as the signal handler would give it: the flag set from another thread after `delay`;
+// cleared again at the end of the test.
+class InterruptAfter {
+public:
+  explicit InterruptAfter(milliseconds delay)
+      : m_thread([delay] {
+          std::this_thread::sleep_for(delay);
+          core::request_interrupt();
+        }) {}
+  ~InterruptAfter() {
+    m_thread.join();
+    core::clear_interrupt();
+  }
+  InterruptAfter(const InterruptAfter&) = delete;
+  InterruptAfter& operator=(const InterruptAfter&) = delete;
+
+private:
+  std::thread m_thread;
+};
+
+// The flag cleared whatever happens in the test.
+struct ClearInterrupt {
+  ClearInterrupt() = default;
+  ~ClearInterrupt() { core::clear_interrupt(); }
+  ClearInterrupt(const ClearInterrupt&) = delete;
+  ClearInterrupt& operator=(const ClearInterrupt&) = delete;
+};
+
+} // namespace
 
 TEST_SUITE("serial::AtChannel") {
   TEST_CASE("a command collects information lines and URCs, with or without echo") {
@@ -236,5 +277,92 @@ TEST_SUITE("serial::AtChannel") {
     port.expect("AT+CMEE=2\r\n").reply("\r\nOK\r\n");
     AtChannel ch(port);
     REQUIRE(ch.sync(2, milliseconds(10)));
+  }
+
+  TEST_CASE("a command waiting for its answer gives way to Ctrl-C within a slice") {
+    FakeSerialPort port;
+    port.expect("AT+CSQ\r"); // a dead module: no answer ever
+    AtChannel ch(port);
+    const auto start = Clock::now();
+    InterruptAfter interrupt(milliseconds(30));
+    auto r = ch.command("AT+CSQ", milliseconds(3000));
+    const auto waited = since(start);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::interrupted);
+    CHECK(r.error().message.starts_with("AT+CSQ: interrupted (Ctrl-C / SIGTERM) after "));
+    CHECK(r.error().message.ends_with(" ms, before the final result code"));
+    CHECK(waited < milliseconds(30) + 2 * k_interrupt_slice);
+  }
+
+  TEST_CASE("sync gives way to Ctrl-C while it waits for an OK") {
+    FakeSerialPort port;
+    port.expect("AT\r"); // the next one would come 200 ms later: an unexpected write
+    AtChannel ch(port);
+    const auto start = Clock::now();
+    InterruptAfter interrupt(milliseconds(30));
+    auto s = ch.sync(25, milliseconds(200));
+    REQUIRE_FALSE(s);
+    CHECK(s.error().kind == ErrorKind::interrupted);
+    CHECK(s.error().message.starts_with("sync: interrupted (Ctrl-C / SIGTERM) after "));
+    CHECK(s.error().message.ends_with(" ms, before the module answered AT"));
+    CHECK(since(start) < milliseconds(30) + 2 * k_interrupt_slice);
+    CHECK(port.writes() == std::vector<std::string>{"AT\r"});
+  }
+
+  TEST_CASE("the quiet-line drain after sync's OK gives way to Ctrl-C") {
+    ClearInterrupt clear;
+    FakeSerialPort port;
+    port.expect("AT\r").reply("\r\nOK\r\n");
+    AtChannel ch(port);
+    // Ctrl-C arrives the moment the OK is read: the drain is next.
+    ch.set_trace([](std::string_view dir, std::string_view line) {
+      if (dir == "<<" && line == "OK") {
+        core::request_interrupt();
+      }
+    });
+    auto s = ch.sync(3, milliseconds(50));
+    REQUIRE_FALSE(s);
+    CHECK(s.error().kind == ErrorKind::interrupted);
+    CHECK(s.error().message.starts_with("sync: drain: interrupted (Ctrl-C / SIGTERM) after "));
+    CHECK(s.error().message.ends_with(" ms, before the line was quiet"));
+    CHECK(port.flushes() == 0); // ATE0 was never sent
+  }
+
+  TEST_CASE("FinishInFlight: an interrupted port still finishes what was started") {
+    ClearInterrupt clear;
+    core::request_interrupt();
+    FakeSerialPort port;
+    port.expect("AT+WISN=\"x\"\r").reply("\r\nOK\r\n");
+    port.expect("AT+WISN?\r"); // the read-back answer is lost
+    port.expect("AT+CSQ\r");
+    AtChannel ch(port);
+    {
+      FinishInFlight in_flight(port);
+      CHECK_FALSE(port.interrupted());
+      CHECK(ch.command_ok("AT+WISN=\"x\"", milliseconds(500)));
+      const auto start = Clock::now();
+      auto lost = ch.command("AT+WISN?", milliseconds(120));
+      REQUIRE_FALSE(lost);
+      CHECK(lost.error().kind == ErrorKind::module); // ran to its own timeout
+      CHECK(since(start) >= milliseconds(110));      // its timeout (ms rounded down), not 0
+    }
+    CHECK(port.interruptible());
+    CHECK(port.interrupted());
+    auto next = ch.command("AT+CSQ", milliseconds(5000));
+    REQUIRE_FALSE(next);
+    CHECK(next.error().kind == ErrorKind::interrupted);
+  }
+
+  TEST_CASE("FinishInFlight nests and restores what it found") {
+    FakeSerialPort port;
+    {
+      FinishInFlight outer(port);
+      {
+        FinishInFlight inner(port);
+        CHECK_FALSE(port.interruptible());
+      }
+      CHECK_FALSE(port.interruptible());
+    }
+    CHECK(port.interruptible());
   }
 }

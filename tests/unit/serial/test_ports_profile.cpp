@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "core/interrupt.hpp"
 #include "serial/ports.hpp"
 #include "serial/profile.hpp"
 #include "serial/serial_port.hpp"
@@ -11,9 +12,40 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 using namespace iot;
 using namespace iot::serial;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+}
+
+// A pseudo-terminal whose other end nobody answers (a dead fixture); closed at the end.
+struct DeadPty {
+  int master = -1;
+  std::string slave;
+  DeadPty() {
+    master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    slave = ::ptsname(master);
+  }
+  ~DeadPty() {
+    ::close(master);
+    core::clear_interrupt();
+  }
+  DeadPty(const DeadPty&) = delete;
+  DeadPty& operator=(const DeadPty&) = delete;
+};
+
+} // namespace
 
 TEST_SUITE("serial::ports") {
   TEST_CASE("the simulator registry lists live simulators and skips dead or broken files") {
@@ -80,6 +112,56 @@ TEST_SUITE("serial::ports") {
     REQUIRE(nothing);
     CHECK(nothing->empty());
     ::close(master);
+  }
+
+  TEST_CASE("a read on a dead pty gives way to Ctrl-C within a slice, a poll does not") {
+    DeadPty pty;
+    auto port = open_port(pty.slave);
+    REQUIRE(port);
+    const auto start = Clock::now();
+    std::thread signal([] {
+      std::this_thread::sleep_for(milliseconds(30));
+      core::request_interrupt();
+    });
+    auto r = (*port)->read_some(milliseconds(3000));
+    const auto waited = since(start);
+    signal.join();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == ErrorKind::interrupted);
+    CHECK(r.error().message.starts_with("read " + pty.slave + ": interrupted (Ctrl-C / SIGTERM)"));
+    CHECK(waited < milliseconds(30) + 2 * k_interrupt_slice);
+    // Bytes already there are still handed out by a poll (nothing waits).
+    REQUIRE(::write(pty.master, "OK", 2) == 2);
+    std::this_thread::sleep_for(milliseconds(20));
+    CHECK((*port)->read_some(milliseconds(0)).value() == "OK");
+  }
+
+  TEST_CASE("a read inside FinishInFlight waits its whole timeout despite Ctrl-C") {
+    DeadPty pty;
+    auto port = open_port(pty.slave);
+    REQUIRE(port);
+    core::request_interrupt();
+    FinishInFlight in_flight(**port);
+    const auto start = Clock::now();
+    auto r = (*port)->read_some(milliseconds(150));
+    REQUIRE(r);
+    CHECK(r->empty());
+    CHECK(since(start) >= milliseconds(150));
+  }
+
+  TEST_CASE("a write the device does not take gives way to Ctrl-C, saying how much left") {
+    DeadPty pty;
+    auto port = open_port(pty.slave);
+    REQUIRE(port);
+    core::request_interrupt();
+    const std::string big(1 << 20, 'x'); // far more than a pty buffer holds
+    const auto start = Clock::now();
+    auto w = (*port)->write(big);
+    REQUIRE_FALSE(w);
+    CHECK(w.error().kind == ErrorKind::interrupted);
+    CHECK(w.error().message.starts_with("write " + pty.slave + ": interrupted (Ctrl-C / SIGTERM)"));
+    CHECK(w.error().message.ends_with(" of 1048576 bytes had left"));
+    CHECK(since(start) < 2 * k_interrupt_slice);
   }
 
   TEST_CASE("open_port errors name the port and the fix") {

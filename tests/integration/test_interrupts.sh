@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Ctrl-C (SIGINT) and SIGTERM while iotfleet waits on a module: every wait (an AT answer, sync,
+# module info's re-reads, provision --loop's probes and pauses) gives way within ~300 ms and
+# exits 130, on a dead fixture (a simulated module that is stuck, or a fixture with no module)
+# and mid-conversation; a credential write in flight is still finished, verified and recorded.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
+pk=a1B2c3D4e5F
+limit_ms=300
+
+now_ms() { date +%s%3N; }
+
+# wait_for FILE REGEX: until FILE has a line matching REGEX (10 s at most).
+wait_for() {
+  local i
+  for i in $(seq 500); do
+    if grep -qE -- "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.02
+  done
+  echo "no /$2/ in $1 after 10 s: $(cat "$1")" >&2
+  return 1
+}
+
+# interrupt SIGNAL WHEN LABEL CMD...: runs CMD in the background (stdout in $IOT_TMP/.out, stderr
+# in $IOT_TMP/.err); WHEN is "out:REGEX" or "err:REGEX" (wait until that stream has such a line)
+# or "" (wait 0.5 s); then sends SIGNAL and sets $rc, $out, $err and $ms (signal to exit).
+interrupt() {
+  local signal=$1 when=$2 label=$3
+  shift 3
+  "$@" >"$IOT_TMP/.out" 2>"$IOT_TMP/.err" &
+  local pid=$!
+  iot_cleanup_hooks+=("kill $pid 2>/dev/null")
+  if [ -n "$when" ]; then
+    wait_for "$IOT_TMP/.${when%%:*}" "${when#*:}" || fail "$label: never got to /${when#*:}/"
+  else
+    sleep 0.5
+  fi
+  local start
+  start=$(now_ms)
+  kill "-$signal" "$pid"
+  set +e
+  wait "$pid"
+  rc=$?
+  set -e
+  ms=$(($(now_ms) - start))
+  out=$(cat "$IOT_TMP/.out")
+  err=$(cat "$IOT_TMP/.err")
+}
+expect_quick() { # expect_quick LABEL: exit 130 within $limit_ms
+  echo "$1: exit $rc after $ms ms" >&2
+  expect_rc 130 "$1"
+  if [ "$ms" -le "$limit_ms" ]; then ok; else fail "$1: took $ms ms after the signal (limit $limit_ms)"; fi
+}
+
+# --- a stuck module: nothing but the echo ever comes back -----------------------------------
+sim_start "$IOT_TMP/stuck" --count 1 --module luat --stuck 1 --urc-rate 0 --no-pacing
+stuck=${sim_ports[0]}
+for signal in INT TERM; do
+  interrupt "$signal" "" "module at, SIG$signal" \
+    "$IOTFLEET" module at --port "$stuck" AT+CSQ --timeout 600000 --no-sync
+  expect_quick "module at --timeout 600000 on a stuck module, SIG$signal"
+  expect_err "interrupted \(Ctrl-C / SIGTERM\) after [0-9]+ ms, before the final result code" \
+    "module at, SIG$signal: the message says what was interrupted"
+  interrupt "$signal" "" "module info, SIG$signal" "$IOTFLEET" module info --port "$stuck"
+  expect_quick "module info on a stuck module (sync), SIG$signal"
+  expect_err "$stuck: sync: interrupted" "module info, SIG$signal: sync was interrupted"
+done
+
+# --- a fixture with no module (pulled): the pty is there, nobody answers ----------------------
+sim_start "$IOT_TMP/line" --count 2 --module luat --urc-rate 0 --no-pacing --nvm-latency-ms 5-10 \
+  --control "$IOT_TMP/line.ctl"
+empty=${sim_ports[0]} fixture=${sim_ports[1]}
+echo "remove 0" >"$IOT_TMP/line.ctl"
+wait_for "$IOT_TMP/line/sim.err" '^control: remove 0'
+interrupt TERM "" "module at on an empty fixture" \
+  "$IOTFLEET" module at --port "$empty" AT --timeout 600000
+expect_quick "module at on an empty fixture, SIGTERM"
+
+# --- mid-conversation: module info re-reading a slow line (1200 baud) --------------------------
+sim_start "$IOT_TMP/slow" --count 1 --module luat --urc-rate 0 --baud 1200
+interrupt TERM "err:trace [^ ]+ >> AT\+CGSN" "module info mid-read" \
+  "$IOTFLEET" module info --port "${sim_ports[0]}" -m luat --trace
+expect_quick "module info reading identity, SIGTERM"
+expect_no_out "imei" "no record printed after the interruption"
+
+# --- provision --loop: waiting for a module, and waiting for its removal ----------------------
+{
+  echo "ProductKey,DeviceName,DeviceSecret"
+  for n in $(seq 1 4); do printf '%s,intr%04d,I%031d\n' "$pk" "$n" "$n"; done
+} >pool.csv
+"$IOTFLEET" pool import pool.csv >/dev/null
+interrupt INT "" "provision --loop on an empty fixture" \
+  "$IOTFLEET" provision --port "$empty" -m luat --layout triplet --loop --poll-ms 10000 -o ndjson
+expect_quick "provision --loop waiting for a module, SIGINT"
+grep -q '"event":"summary","burned":0,' <<<"$out" && ok || fail "nothing burned: $out"
+
+interrupt INT 'out:"event":"burned"' "provision --loop waiting for removal" \
+  "$IOTFLEET" provision --port "$fixture" -m luat --layout triplet --loop --poll-ms 10000 \
+  -o ndjson
+expect_quick "provision --loop pausing 10 s between probes, SIGINT"
+grep -q '"event":"summary","burned":1,' <<<"$out" && ok || fail "one burned: $out"
+
+# --- a write in flight is finished, verified and recorded -------------------------------------
+sim_start "$IOT_TMP/nvm" --count 1 --module quectel --urc-rate 0 --no-pacing --nvm-latency-ms 1500
+interrupt INT 'err:trace [^ ]+ >> AT\+QMTCFG="aliauth",0,"' "provision with a write in flight" \
+  "$IOTFLEET" provision --port "${sim_ports[0]}" -m quectel --trace -o ndjson
+expect_rc 130 "provision interrupted during a write"
+if [ "$ms" -ge 1000 ]; then ok; else fail "the 1.5 s write was cut short: exit after $ms ms"; fi
+grep -q '"event":"burned"' <<<"$out" && ok || fail "the write in flight was recorded burned: $out $err"
+sed -n '/>> AT+QMTCFG="aliauth",0,"/,$p' <<<"$err" | grep -q '>> AT+QMTCFG="aliauth",0$' && ok ||
+  fail "the write was read back after the signal: $err"
+if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$IOT_TMP/line/state" "$IOT_TMP/nvm/state" \
+  --total 4 >check.txt 2>&1; then ok; else fail "ledger vs modules: $(cat check.txt)"; fi
+run "$IOTFLEET" pool status -o csv
+expect_out "^$pk,[^,]+,0,0,0,2\$" "two burned, none left claimed or bound"
+
+finish

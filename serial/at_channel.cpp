@@ -129,15 +129,12 @@ Status AtChannel::write_line(std::string_view cmd) {
 
 Status AtChannel::absorb_idle() {
   for (int i = 0; i < 64; ++i) { // bounded: a babbling port must not hang us here
-    auto chunk = m_port.read_some(milliseconds(0));
-    if (!chunk) {
-      return std::unexpected(chunk.error());
-    }
-    if (chunk->empty()) {
+    auto chunk = IOT_TRY(m_port.read_some(milliseconds(0)));
+    if (chunk.empty()) {
       break;
     }
     std::vector<std::string> lines;
-    m_splitter.feed(*chunk, lines);
+    m_splitter.feed(chunk, lines);
     for (auto& l : lines) {
       trace("<<", l);
       m_backlog.push_back(std::move(l));
@@ -180,15 +177,12 @@ Result<ParsedResponse> AtChannel::run(ResponseParser& parser,
       }
       return fail(ErrorKind::module, std::move(msg));
     }
-    auto chunk = m_port.read_some(std::min(left, k_interrupt_slice));
-    if (!chunk) {
-      return std::unexpected(chunk.error().context(what));
-    }
-    if (chunk->empty()) {
+    auto chunk = IOT_TRY_CTX(m_port.read_some(std::min(left, k_interrupt_slice)), what);
+    if (chunk.empty()) {
       continue;
     }
     std::vector<std::string> lines;
-    m_splitter.feed(*chunk, lines);
+    m_splitter.feed(chunk, lines);
     for (auto& l : lines) {
       if (parser.done()) {
         trace("<<", l);
@@ -224,43 +218,31 @@ AtChannel::command(std::string_view cmd, milliseconds timeout, const CommandOpti
   if (cmd.empty()) {
     return fail(ErrorKind::usage, "empty AT command");
   }
-  if (auto ok = check_no_control_bytes(cmd, "AT command"); !ok) {
-    return std::unexpected(ok.error());
-  }
-  if (auto idle = absorb_idle(); !idle) {
-    return std::unexpected(idle.error().context(mask(cmd)));
-  }
-  if (auto w = write_line(cmd); !w) {
-    return std::unexpected(w.error().context(mask(cmd)));
-  }
+  IOT_TRY(check_no_control_bytes(cmd, "AT command"));
+  IOT_TRY_CTX(absorb_idle(), mask(cmd));
+  IOT_TRY_CTX(write_line(cmd), mask(cmd));
   ResponseSpec spec;
   spec.command = std::string(cmd);
   spec.expected_prefix = options.expected_prefix.value_or(derive_prefix(cmd));
   spec.strict = options.strict;
   ResponseParser parser(std::move(spec));
-  auto parsed = run(parser, mask(cmd), timeout, options.secret_response, false);
-  if (!parsed) {
-    return std::unexpected(parsed.error());
-  }
+  auto parsed = IOT_TRY(run(parser, mask(cmd), timeout, options.secret_response, false));
   AtResponse r;
-  r.final = to_result(parsed->final->kind);
-  r.final_line = parsed->final->line;
-  r.error_text = parsed->final->text;
-  r.lines = std::move(parsed->lines);
+  r.final = to_result(parsed.final->kind);
+  r.final_line = parsed.final->line;
+  r.error_text = parsed.final->text;
+  r.lines = std::move(parsed.lines);
   r.urcs = std::exchange(m_idle_urcs, {});
-  r.urcs.insert(r.urcs.end(), parsed->urcs.begin(), parsed->urcs.end());
-  r.echo = parsed->echoes > 0;
+  r.urcs.insert(r.urcs.end(), parsed.urcs.begin(), parsed.urcs.end());
+  r.echo = parsed.echoes > 0;
   return r;
 }
 
 Result<AtResponse>
 AtChannel::command_ok(std::string_view cmd, milliseconds timeout, const CommandOptions& options) {
-  auto r = command(cmd, timeout, options);
-  if (!r) {
-    return r;
-  }
-  if (!r->ok()) {
-    return fail(ErrorKind::module, mask(cmd) + ": " + r->final_line + cme_hint(r->error_text));
+  auto r = IOT_TRY(command(cmd, timeout, options));
+  if (!r.ok()) {
+    return fail(ErrorKind::module, mask(cmd) + ": " + r.final_line + cme_hint(r.error_text));
   }
   return r;
 }
@@ -269,59 +251,47 @@ Result<AtResponse> AtChannel::send_prompt_data(std::string_view cmd,
                                                std::string_view data,
                                                milliseconds timeout,
                                                const CommandOptions& options) {
-  if (auto ok = check_no_control_bytes(cmd, "AT command"); !ok || cmd.empty()) {
-    return ok ? fail(ErrorKind::usage, "empty AT command") : std::unexpected(ok.error());
+  IOT_TRY(check_no_control_bytes(cmd, "AT command"));
+  if (cmd.empty()) {
+    return fail(ErrorKind::usage, "empty AT command");
   }
-  if (auto ok = check_no_control_bytes(data, "prompt data"); !ok) {
-    return std::unexpected(ok.error());
-  }
+  IOT_TRY(check_no_control_bytes(data, "prompt data"));
   const std::string what = mask(cmd);
-  if (auto idle = absorb_idle(); !idle) {
-    return std::unexpected(idle.error().context(what));
-  }
-  if (auto w = write_line(cmd); !w) {
-    return std::unexpected(w.error().context(what));
-  }
+  IOT_TRY_CTX(absorb_idle(), what);
+  IOT_TRY_CTX(write_line(cmd), what);
   ResponseSpec spec;
   spec.command = std::string(cmd);
   spec.expected_prefix = options.expected_prefix.value_or(derive_prefix(cmd));
   spec.expect_prompt = true;
   ResponseParser prompt_parser(std::move(spec));
-  auto first = run(prompt_parser, what + " (waiting for the > prompt)", timeout, false, true);
-  if (!first) {
-    return std::unexpected(first.error());
-  }
-  if (!first->prompt) {
+  auto first =
+      IOT_TRY(run(prompt_parser, what + " (waiting for the > prompt)", timeout, false, true));
+  if (!first.prompt) {
     return fail(ErrorKind::module,
-                what + ": " + first->final->line + " instead of the > prompt" +
-                    cme_hint(first->final->text));
+                what + ": " + first.final->line + " instead of the > prompt" +
+                    cme_hint(first.final->text));
   }
   trace(">>", data);
-  if (auto w = m_port.write(data); !w) {
-    return std::unexpected(w.error().context(what));
-  }
+  IOT_TRY_CTX(m_port.write(data), what);
   ResponseSpec data_spec;
   data_spec.command = std::string(data); // a module that echoes the data line
   data_spec.expected_prefix = "";
   ResponseParser data_parser(std::move(data_spec));
-  auto second =
-      run(data_parser, what + " (after sending the data)", timeout, options.secret_response, false);
-  if (!second) {
-    return std::unexpected(second.error());
-  }
-  if (second->final->kind != FinalKind::ok) {
+  auto second = IOT_TRY(run(
+      data_parser, what + " (after sending the data)", timeout, options.secret_response, false));
+  if (second.final->kind != FinalKind::ok) {
     return fail(ErrorKind::module,
-                what + ": " + second->final->line + " after the data" +
-                    cme_hint(second->final->text));
+                what + ": " + second.final->line + " after the data" +
+                    cme_hint(second.final->text));
   }
   AtResponse r;
   r.final = FinalResult::ok;
-  r.final_line = second->final->line;
-  r.lines = std::move(second->lines);
+  r.final_line = second.final->line;
+  r.lines = std::move(second.lines);
   r.urcs = std::exchange(m_idle_urcs, {});
-  r.urcs.insert(r.urcs.end(), first->urcs.begin(), first->urcs.end());
-  r.urcs.insert(r.urcs.end(), second->urcs.begin(), second->urcs.end());
-  r.echo = first->echoes > 0;
+  r.urcs.insert(r.urcs.end(), first.urcs.begin(), first.urcs.end());
+  r.urcs.insert(r.urcs.end(), second.urcs.begin(), second.urcs.end());
+  r.echo = first.echoes > 0;
   return r;
 }
 
@@ -332,22 +302,17 @@ Status AtChannel::drain_until_quiet(milliseconds quiet, milliseconds limit) {
     if (m_port.interrupted()) {
       return fail(interrupted_error("drain", since(start), "before the line was quiet"));
     }
-    auto chunk = m_port.read_some(std::min(quiet, k_interrupt_slice));
-    if (!chunk) {
-      return std::unexpected(chunk.error());
-    }
-    if (chunk->empty() || Clock::now() >= give_up) {
+    auto chunk = IOT_TRY(m_port.read_some(std::min(quiet, k_interrupt_slice)));
+    if (chunk.empty() || Clock::now() >= give_up) {
       break;
     }
     std::vector<std::string> lines;
-    m_splitter.feed(*chunk, lines);
+    m_splitter.feed(chunk, lines);
     for (const auto& l : lines) {
       trace("<<", l);
     }
   }
-  if (auto f = m_port.flush_input(); !f) {
-    return std::unexpected(f.error());
-  }
+  IOT_TRY(m_port.flush_input());
   m_splitter.clear_partial();
   m_backlog.clear();
   return {};
@@ -367,9 +332,7 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
         alternate ? (m_line_ending == "\r" ? std::string("\r\n") : std::string("\r"))
                   : m_line_ending;
     trace(">>", "AT");
-    if (auto w = m_port.write("AT" + ending); !w) {
-      return std::unexpected(w.error().context("sync"));
-    }
+    IOT_TRY_CTX(m_port.write("AT" + ending), "sync");
     const auto deadline = Clock::now() + interval;
     while (!synced) {
       if (m_port.interrupted()) {
@@ -379,12 +342,9 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
       if (left.count() <= 0) {
         break;
       }
-      auto chunk = m_port.read_some(std::min(left, k_interrupt_slice));
-      if (!chunk) {
-        return std::unexpected(chunk.error().context("sync"));
-      }
+      auto chunk = IOT_TRY_CTX(m_port.read_some(std::min(left, k_interrupt_slice)), "sync");
       std::vector<std::string> lines;
-      m_splitter.feed(*chunk, lines);
+      m_splitter.feed(chunk, lines);
       for (const auto& l : lines) {
         trace("<<", l);
         if (auto f = parse_final_code(l); f && f->kind == FinalKind::ok) {
@@ -406,9 +366,7 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
   // the port (a process killed mid-conversation) left queued in the module. Their answers
   // follow within milliseconds; drain until the line has been quiet for a while, or every
   // later answer would be taken for the one before it.
-  if (auto quiet = drain_until_quiet(k_sync_quiet, k_sync_drain_limit); !quiet) {
-    return std::unexpected(quiet.error().context("sync"));
-  }
+  IOT_TRY_CTX(drain_until_quiet(k_sync_quiet, k_sync_drain_limit), "sync");
   // A garbled echo or OK on a noisy line must not fail the session: ATE0 is idempotent.
   constexpr int k_echo_off_tries = 3;
   for (int i = 1;; ++i) {
@@ -417,12 +375,12 @@ Status AtChannel::sync(int attempts, milliseconds interval) {
       break;
     }
     if (i == k_echo_off_tries || e.error().kind != ErrorKind::module) {
-      return std::unexpected(e.error().context("sync"));
+      return fail(e.error().context("sync"));
     }
   }
   auto cmee = command("AT+CMEE=2", milliseconds(1000));
   if (!cmee && cmee.error().kind != ErrorKind::module) {
-    return std::unexpected(cmee.error().context("sync"));
+    return fail(cmee.error().context("sync"));
   }
   return {};
 }

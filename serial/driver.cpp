@@ -118,7 +118,7 @@ public:
           if (q.optional && out.error().kind == ErrorKind::module) {
             continue; // an optional query that timed out: try the next, keep going
           }
-          return std::unexpected(out.error().context("identify " + std::string(field)));
+          return fail(out.error().context("identify " + std::string(field)));
         }
         if (out->absent) {
           break; // a definite "not set" (Luat: *CME ERROR: Missing SN)
@@ -135,22 +135,16 @@ public:
   }
 
   Result<std::optional<Credentials>> read_credentials(Layout layout) override {
-    auto spec = find_layout(layout);
-    if (!spec) {
-      return std::unexpected(spec.error());
-    }
+    auto spec = IOT_TRY(find_layout(layout));
     Credentials c;
     bool any = false;
-    for (const auto& slot : (*spec)->slots) {
-      auto out = run_query(slot.read);
-      if (!out) {
-        return std::unexpected(out.error().context("read " + slot.name));
-      }
-      if (out->absent || out->failed) {
+    for (const auto& slot : spec->slots) {
+      auto out = IOT_TRY_CTX(run_query(slot.read), "read " + slot.name);
+      if (out.absent || out.failed) {
         continue;
       }
       for (const auto& [field, group] : slot.fields) {
-        const std::string& v = out->groups[static_cast<std::size_t>(group)];
+        const std::string& v = out.groups[static_cast<std::size_t>(group)];
         any = any || !v.empty();
         field_ref(c, field) = v;
       }
@@ -158,28 +152,22 @@ public:
     if (!any) {
       return std::optional<Credentials>{};
     }
-    if ((*spec)->dn_is_imei) {
-      auto imei = read_imei();
-      if (!imei) {
-        return std::unexpected(imei.error());
-      }
-      c.device_name = *imei;
+    if (spec->dn_is_imei) {
+      auto imei = IOT_TRY(read_imei());
+      c.device_name = imei;
     }
     return std::optional<Credentials>(std::move(c));
   }
 
   Result<std::vector<PlannedCommand>> plan_write(const Credentials& creds, Layout layout) override {
     // The IMEI of the last identification will do for a plan; the write itself reads it again.
-    auto plan = make_plan(creds, layout, ImeiSource::identified);
-    if (!plan) {
-      return std::unexpected(plan.error());
-    }
+    auto plan = IOT_TRY(make_plan(creds, layout, ImeiSource::identified));
     std::vector<PlannedCommand> out;
-    for (const auto& p : plan->steps) {
+    for (const auto& p : plan.steps) {
       const bool prompt = p.slot->method == WriteMethod::prompt;
       out.push_back({p.command, prompt ? p.value : std::string(), "write " + p.slot->name});
     }
-    for (const auto& p : plan->steps) {
+    for (const auto& p : plan.steps) {
       out.push_back({p.slot->read.command, "", "read back " + p.slot->name});
     }
     return out;
@@ -187,25 +175,17 @@ public:
 
   Status write_credentials(const Credentials& creds, Layout layout) override {
     // Read right before writing: the module in the fixture must be the one the DN belongs to.
-    auto plan = make_plan(creds, layout, ImeiSource::module);
-    if (!plan) {
-      return std::unexpected(plan.error());
-    }
+    auto plan = IOT_TRY(make_plan(creds, layout, ImeiSource::module));
     m_channel.add_secret(creds.device_secret);
     m_channel.add_secret(creds.product_secret);
-    for (const auto& p : plan->steps) {
-      const Result<AtResponse> r =
-          p.slot->method == WriteMethod::prompt
-              ? m_channel.send_prompt_data(p.command, p.value, p.slot->write_timeout)
-              : m_channel.command_ok(p.command, p.slot->write_timeout);
-      if (!r) {
-        return std::unexpected(r.error().context("write " + p.slot->name));
-      }
+    for (const auto& p : plan.steps) {
+      IOT_TRY_CTX(p.slot->method == WriteMethod::prompt
+                      ? m_channel.send_prompt_data(p.command, p.value, p.slot->write_timeout)
+                      : m_channel.command_ok(p.command, p.slot->write_timeout),
+                  "write " + p.slot->name);
     }
-    for (const auto& p : plan->steps) {
-      if (auto ok = verify(*p.slot, plan->values); !ok) {
-        return ok;
-      }
+    for (const auto& p : plan.steps) {
+      IOT_TRY(verify(*p.slot, plan.values));
     }
     return {};
   }
@@ -226,19 +206,13 @@ public:
     if (m_profile.health == "esp-wifi") {
       return wifi_health();
     }
-    auto cpin = ask(h, "AT+CPIN?", "+CPIN:");
-    if (!cpin) {
-      return std::unexpected(cpin.error());
+    auto cpin = IOT_TRY(ask(h, "AT+CPIN?", "+CPIN:"));
+    if (cpin) {
+      h.sim = decode_cpin(*cpin);
     }
-    if (*cpin) {
-      h.sim = decode_cpin(**cpin);
-    }
-    auto csq = ask(h, "AT+CSQ", "+CSQ:");
-    if (!csq) {
-      return std::unexpected(csq.error());
-    }
-    if (*csq && (*csq)->ok()) {
-      if (auto line = (*csq)->line_with("+CSQ:")) {
+    auto csq = IOT_TRY(ask(h, "AT+CSQ", "+CSQ:"));
+    if (csq && csq->ok()) {
+      if (auto line = csq->line_with("+CSQ:")) {
         h.csq_rssi = parse_csq(*line);
         if (h.csq_rssi) {
           h.rssi_dbm = csq_to_dbm(*h.csq_rssi);
@@ -247,14 +221,11 @@ public:
     }
     for (const auto& cmd : m_profile.registration_commands) {
       const std::string prefix = derive_prefix(cmd);
-      auto reg = ask(h, cmd, prefix);
-      if (!reg) {
-        return std::unexpected(reg.error());
-      }
-      if (!*reg || !(*reg)->ok()) {
+      auto reg = IOT_TRY(ask(h, cmd, prefix));
+      if (!reg || !reg->ok()) {
         continue;
       }
-      auto line = (*reg)->line_with(prefix);
+      auto line = reg->line_with(prefix);
       auto stat = line ? parse_registration(*line) : std::nullopt;
       if (!stat) {
         continue;
@@ -270,23 +241,17 @@ public:
     if (h.reg_stat) {
       h.reg_status = reg_status_text(*h.reg_stat);
     }
-    auto cgatt = ask(h, "AT+CGATT?", "+CGATT:");
-    if (!cgatt) {
-      return std::unexpected(cgatt.error());
-    }
-    if (*cgatt && (*cgatt)->ok()) {
-      if (auto line = (*cgatt)->line_with("+CGATT:")) {
+    auto cgatt = IOT_TRY(ask(h, "AT+CGATT?", "+CGATT:"));
+    if (cgatt && cgatt->ok()) {
+      if (auto line = cgatt->line_with("+CGATT:")) {
         if (auto v = to_int(line->substr(7))) {
           h.attached = *v == 1;
         }
       }
     }
-    auto cops = ask(h, "AT+COPS?", "+COPS:");
-    if (!cops) {
-      return std::unexpected(cops.error());
-    }
-    if (*cops && (*cops)->ok()) {
-      if (auto line = (*cops)->line_with("+COPS:")) {
+    auto cops = IOT_TRY(ask(h, "AT+COPS?", "+COPS:"));
+    if (cops && cops->ok()) {
+      if (auto line = cops->line_with("+COPS:")) {
         static const std::regex k_re(R"re(^\+COPS: *\d+(?:,\d+,"([^"]*)")?.*$)re");
         std::match_results<std::string_view::const_iterator> m;
         if (std::regex_match(line->begin(), line->end(), m, k_re) && m[1].matched) {
@@ -313,24 +278,17 @@ private:
   enum class ImeiSource { module, identified };
 
   Result<WritePlan> make_plan(const Credentials& creds, Layout layout, ImeiSource imei_source) {
-    auto spec = find_layout(layout);
-    if (!spec) {
-      return std::unexpected(spec.error());
-    }
-    const ProfileLayout& l = **spec;
+    auto spec = IOT_TRY(find_layout(layout));
+    const ProfileLayout& l = *spec;
     WritePlan plan;
     plan.values = {{"pk", creds.product_key},
                    {"dn", creds.device_name},
                    {"ds", creds.device_secret},
                    {"ps", creds.product_secret}};
     const auto& vals = plan.values;
-    if (auto ok = validate(creds, l); !ok) {
-      return std::unexpected(ok.error());
-    }
+    IOT_TRY(validate(creds, l));
     if (l.dn_is_imei) {
-      if (auto ok = check_dn_is_imei(creds.device_name, imei_source); !ok) {
-        return std::unexpected(ok.error());
-      }
+      IOT_TRY(check_dn_is_imei(creds.device_name, imei_source));
     }
     for (const auto& slot : l.slots) {
       if (slot.optional && slot_fields_empty(slot, vals)) {
@@ -368,9 +326,7 @@ private:
                         " accepts at most " + std::to_string(m_profile.max_command_bytes) +
                         " — shorten the values");
       }
-      if (auto ok = check_no_control_bytes(p.command, "the command writing " + slot.name); !ok) {
-        return std::unexpected(ok.error());
-      }
+      IOT_TRY(check_no_control_bytes(p.command, "the command writing " + slot.name));
       plan.steps.push_back(std::move(p));
     }
 
@@ -487,12 +443,9 @@ private:
                   "profile " + m_profile.name + " has no identity." + field + " query");
     }
     for (const auto& q : it->second) {
-      auto out = run_query(q);
-      if (!out) {
-        return std::unexpected(out.error().context("read " + label));
-      }
-      if (!out->failed && !out->absent) {
-        return out->value();
+      const auto out = IOT_TRY_CTX(run_query(q), "read " + label);
+      if (!out.failed && !out.absent) {
+        return out.value();
       }
     }
     return fail(ErrorKind::module,
@@ -500,24 +453,21 @@ private:
   }
 
   Status check_dn_is_imei(const std::string& dn, ImeiSource source) {
-    auto imei = source == ImeiSource::identified && !m_identified_imei.empty()
-                    ? Result<std::string>(m_identified_imei)
-                    : read_imei();
-    if (!imei) {
-      return std::unexpected(imei.error());
-    }
-    if (auto ok = core::validate_imei(*imei, "module IMEI"); !ok) {
+    const auto imei = IOT_TRY(source == ImeiSource::identified && !m_identified_imei.empty()
+                                  ? Result<std::string>(m_identified_imei)
+                                  : read_imei());
+    if (auto ok = core::validate_imei(imei, "module IMEI"); !ok) {
       return fail(ErrorKind::module,
                   ok.error().message +
                       " (layout secret uses the IMEI as DeviceName, so it must be real and final "
                       "before the secret is written; or use --layout triplet)");
     }
-    if (dn != *imei) {
+    if (dn != imei) {
       return fail(ErrorKind::usage,
-                  "DeviceName " + dn + " is not this module's IMEI " + *imei +
+                  "DeviceName " + dn + " is not this module's IMEI " + imei +
                       ": layout secret stores only the DeviceSecret and the firmware uses the "
                       "IMEI as DeviceName — use the triplet registered for DeviceName " +
-                      *imei + ", or --layout triplet");
+                      imei + ", or --layout triplet");
     }
     return {};
   }
@@ -525,24 +475,21 @@ private:
   Status verify(const ProfileSlot& slot, const std::map<std::string, std::string>& vals) {
     ProfileQuery q = slot.read;
     q.optional = true;
-    auto out = run_query(q);
-    if (!out) {
-      return std::unexpected(out.error().context("read back " + slot.name));
-    }
-    if (out->absent) {
+    auto out = IOT_TRY_CTX(run_query(q), "read back " + slot.name);
+    if (out.absent) {
       return fail(ErrorKind::module,
                   "read back " + slot.name +
                       ": the module reports it unset right after the write — "
                       "not burned; retry, or check the firmware");
     }
-    if (out->failed) {
+    if (out.failed) {
       return fail(ErrorKind::module,
-                  "read back " + slot.name + ": " + out->problem +
+                  "read back " + slot.name + ": " + out.problem +
                       " — not burned; retry, or check --module / the profile");
     }
     for (const auto& [field, group] : slot.fields) {
       const std::string& want = vals.at(field);
-      const std::string& got = out->groups[static_cast<std::size_t>(group)];
+      const std::string& got = out.groups[static_cast<std::size_t>(group)];
       if (want == got) {
         continue;
       }
@@ -565,26 +512,23 @@ private:
     opts.expected_prefix = q.prefix;
     opts.strict = q.strict;
     opts.secret_response = q.secret;
-    auto r = m_channel.command(q.command, q.timeout, opts);
-    if (!r) {
-      return std::unexpected(r.error());
-    }
+    const auto r = IOT_TRY(m_channel.command(q.command, q.timeout, opts));
     QueryOutcome out;
-    if (!r->ok()) {
+    if (!r.ok()) {
       if (!q.optional) {
-        return fail(ErrorKind::module, m_channel.mask(q.command) + ": " + r->final_line);
+        return fail(ErrorKind::module, m_channel.mask(q.command) + ": " + r.final_line);
       }
       out.failed = true;
-      out.problem = r->final_line;
+      out.problem = r.final_line;
       return out;
     }
-    for (const auto& line : r->lines) {
+    for (const auto& line : r.lines) {
       if (q.absent_re && std::regex_match(line, *q.absent_re)) {
         out.absent = true;
         return out;
       }
     }
-    for (const auto& line : r->lines) {
+    for (const auto& line : r.lines) {
       std::smatch m;
       if (std::regex_match(line, m, q.pattern_re)) {
         for (const auto& g : m) {
@@ -594,7 +538,7 @@ private:
       }
     }
     std::string answer;
-    for (const auto& line : r->lines) {
+    for (const auto& line : r.lines) {
       answer += (answer.empty() ? "" : " | ") + (q.secret ? core::mask_secret(line) : line);
     }
     out.failed = true;
@@ -614,7 +558,7 @@ private:
     auto r = m_channel.command(cmd, milliseconds(3000), opts);
     if (!r) {
       if (r.error().kind != ErrorKind::module) {
-        return std::unexpected(r.error().context("health"));
+        return fail(r.error().context("health"));
       }
       h.notes.push_back(r.error().message);
       return std::optional<AtResponse>{};
@@ -628,15 +572,12 @@ private:
   Result<Health> wifi_health() {
     Health h;
     h.sim = "n/a";
-    auto r = ask(h, "AT+CWJAP?", "+CWJAP:");
-    if (!r) {
-      return std::unexpected(r.error());
-    }
+    auto r = IOT_TRY(ask(h, "AT+CWJAP?", "+CWJAP:"));
     h.attached = false;
     h.reg_status = "not connected";
     h.reg_command = "AT+CWJAP?";
-    if (*r && (*r)->ok()) {
-      if (auto line = (*r)->line_with("+CWJAP:")) {
+    if (r && r->ok()) {
+      if (auto line = r->line_with("+CWJAP:")) {
         static const std::regex k_re(R"re(^\+CWJAP: *"([^"]*)","[^"]*",\d+,(-?\d+).*$)re");
         std::match_results<std::string_view::const_iterator> m;
         if (std::regex_match(line->begin(), line->end(), m, k_re)) {
@@ -777,7 +718,7 @@ Result<std::string> detect_module(AtChannel& channel) {
     auto r = channel.command(cmd, milliseconds(2000), opts);
     if (!r) {
       if (r.error().kind != ErrorKind::module) {
-        return std::unexpected(r.error().context("identify module"));
+        return fail(r.error().context("identify module"));
       }
       continue;
     }
@@ -795,11 +736,8 @@ Result<std::string> detect_module(AtChannel& channel) {
                 "check power, cable and baud rate, or pass --module");
   }
   for (const auto& name : builtin_profile_names()) {
-    auto p = builtin_profile(name);
-    if (!p) {
-      return std::unexpected(p.error());
-    }
-    for (const auto& re : p->detect_re) {
+    auto p = IOT_TRY(builtin_profile(name));
+    for (const auto& re : p.detect_re) {
       if (std::regex_search(text, re)) {
         return name;
       }
@@ -822,30 +760,21 @@ make_driver(std::string_view name_or_auto,
             AtChannel& channel,
             const std::optional<std::filesystem::path>& profile_file) {
   if (profile_file) {
-    auto p = load_profile(*profile_file);
-    if (!p) {
-      return std::unexpected(p.error());
-    }
-    if (name_or_auto != "auto" && !name_or_auto.empty() && name_or_auto != p->name) {
+    auto p = IOT_TRY(load_profile(*profile_file));
+    if (name_or_auto != "auto" && !name_or_auto.empty() && name_or_auto != p.name) {
       return fail(ErrorKind::usage,
                   "--module " + std::string(name_or_auto) + " conflicts with profile " +
-                      profile_file->string() + " (name \"" + p->name + "\") — drop one of them");
+                      profile_file->string() + " (name \"" + p.name + "\") — drop one of them");
     }
-    return make_profile_driver(std::move(*p), channel);
+    return make_profile_driver(std::move(p), channel);
   }
   std::string name(name_or_auto);
   if (name.empty() || name == "auto") {
-    auto detected = detect_module(channel);
-    if (!detected) {
-      return std::unexpected(detected.error());
-    }
-    name = *detected;
+    auto detected = IOT_TRY(detect_module(channel));
+    name = detected;
   }
-  auto p = builtin_profile(name);
-  if (!p) {
-    return std::unexpected(p.error());
-  }
-  return make_profile_driver(std::move(*p), channel);
+  auto p = IOT_TRY(builtin_profile(name));
+  return make_profile_driver(std::move(p), channel);
 }
 
 } // namespace iot::serial

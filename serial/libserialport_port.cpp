@@ -73,9 +73,7 @@ public:
     m_open = true;
     int fd = -1;
     if (sp_get_port_handle(m_port, &fd) == SP_OK && fd >= 0) {
-      if (auto locked = lock_exclusive(fd, m_path); !locked) {
-        return locked;
-      }
+      IOT_TRY(lock_exclusive(fd, m_path));
     }
     sp_return r = sp_set_baudrate(m_port, settings.baud);
     if (r == SP_OK) {
@@ -189,9 +187,7 @@ open_libserialport_port(const std::string& path, const PortSettings& settings, b
   }
   known = true;
   auto port = std::make_unique<LibserialportPort>(path, raw);
-  if (auto opened = port->open(settings); !opened) {
-    return std::unexpected(opened.error());
-  }
+  IOT_TRY(port->open(settings));
   return std::unique_ptr<SerialPort>(std::move(port));
 }
 

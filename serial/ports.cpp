@@ -89,15 +89,12 @@ std::vector<PortInfo> read_sim_registry(const std::filesystem::path& dir) {
 }
 
 Result<std::vector<PortInfo>> list_ports() {
-  auto ports = list_libserialport_ports();
-  if (!ports) {
-    return ports;
-  }
-  std::sort(ports->begin(), ports->end(), [](const PortInfo& a, const PortInfo& b) {
+  auto ports = IOT_TRY(list_libserialport_ports());
+  std::sort(ports.begin(), ports.end(), [](const PortInfo& a, const PortInfo& b) {
     return a.path < b.path;
   });
   auto sims = read_sim_registry(sim_registry_dir());
-  ports->insert(ports->end(), sims.begin(), sims.end());
+  ports.insert(ports.end(), sims.begin(), sims.end());
   return ports;
 }
 

@@ -193,9 +193,7 @@ Result<std::unique_ptr<SerialPort>> open_posix_port(const std::string& path,
     return fail(ErrorKind::serial,
                 "open " + path + ": not a serial port or terminal — run 'iotfleet ports'");
   }
-  if (auto locked = lock_exclusive(fd, path); !locked) {
-    return std::unexpected(locked.error());
-  }
+  IOT_TRY(lock_exclusive(fd, path));
   termios tio{};
   if (::tcgetattr(fd, &tio) != 0) {
     return fail(ErrorKind::serial, os_error("configure", path, errno));

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "serial/profile.hpp"
 
+#include "core/file.hpp"
+
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace iot::serial {
 namespace {
@@ -329,14 +329,10 @@ Result<ModuleProfile> parse_profile(std::string_view text, std::string_view sour
 }
 
 Result<ModuleProfile> load_profile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return fail(ErrorKind::config,
-                "profile " + path.string() + ": cannot be read — check the path and permissions");
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_profile(buf.str(), "profile " + path.string());
+  constexpr std::uintmax_t k_max_profile_bytes = 1 << 20;
+  const auto text = IOT_TRY(core::read_file(
+      path, "module profile", {.kind = ErrorKind::config, .max_bytes = k_max_profile_bytes}));
+  return parse_profile(text, "profile " + path.string());
 }
 
 Result<ModuleProfile> builtin_profile(std::string_view name) {

@@ -3,6 +3,7 @@
 // CreateOTAVerifyJob, CreateOTAStaticUpgradeJob, GenerateDeviceNameListURL, QueryOTAJob,
 // ListOTATaskByJob, CancelOTATaskByJob, ListOTAJobByFirmware, CancelOTAStrategyByJob.
 // Business errors not named by §3 are our picks (UNVERIFIED, listed in docs/cloud-emulator.md).
+#include "core/text.hpp"
 #include "sim/cloud_actions.hpp"
 #include "sim/cloud_ota.hpp"
 
@@ -34,20 +35,12 @@ constexpr std::int64_t k_finish_max_ms = 30 * 24 * 3'600'000LL;
   throw ReplyError{business_error(std::move(code), std::move(message))};
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 bool bool_param(const ActionContext& ctx, std::string_view name, bool fallback) {
   const auto v = ctx.param(name);
   if (!v || v->empty()) {
     return fallback;
   }
-  const std::string l = lower(*v);
+  const std::string l = core::to_lower(*v);
   if (l == "true") {
     return true;
   }
@@ -374,7 +367,7 @@ std::vector<std::string> read_name_list(const CloudStore& store, const OssObject
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
       line.pop_back();
     }
-    if (line.empty() || lower(line) == "devicename") {
+    if (line.empty() || core::to_lower(line) == "devicename") {
       continue;
     }
     if (names.size() >= k_dn_list_max) {
@@ -440,9 +433,9 @@ Reply create_ota_firmware(ActionContext& ctx) {
   if (method.empty()) {
     method = "MD5";
   }
-  if (lower(method) == "md5") {
+  if (core::to_lower(method) == "md5") {
     method = "MD5";
-  } else if (lower(method) == "sha256") {
+  } else if (core::to_lower(method) == "sha256") {
     method = "SHA256";
   } else {
     invalid("SignMethod must be MD5 or SHA256.");
@@ -462,7 +455,7 @@ Reply create_ota_firmware(ActionContext& ctx) {
     invalid("ModuleName must be 1-64 of [A-Za-z0-9._-].");
   }
   const auto size = int_param(ctx, "FirmwareSize", 1, INT64_C(1) << 40);
-  std::string sign = lower(ctx.param("FirmwareSign").value_or(""));
+  std::string sign = core::to_lower(ctx.param("FirmwareSign").value_or(""));
   if (!sign.empty() && (!is_hex(sign) || sign.size() != (method == "MD5" ? 32U : 64U))) {
     invalid("FirmwareSign must be the " + method + " hex digest of the file.");
   }

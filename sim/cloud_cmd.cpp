@@ -34,6 +34,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace iot::sim {
@@ -225,39 +226,52 @@ Result<std::pair<std::int64_t, std::int64_t>> parse_latency_ms(std::string_view 
   return std::pair{*lo, *hi};
 }
 
-Status run_cloud(const CloudOptions& options) {
-  const auto listen = parse_listen(options.listen);
-  if (!listen) {
-    return fail(listen.error());
-  }
-  ServiceOptions service_options;
-  service_options.qps_scale = options.qps_scale;
-  service_options.no_limits = options.no_limits;
-  service_options.batch_delay_ms = options.batch_delay_ms;
-  service_options.time_scale = options.time_scale;
-  service_options.faults.fail_5xx = options.fail_5xx;
-  service_options.faults.throttle_burst = options.throttle_burst;
-  service_options.faults.truncate = options.truncate;
-  service_options.faults.reset = options.reset;
-  if (!options.latency_ms.empty()) {
-    const auto latency = parse_latency_ms(options.latency_ms);
-    if (!latency) {
-      return fail(latency.error());
-    }
-    service_options.faults.latency_min_ms = latency->first;
-    service_options.faults.latency_max_ms = latency->second;
-  }
-  const std::uint64_t seed = options.seed ? *options.seed : std::random_device{}();
-  service_options.seed = derive_seed(seed, 1000);
+namespace {
 
-  const auto dir = prepare_state_dir(options.state_dir);
-  if (!dir) {
-    return fail(dir.error());
+// --- check: the options, turned into what the service and the listener take -----------------
+
+struct CloudPlan {
+  std::string host;
+  int port = 0;
+  std::uint64_t seed = 0;
+  ServiceOptions service;
+};
+
+Result<CloudPlan> check_options(const CloudOptions& options) {
+  CloudPlan plan;
+  std::tie(plan.host, plan.port) = IOT_TRY(parse_listen(options.listen));
+  ServiceOptions& s = plan.service;
+  s.qps_scale = options.qps_scale;
+  s.no_limits = options.no_limits;
+  s.batch_delay_ms = options.batch_delay_ms;
+  s.time_scale = options.time_scale;
+  s.faults.fail_5xx = options.fail_5xx;
+  s.faults.throttle_burst = options.throttle_burst;
+  s.faults.truncate = options.truncate;
+  s.faults.reset = options.reset;
+  if (!options.latency_ms.empty()) {
+    std::tie(s.faults.latency_min_ms, s.faults.latency_max_ms) =
+        IOT_TRY(parse_latency_ms(options.latency_ms));
   }
+  plan.seed = options.seed ? *options.seed : std::random_device{}();
+  s.seed = derive_seed(plan.seed, 1000);
+  return plan;
+}
+
+// --- resolve: the state dir and the store, seeded from the scenario when new -----------------
+
+struct CloudState {
+  fs::path dir;
+  std::unique_ptr<CloudStore> store;
+};
+
+Result<CloudState> open_state(const CloudOptions& options, std::uint64_t seed) {
+  CloudState state;
+  state.dir = IOT_TRY(prepare_state_dir(options.state_dir));
   if (options.state_dir.empty()) {
-    std::cerr << "state dir: " << dir->string() << '\n';
+    std::cerr << "state dir: " << state.dir.string() << '\n';
   }
-  const fs::path db = *dir / "cloud.db";
+  const fs::path db = state.dir / "cloud.db";
   if (options.reseed) {
     std::error_code ec;
     for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -266,58 +280,271 @@ Status run_cloud(const CloudOptions& options) {
   }
   std::optional<Scenario> scenario;
   if (!options.scenario.empty()) {
-    auto loaded = load_scenario(options.scenario);
-    if (!loaded) {
-      return fail(loaded.error());
-    }
-    scenario = std::move(*loaded);
+    scenario = IOT_TRY(load_scenario(options.scenario));
   }
-  auto store = CloudStore::open(db);
-  if (!store) {
-    return fail(store.error());
-  }
-  if (!(*store)->seeded()) {
+  state.store = IOT_TRY(CloudStore::open(db));
+  if (!state.store->seeded()) {
     if (!scenario) {
       return fail(ErrorKind::usage,
-                  "no cloud state in " + dir->string() + ": give --scenario FILE to seed it");
+                  "no cloud state in " + state.dir.string() + ": give --scenario FILE to seed it");
     }
-    const auto stats = (*store)->seed(*scenario, seed);
-    if (!stats) {
-      return fail(stats.error());
-    }
+    const auto stats = IOT_TRY(state.store->seed(*scenario, seed));
     char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.2f", stats->seconds);
-    std::cerr << "seeded " << stats->products << " products, " << stats->devices << " devices in "
+    std::snprintf(seconds, sizeof seconds, "%.2f", stats.seconds);
+    std::cerr << "seeded " << stats.products << " products, " << stats.devices << " devices in "
               << seconds << " s (seed " << seed << ")\n";
   } else if (scenario) {
     std::cerr << "state " << db.string()
               << " exists: scenario not re-applied (--reseed to start over)\n";
   }
+  return state;
+}
 
+// --- the HTTP(S) server and its routes -----------------------------------------------------
+
+struct Listener {
   std::unique_ptr<httplib::Server> server;
-  int (*listen_socket)(const httplib::Server&) = nullptr;
-  if (options.tls) {
-    const auto files = ensure_tls_files(*dir, {listen->first});
-    if (!files) {
-      return fail(files.error());
-    }
-    std::cerr << "ca: " << files->ca_cert.string() << '\n';
-    server = std::make_unique<Exposed<httplib::SSLServer>>(files->server_cert.c_str(),
-                                                           files->server_key.c_str());
-    listen_socket = [](const httplib::Server& s) {
+  int (*socket)(const httplib::Server&) = nullptr; // the listening socket
+};
+
+Result<Listener> make_listener(bool tls, const fs::path& dir, const std::string& host) {
+  Listener l;
+  if (tls) {
+    const auto files = IOT_TRY(ensure_tls_files(dir, {host}));
+    std::cerr << "ca: " << files.ca_cert.string() << '\n';
+    l.server = std::make_unique<Exposed<httplib::SSLServer>>(files.server_cert.c_str(),
+                                                             files.server_key.c_str());
+    l.socket = [](const httplib::Server& s) {
       return static_cast<const Exposed<httplib::SSLServer>&>(s).socket();
     };
   } else {
-    server = std::make_unique<Exposed<httplib::Server>>();
-    listen_socket = [](const httplib::Server& s) {
+    l.server = std::make_unique<Exposed<httplib::Server>>();
+    l.socket = [](const httplib::Server& s) {
       return static_cast<const Exposed<httplib::Server>&>(s).socket();
     };
   }
-  if (!server->is_valid()) {
+  if (!l.server->is_valid()) {
     return fail(ErrorKind::failure, "cannot set up the HTTPS server (certificate or key unusable)");
   }
+  return l;
+}
 
-  // Signals are taken by one thread with sigtimedwait: block them before any thread starts.
+void configure(httplib::Server& server, int threads) {
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  server.set_keep_alive_max_count(100000);
+  server.set_keep_alive_timeout(10);
+  server.set_read_timeout(30);
+  server.set_write_timeout(30);
+  server.set_tcp_nodelay(true);
+}
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point started) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               started)
+      .count();
+}
+
+// The OpenAPI, dynamic registration and the emulator's own paths: one CloudService call.
+void serve_api(CloudService& service,
+               bool verbose,
+               const httplib::Request& req,
+               httplib::Response& res) {
+  const auto started = std::chrono::steady_clock::now();
+  CloudRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  if (const std::size_t q = req.target.find('?'); q != std::string::npos) {
+    request.query = req.target.substr(q + 1);
+  }
+  request.body = req.body;
+  request.content_type = req.get_header_value("Content-Type");
+  const CloudResponse response = service.handle(request);
+  if (response.delay.count() > 0) {
+    std::this_thread::sleep_for(response.delay);
+  }
+  res.status = response.status;
+  res.set_header("x-acs-request-id", response.request_id);
+  constexpr const char* k_type = "application/json;charset=utf-8";
+  switch (response.delivery) {
+  case Delivery::normal:
+    res.set_content(response.body, k_type);
+    break;
+  case Delivery::truncate: {
+    auto body = std::make_shared<std::string>(response.body);
+    res.set_content_provider(
+        body->size(), k_type, [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+          sink.write(body->data(), body->size() / 2);
+          return false; // the rest never comes: the connection is closed
+        });
+    break;
+  }
+  case Delivery::reset:
+    reset_connection(req);
+    res.set_content(response.body, k_type);
+    break;
+  }
+  if (verbose) {
+    std::ostringstream line;
+    line << req.method << ' ' << req.path << ' '
+         << (response.action.empty() ? "-" : response.action) << ' ' << response.status << ' '
+         << (response.code.empty() ? "OK" : response.code) << ' ' << ms_since(started) << "ms "
+         << response.request_id
+         << (response.delivery == Delivery::truncate ? " truncated"
+             : response.delivery == Delivery::reset  ? " reset"
+                                                     : "")
+         << '\n';
+    std::cerr << line.str() << std::flush;
+  }
+}
+
+// Reads a PostObject multipart body into `up`: the form fields, and the file streamed to disk
+// as it arrives (never held in memory). False when the body did not arrive whole.
+bool read_post_object(OssUpload& up, const httplib::ContentReader& reader) {
+  constexpr std::size_t k_max_field = 64 * 1024;
+  std::string name;
+  std::string value;
+  bool in_file = false;
+  const auto flush = [&] {
+    if (!name.empty() && !in_file) {
+      up.field(name, value);
+    }
+    name.clear();
+    value.clear();
+  };
+  const bool complete = reader(
+      [&](const httplib::MultipartFormData& part) {
+        flush();
+        name = part.name;
+        in_file = part.name == "file";
+        if (in_file) {
+          (void)up.begin_file(); // a refusal is answered once the body is read
+        }
+        return true;
+      },
+      [&](const char* data, std::size_t size) {
+        if (in_file) {
+          return up.write(data, size);
+        }
+        if (value.size() < k_max_field) {
+          value.append(data, std::min<std::size_t>(size, k_max_field - value.size()));
+        }
+        return true;
+      });
+  flush();
+  return complete;
+}
+
+// The OSS-style object store (sim/cloud_oss.cpp): PostObject uploads.
+void serve_upload(CloudService& service,
+                  CloudStore& store,
+                  bool verbose,
+                  const httplib::Request& req,
+                  httplib::Response& res,
+                  const httplib::ContentReader& reader) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string request_id = service.new_request_id();
+  OssUpload up(store, service.options(), to_ms(WallClock::now()), request_id);
+  OssAnswer answer;
+  const std::string fault = service.upload_fault();
+  const std::int64_t length =
+      static_cast<std::int64_t>(req.get_header_value<std::uint64_t>("Content-Length"));
+  bool drained = false;
+  if (fault == "5xx") {
+    answer = up.refuse(503, "ServiceUnavailable", "Please reduce your request rate.");
+  } else if (!req.is_multipart_form_data()) {
+    answer = up.refuse(400, "InvalidArgument", "PostObject needs multipart/form-data.");
+  } else if (length > service.options().oss_max_bytes + 1024 * 1024) {
+    answer =
+        up.refuse(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.");
+  } else {
+    drained = read_post_object(up, reader);
+    answer = up.finish(drained);
+  }
+  service.count_upload(answer.code);
+  if (fault == "reset" && drained) {
+    reset_connection(req);
+  }
+  if (!drained) {
+    res.set_header("Connection", "close"); // the rest of the body was not read
+  }
+  res.status = answer.status;
+  res.set_header("x-oss-request-id", request_id);
+  if (!answer.body.empty()) {
+    res.set_content(answer.body, answer.content_type);
+  }
+  if (verbose) {
+    std::ostringstream line;
+    line << "POST " << req.path << " PostObject " << answer.status << ' '
+         << (answer.code.empty() ? "OK" : answer.code) << ' ' << ms_since(started) << "ms "
+         << request_id << (fault.empty() ? "" : " " + fault) << '\n';
+    std::cerr << line.str() << std::flush;
+  }
+}
+
+// Object downloads, streamed from the file.
+void serve_download(CloudStore& store, const httplib::Request& req, httplib::Response& res) {
+  const std::string prefix = std::string(k_oss_path) + "/";
+  const OssDownload d = oss_download(store, std::string_view(req.path).substr(prefix.size()));
+  if (d.error.status != 200) {
+    res.status = d.error.status;
+    res.set_content(d.error.body, d.error.content_type);
+    return;
+  }
+  auto file = std::make_shared<std::ifstream>(d.path, std::ios::binary);
+  res.set_content_provider(static_cast<std::size_t>(d.size),
+                           "application/octet-stream",
+                           [file](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                             std::vector<char> buffer(std::min<std::size_t>(length, 1 << 16));
+                             file->seekg(static_cast<std::streamoff>(offset));
+                             file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+                             const auto got = file->gcount();
+                             if (got <= 0) {
+                               return false;
+                             }
+                             sink.write(buffer.data(), static_cast<std::size_t>(got));
+                             return true;
+                           });
+}
+
+void add_routes(httplib::Server& server, CloudService& service, CloudStore& store, bool verbose) {
+  server.Post(std::string(k_oss_path),
+              [&service, &store, verbose](const httplib::Request& req,
+                                          httplib::Response& res,
+                                          const httplib::ContentReader& reader) {
+                serve_upload(service, store, verbose, req, res, reader);
+              });
+  server.Get(std::string(k_oss_path) + "/.+",
+             [&store](const httplib::Request& req, httplib::Response& res) {
+               serve_download(store, req, res);
+             });
+  const auto api = [&service, verbose](const httplib::Request& req, httplib::Response& res) {
+    serve_api(service, verbose, req, res);
+  };
+  server.Get(".*", api);
+  server.Post(".*", api);
+}
+
+// Binds host:port (port 0: any free one) with a real backlog; the port bound.
+Result<int> bind_listener(Listener& l, const CloudPlan& plan, const std::string& listen_text) {
+  int port = plan.port;
+  if (plan.port == 0) {
+    port = l.server->bind_to_any_port(plan.host);
+    if (port < 0) {
+      return fail(ErrorKind::io, "cannot listen on " + plan.host + ": " + std::strerror(errno));
+    }
+  } else if (!l.server->bind_to_port(plan.host, plan.port)) {
+    return fail(ErrorKind::io, "cannot listen on " + listen_text + ": " + std::strerror(errno));
+  }
+  ::listen(l.socket(*l.server), 1024); // httplib listens with a backlog of 5
+  return port;
+}
+
+// --- serve: until a signal; the counters on the way out ------------------------------------
+
+// Signals are taken by one thread with sigtimedwait: blocked before any thread starts.
+Result<sigset_t> block_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -327,191 +554,10 @@ Status run_cloud(const CloudOptions& options) {
     return fail(ErrorKind::failure, "pthread_sigmask failed");
   }
   std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
-  CloudService service(**store, service_options);
-  const int threads = options.threads;
-  server->new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
-  };
-  server->set_keep_alive_max_count(100000);
-  server->set_keep_alive_timeout(10);
-  server->set_read_timeout(30);
-  server->set_write_timeout(30);
-  server->set_tcp_nodelay(true);
-  const bool verbose = options.verbose;
-  const auto handler = [&service, verbose](const httplib::Request& req, httplib::Response& res) {
-    const auto started = std::chrono::steady_clock::now();
-    CloudRequest request;
-    request.method = req.method;
-    request.path = req.path;
-    if (const std::size_t q = req.target.find('?'); q != std::string::npos) {
-      request.query = req.target.substr(q + 1);
-    }
-    request.body = req.body;
-    request.content_type = req.get_header_value("Content-Type");
-    const CloudResponse response = service.handle(request);
-    if (response.delay.count() > 0) {
-      std::this_thread::sleep_for(response.delay);
-    }
-    res.status = response.status;
-    res.set_header("x-acs-request-id", response.request_id);
-    constexpr const char* k_type = "application/json;charset=utf-8";
-    switch (response.delivery) {
-    case Delivery::normal:
-      res.set_content(response.body, k_type);
-      break;
-    case Delivery::truncate: {
-      auto body = std::make_shared<std::string>(response.body);
-      res.set_content_provider(
-          body->size(), k_type, [body](std::size_t, std::size_t, httplib::DataSink& sink) {
-            sink.write(body->data(), body->size() / 2);
-            return false; // the rest never comes: the connection is closed
-          });
-      break;
-    }
-    case Delivery::reset:
-      reset_connection(req);
-      res.set_content(response.body, k_type);
-      break;
-    }
-    if (verbose) {
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-      std::ostringstream line;
-      line << req.method << ' ' << req.path << ' '
-           << (response.action.empty() ? "-" : response.action) << ' ' << response.status << ' '
-           << (response.code.empty() ? "OK" : response.code) << ' ' << ms << "ms "
-           << response.request_id
-           << (response.delivery == Delivery::truncate ? " truncated"
-               : response.delivery == Delivery::reset  ? " reset"
-                                                       : "")
-           << '\n';
-      std::cerr << line.str() << std::flush;
-    }
-  };
-  // The OSS-style object store (sim/cloud_oss.cpp): uploads are streamed to disk as they
-  // arrive, never held in memory; downloads are streamed from the file.
-  const auto upload = [&service, &store = **store, verbose](const httplib::Request& req,
-                                                            httplib::Response& res,
-                                                            const httplib::ContentReader& reader) {
-    const auto started = std::chrono::steady_clock::now();
-    const std::string request_id = service.new_request_id();
-    OssUpload up(store, service.options(), to_ms(WallClock::now()), request_id);
-    OssAnswer answer;
-    const std::string fault = service.upload_fault();
-    const std::int64_t length =
-        static_cast<std::int64_t>(req.get_header_value<std::uint64_t>("Content-Length"));
-    bool drained = false;
-    if (fault == "5xx") {
-      answer = up.refuse(503, "ServiceUnavailable", "Please reduce your request rate.");
-    } else if (!req.is_multipart_form_data()) {
-      answer = up.refuse(400, "InvalidArgument", "PostObject needs multipart/form-data.");
-    } else if (length > service.options().oss_max_bytes + 1024 * 1024) {
-      answer = up.refuse(
-          400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.");
-    } else {
-      std::string name;
-      std::string value;
-      bool in_file = false;
-      const auto flush = [&] {
-        if (!name.empty() && !in_file) {
-          up.field(name, value);
-        }
-        name.clear();
-        value.clear();
-      };
-      const bool complete = reader(
-          [&](const httplib::MultipartFormData& part) {
-            flush();
-            name = part.name;
-            in_file = part.name == "file";
-            if (in_file) {
-              (void)up.begin_file(); // a refusal is answered once the body is read
-            }
-            return true;
-          },
-          [&](const char* data, std::size_t size) {
-            if (in_file) {
-              return up.write(data, size);
-            }
-            if (value.size() < 64 * 1024) {
-              value.append(data, std::min<std::size_t>(size, 64 * 1024 - value.size()));
-            }
-            return true;
-          });
-      flush();
-      drained = complete;
-      answer = up.finish(complete);
-    }
-    service.count_upload(answer.code);
-    if (fault == "reset" && drained) {
-      reset_connection(req);
-    }
-    if (!drained) {
-      res.set_header("Connection", "close"); // the rest of the body was not read
-    }
-    res.status = answer.status;
-    res.set_header("x-oss-request-id", request_id);
-    if (!answer.body.empty()) {
-      res.set_content(answer.body, answer.content_type);
-    }
-    if (verbose) {
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-      std::ostringstream line;
-      line << "POST " << req.path << " PostObject " << answer.status << ' '
-           << (answer.code.empty() ? "OK" : answer.code) << ' ' << ms << "ms " << request_id
-           << (fault.empty() ? "" : " " + fault) << '\n';
-      std::cerr << line.str() << std::flush;
-    }
-  };
-  const auto download = [&store = **store](const httplib::Request& req, httplib::Response& res) {
-    const std::string prefix = std::string(k_oss_path) + "/";
-    const OssDownload d = oss_download(store, std::string_view(req.path).substr(prefix.size()));
-    if (d.error.status != 200) {
-      res.status = d.error.status;
-      res.set_content(d.error.body, d.error.content_type);
-      return;
-    }
-    auto file = std::make_shared<std::ifstream>(d.path, std::ios::binary);
-    res.set_content_provider(
-        static_cast<std::size_t>(d.size),
-        "application/octet-stream",
-        [file](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-          std::vector<char> buffer(std::min<std::size_t>(length, 1 << 16));
-          file->seekg(static_cast<std::streamoff>(offset));
-          file->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-          const auto got = file->gcount();
-          if (got <= 0) {
-            return false;
-          }
-          sink.write(buffer.data(), static_cast<std::size_t>(got));
-          return true;
-        });
-  };
-  server->Post(std::string(k_oss_path), upload);
-  server->Get(std::string(k_oss_path) + "/.+", download);
-  server->Get(".*", handler);
-  server->Post(".*", handler);
-
-  const auto& [host, requested_port] = *listen;
-  int port = requested_port;
-  if (requested_port == 0) {
-    port = server->bind_to_any_port(host);
-    if (port < 0) {
-      return fail(ErrorKind::io, "cannot listen on " + host + ": " + std::strerror(errno));
-    }
-  } else if (!server->bind_to_port(host, requested_port)) {
-    return fail(ErrorKind::io, "cannot listen on " + options.listen + ": " + std::strerror(errno));
-  }
-  ::listen(listen_socket(*server), 1024); // httplib listens with a backlog of 5
-  service.set_public_url(std::string(options.tls ? "https://" : "http://") + host_for_url(host) +
-                         ':' + std::to_string(port));
-
-  std::cout << (options.tls ? "https://" : "http://") << host_for_url(host) << ':' << port
-            << std::endl;
+Status serve(httplib::Server& server, CloudService& service, const sigset_t& signals) {
   std::atomic<bool> stopping{false};
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -531,7 +577,7 @@ Status run_cloud(const CloudOptions& options) {
       }
       std::cerr << "iotfleet-sim cloud: " << ::strsignal(info.si_signo) << ", shutting down\n";
       stopping.store(true);
-      server->stop();
+      server.stop();
       // httplib lets an idle keep-alive connection hold its worker until the keep-alive
       // timeout; do not wait that long. Every committed change is already in the database.
       std::unique_lock lock(done_mutex);
@@ -549,7 +595,7 @@ Status run_cloud(const CloudOptions& options) {
     }
   });
   std::cerr << "ready" << std::endl;
-  const bool served = server->listen_after_bind();
+  const bool served = server.listen_after_bind();
   const bool by_signal = stopping.exchange(true);
   {
     const std::lock_guard lock(done_mutex);
@@ -563,6 +609,25 @@ Status run_cloud(const CloudOptions& options) {
     return fail(ErrorKind::io, "the server stopped unexpectedly");
   }
   return {};
+}
+
+} // namespace
+
+// check -> resolve the state -> set up the listener -> block signals -> route -> bind -> serve.
+Status run_cloud(const CloudOptions& options) {
+  const CloudPlan plan = IOT_TRY(check_options(options));
+  CloudState state = IOT_TRY(open_state(options, plan.seed));
+  Listener listener = IOT_TRY(make_listener(options.tls, state.dir, plan.host));
+  const sigset_t signals = IOT_TRY(block_signals());
+  CloudService service(*state.store, plan.service);
+  configure(*listener.server, options.threads);
+  add_routes(*listener.server, service, *state.store, options.verbose);
+  const int port = IOT_TRY(bind_listener(listener, plan, options.listen));
+  const std::string url = std::string(options.tls ? "https://" : "http://") +
+                          host_for_url(plan.host) + ':' + std::to_string(port);
+  service.set_public_url(url);
+  std::cout << url << std::endl;
+  return serve(*listener.server, service, signals);
 }
 
 void register_cloud(CLI::App& app) {

@@ -4,6 +4,7 @@
 
 #include "cloud/crypto.hpp"
 #include "cloud/signer.hpp"
+#include "core/text.hpp"
 
 #include <cctype>
 #include <iostream>
@@ -15,23 +16,15 @@ namespace {
 
 using iot::cloud::HmacAlgorithm;
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 bool is_form(std::string_view content_type) {
   constexpr std::string_view form = "application/x-www-form-urlencoded";
   return content_type.size() >= form.size() &&
-         lowercase(content_type.substr(0, form.size())) == form;
+         core::iequals(content_type.substr(0, form.size()), form);
 }
 
 // signMethod, case-insensitively (§4: "hmacsha256"; doc samples also show "HmacMD5").
 std::optional<HmacAlgorithm> sign_algorithm(std::string_view method) {
-  const std::string m = lowercase(method);
+  const std::string m = core::to_lower(method);
   if (m == "hmacmd5") {
     return HmacAlgorithm::md5;
   }
@@ -104,7 +97,7 @@ std::variant<DynregReply, DynregRequest> dynreg_authenticate(const CloudRequest&
   const std::string content = "deviceName" + *dn + "productKey" + *pk + "random" + *random;
   const std::string expected =
       iot::cloud::hex(iot::cloud::hmac(*algorithm, product->secret, content));
-  if (!iot::cloud::constant_time_equal(lowercase(*sign), expected)) {
+  if (!iot::cloud::constant_time_equal(core::to_lower(*sign), expected)) {
     return dynreg_error(k_dynreg_bad_sign, "request auth error");
   }
   return DynregRequest{*pk, *dn};

@@ -3,6 +3,7 @@
 // PostObject form upload (key, OSSAccessKeyId, policy, Signature, success_action_status, file
 // last) checked against the grant the Action issued, streamed to <state dir>/oss/<key> with its
 // MD5 and SHA-256 computed on the way, and GET downloads of the stored objects.
+#include "core/text.hpp"
 #include "sim/cloud_ota.hpp"
 
 #include <openssl/evp.h>
@@ -111,14 +112,6 @@ oss_error(int status, std::string code, std::string_view message, std::string_vi
   return a;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 } // namespace
 
 struct OssUpload::Hashes {
@@ -222,7 +215,7 @@ OssUpload::~OssUpload() {
 
 void OssUpload::field(std::string_view name, std::string_view value) {
   if (!m_file_started) {
-    m_fields[lower(name)] = std::string(value.substr(0, 64 * 1024));
+    m_fields[core::to_lower(name)] = std::string(value.substr(0, 64 * 1024));
   }
 }
 
@@ -368,10 +361,7 @@ OssAnswer OssUpload::finish(bool complete) {
   OssAnswer a;
   const auto status = m_fields.find("success_action_status");
   const std::string wanted = status == m_fields.end() ? "" : status->second;
-  std::string etag = md5;
-  std::transform(etag.begin(), etag.end(), etag.begin(), [](unsigned char ch) {
-    return static_cast<char>(std::toupper(ch));
-  });
+  const std::string etag = core::to_upper(md5);
   if (wanted == "201") {
     a.status = 201;
     a.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse>\n  <Bucket>" +

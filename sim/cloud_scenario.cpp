@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "sim/cloud_scenario.hpp"
 
+#include "core/file.hpp"
 #include "sim/cloud_util.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <initializer_list>
 #include <set>
 #include <sstream>
@@ -413,17 +413,8 @@ Result<OtaScenario> parse_ota_scenario(std::string_view json_text) {
 }
 
 Result<Scenario> load_scenario(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return fail(ErrorKind::usage, "scenario " + path.string() + ": cannot open");
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  auto parsed = parse_scenario(buffer.str());
-  if (!parsed) {
-    return with_context(parsed, path.string());
-  }
-  return parsed;
+  const auto text = IOT_TRY(core::read_file(path, "scenario"));
+  return IOT_TRY_CTX(parse_scenario(text), path.string());
 }
 
 } // namespace iot::sim::cloud

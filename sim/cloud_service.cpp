@@ -2,6 +2,7 @@
 #include "sim/cloud_service.hpp"
 
 #include "cloud/signer.hpp"
+#include "core/text.hpp"
 #include "sim/cloud_actions.hpp"
 #include "sim/cloud_dynreg.hpp"
 #include "sim/cloud_ota.hpp"
@@ -25,17 +26,7 @@ std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 1469598103934665
 }
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    const auto a = static_cast<unsigned char>(text[i]);
-    const auto b = static_cast<unsigned char>(prefix[i]);
-    if (std::tolower(a) != std::tolower(b)) {
-      return false;
-    }
-  }
-  return true;
+  return text.size() >= prefix.size() && core::iequals(text.substr(0, prefix.size()), prefix);
 }
 
 Reply missing(std::string_view name) {

@@ -506,7 +506,7 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
     return fail(ErrorKind::usage, "cloud state is already seeded");
   }
   const auto started = std::chrono::steady_clock::now();
-  auto done = write([&](Conn& c) {
+  auto done = IOT_TRY(write([&](Conn& c) {
     SeedStats stats;
     c.exec("PRAGMA cache_size=-131072");
     Rng meta_rng(derive_seed(seed, 0));
@@ -641,10 +641,7 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
     put_meta("seeded", "1");
     c.exec("PRAGMA cache_size=-2000");
     return stats;
-  });
-  if (!done) {
-    return fail(done.error());
-  }
+  }));
   try {
     load();
     // Fold the seed into the database file so the WAL starts small.
@@ -654,7 +651,7 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
   } catch (const SqlError& e) {
     return fail(ErrorKind::io, "cloud state: " + e.message);
   }
-  done->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return done;
 }
 

@@ -123,11 +123,8 @@ Result<std::string> cert_pem(X509* cert) {
 }
 
 Result<Key> load_key(const fs::path& path) {
-  auto text = read_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  Bio bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  auto text = IOT_TRY(read_file(path));
+  Bio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
     return fail(ErrorKind::io, openssl_error("read key " + path.string()));
@@ -136,11 +133,8 @@ Result<Key> load_key(const fs::path& path) {
 }
 
 Result<Cert> load_cert(const fs::path& path) {
-  auto text = read_file(path);
-  if (!text) {
-    return fail(text.error());
-  }
-  Bio bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+  auto text = IOT_TRY(read_file(path));
+  Bio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
     return fail(ErrorKind::io, openssl_error("read certificate " + path.string()));
@@ -220,45 +214,26 @@ Result<TlsFiles> ensure_tls_files(const fs::path& dir,
   Key ca_key;
   Cert ca_cert;
   if (fs::exists(files.ca_cert) && fs::exists(files.ca_key)) {
-    auto k = load_key(files.ca_key);
-    if (!k) {
-      return fail(k.error());
-    }
-    auto c = load_cert(files.ca_cert);
-    if (!c) {
-      return fail(c.error());
-    }
-    ca_key = std::move(*k);
-    ca_cert = std::move(*c);
+    auto k = IOT_TRY(load_key(files.ca_key));
+    auto c = IOT_TRY(load_cert(files.ca_cert));
+    ca_key = std::move(k);
+    ca_cert = std::move(c);
   } else {
-    auto k = new_key();
-    if (!k) {
-      return fail(k.error());
-    }
-    auto c = make_cert(k->get(),
-                       "iotfleet-sim cloud emulator CA",
-                       3650,
-                       nullptr,
-                       k->get(),
-                       {{NID_basic_constraints, "critical,CA:TRUE"},
-                        {NID_key_usage, "critical,keyCertSign,cRLSign"},
-                        {NID_subject_key_identifier, "hash"}});
-    if (!c) {
-      return fail(c.error());
-    }
-    auto key_text = key_pem(k->get());
-    auto cert_text = cert_pem(c->get());
-    if (!key_text || !cert_text) {
-      return fail(!key_text ? key_text.error() : cert_text.error());
-    }
-    if (auto w = write_file(files.ca_key, *key_text, 0600); !w) {
-      return fail(w.error());
-    }
-    if (auto w = write_file(files.ca_cert, *cert_text, 0644); !w) {
-      return fail(w.error());
-    }
-    ca_key = std::move(*k);
-    ca_cert = std::move(*c);
+    auto k = IOT_TRY(new_key());
+    auto c = IOT_TRY(make_cert(k.get(),
+                               "iotfleet-sim cloud emulator CA",
+                               3650,
+                               nullptr,
+                               k.get(),
+                               {{NID_basic_constraints, "critical,CA:TRUE"},
+                                {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                                {NID_subject_key_identifier, "hash"}}));
+    const auto key_text = IOT_TRY(key_pem(k.get()));
+    const auto cert_text = IOT_TRY(cert_pem(c.get()));
+    IOT_TRY(write_file(files.ca_key, key_text, 0600));
+    IOT_TRY(write_file(files.ca_cert, cert_text, 0644));
+    ca_key = std::move(k);
+    ca_cert = std::move(c);
   }
   std::string san = "IP:127.0.0.1,IP:::1,DNS:localhost";
   for (const std::string& name : extra_names) {
@@ -267,35 +242,22 @@ Result<TlsFiles> ensure_tls_files(const fs::path& dir,
       san += "," + alt_name(name);
     }
   }
-  auto key = new_key();
-  if (!key) {
-    return fail(key.error());
-  }
-  auto cert = make_cert(key->get(),
-                        "localhost",
-                        825,
-                        ca_cert.get(),
-                        ca_key.get(),
-                        {{NID_basic_constraints, "critical,CA:FALSE"},
-                         {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
-                         {NID_ext_key_usage, "serverAuth"},
-                         {NID_subject_alt_name, san},
-                         {NID_subject_key_identifier, "hash"},
-                         {NID_authority_key_identifier, "keyid:always"}});
-  if (!cert) {
-    return fail(cert.error());
-  }
-  auto key_text = key_pem(key->get());
-  auto cert_text = cert_pem(cert->get());
-  if (!key_text || !cert_text) {
-    return fail(!key_text ? key_text.error() : cert_text.error());
-  }
-  if (auto w = write_file(files.server_key, *key_text, 0600); !w) {
-    return fail(w.error());
-  }
-  if (auto w = write_file(files.server_cert, *cert_text, 0644); !w) {
-    return fail(w.error());
-  }
+  auto key = IOT_TRY(new_key());
+  auto cert = IOT_TRY(make_cert(key.get(),
+                                "localhost",
+                                825,
+                                ca_cert.get(),
+                                ca_key.get(),
+                                {{NID_basic_constraints, "critical,CA:FALSE"},
+                                 {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+                                 {NID_ext_key_usage, "serverAuth"},
+                                 {NID_subject_alt_name, san},
+                                 {NID_subject_key_identifier, "hash"},
+                                 {NID_authority_key_identifier, "keyid:always"}}));
+  const auto key_text = IOT_TRY(key_pem(key.get()));
+  const auto cert_text = IOT_TRY(cert_pem(cert.get()));
+  IOT_TRY(write_file(files.server_key, key_text, 0600));
+  IOT_TRY(write_file(files.server_cert, cert_text, 0644));
   return files;
 }
 

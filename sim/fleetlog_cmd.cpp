@@ -546,20 +546,12 @@ Status run_fleetlog(const FleetLogOptions& o) {
   if (o.days < 1 || o.days > 366) {
     return fail(ErrorKind::usage, "--days: 1 to 366");
   }
-  auto t0 = parse_start(o.start);
-  if (!t0) {
-    return fail(t0.error());
-  }
-  Simulation sim(o, *t0);
+  auto t0 = IOT_TRY(parse_start(o.start));
+  Simulation sim(o, t0);
   std::vector<Dev> devs;
   std::vector<std::string> never;
-  if (auto ok = sim.build(devs, never); !ok) {
-    return ok;
-  }
-  auto file = OutFile::create(o.output);
-  if (!file) {
-    return fail(file.error());
-  }
+  IOT_TRY(sim.build(devs, never));
+  auto file = IOT_TRY(OutFile::create(o.output));
   Writer writer(o, devs);
   std::string buf;
   buf.reserve(8u << 20);
@@ -571,7 +563,7 @@ Status run_fleetlog(const FleetLogOptions& o) {
   std::vector<Event> all; // --order desc
   for (int day = 0; day < o.days; ++day) {
     events.clear();
-    sim.run(devs, *t0 + (day + 1) * k_day, events);
+    sim.run(devs, t0 + (day + 1) * k_day, events);
     std::sort(events.begin(), events.end(), by_time);
     if (o.order == "desc") {
       all.insert(all.end(), events.begin(), events.end());
@@ -580,9 +572,7 @@ Status run_fleetlog(const FleetLogOptions& o) {
     for (const auto& e : events) {
       writer.line(buf, e);
       if (buf.size() >= (8u << 20)) {
-        if (auto ok = file->write(buf); !ok) {
-          return ok;
-        }
+        IOT_TRY(file.write(buf));
         buf.clear();
       }
     }
@@ -592,26 +582,17 @@ Status run_fleetlog(const FleetLogOptions& o) {
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       writer.line(buf, *it);
       if (buf.size() >= (8u << 20)) {
-        if (auto ok = file->write(buf); !ok) {
-          return ok;
-        }
+        IOT_TRY(file.write(buf));
         buf.clear();
       }
     }
   }
-  if (auto ok = file->write(buf); !ok) {
-    return ok;
-  }
-  if (auto ok = file->commit(); !ok) {
-    return ok;
-  }
+  IOT_TRY(file.write(buf));
+  IOT_TRY(file.commit());
 
   // The truth: which device has which planted problem.
   const std::string truth_path = o.truth.empty() ? o.output + ".truth.csv" : o.truth;
-  auto truth = OutFile::create(truth_path);
-  if (!truth) {
-    return fail(truth.error());
-  }
+  auto truth = IOT_TRY(OutFile::create(truth_path));
   std::string t = "device_name,problem,client_ips\n";
   for (const auto& d : devs) {
     if (d.kind == Kind::normal) {
@@ -628,17 +609,10 @@ Status run_fleetlog(const FleetLogOptions& o) {
   for (const auto& n : never) {
     t += n + ",never-online,\n";
   }
-  if (auto ok = truth->write(t); !ok) {
-    return ok;
-  }
-  if (auto ok = truth->commit(); !ok) {
-    return ok;
-  }
+  IOT_TRY(truth.write(t));
+  IOT_TRY(truth.commit());
   if (!o.devices_out.empty()) {
-    auto list = OutFile::create(o.devices_out);
-    if (!list) {
-      return fail(list.error());
-    }
+    auto list = IOT_TRY(OutFile::create(o.devices_out));
     std::string l = "device_name\n";
     for (const auto& d : devs) {
       l += d.name + "\n";
@@ -646,12 +620,8 @@ Status run_fleetlog(const FleetLogOptions& o) {
     for (const auto& n : never) {
       l += n + "\n";
     }
-    if (auto ok = list->write(l); !ok) {
-      return ok;
-    }
-    if (auto ok = list->commit(); !ok) {
-      return ok;
-    }
+    IOT_TRY(list.write(l));
+    IOT_TRY(list.commit());
   }
   return {};
 }

@@ -462,10 +462,7 @@ Status ProductionLine::start(std::size_t count, const IdentityOverrides& overrid
     if (latest != nullptr && latest->removed_at) {
       // The fixture was left empty: it stays empty until an `insert`.
       m_fixtures[i].generation = latest->generation;
-      auto path = m_server.add(nullptr);
-      if (!path) {
-        return fail(path.error());
-      }
+      IOT_TRY(m_server.add(nullptr));
       LogLine(log_stream()) << "iotfleet-sim: fixture " << i
                             << " is empty (its module was removed at " << *latest->removed_at << ")"
                             << (i < overrides.identities.size() ? "; --imei for it ignored" : "")
@@ -474,20 +471,15 @@ Status ProductionLine::start(std::size_t count, const IdentityOverrides& overrid
     }
     std::size_t generation = latest != nullptr ? latest->generation : 0;
     fs::path file = nvm_path(m_options.state_dir, kind, i, generation);
-    auto loaded = load_nvm(file);
-    if (!loaded) {
-      return fail(loaded.error());
-    }
+    auto loaded = IOT_TRY(load_nvm(file));
     Nvm nvm;
     bool changed = false;
     bool new_record = latest == nullptr;
-    if (*loaded) {
-      nvm = std::move(**loaded);
+    if (loaded) {
+      nvm = std::move(*loaded);
     } else if (latest != nullptr) {
       // The current module's file is gone: a fresh module took its place.
-      if (auto marked = m_history.mark_removed(i, generation, utc_timestamp_ms()); !marked) {
-        return marked;
-      }
+      IOT_TRY(m_history.mark_removed(i, generation, utc_timestamp_ms()));
       ++generation;
       file = nvm_path(m_options.state_dir, kind, i, generation);
       Rng rng(insert_identity_seed(m_options.base_seed, i, generation));
@@ -518,20 +510,13 @@ Status ProductionLine::start(std::size_t count, const IdentityOverrides& overrid
       first_identity = identity;
     }
     if (changed) {
-      if (auto saved = save_nvm(file, nvm, kind); !saved) {
-        return saved;
-      }
+      IOT_TRY(save_nvm(file, nvm, kind));
     }
     if (new_record) {
-      if (auto recorded = record_inserted(i, generation, nvm); !recorded) {
-        return recorded;
-      }
+      IOT_TRY(record_inserted(i, generation, nvm));
     }
     m_fixtures[i].generation = generation;
-    auto path = m_server.add(make_model(i, generation, std::move(nvm)));
-    if (!path) {
-      return fail(path.error());
-    }
+    IOT_TRY(m_server.add(make_model(i, generation, std::move(nvm))));
   }
   return {};
 }
@@ -554,9 +539,7 @@ Status ProductionLine::publish() const {
   }
   const std::string text = doc.dump(2) + "\n";
   for (const auto& file : m_options.ports_files) {
-    if (auto written = write_file_atomic(file, text); !written) {
-      return written;
-    }
+    IOT_TRY(write_file_atomic(file, text));
   }
   return {};
 }

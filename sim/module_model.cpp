@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sim/module_model.hpp"
 
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -31,18 +33,6 @@ struct Arg {
   std::string text;
   bool quoted = false;
 };
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return upper(a) == upper(b);
-}
 
 // Splits a parameter list. Quoted strings run to the next '"' (Luat, Quectel: no escape rule is
 // documented) or honour ESP-AT's \" \\ \, escapes. After a closing quote only ',' or the end may
@@ -407,7 +397,7 @@ bool ModuleModel::swallowed_by_fault(const FaultDraw& f, TimePoint at) {
 }
 
 void ModuleModel::process_line(const std::string& line, TimePoint at) {
-  if (line.size() < 2 || !iequals(line.substr(0, 2), "AT")) {
+  if (line.size() < 2 || !core::iequals(line.substr(0, 2), "AT")) {
     return; // V.250: everything up to "AT" is ignored (also empty lines, a stray LF/CR)
   }
   ++m_stats.commands;
@@ -558,9 +548,7 @@ Status ModuleModel::overwrite_sn_storage(std::string value) {
     break;
   }
   if (m_persist) {
-    if (Status saved = m_persist(next); !saved) {
-      return saved;
-    }
+    IOT_TRY(m_persist(next));
   }
   m_nvm = std::move(next);
   return {};
@@ -579,7 +567,7 @@ ModuleModel::Reply ModuleModel::execute(std::string_view line) {
   }
   if (rest.front() != '+' && rest.front() != '^' && rest.front() != '*') {
     // Basic (V.250) commands.
-    const std::string cmd = upper(rest);
+    const std::string cmd = core::to_upper(rest);
     if (cmd == "E0" || cmd == "E") {
       m_echo = false;
       return ok();
@@ -606,7 +594,7 @@ ModuleModel::Reply ModuleModel::execute(std::string_view line) {
   }
   // Extended commands: NAME, NAME?, NAME=?, NAME=<args>.
   const std::size_t pos = rest.find_first_of("=?");
-  const std::string name = upper(rest.substr(0, pos));
+  const std::string name = core::to_upper(rest.substr(0, pos));
   char form = 'x';
   std::string_view args;
   if (pos != std::string_view::npos) {
@@ -830,7 +818,7 @@ ModuleModel::Reply ModuleModel::execute_quectel(std::string_view name,
       return cme_error(k_cme_bad_param);
     }
     const auto parsed = split_args(args, false);
-    if (!parsed || parsed->size() < 2 || !iequals((*parsed)[0].text, "aliauth")) {
+    if (!parsed || parsed->size() < 2 || !core::iequals((*parsed)[0].text, "aliauth")) {
       return cme_error(k_cme_bad_param);
     }
     const auto index = parse_int((*parsed)[1].text);

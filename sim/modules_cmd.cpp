@@ -148,23 +148,12 @@ parse_latency_range(std::string_view text) {
 }
 
 Status run_modules(const ModulesOptions& o) {
-  const auto kind = parse_module_kind(o.module);
-  if (!kind) {
-    return fail(kind.error());
-  }
-  if (auto valid = validate(o, *kind); !valid) {
-    return valid;
-  }
-  const auto latency = parse_latency_range(o.nvm_latency_ms);
-  if (!latency) {
-    return fail(latency.error());
-  }
-  const auto state_dir = prepare_state_dir(o.state_dir);
-  if (!state_dir) {
-    return fail(state_dir.error());
-  }
+  const auto kind = IOT_TRY(parse_module_kind(o.module));
+  IOT_TRY(validate(o, kind));
+  const auto latency = IOT_TRY(parse_latency_range(o.nvm_latency_ms));
+  const auto state_dir = IOT_TRY(prepare_state_dir(o.state_dir));
   if (o.state_dir.empty()) {
-    std::cerr << "iotfleet-sim: state dir " << state_dir->string() << '\n';
+    std::cerr << "iotfleet-sim: state dir " << state_dir.string() << '\n';
   }
 
   // Signals become a readable fd for the poll loop; block them before anything else.
@@ -186,29 +175,23 @@ Status run_modules(const ModulesOptions& o) {
   std::optional<FileRemover> remove_fifo;
   std::optional<FdGuard> control_fd;
   if (!o.control.empty()) {
-    auto fd = open_control_fifo(o.control);
-    if (!fd) {
-      return fail(fd.error());
-    }
+    auto fd = IOT_TRY(open_control_fifo(o.control));
     remove_fifo.emplace(o.control);
-    control_fd.emplace(*fd);
+    control_fd.emplace(fd);
   }
 
   const std::uint64_t base_seed = o.seed ? *o.seed : std::random_device{}();
   ModelConfig config;
-  config.kind = *kind;
+  config.kind = kind;
   config.faults = o.faults;
   config.urcs_per_minute = o.urc_rate;
-  config.nvm_latency_min = latency->first;
-  config.nvm_latency_max = latency->second;
+  config.nvm_latency_min = latency.first;
+  config.nvm_latency_max = latency.second;
   config.volatile_aliauth = o.volatile_aliauth;
 
-  auto history = ModuleHistory::open(*state_dir / "modules.ndjson", *kind);
-  if (!history) {
-    return fail(history.error());
-  }
+  auto history = IOT_TRY(ModuleHistory::open(state_dir / "modules.ndjson", kind));
   const fs::path ports_file =
-      o.ports_file.empty() ? *state_dir / "ports.json" : fs::path(o.ports_file);
+      o.ports_file.empty() ? state_dir / "ports.json" : fs::path(o.ports_file);
   const fs::path registry = sim_registry_dir();
   std::error_code ec;
   fs::create_directories(registry, ec);
@@ -222,22 +205,20 @@ Status run_modules(const ModulesOptions& o) {
   PtyServer server(PtyServerOptions{o.baud, !o.no_pacing});
   LineOptions line_options;
   line_options.config = config;
-  line_options.state_dir = *state_dir;
+  line_options.state_dir = state_dir;
   line_options.base_seed = base_seed;
   line_options.swap_gap = std::chrono::milliseconds(o.swap_gap_ms);
   // Both rewritten whenever a fixture changes.
   line_options.ports_files = {ports_file, registry_file};
   line_options.pid = ::getpid();
   line_options.baud = o.baud;
-  ProductionLine line(server, std::move(line_options), std::move(*history));
+  ProductionLine line(server, std::move(line_options), std::move(history));
   if (auto started = line.start(static_cast<std::size_t>(o.count),
                                 IdentityOverrides{o.imeis, o.duplicate_imei, o.placeholder_imei});
       !started) {
     return started;
   }
-  if (auto written = line.publish(); !written) {
-    return written;
-  }
+  IOT_TRY(line.publish());
   if (control_fd) {
     line.set_control_fd(control_fd->get());
   }
@@ -249,9 +230,7 @@ Status run_modules(const ModulesOptions& o) {
   std::cout.flush();
   std::cerr << "ready" << std::endl;
 
-  if (auto served = server.run(stop_fd.get(), &line); !served) {
-    return served;
-  }
+  IOT_TRY(server.run(stop_fd.get(), &line));
   signalfd_siginfo info{};
   if (::read(stop_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     std::cerr << "iotfleet-sim: " << ::strsignal(static_cast<int>(info.ssi_signo))

@@ -181,11 +181,8 @@ Result<std::optional<Nvm>> load_nvm(const std::filesystem::path& path) {
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  auto nvm = nvm_from_json(buffer.str());
-  if (!nvm) {
-    return with_context(nvm, path.string());
-  }
-  return std::optional<Nvm>{std::move(*nvm)};
+  auto nvm = IOT_TRY_CTX(nvm_from_json(buffer.str()), path.string());
+  return std::optional<Nvm>{std::move(nvm)};
 }
 
 Status save_nvm(const std::filesystem::path& path, const Nvm& nvm, ModuleKind kind) {

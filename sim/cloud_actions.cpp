@@ -66,6 +66,10 @@ int find_action(std::string_view name) {
   return -1;
 }
 
+std::int64_t page_count(std::int64_t total, std::int64_t page_size) {
+  return (total + page_size - 1) / page_size;
+}
+
 Reply ok(json fields) {
   Reply r;
   r.body = json::object();

@@ -44,6 +44,8 @@ struct ReplyError {
 
 // {"Success": true, ...fields}
 [[nodiscard]] Reply ok(json fields = json::object());
+// The PageCount of a paged answer: pages of page_size (> 0) that hold total items.
+[[nodiscard]] std::int64_t page_count(std::int64_t total, std::int64_t page_size);
 // IoT business failure: HTTP 200, {"Success": false, "Code", "ErrorMessage"}.
 [[nodiscard]] Reply business_error(std::string code, std::string message);
 // Gateway failure: HTTP `status`, {"HostId", "Code", "Message", "Recommend"}.

@@ -86,10 +86,6 @@ ReplyError page_error(std::string message) {
   return ReplyError{business_error("iot.common.InvalidPageParams", std::move(message))};
 }
 
-std::int64_t page_count(std::int64_t total, std::int64_t page_size) {
-  return (total + page_size - 1) / page_size;
-}
-
 std::string device_type(const ProductRow& p) {
   return p.node_type == 1 ? "GATEWAY" : "DEVICE";
 }

@@ -113,8 +113,19 @@ bool is_hex(std::string_view v) {
       v.begin(), v.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
-std::int64_t page_count(std::int64_t total, std::int64_t page_size) {
-  return (total + page_size - 1) / page_size;
+// A paged OTA list: {"Total", "PageSize", "PageCount", "CurrentPage", "Data": {item: list}}.
+Reply page_reply(std::int64_t total,
+                 std::int64_t page_size,
+                 std::int64_t current,
+                 std::string_view item,
+                 json list) {
+  json out;
+  out["Total"] = total;
+  out["PageSize"] = page_size;
+  out["PageCount"] = page_count(total, page_size);
+  out["CurrentPage"] = current;
+  out["Data"] = json{{std::string(item), std::move(list)}};
+  return ok(std::move(out));
 }
 
 FirmwareRow visible_firmware(const ActionContext& ctx, Conn& c) {
@@ -498,29 +509,7 @@ Reply create_ota_firmware(ActionContext& ctx) {
     f.verify_status = need_verify ? k_verify_none : k_verify_not_needed;
     f.created_ms = ctx.now_ms();
     f.modified_ms = ctx.now_ms();
-    c.prepare("INSERT INTO ota_firmwares(firmware_id, product_key, name, dest_version, "
-              "src_version, type, module, url, object_key, size, sign, sign_method, md5, "
-              "description, udi, verify_status, created_ms, modified_ms) VALUES(?1, ?2, ?3, ?4, "
-              "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")
-        .bind(1, f.firmware_id)
-        .bind(2, f.product_key)
-        .bind(3, f.name)
-        .bind(4, f.dest_version)
-        .bind(5, f.src_version)
-        .bind(6, std::int64_t{f.type})
-        .bind(7, f.module)
-        .bind(8, f.url)
-        .bind(9, f.object_key)
-        .bind(10, f.size)
-        .bind(11, f.sign)
-        .bind(12, f.sign_method)
-        .bind(13, f.md5)
-        .bind(14, f.description)
-        .bind(15, f.udi)
-        .bind(16, std::int64_t{f.verify_status})
-        .bind(17, f.created_ms)
-        .bind(18, f.modified_ms)
-        .run();
+    firmware_table().insert(c, f);
     return ok(
         json{{"Data", {{"FirmwareId", f.firmware_id}, {"UtcCreate", utc_iso(f.created_ms)}}}});
   });
@@ -756,14 +745,11 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
     // OverwriteMode 2: pending (not yet IN_PROGRESS) tasks of other jobs give way.
     if (overwrite.value_or(1) == 2) {
       for (const Target& t : targets) {
-        Stmt s = c.prepare("SELECT " + std::string(k_task_columns) +
-                           " FROM ota_tasks WHERE product_key = ?1 AND device_name = ?2 AND "
-                           "module = ?3 AND status IN ('CONFIRM', 'QUEUED', 'NOTIFIED')");
+        Stmt s = c.prepare(
+            task_table().select("WHERE product_key = ?1 AND device_name = ?2 AND "
+                                "module = ?3 AND status IN ('CONFIRM', 'QUEUED', 'NOTIFIED')"));
         s.bind(1, t.device.product_key).bind(2, t.device.device_name).bind(3, f.module);
-        std::vector<OtaTaskRow> pending;
-        while (s.step()) {
-          pending.push_back(task_row(s));
-        }
+        std::vector<OtaTaskRow> pending = task_table().read_all(s);
         s.reset();
         for (OtaTaskRow& task : pending) {
           finish_task(c, task, k_task_canceled, "Overwritten by a newer job.", now);
@@ -824,8 +810,7 @@ Reply list_ota_task_by_job(ActionContext& ctx) {
     const std::string name_list = json(names).dump();
     // ?4 and ?5 (LIMIT / OFFSET) are in both statements, so every index up to 5 may be bound.
     Stmt count = c.prepare("SELECT COUNT(*) FROM ota_tasks " + where + " AND ?4 >= 0 AND ?5 >= 0");
-    Stmt s = c.prepare("SELECT " + std::string(k_task_columns) + " FROM ota_tasks " + where +
-                       " ORDER BY seq LIMIT ?4 OFFSET ?5");
+    Stmt s = c.prepare(task_table().select(where + " ORDER BY seq LIMIT ?4 OFFSET ?5"));
     for (Stmt* st : {&count, &s}) {
       st->bind(1, job.seq).bind(4, page_size).bind(5, (current - 1) * page_size);
       if (!status.empty()) {
@@ -840,15 +825,9 @@ Reply list_ota_task_by_job(ActionContext& ctx) {
     json list = json::array();
     const ProductRow* product = ctx.store().product(job.product_key);
     while (s.step()) {
-      list.push_back(task_json(task_row(s), job, product, dest));
+      list.push_back(task_json(task_table().read(s), job, product, dest));
     }
-    json out;
-    out["Total"] = total;
-    out["PageSize"] = page_size;
-    out["PageCount"] = page_count(total, page_size);
-    out["CurrentPage"] = current;
-    out["Data"] = json{{"SimpleOTATaskInfo", std::move(list)}};
-    return ok(std::move(out));
+    return page_reply(total, page_size, current, "SimpleOTATaskInfo", std::move(list));
   });
 }
 
@@ -885,23 +864,9 @@ Reply cancel_ota_task_by_job(ActionContext& ctx) {
         statuses.emplace_back("CONFIRM");
       }
     }
-    std::int64_t canceled = 0;
     for (const std::string& st : statuses) {
-      std::vector<OtaTaskRow> tasks;
-      {
-        Stmt s = c.prepare("SELECT " + std::string(k_task_columns) +
-                           " FROM ota_tasks WHERE job_seq = ?1 AND status = ?2 ORDER BY seq");
-        s.bind(1, job.seq).bind(2, st);
-        while (s.step()) {
-          tasks.push_back(task_row(s));
-        }
-      }
-      for (OtaTaskRow& t : tasks) {
-        finish_task(c, t, k_task_canceled, "Canceled by the user.", now);
-        ++canceled;
-      }
+      cancel_tasks(c, job.seq, {st}, "Canceled by the user.", now);
     }
-    (void)canceled;
     return ok();
   });
 }
@@ -948,13 +913,7 @@ Reply list_ota_job_by_firmware(ActionContext& ctx) {
       }
       list.push_back(std::move(item));
     }
-    json out;
-    out["Total"] = total;
-    out["PageSize"] = page_size;
-    out["PageCount"] = page_count(total, page_size);
-    out["CurrentPage"] = current;
-    out["Data"] = json{{"SimpleOTAJobInfo", std::move(list)}};
-    return ok(std::move(out));
+    return page_reply(total, page_size, current, "SimpleOTAJobInfo", std::move(list));
   });
 }
 
@@ -967,19 +926,8 @@ Reply cancel_ota_strategy_by_job(ActionContext& ctx) {
     }
     // No task is started any more: those not yet notified are canceled; notified and running
     // ones carry on. The job ends CANCELED.
-    std::vector<OtaTaskRow> tasks;
-    {
-      Stmt s = c.prepare("SELECT " + std::string(k_task_columns) +
-                         " FROM ota_tasks WHERE job_seq = ?1 AND status IN ('CONFIRM', "
-                         "'QUEUED') ORDER BY seq");
-      s.bind(1, job.seq);
-      while (s.step()) {
-        tasks.push_back(task_row(s));
-      }
-    }
-    for (OtaTaskRow& t : tasks) {
-      finish_task(c, t, k_task_canceled, "The job's strategy was canceled.", now);
-    }
+    cancel_tasks(
+        c, job.seq, {k_task_confirm, k_task_queued}, "The job's strategy was canceled.", now);
     if (auto fresh = find_job_by_seq(c, job.seq)) {
       if (fresh->status != k_job_completed && fresh->status != k_job_canceled) {
         fresh->canceled_tasks = std::max<std::int64_t>(fresh->canceled_tasks, 1);

@@ -5,6 +5,7 @@
 // are in sim/cloud_actions_ota.cpp.
 #pragma once
 
+#include "sim/cloud_rows.hpp"
 #include "sim/cloud_service.hpp"
 #include "sim/cloud_store.hpp"
 
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -128,8 +130,10 @@ std::int64_t insert_job(Conn& c, const OtaJobRow& job);
 void update_job(Conn& c, const OtaJobRow& job);
 std::int64_t insert_task(Conn& c, const OtaTaskRow& task);
 void update_task(Conn& c, const OtaTaskRow& task);
-[[nodiscard]] OtaTaskRow task_row(const Stmt& s); // columns as k_task_columns
-extern const std::string_view k_task_columns;
+// The ota_firmwares, ota_jobs and ota_tasks tables (sim/cloud_rows.hpp).
+[[nodiscard]] const RowTable<FirmwareRow>& firmware_table();
+[[nodiscard]] const RowTable<OtaJobRow>& job_table();
+[[nodiscard]] const RowTable<OtaTaskRow>& task_table();
 
 // The device's version of `module` ("default": devices.firmware).
 [[nodiscard]] std::string device_version(Conn& c, const DeviceRow& device, std::string_view module);
@@ -143,6 +147,13 @@ void set_device_version(Conn& c,
 // task is left open, the job's status (and a verification job's firmware).
 void finish_task(
     Conn& c, OtaTaskRow& task, std::string_view status, std::string desc, std::int64_t t);
+// Cancels (finish_task CANCELED, `why`) every task of job `job_seq` whose status is one of
+// `statuses` (the k_task_* constants), in seq order; how many.
+std::int64_t cancel_tasks(Conn& c,
+                          std::int64_t job_seq,
+                          std::initializer_list<std::string_view> statuses,
+                          std::string_view why,
+                          std::int64_t now);
 // Ends a job whose last open task just ended (or that never had one).
 void end_job_if_done(Conn& c, OtaJobRow& job, std::int64_t t);
 

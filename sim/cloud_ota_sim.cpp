@@ -17,81 +17,81 @@
 
 namespace iot::sim::cloud {
 
+const RowTable<FirmwareRow>& firmware_table() {
+  static const RowTable<FirmwareRow> table("ota_firmwares",
+                                           {{"seq", &FirmwareRow::seq},
+                                            {"firmware_id", &FirmwareRow::firmware_id},
+                                            {"product_key", &FirmwareRow::product_key},
+                                            {"name", &FirmwareRow::name},
+                                            {"dest_version", &FirmwareRow::dest_version},
+                                            {"src_version", &FirmwareRow::src_version},
+                                            {"type", &FirmwareRow::type},
+                                            {"module", &FirmwareRow::module},
+                                            {"url", &FirmwareRow::url},
+                                            {"object_key", &FirmwareRow::object_key},
+                                            {"size", &FirmwareRow::size},
+                                            {"sign", &FirmwareRow::sign},
+                                            {"sign_method", &FirmwareRow::sign_method},
+                                            {"md5", &FirmwareRow::md5},
+                                            {"description", &FirmwareRow::description},
+                                            {"udi", &FirmwareRow::udi},
+                                            {"verify_status", &FirmwareRow::verify_status},
+                                            {"created_ms", &FirmwareRow::created_ms},
+                                            {"modified_ms", &FirmwareRow::modified_ms}});
+  return table;
+}
+
+const RowTable<OtaJobRow>& job_table() {
+  static const RowTable<OtaJobRow> table("ota_jobs",
+                                         {{"seq", &OtaJobRow::seq},
+                                          {"job_id", &OtaJobRow::job_id},
+                                          {"firmware_id", &OtaJobRow::firmware_id},
+                                          {"product_key", &OtaJobRow::product_key},
+                                          {"job_type", &OtaJobRow::job_type},
+                                          {"status", &OtaJobRow::status},
+                                          {"details", &OtaJobRow::details},
+                                          {"max_per_minute", &OtaJobRow::max_per_minute},
+                                          {"retry_interval", &OtaJobRow::retry_interval},
+                                          {"retry_count", &OtaJobRow::retry_count},
+                                          {"timeout_min", &OtaJobRow::timeout_min},
+                                          {"schedule_ms", &OtaJobRow::schedule_ms},
+                                          {"schedule_finish_ms", &OtaJobRow::schedule_finish_ms},
+                                          {"start_ms", &OtaJobRow::start_ms},
+                                          {"end_ms", &OtaJobRow::end_ms},
+                                          {"next_slot_us", &OtaJobRow::next_slot_us},
+                                          {"open_tasks", &OtaJobRow::open_tasks},
+                                          {"canceled_tasks", &OtaJobRow::canceled_tasks},
+                                          {"created_ms", &OtaJobRow::created_ms},
+                                          {"modified_ms", &OtaJobRow::modified_ms}});
+  return table;
+}
+
+const RowTable<OtaTaskRow>& task_table() {
+  static const RowTable<OtaTaskRow> table("ota_tasks",
+                                          {{"seq", &OtaTaskRow::seq},
+                                           {"task_id", &OtaTaskRow::task_id},
+                                           {"job_seq", &OtaTaskRow::job_seq},
+                                           {"product_key", &OtaTaskRow::product_key},
+                                           {"device_name", &OtaTaskRow::device_name},
+                                           {"iot_id", &OtaTaskRow::iot_id},
+                                           {"module", &OtaTaskRow::module},
+                                           {"src_version", &OtaTaskRow::src_version},
+                                           {"status", &OtaTaskRow::status},
+                                           {"progress", &OtaTaskRow::progress},
+                                           {"task_desc", &OtaTaskRow::task_desc},
+                                           {"attempt", &OtaTaskRow::attempt},
+                                           {"phase", &OtaTaskRow::phase},
+                                           {"ready_ms", &OtaTaskRow::ready_ms},
+                                           {"due_ms", &OtaTaskRow::due_ms},
+                                           {"deadline_ms", &OtaTaskRow::deadline_ms},
+                                           {"created_ms", &OtaTaskRow::created_ms},
+                                           {"modified_ms", &OtaTaskRow::modified_ms}});
+  return table;
+}
+
 namespace {
 
 constexpr std::int64_t k_budget = 20'000; // events per advance_ota() transaction
-
-constexpr std::string_view k_job_columns =
-    "seq, job_id, firmware_id, product_key, job_type, status, details, max_per_minute, "
-    "retry_interval, retry_count, timeout_min, schedule_ms, schedule_finish_ms, start_ms, "
-    "end_ms, next_slot_us, open_tasks, canceled_tasks, created_ms, modified_ms";
-
-OtaJobRow job_row(const Stmt& s) {
-  OtaJobRow j;
-  j.seq = s.int64(0);
-  j.job_id = s.text(1);
-  j.firmware_id = s.text(2);
-  j.product_key = s.text(3);
-  j.job_type = s.text(4);
-  j.status = s.text(5);
-  j.details = s.text(6);
-  j.max_per_minute = s.int64(7);
-  j.retry_interval = s.int64(8);
-  j.retry_count = s.int64(9);
-  j.timeout_min = s.int64(10);
-  j.schedule_ms = s.int64(11);
-  j.schedule_finish_ms = s.int64(12);
-  j.start_ms = s.int64(13);
-  j.end_ms = s.int64(14);
-  j.next_slot_us = s.int64(15);
-  j.open_tasks = s.int64(16);
-  j.canceled_tasks = s.int64(17);
-  j.created_ms = s.int64(18);
-  j.modified_ms = s.int64(19);
-  return j;
-}
-
-void bind_job(Stmt& s, const OtaJobRow& j) {
-  s.bind(1, j.job_id)
-      .bind(2, j.firmware_id)
-      .bind(3, j.product_key)
-      .bind(4, j.job_type)
-      .bind(5, j.status)
-      .bind(6, j.details)
-      .bind(7, j.max_per_minute)
-      .bind(8, j.retry_interval)
-      .bind(9, j.retry_count)
-      .bind(10, j.timeout_min)
-      .bind(11, j.schedule_ms)
-      .bind(12, j.schedule_finish_ms)
-      .bind(13, j.start_ms)
-      .bind(14, j.end_ms)
-      .bind(15, j.next_slot_us)
-      .bind(16, j.open_tasks)
-      .bind(17, j.canceled_tasks)
-      .bind(18, j.created_ms)
-      .bind(19, j.modified_ms);
-}
-
-void bind_task(Stmt& s, const OtaTaskRow& t) {
-  s.bind(1, t.task_id)
-      .bind(2, t.job_seq)
-      .bind(3, t.product_key)
-      .bind(4, t.device_name)
-      .bind(5, t.iot_id)
-      .bind(6, t.module)
-      .bind(7, t.src_version)
-      .bind(8, t.status)
-      .bind(9, t.progress)
-      .bind(10, t.task_desc)
-      .bind(11, t.attempt)
-      .bind(12, t.phase)
-      .bind(13, t.ready_ms)
-      .bind(14, t.due_ms)
-      .bind(15, t.deadline_ms)
-      .bind(16, t.created_ms)
-      .bind(17, t.modified_ms);
-}
 
 // What one device does in one attempt of one task.
 struct Plan {
@@ -213,23 +213,15 @@ std::string failure_desc(const Plan& p, const OtaTaskRow& task, const DeviceRow&
 }
 
 std::vector<OtaJobRow> jobs_with_status(Conn& c, std::string_view status) {
-  Stmt s = c.prepare("SELECT " + std::string(k_job_columns) +
-                     " FROM ota_jobs WHERE status = ?1 ORDER BY seq");
+  Stmt s = c.prepare(job_table().select("WHERE status = ?1 ORDER BY seq"));
   s.bind(1, status);
-  std::vector<OtaJobRow> out;
-  while (s.step()) {
-    out.push_back(job_row(s));
-  }
-  return out;
+  return job_table().read_all(s);
 }
 
 std::optional<OtaTaskRow> task_by_seq(Conn& c, std::int64_t seq) {
-  Stmt s = c.prepare("SELECT " + std::string(k_task_columns) + " FROM ota_tasks WHERE seq = ?1");
+  Stmt s = c.prepare(task_table().select("WHERE seq = ?1"));
   s.bind(1, seq);
-  if (s.step()) {
-    return task_row(s);
-  }
-  return std::nullopt;
+  return task_table().read_one(s);
 }
 
 // Schedules the next event of an IN_PROGRESS task at `next` (simulated offset from t, in real
@@ -344,13 +336,10 @@ std::int64_t notify(Conn& c,
           : 0.0;
   std::vector<OtaTaskRow> ready;
   {
-    Stmt s = c.prepare("SELECT " + std::string(k_task_columns) +
-                       " FROM ota_tasks WHERE job_seq = ?1 AND status = 'QUEUED' AND "
-                       "ready_ms <= ?2 ORDER BY ready_ms, seq LIMIT ?3");
+    Stmt s = c.prepare(task_table().select("WHERE job_seq = ?1 AND status = 'QUEUED' AND "
+                                           "ready_ms <= ?2 ORDER BY ready_ms, seq LIMIT ?3"));
     s.bind(1, job.seq).bind(2, now).bind(3, budget);
-    while (s.step()) {
-      ready.push_back(task_row(s));
-    }
+    ready = task_table().read_all(s);
   }
   std::int64_t done = 0;
   for (OtaTaskRow& task : ready) {
@@ -382,19 +371,11 @@ std::int64_t notify(Conn& c,
 
 // Cancels the tasks of a job whose ScheduleFinishTime has come (IN_PROGRESS ones carry on).
 void finish_schedule(Conn& c, OtaJobRow& job, std::int64_t now) {
-  std::vector<OtaTaskRow> pending;
-  {
-    Stmt s = c.prepare("SELECT " + std::string(k_task_columns) +
-                       " FROM ota_tasks WHERE job_seq = ?1 AND status IN ('CONFIRM', 'QUEUED', "
-                       "'NOTIFIED') ORDER BY seq");
-    s.bind(1, job.seq);
-    while (s.step()) {
-      pending.push_back(task_row(s));
-    }
-  }
-  for (OtaTaskRow& task : pending) {
-    finish_task(c, task, k_task_canceled, "the job's ScheduleFinishTime has passed", now);
-  }
+  cancel_tasks(c,
+               job.seq,
+               {k_task_confirm, k_task_queued, k_task_notified},
+               "the job's ScheduleFinishTime has passed",
+               now);
   if (auto fresh = find_job_by_seq(c, job.seq)) {
     fresh->schedule_finish_ms = 0;
     fresh->modified_ms = now;
@@ -404,133 +385,43 @@ void finish_schedule(Conn& c, OtaJobRow& job, std::int64_t now) {
 
 } // namespace
 
-const std::string_view k_task_columns =
-    "seq, task_id, job_seq, product_key, device_name, iot_id, module, src_version, status, "
-    "progress, task_desc, attempt, phase, ready_ms, due_ms, deadline_ms, created_ms, "
-    "modified_ms";
-
 bool task_open(std::string_view status) {
   return status == k_task_confirm || status == k_task_queued || status == k_task_notified ||
          status == k_task_in_progress;
 }
 
-OtaTaskRow task_row(const Stmt& s) {
-  OtaTaskRow t;
-  t.seq = s.int64(0);
-  t.task_id = s.text(1);
-  t.job_seq = s.int64(2);
-  t.product_key = s.text(3);
-  t.device_name = s.text(4);
-  t.iot_id = s.text(5);
-  t.module = s.text(6);
-  t.src_version = s.text(7);
-  t.status = s.text(8);
-  t.progress = s.text(9);
-  t.task_desc = s.text(10);
-  t.attempt = s.int64(11);
-  t.phase = s.int64(12);
-  t.ready_ms = s.int64(13);
-  t.due_ms = s.int64(14);
-  t.deadline_ms = s.int64(15);
-  t.created_ms = s.int64(16);
-  t.modified_ms = s.int64(17);
-  return t;
-}
-
 std::optional<FirmwareRow> find_firmware(Conn& c, std::string_view firmware_id) {
-  Stmt s = c.prepare(
-      "SELECT seq, firmware_id, product_key, name, dest_version, src_version, type, module, url, "
-      "object_key, size, sign, sign_method, md5, description, udi, verify_status, created_ms, "
-      "modified_ms FROM ota_firmwares WHERE firmware_id = ?1");
+  Stmt s = c.prepare(firmware_table().select("WHERE firmware_id = ?1"));
   s.bind(1, firmware_id);
-  if (!s.step()) {
-    return std::nullopt;
-  }
-  FirmwareRow f;
-  f.seq = s.int64(0);
-  f.firmware_id = s.text(1);
-  f.product_key = s.text(2);
-  f.name = s.text(3);
-  f.dest_version = s.text(4);
-  f.src_version = s.text(5);
-  f.type = static_cast<int>(s.int64(6));
-  f.module = s.text(7);
-  f.url = s.text(8);
-  f.object_key = s.text(9);
-  f.size = s.int64(10);
-  f.sign = s.text(11);
-  f.sign_method = s.text(12);
-  f.md5 = s.text(13);
-  f.description = s.text(14);
-  f.udi = s.text(15);
-  f.verify_status = static_cast<int>(s.int64(16));
-  f.created_ms = s.int64(17);
-  f.modified_ms = s.int64(18);
-  return f;
+  return firmware_table().read_one(s);
 }
 
 std::optional<OtaJobRow> find_job(Conn& c, std::string_view job_id) {
-  Stmt s = c.prepare("SELECT " + std::string(k_job_columns) + " FROM ota_jobs WHERE job_id = ?1");
+  Stmt s = c.prepare(job_table().select("WHERE job_id = ?1"));
   s.bind(1, job_id);
-  if (s.step()) {
-    return job_row(s);
-  }
-  return std::nullopt;
+  return job_table().read_one(s);
 }
 
 std::optional<OtaJobRow> find_job_by_seq(Conn& c, std::int64_t seq) {
-  Stmt s = c.prepare("SELECT " + std::string(k_job_columns) + " FROM ota_jobs WHERE seq = ?1");
+  Stmt s = c.prepare(job_table().select("WHERE seq = ?1"));
   s.bind(1, seq);
-  if (s.step()) {
-    return job_row(s);
-  }
-  return std::nullopt;
+  return job_table().read_one(s);
 }
 
 std::int64_t insert_job(Conn& c, const OtaJobRow& job) {
-  Stmt s = c.prepare(
-      "INSERT INTO ota_jobs(job_id, firmware_id, product_key, job_type, status, details, "
-      "max_per_minute, retry_interval, retry_count, timeout_min, schedule_ms, "
-      "schedule_finish_ms, start_ms, end_ms, next_slot_us, open_tasks, canceled_tasks, "
-      "created_ms, modified_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-      "?14, ?15, ?16, ?17, ?18, ?19)");
-  bind_job(s, job);
-  s.run();
-  return c.last_insert_rowid();
+  return job_table().insert(c, job);
 }
 
 void update_job(Conn& c, const OtaJobRow& job) {
-  Stmt s = c.prepare(
-      "UPDATE ota_jobs SET job_id = ?1, firmware_id = ?2, product_key = ?3, job_type = ?4, "
-      "status = ?5, details = ?6, max_per_minute = ?7, retry_interval = ?8, retry_count = ?9, "
-      "timeout_min = ?10, schedule_ms = ?11, schedule_finish_ms = ?12, start_ms = ?13, "
-      "end_ms = ?14, next_slot_us = ?15, open_tasks = ?16, canceled_tasks = ?17, "
-      "created_ms = ?18, modified_ms = ?19 WHERE seq = ?20");
-  bind_job(s, job);
-  s.bind(20, job.seq);
-  s.run();
+  job_table().update(c, job, job.seq);
 }
 
 std::int64_t insert_task(Conn& c, const OtaTaskRow& task) {
-  Stmt s = c.prepare(
-      "INSERT INTO ota_tasks(task_id, job_seq, product_key, device_name, iot_id, module, "
-      "src_version, status, progress, task_desc, attempt, phase, ready_ms, due_ms, deadline_ms, "
-      "created_ms, modified_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-      "?14, ?15, ?16, ?17)");
-  bind_task(s, task);
-  s.run();
-  return c.last_insert_rowid();
+  return task_table().insert(c, task);
 }
 
 void update_task(Conn& c, const OtaTaskRow& task) {
-  Stmt s = c.prepare(
-      "UPDATE ota_tasks SET task_id = ?1, job_seq = ?2, product_key = ?3, device_name = ?4, "
-      "iot_id = ?5, module = ?6, src_version = ?7, status = ?8, progress = ?9, task_desc = ?10, "
-      "attempt = ?11, phase = ?12, ready_ms = ?13, due_ms = ?14, deadline_ms = ?15, "
-      "created_ms = ?16, modified_ms = ?17 WHERE seq = ?18");
-  bind_task(s, task);
-  s.bind(18, task.seq);
-  s.run();
+  task_table().update(c, task, task.seq);
 }
 
 std::string device_version(Conn& c, const DeviceRow& device, std::string_view module) {
@@ -563,6 +454,28 @@ void set_device_version(Conn& c,
       .bind(3, module)
       .bind(4, version)
       .run();
+}
+
+std::int64_t cancel_tasks(Conn& c,
+                          std::int64_t job_seq,
+                          std::initializer_list<std::string_view> statuses,
+                          std::string_view why,
+                          std::int64_t now) {
+  std::string in;
+  for (const std::string_view st : statuses) {
+    in += (in.empty() ? "'" : ", '") + std::string(st) + "'";
+  }
+  std::vector<OtaTaskRow> tasks;
+  {
+    Stmt s = c.prepare(
+        task_table().select("WHERE job_seq = ?1 AND status IN (" + in + ") ORDER BY seq"));
+    s.bind(1, job_seq);
+    tasks = task_table().read_all(s);
+  }
+  for (OtaTaskRow& task : tasks) {
+    finish_task(c, task, k_task_canceled, std::string(why), now);
+  }
+  return static_cast<std::int64_t>(tasks.size());
 }
 
 void end_job_if_done(Conn& c, OtaJobRow& job, std::int64_t t) {

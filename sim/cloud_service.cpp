@@ -82,6 +82,22 @@ FaultDraw draw_faults(SharedRng& rng, const FaultOptions& f) {
   return draw;
 }
 
+// Whether the answer of a request that ran is lost on the way (reset or truncated), counted.
+Delivery lost_answer(const FaultDraw& draw,
+                     const FaultOptions& f,
+                     std::atomic<std::uint64_t>& resets,
+                     std::atomic<std::uint64_t>& truncates) {
+  if (draw.reset < f.reset) {
+    resets.fetch_add(1);
+    return Delivery::reset;
+  }
+  if (draw.truncate < f.truncate) {
+    truncates.fetch_add(1);
+    return Delivery::truncate;
+  }
+  return Delivery::normal;
+}
+
 } // namespace
 
 // --- NonceCache
@@ -406,13 +422,7 @@ CloudService::rpc(const CloudRequest& request, std::int64_t now, std::string req
       reply = std::move(e.reply);
     }
     // Lost answers: the request ran (and committed) but the client will not know.
-    if (draw.reset < f.reset) {
-      m_state->fault_reset.fetch_add(1);
-      out.delivery = Delivery::reset;
-    } else if (draw.truncate < f.truncate) {
-      m_state->fault_truncate.fetch_add(1);
-      out.delivery = Delivery::truncate;
-    }
+    out.delivery = lost_answer(draw, f, m_state->fault_reset, m_state->fault_truncate);
   }();
 
   json body;
@@ -468,13 +478,7 @@ CloudResponse CloudService::dynamic_register(const CloudRequest& request,
         dynreg_register(m_store, m_state->rng, std::get<DynregRequest>(authenticated), now);
     // Lost answers: the registration ran (a secret may have been issued and committed) but the
     // device will not know.
-    if (draw.reset < f.reset) {
-      m_state->fault_reset.fetch_add(1);
-      out.delivery = Delivery::reset;
-    } else if (draw.truncate < f.truncate) {
-      m_state->fault_truncate.fetch_add(1);
-      out.delivery = Delivery::truncate;
-    }
+    out.delivery = lost_answer(draw, f, m_state->fault_reset, m_state->fault_truncate);
     return done;
   }();
   if (reply.issued) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sim/cloud_store.hpp"
 
+#include "sim/cloud_rows.hpp"
 #include "sim/cloud_util.hpp"
 #include "sim/identity.hpp"
 
@@ -13,6 +14,26 @@
 #include <unordered_set>
 
 namespace iot::sim::cloud {
+
+const RowTable<DeviceRow>& device_table() {
+  static const RowTable<DeviceRow> table("devices",
+                                         {{"seq", &DeviceRow::seq},
+                                          {"product_key", &DeviceRow::product_key},
+                                          {"device_name", &DeviceRow::device_name},
+                                          {"device_secret", &DeviceRow::device_secret},
+                                          {"iot_id", &DeviceRow::iot_id},
+                                          {"nickname", &DeviceRow::nickname},
+                                          {"status", &DeviceRow::status},
+                                          {"enabled_status", &DeviceRow::enabled_status},
+                                          {"firmware", &DeviceRow::firmware},
+                                          {"ip", &DeviceRow::ip},
+                                          {"created_ms", &DeviceRow::created_ms},
+                                          {"modified_ms", &DeviceRow::modified_ms},
+                                          {"active_ms", &DeviceRow::active_ms},
+                                          {"online_ms", &DeviceRow::online_ms},
+                                          {"status_ms", &DeviceRow::status_ms}});
+  return table;
+}
 
 namespace {
 
@@ -87,108 +108,28 @@ CREATE TABLE IF NOT EXISTS device_modules(
   version TEXT NOT NULL, PRIMARY KEY(product_key, device_name, module)) WITHOUT ROWID;
 )sql";
 
-constexpr std::string_view k_device_columns =
-    "seq, product_key, device_name, device_secret, iot_id, nickname, status, enabled_status, "
-    "firmware, ip, created_ms, modified_ms, active_ms, online_ms, status_ms";
-
-DeviceRow device_row(const Stmt& s) {
-  DeviceRow d;
-  d.seq = s.int64(0);
-  d.product_key = s.text(1);
-  d.device_name = s.text(2);
-  d.device_secret = s.text(3);
-  d.iot_id = s.text(4);
-  d.nickname = s.text(5);
-  d.status = s.text(6);
-  d.enabled_status = s.text(7);
-  d.firmware = s.text(8);
-  d.ip = s.text(9);
-  d.created_ms = s.int64(10);
-  d.modified_ms = s.int64(11);
-  d.active_ms = s.int64(12);
-  d.online_ms = s.int64(13);
-  d.status_ms = s.int64(14);
-  return d;
-}
-
 std::string select_devices(std::string_view where) {
-  std::string sql = "SELECT ";
-  sql += k_device_columns;
-  sql += " FROM devices ";
-  sql += where;
-  return sql;
+  return device_table().select(where);
 }
 
 std::vector<DeviceRow> collect(Stmt& s) {
-  std::vector<DeviceRow> out;
-  while (s.step()) {
-    out.push_back(device_row(s));
-  }
-  return out;
+  return device_table().read_all(s);
 }
 
-void bind_device(Stmt& s, const DeviceRow& d) {
-  s.bind(1, d.product_key)
-      .bind(2, d.device_name)
-      .bind(3, d.device_secret)
-      .bind(4, d.iot_id)
-      .bind(5, d.nickname)
-      .bind(6, d.status)
-      .bind(7, d.enabled_status)
-      .bind(8, d.firmware)
-      .bind(9, d.ip)
-      .bind(10, d.created_ms)
-      .bind(11, d.modified_ms)
-      .bind(12, d.active_ms)
-      .bind(13, d.online_ms)
-      .bind(14, d.status_ms);
-}
-
-constexpr std::string_view k_insert_device =
-    "INSERT INTO devices(product_key, device_name, device_secret, iot_id, nickname, status, "
-    "enabled_status, firmware, ip, created_ms, modified_ms, active_ms, online_ms, status_ms) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-
-// Exact status counts for `count` devices from the weights (largest remainder), then shuffled.
-std::vector<std::uint8_t> status_plan(const StatusMix& mix, std::int64_t count, Rng& rng) {
-  const std::array<double, 4> w{mix.online, mix.offline, mix.unactive, mix.disable};
-  const double sum = w[0] + w[1] + w[2] + w[3];
-  std::array<std::int64_t, 4> n{};
-  std::array<double, 4> rest{};
-  std::int64_t assigned = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    const double exact = static_cast<double>(count) * w[i] / sum;
-    n[i] = static_cast<std::int64_t>(std::floor(exact));
-    rest[i] = exact - static_cast<double>(n[i]);
-    assigned += n[i];
-  }
-  while (assigned < count) {
-    const auto it = std::max_element(rest.begin(), rest.end());
-    n[static_cast<std::size_t>(it - rest.begin())] += 1;
-    *it = -1;
-    ++assigned;
-  }
-  std::vector<std::uint8_t> plan;
-  plan.reserve(static_cast<std::size_t>(count));
-  for (std::size_t i = 0; i < 4; ++i) {
-    plan.insert(plan.end(), static_cast<std::size_t>(n[i]), static_cast<std::uint8_t>(i));
-  }
-  std::shuffle(plan.begin(), plan.end(), rng);
-  return plan;
-}
-
-// Exact nickname counts for `count` devices from the weights (largest remainder), shuffled.
-std::vector<std::uint32_t>
-nickname_plan(const std::vector<NicknameWeight>& weights, std::int64_t count, Rng& rng) {
+// `count` items shared out in proportion to `weights` (largest remainder: the counts are exact
+// and add up to count), as a shuffled list of weight indexes.
+template <class Index>
+std::vector<Index>
+proportional_plan(const std::vector<double>& weights, std::int64_t count, Rng& rng) {
   double sum = 0;
-  for (const NicknameWeight& w : weights) {
-    sum += w.weight;
+  for (const double w : weights) {
+    sum += w;
   }
   std::vector<std::int64_t> n(weights.size());
   std::vector<double> rest(weights.size());
   std::int64_t assigned = 0;
   for (std::size_t i = 0; i < weights.size(); ++i) {
-    const double exact = static_cast<double>(count) * weights[i].weight / sum;
+    const double exact = static_cast<double>(count) * weights[i] / sum;
     n[i] = static_cast<std::int64_t>(std::floor(exact));
     rest[i] = exact - static_cast<double>(n[i]);
     assigned += n[i];
@@ -199,13 +140,30 @@ nickname_plan(const std::vector<NicknameWeight>& weights, std::int64_t count, Rn
     *it = -1;
     ++assigned;
   }
-  std::vector<std::uint32_t> plan;
+  std::vector<Index> plan;
   plan.reserve(static_cast<std::size_t>(count));
   for (std::size_t i = 0; i < weights.size(); ++i) {
-    plan.insert(plan.end(), static_cast<std::size_t>(n[i]), static_cast<std::uint32_t>(i));
+    plan.insert(plan.end(), static_cast<std::size_t>(n[i]), static_cast<Index>(i));
   }
   std::shuffle(plan.begin(), plan.end(), rng);
   return plan;
+}
+
+// Exact status counts for `count` devices from the weights, shuffled.
+std::vector<std::uint8_t> status_plan(const StatusMix& mix, std::int64_t count, Rng& rng) {
+  return proportional_plan<std::uint8_t>(
+      {mix.online, mix.offline, mix.unactive, mix.disable}, count, rng);
+}
+
+// Exact nickname counts for `count` devices from the weights, shuffled.
+std::vector<std::uint32_t>
+nickname_plan(const std::vector<NicknameWeight>& weights, std::int64_t count, Rng& rng) {
+  std::vector<double> w;
+  w.reserve(weights.size());
+  for (const NicknameWeight& nw : weights) {
+    w.push_back(nw.weight);
+  }
+  return proportional_plan<std::uint32_t>(w, count, rng);
 }
 
 constexpr std::array<std::string_view, 4> k_statuses{k_online, k_offline, k_unactive, k_disable};
@@ -568,9 +526,9 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
           ++counts.disable;
         }
       };
-      Stmt insert = c.prepare(k_insert_device);
+      Stmt insert = c.prepare(device_table().insert_sql());
       auto add = [&](DeviceRow& d) {
-        bind_device(insert, d);
+        device_table().bind(insert, d);
         insert.run();
         insert.reset();
         count(d.status);
@@ -764,51 +722,29 @@ std::optional<DeviceRow>
 CloudStore::device(Conn& c, std::string_view product_key, std::string_view device_name) {
   Stmt s = c.prepare(select_devices("WHERE product_key = ?1 AND device_name = ?2"));
   s.bind(1, product_key).bind(2, device_name);
-  if (s.step()) {
-    return device_row(s);
-  }
-  return std::nullopt;
+  return device_table().read_one(s);
 }
 
 std::optional<DeviceRow> CloudStore::device_by_iot_id(Conn& c, std::string_view iot_id) {
   Stmt s = c.prepare(select_devices("WHERE iot_id = ?1"));
   s.bind(1, iot_id);
-  if (s.step()) {
-    return device_row(s);
-  }
-  return std::nullopt;
+  return device_table().read_one(s);
 }
 
 std::optional<DeviceRow> CloudStore::device_by_seq(Conn& c, std::int64_t seq) {
   Stmt s = c.prepare(select_devices("WHERE seq = ?1"));
   s.bind(1, seq);
-  if (s.step()) {
-    return device_row(s);
-  }
-  return std::nullopt;
+  return device_table().read_one(s);
 }
 
 std::int64_t CloudStore::insert_device(Conn& c, const DeviceRow& row) {
-  {
-    Stmt s = c.prepare(k_insert_device);
-    bind_device(s, row);
-    s.run();
-  }
+  const std::int64_t seq = device_table().insert(c, row);
   add_count(c, row.product_key, row.status, 1);
-  return c.last_insert_rowid();
+  return seq;
 }
 
 void CloudStore::update_device(Conn& c, const DeviceRow& before, const DeviceRow& after) {
-  {
-    Stmt s = c.prepare("UPDATE devices SET product_key = ?1, device_name = ?2, "
-                       "device_secret = ?3, iot_id = ?4, nickname = ?5, status = ?6, "
-                       "enabled_status = ?7, firmware = ?8, ip = ?9, created_ms = ?10, "
-                       "modified_ms = ?11, active_ms = ?12, online_ms = ?13, status_ms = ?14 "
-                       "WHERE seq = ?15");
-    bind_device(s, after);
-    s.bind(15, before.seq);
-    s.run();
-  }
+  device_table().update(c, after, before.seq);
   if (before.status != after.status) {
     add_count(c, before.product_key, before.status, -1);
     add_count(c, after.product_key, after.status, 1);

@@ -93,11 +93,14 @@ TEST_SUITE("cli::render json") {
     t.add_row({std::string("v")});
     CHECK(nlohmann::json::parse(render(t, OutputFormat::json)) == nlohmann::json{{"k", "v"}});
   }
-  TEST_CASE("invalid UTF-8 from a module does not abort rendering") {
+  TEST_CASE("invalid UTF-8 from a module is rendered as U+FFFD, the rest kept") {
     core::Table t;
     t.columns = {"raw"};
     t.add_row({std::string("\xff\xfe garbled")});
-    CHECK_NOTHROW(render(t, OutputFormat::json));
+    const auto doc = nlohmann::json::parse(render(t, OutputFormat::json));
+    CHECK(doc[0]["raw"] == "\xef\xbf\xbd\xef\xbf\xbd garbled"); // one U+FFFD per bad byte
+    const auto line = nlohmann::json::parse(render(t, OutputFormat::ndjson));
+    CHECK(line["raw"] == "\xef\xbf\xbd\xef\xbf\xbd garbled");
   }
   TEST_CASE("ndjson is one compact object per line") {
     const std::string text = render(devices(), OutputFormat::ndjson);

@@ -34,14 +34,15 @@ TEST_SUITE("core::validate") {
     CHECK(to_string(ImeiClass::placeholder) == "placeholder");
   }
 
-  TEST_CASE("every all-same-digit IMEI that passes Luhn is a placeholder") {
-    for (char d = '0'; d <= '9'; ++d) {
+  TEST_CASE("all-same-digit IMEIs: only 000000000000000 passes Luhn, and it is a placeholder") {
+    // 15 times d: 8 plain digits and 7 doubled ones; the sum is a multiple of 10 only for 0.
+    CHECK(imei_luhn_ok("000000000000000"));
+    CHECK(classify_imei("000000000000000") == ImeiClass::placeholder);
+    for (char d = '1'; d <= '9'; ++d) {
       const std::string imei(15, d);
-      if (imei_luhn_ok(imei)) {
-        CHECK(classify_imei(imei) == ImeiClass::placeholder);
-      } else {
-        CHECK(classify_imei(imei) == ImeiClass::bad_check_digit);
-      }
+      CAPTURE(imei);
+      CHECK_FALSE(imei_luhn_ok(imei));
+      CHECK(classify_imei(imei) == ImeiClass::bad_check_digit);
     }
   }
 

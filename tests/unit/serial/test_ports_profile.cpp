@@ -227,7 +227,15 @@ TEST_SUITE("serial::profile") {
   TEST_CASE("load_profile reads a file, a missing file is a config error") {
     auto missing = load_profile("/nonexistent/p.json");
     REQUIRE_FALSE(missing);
-    CHECK(missing.error().kind == ErrorKind::config);
+    CHECK(missing.error() == Error{ErrorKind::config,
+                                   "cannot read module profile /nonexistent/p.json: No such file "
+                                   "or directory — check the path"});
+    // A directory is refused with the fix (a stream would have read it as empty or thrown).
+    const auto dir = std::filesystem::temp_directory_path();
+    auto directory = load_profile(dir);
+    REQUIRE_FALSE(directory);
+    CHECK(directory.error().kind == ErrorKind::config);
+    CHECK(directory.error().message.ends_with("give a file, not a directory"));
     const auto path = std::filesystem::temp_directory_path() /
                       ("iot-profile-" + std::to_string(::getpid()) + ".json");
     std::ofstream(path) << builtin_profile_json("quectel");

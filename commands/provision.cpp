@@ -351,7 +351,7 @@ private:
   // another module answers in its place. false when interrupted.
   bool wait_for_removal(const std::string& identity) {
     int misses = 0;
-    while (pause(m_st.opts.poll)) {
+    while (core::sleep_unless_interrupted(m_st.opts.poll)) {
       auto key = m_session.driver ? m_session.driver->read_identity_key()
                                   : Result<std::string>(fail(ErrorKind::module, "no driver"));
       if (!key && key.error().kind == ErrorKind::interrupted) {
@@ -367,19 +367,6 @@ private:
       if (*key != identity) {
         return true; // swapped faster than we probe
       }
-    }
-    return false;
-  }
-
-  // Sleeps `d`, waking within a slice when interrupted; false when interrupted.
-  static bool pause(milliseconds d) {
-    const auto until = Clock::now() + d;
-    while (!core::interrupt_requested()) {
-      const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
-      if (left.count() <= 0) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::min(left, serial::k_interrupt_slice));
     }
     return false;
   }

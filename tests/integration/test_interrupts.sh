@@ -92,12 +92,12 @@ expect_no_out "imei" "no record printed after the interruption"
 } >pool.csv
 "$IOTFLEET" pool import pool.csv >/dev/null
 interrupt INT "" "provision --loop on an empty fixture" \
-  "$IOTFLEET" provision --port "$empty" -m luat --layout triplet --loop --poll-ms 10000 -o ndjson
+  "$IOTFLEET" provision --port "$empty" -m luat --layout triplet --loop --poll 10s -o ndjson
 expect_quick "provision --loop waiting for a module, SIGINT"
 grep -q '"event":"summary","burned":0,' <<<"$out" && ok || fail "nothing burned: $out"
 
 interrupt INT 'out:"event":"burned"' "provision --loop waiting for removal" \
-  "$IOTFLEET" provision --port "$fixture" -m luat --layout triplet --loop --poll-ms 10000 \
+  "$IOTFLEET" provision --port "$fixture" -m luat --layout triplet --loop --poll 10s \
   -o ndjson
 expect_quick "provision --loop pausing 10 s between probes, SIGINT"
 grep -q '"event":"summary","burned":1,' <<<"$out" && ok || fail "one burned: $out"

@@ -580,6 +580,9 @@ Result<DiagnoseFleetResult> run_diagnose_fleet(const DiagnoseFleetOptions& opts,
     result.table = summary_table(rep, st, opts);
   }
 
+  if (core::interrupt_requested()) {
+    return fail(ErrorKind::interrupted, "diagnose interrupted: no report written");
+  }
   if (opts.html) {
     diagnose::HtmlInfo info;
     info.log = name;

@@ -170,8 +170,14 @@ Registrar::register_device(const std::string& device_name, bool force, const sto
   if (!history || !found) {
     return refuse(ErrorKind::io, "ledger: " + (!history ? history.error() : found.error()).message);
   }
-  const bool lost_before =
-      !history->empty() && history->back().status == store::RegistrationStatus::pending;
+  // A pending row is a request whose answer nobody read: the cloud may hold a secret from it.
+  // Any one counts, not only the newest row: a later request that was refused (failed) says
+  // nothing about the earlier one. An answered registration supersedes every pending row
+  // before it, so a pending row still here is newer than the last issued secret.
+  const auto lost = std::find_if(history->rbegin(), history->rend(), [](const auto& r) {
+    return r.status == store::RegistrationStatus::pending;
+  });
+  const bool lost_before = lost != history->rend();
   if (!found->empty()) {
     const auto& t = found->front();
     if (t.scheme != core::Scheme::device) {
@@ -192,7 +198,7 @@ Registrar::register_device(const std::string& device_name, bool force, const sto
       if (lost_before) {
         return refuse(ErrorKind::cloud,
                       "a registration of " + device_name + " on " +
-                          core::iso8601_utc(history->back().requested_at_ms) +
+                          core::iso8601_utc(lost->requested_at_ms) +
                           " was never answered, so the cloud may hold a newer secret than the "
                           "one " +
                           where +

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "diagnose/device_log.hpp"
 
+#include "core/interrupt.hpp"
 #include "core/json_scan.hpp"
 #include "core/text.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -873,6 +875,18 @@ Status read_blocks(int fd,
       return fail(ErrorKind::usage,
                   "line " + std::to_string(line) + " is longer than " +
                       std::to_string(block >> 10) + " KB: not a device log");
+    }
+    // Waits in slices of 50 ms, so that Ctrl-C wins even on a pipe or FIFO whose writer stays
+    // silent (a signal that lands just before a blocking read() would be lost).
+    for (;;) {
+      if (core::interrupt_requested()) {
+        return fail(ErrorKind::interrupted, "interrupted while reading");
+      }
+      pollfd p{fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 50);
+      if (ready > 0 || (ready < 0 && errno != EINTR)) {
+        break; // readable, at EOF, or an error read() reports
+      }
     }
     const auto n = ::read(fd, buf.data() + have, buf.size() - have);
     if (n < 0) {

@@ -80,7 +80,8 @@ def check(ledger_path, cloud_path, pk, names_path, all_issued):
         if len(issued) > 1:
             problems.append(f"{dn}: {len(issued)} issued registrations")
         answered = max((i for i, (st, _) in enumerate(rows) if st == "issued"), default=-1)
-        if any(st == "pending" for st, _ in rows[:answered]):
+        # (rows[:-1] would be every row but the last: without an issued one there is no "before")
+        if answered >= 0 and any(st == "pending" for st, _ in rows[:answered]):
             problems.append(f"{dn}: a pending registration older than the issued one")
         newest = rows[-1][0] if rows else "none"
         counts[newest if newest in counts else "none"] += 1

@@ -4,6 +4,7 @@
 # module info's re-reads, provision --loop's probes and pauses) gives way within ~300 ms and
 # exits 130, on a dead fixture (a simulated module that is stuck, or a fixture with no module)
 # and mid-conversation; a credential write in flight is still finished, verified and recorded.
+# diagnose fleet reading a FIFO that never ends gives way too, and leaves its old --html report.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
@@ -115,5 +116,23 @@ if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$IOT_TMP/line/state" "$IO
   --total 4 >check.txt 2>&1; then ok; else fail "ledger vs modules: $(cat check.txt)"; fi
 run "$IOTFLEET" pool status -o csv
 expect_out "^$pk,[^,]+,0,0,0,2\$" "two burned, none left claimed or bound"
+
+# --- diagnose fleet reading a FIFO whose writer stays open: interruption wins ----------------
+: "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+"$IOTFLEET_SIM" fleetlog --devices 200 --days 1 --seed 3 --plant duplicate=2 -O fleet.csv >/dev/null
+echo "the old report" >report.html
+mkfifo log.fifo
+for signal in INT TERM; do
+  # The writer sends the whole log, then holds the FIFO open (no EOF) until it is killed.
+  (cat fleet.csv && exec sleep 60) >log.fifo &
+  writer=$!
+  iot_cleanup_hooks+=("kill $writer 2>/dev/null")
+  interrupt "$signal" "" "diagnose fleet on a FIFO, SIG$signal" \
+    "$IOTFLEET" diagnose fleet --log log.fifo --html report.html
+  expect_quick "diagnose fleet waiting for more of a FIFO, SIG$signal"
+  [ "$(cat report.html)" = "the old report" ] && ok || fail "SIG$signal: the --html report was overwritten"
+  kill "$writer" 2>/dev/null || true
+  wait "$writer" 2>/dev/null || true
+done
 
 finish

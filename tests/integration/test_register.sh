@@ -81,6 +81,24 @@ sup=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute
 [ "$sup" = "superseded,issued" ] && ok || fail "the old secret is superseded: $sup"
 check "after --force" names.txt --all-issued
 
+# --- a request whose answer was lost, then one the cloud refused: still registered anew ------
+# As a killed run and a throttled re-run leave it: reg-0007's newest row is failed, the one before
+# it pending. The pending one may have issued a secret nobody holds, so even without --force the
+# next run registers reg-0007 again (it used to look at the newest row alone and skip it).
+python3 - "$IOTFLEET_LEDGER" "$pk" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for status, detail in (("pending", ""), ("failed", "code 429: throttled")):
+    db.execute("INSERT INTO registrations (product_key, device_name, status, requested_at, detail) "
+               "VALUES (?, 'reg-0007', ?, 1700000000000, ?)", (sys.argv[2], status, detail))
+db.commit()
+PY
+run "${reg[@]}" reg-0007 --product-secret-file ps.txt -o csv
+expect_rc 0 "re-run after a lost and a refused request"
+expect_out ",registered,.*an earlier registration's answer had been lost" \
+  "reg-0007 is registered anew, not skipped"
+check "after the lost-then-refused re-run" names.txt --all-issued
+
 # --- the refusals, each with its fix -----------------------------------------------------------
 curl -sS --data-binary "productKey=$pk&deviceName=reg-0007" "$cloud_url/_emulator/activate" >/dev/null
 run "${reg[@]}" --device-name reg-0007 --force --product-secret-file ps.txt

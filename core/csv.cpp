@@ -41,64 +41,79 @@ bool is_blank(char c) {
 
 } // namespace
 
-Result<std::vector<std::string>> csv_split_line(std::string_view line) {
-  std::vector<std::string> fields;
+Result<std::optional<std::string_view>> CsvCursor::next() {
+  if (m_done) {
+    return std::nullopt;
+  }
+  const std::string_view line = m_line;
   const std::size_t n = line.size();
-  std::size_t i = 0;
-  while (true) {
-    const std::size_t number = fields.size() + 1;
+  std::size_t& i = m_pos;
+  const std::size_t number = ++m_count;
+  while (i < n && is_blank(line[i])) {
+    ++i;
+  }
+  std::string_view field;
+  m_quoted = i < n && line[i] == '"';
+  m_decoded_last = false;
+  if (m_quoted) {
+    const std::size_t start = ++i;
+    std::size_t quote = line.find('"', i);
+    if (quote != std::string_view::npos && quote + 1 < n && line[quote + 1] == '"') {
+      // A doubled quote inside: decode into storage of our own.
+      std::string decoded(line.substr(start, quote - start));
+      while (quote != std::string_view::npos && quote + 1 < n && line[quote + 1] == '"') {
+        decoded += '"';
+        i = quote + 2;
+        quote = line.find('"', i);
+        decoded.append(line.substr(i, quote == std::string_view::npos ? 0 : quote - i));
+      }
+      if (quote != std::string_view::npos) {
+        field = m_decoded.emplace_back(std::move(decoded));
+        m_decoded_last = true;
+      }
+    } else if (quote != std::string_view::npos) {
+      field = line.substr(start, quote - start);
+    }
+    if (quote == std::string_view::npos) {
+      return fail(ErrorKind::usage,
+                  "field " + std::to_string(number) +
+                      ": a quote is still open at the end of the line; close it, or "
+                      "double a quote that is part of the value (\"\"); a line break inside "
+                      "quotes is not supported");
+    }
+    i = quote + 1;
     while (i < n && is_blank(line[i])) {
       ++i;
     }
-    std::string field;
-    if (i < n && line[i] == '"') {
-      ++i;
-      bool closed = false;
-      while (i < n) {
-        const std::size_t quote = line.find('"', i);
-        if (quote == std::string_view::npos) {
-          break;
-        }
-        field.append(line.substr(i, quote - i));
-        if (quote + 1 < n && line[quote + 1] == '"') {
-          field += '"';
-          i = quote + 2;
-          continue;
-        }
-        i = quote + 1;
-        closed = true;
-        break;
-      }
-      if (!closed) {
-        return fail(ErrorKind::usage,
-                    "field " + std::to_string(number) +
-                        " opens a double quote that is not closed on the same line; close it, "
-                        "or double a quote that is part of the value (\"\")");
-      }
-      while (i < n && is_blank(line[i])) {
-        ++i;
-      }
-      if (i < n && line[i] != ',') {
-        return fail(ErrorKind::usage,
-                    "field " + std::to_string(number) +
-                        " has text after its closing double quote; quote the whole field and "
-                        "double every quote inside it (\"\")");
-      }
-    } else {
-      const std::size_t start = i;
-      const std::size_t comma = line.find(',', i);
-      i = comma == std::string_view::npos ? n : comma;
-      std::size_t end = i;
-      while (end > start && is_blank(line[end - 1])) {
-        --end;
-      }
-      field.assign(line.substr(start, end - start));
+    if (i < n && line[i] != ',') {
+      return fail(ErrorKind::usage,
+                  "field " + std::to_string(number) +
+                      ": text after its closing double quote; quote the whole field and "
+                      "double every quote inside it (\"\")");
     }
-    fields.push_back(std::move(field));
-    if (i >= n) {
-      break;
+  } else {
+    const std::size_t start = i;
+    const std::size_t comma = line.find(',', i);
+    i = comma == std::string_view::npos ? n : comma;
+    std::size_t end = i;
+    while (end > start && is_blank(line[end - 1])) {
+      --end;
     }
+    field = line.substr(start, end - start);
+  }
+  if (i >= n) {
+    m_done = true;
+  } else {
     ++i; // the comma
+  }
+  return field;
+}
+
+Result<std::vector<std::string>> csv_split_line(std::string_view line) {
+  std::vector<std::string> fields;
+  CsvCursor cursor(line);
+  while (auto field = IOT_TRY(cursor.next())) {
+    fields.emplace_back(*field);
   }
   return fields;
 }

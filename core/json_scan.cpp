@@ -26,34 +26,66 @@ bool json_hex4(const char* p, const char* end, std::uint32_t& out) {
   return true;
 }
 
-bool json_string(
-    const char*& p, const char* end, std::string_view& out, std::string& buf, bool& unescaped) {
+std::string_view describe(JsonStringError error) {
+  switch (error) {
+  case JsonStringError::none:
+    return "";
+  case JsonStringError::not_closed:
+    return "a string is not closed";
+  case JsonStringError::bad_escape:
+    return "unknown escape after a backslash";
+  case JsonStringError::bad_hex:
+    return "expected 4 hex digits after \\u";
+  case JsonStringError::control_character:
+    return "a control character inside a string must be escaped";
+  case JsonStringError::lone_low_surrogate:
+    return "a \\u escape has a low surrogate without a high one";
+  case JsonStringError::lone_high_surrogate:
+    return "a \\u escape has a high surrogate without a low one";
+  }
+  return "?";
+}
+
+JsonStringError json_string_checked(const char*& p,
+                                    const char* end,
+                                    std::string_view& out,
+                                    std::string& buf,
+                                    bool& unescaped,
+                                    bool strict) {
+  const auto plain = [strict](char c) {
+    return c != '"' && c != '\\' && !(strict && static_cast<unsigned char>(c) < 0x20);
+  };
   const char* start = p;
   unescaped = false;
-  while (p < end && *p != '"' && *p != '\\') {
+  while (p < end && plain(*p)) {
     ++p;
   }
   if (p < end && *p == '"') {
     out = std::string_view(start, static_cast<std::size_t>(p - start));
     ++p;
-    return true;
+    return JsonStringError::none;
   }
   buf.assign(start, p);
   while (p < end) {
-    const char c = *p++;
+    const char c = *p;
     if (c == '"') {
+      ++p;
       unescaped = true;
       out = buf;
-      return true;
+      return JsonStringError::none;
     }
+    if (strict && static_cast<unsigned char>(c) < 0x20) {
+      return JsonStringError::control_character;
+    }
+    ++p;
     if (c != '\\') {
       buf += c;
       continue;
     }
     if (p >= end) {
-      return false;
+      return JsonStringError::not_closed;
     }
-    const char e = *p++;
+    const char e = *p;
     switch (e) {
     case '"':
     case '\\':
@@ -77,25 +109,38 @@ bool json_string(
       break;
     case 'u': {
       std::uint32_t cp = 0;
-      if (!json_hex4(p, end, cp)) {
-        return false;
+      if (!json_hex4(p + 1, end, cp)) {
+        ++p;
+        return JsonStringError::bad_hex;
       }
-      p += 4;
-      if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+      p += 5;
+      if (strict && cp >= 0xDC00 && cp <= 0xDFFF) {
+        return JsonStringError::lone_low_surrogate;
+      }
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
         std::uint32_t lo = 0;
-        if (json_hex4(p + 2, end, lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+        if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && json_hex4(p + 2, end, lo) &&
+            lo >= 0xDC00 && lo <= 0xDFFF) {
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           p += 6;
+        } else if (strict) {
+          return JsonStringError::lone_high_surrogate;
         }
       }
       append_utf8(buf, cp);
-      break;
+      continue;
     }
     default:
-      return false;
+      return JsonStringError::bad_escape;
     }
+    ++p;
   }
-  return false;
+  return JsonStringError::not_closed;
+}
+
+bool json_string(
+    const char*& p, const char* end, std::string_view& out, std::string& buf, bool& unescaped) {
+  return json_string_checked(p, end, out, buf, unescaped, false) == JsonStringError::none;
 }
 
 bool json_skip_value(const char*& p, const char* end) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/secret_file.hpp"
 
+#include "core/csv.hpp"
 #include "core/json_scan.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
@@ -87,10 +88,6 @@ bool has_digit(std::string_view s) {
       s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
-std::string field_number(std::size_t i) {
-  return "field " + std::to_string(i + 1);
-}
-
 void skip_ws(const char*& p, const char* end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
     ++p;
@@ -166,61 +163,9 @@ Result<bool> SecretRecordParser::first_line(std::string_view line, SecretRecord&
   }
   // CSV: a header, or a first row.
   std::vector<std::string_view> fields;
-  std::vector<std::string> decoded;
-  {
-    const char* p = line.data();
-    const char* const end = p + line.size();
-    while (true) {
-      while (p < end && is_blank(*p)) {
-        ++p;
-      }
-      if (p < end && *p == '"') {
-        std::string v;
-        ++p;
-        while (true) {
-          if (p >= end) {
-            return fail(ErrorKind::usage,
-                        field_number(fields.size()) +
-                            ": a quote is still open at the end of the line");
-          }
-          if (*p == '"') {
-            if (p + 1 < end && p[1] == '"') {
-              v += '"';
-              p += 2;
-              continue;
-            }
-            ++p;
-            break;
-          }
-          v += *p++;
-        }
-        decoded.push_back(std::move(v));
-        fields.emplace_back(); // filled below
-        while (p < end && is_blank(*p)) {
-          ++p;
-        }
-      } else {
-        const char* start = p;
-        while (p < end && *p != ',') {
-          ++p;
-        }
-        fields.push_back(trim_blank(std::string_view(start, static_cast<std::size_t>(p - start))));
-        decoded.emplace_back();
-      }
-      if (p >= end) {
-        break;
-      }
-      if (*p != ',') {
-        return fail(ErrorKind::usage,
-                    field_number(fields.size() - 1) + ": text after the closing quote");
-      }
-      ++p;
-    }
-  }
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].empty() && !decoded[i].empty()) {
-      fields[i] = decoded[i];
-    }
+  CsvCursor cursor(line); // the views below live as long as the cursor
+  while (auto field = IOT_TRY(cursor.next())) {
+    fields.push_back(*field);
   }
   std::vector<Field> columns;
   bool known = false;
@@ -301,81 +246,20 @@ Result<bool> SecretRecordParser::first_line(std::string_view line, SecretRecord&
 
 Result<bool> SecretRecordParser::csv_row(std::string_view line, SecretRecord& out) {
   Values values;
-  const char* p = line.data();
-  const char* const end = p + line.size();
+  CsvCursor cursor(line);
   std::size_t col = 0;
   bool blank = true;
-  while (true) {
-    while (p < end && is_blank(*p)) {
-      ++p;
+  while (auto field = IOT_TRY(cursor.next())) {
+    std::string_view value = *field;
+    if (col < m_columns.size() && m_columns[col] != Field::none) {
+      // A decoded value lives in the cursor: the record's views need it in the arena.
+      values.v[static_cast<std::size_t>(m_columns[col])] =
+          cursor.decoded() ? keep(std::string(value)) : value;
     }
-    std::string_view value;
-    if (p < end && *p == '"') {
-      blank = false;
-      const char* start = ++p;
-      const void* q = std::memchr(p, '"', static_cast<std::size_t>(end - p));
-      if (!q) {
-        return fail(ErrorKind::usage,
-                    field_number(col) + ": a quote is still open at the end of the line (a line "
-                                        "break inside quotes is not supported)");
-      }
-      p = static_cast<const char*>(q);
-      if (p + 1 < end && p[1] == '"') {
-        // Doubled quotes inside: unescape into the arena.
-        std::string v(start, p);
-        while (true) {
-          if (p >= end) {
-            return fail(ErrorKind::usage,
-                        field_number(col) + ": a quote is still open at the end of the line");
-          }
-          if (*p == '"') {
-            if (p + 1 < end && p[1] == '"') {
-              v += '"';
-              p += 2;
-              continue;
-            }
-            ++p;
-            break;
-          }
-          v += *p++;
-        }
-        value = col < m_columns.size() && m_columns[col] != Field::none ? keep(std::move(v))
-                                                                        : std::string_view();
-      } else {
-        value = std::string_view(start, static_cast<std::size_t>(p - start));
-        ++p;
-      }
-      while (p < end && is_blank(*p)) {
-        ++p;
-      }
-      if (p < end && *p != ',') {
-        return fail(ErrorKind::usage,
-                    field_number(col) +
-                        ": text after the closing quote (quote the whole field, double the "
-                        "quotes inside)");
-      }
-    } else {
-      const char* start = p;
-      const void* c = std::memchr(p, ',', static_cast<std::size_t>(end - p));
-      p = c ? static_cast<const char*>(c) : end;
-      value = std::string_view(start, static_cast<std::size_t>(p - start));
-      while (!value.empty() && is_blank(value.back())) {
-        value.remove_suffix(1);
-      }
-      if (!value.empty()) {
-        blank = false;
-      }
-    }
-    if (col < m_columns.size()) {
-      values.v[static_cast<std::size_t>(m_columns[col])] = value;
-    }
+    blank = blank && value.empty() && !cursor.quoted();
     ++col;
-    if (p >= end) {
-      break;
-    }
-    ++p; // the comma
-    blank = false;
   }
+  blank = blank && col == 1;
   if (blank) {
     return false;
   }

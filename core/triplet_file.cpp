@@ -2,6 +2,7 @@
 #include "core/triplet_file.hpp"
 
 #include "core/csv.hpp"
+#include "core/json_scan.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 
@@ -486,106 +487,21 @@ private:
     return at_end() || fail_at("text after the object; put one object per line");
   }
 
-  bool hex4(std::uint32_t& out) {
-    out = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = peek();
-      std::uint32_t d = 0;
-      if (c >= '0' && c <= '9') {
-        d = static_cast<std::uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        d = static_cast<std::uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        d = static_cast<std::uint32_t>(c - 'A' + 10);
-      } else {
-        return fail_at("expected 4 hex digits after \\u");
-      }
-      out = out * 16 + d;
-      ++i_;
+  // At the opening quote. `out` null: check and skip. core::json_string_checked, strict.
+  bool string(std::string* out) {
+    const char* p = s_.data() + i_ + 1;
+    const char* const end = s_.data() + s_.size();
+    std::string_view value;
+    bool unescaped = false;
+    const auto error = json_string_checked(p, end, value, buf_, unescaped, true);
+    i_ = static_cast<std::size_t>(p - s_.data());
+    if (error != JsonStringError::none) {
+      return fail_at(describe(error));
+    }
+    if (out != nullptr) {
+      out->assign(value);
     }
     return true;
-  }
-
-  // At the opening quote. `out` null: check and skip.
-  bool string(std::string* out) {
-    ++i_;
-    while (!at_end()) {
-      const char c = s_[i_];
-      if (c == '"') {
-        ++i_;
-        return true;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) {
-        return fail_at("a control character inside a string must be escaped");
-      }
-      if (c != '\\') {
-        if (out != nullptr) {
-          *out += c;
-        }
-        ++i_;
-        continue;
-      }
-      ++i_;
-      const char e = peek();
-      char simple = '\0';
-      switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        simple = e;
-        break;
-      case 'b':
-        simple = '\b';
-        break;
-      case 'f':
-        simple = '\f';
-        break;
-      case 'n':
-        simple = '\n';
-        break;
-      case 'r':
-        simple = '\r';
-        break;
-      case 't':
-        simple = '\t';
-        break;
-      case 'u': {
-        ++i_;
-        std::uint32_t cp = 0;
-        if (!hex4(cp)) {
-          return false;
-        }
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return fail_at("a \\u escape has a low surrogate without a high one");
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          if (peek() != '\\' || i_ + 1 >= s_.size() || s_[i_ + 1] != 'u') {
-            return fail_at("a \\u escape has a high surrogate without a low one");
-          }
-          i_ += 2;
-          std::uint32_t low = 0;
-          if (!hex4(low)) {
-            return false;
-          }
-          if (low < 0xDC00 || low > 0xDFFF) {
-            return fail_at("a \\u escape has a high surrogate without a low one");
-          }
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        }
-        if (out != nullptr) {
-          append_utf8(*out, cp);
-        }
-        continue;
-      }
-      default:
-        return fail_at("unknown escape after a backslash");
-      }
-      if (out != nullptr) {
-        *out += simple;
-      }
-      ++i_;
-    }
-    return fail_at("a string is not closed");
   }
 
   bool digits() {
@@ -698,6 +614,7 @@ private:
 
   std::string_view s_;
   std::size_t i_ = 0;
+  std::string buf_; // a string's decoded text while it has escapes
   std::string error_;
 };
 

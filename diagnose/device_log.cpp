@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "diagnose/device_log.hpp"
 
+#include "core/csv.hpp"
 #include "core/interrupt.hpp"
 #include "core/json_scan.hpp"
 #include "core/text.hpp"
@@ -551,23 +552,13 @@ Result<bool> LogParser::parse(std::string_view line, LogRecord& out) {
 
 Result<bool> LogParser::header(std::string_view line) {
   std::vector<Field> columns;
-  std::size_t start = 0;
-  while (true) {
-    const auto comma = line.find(',', start);
-    std::string_view name =
-        core::trim(line.substr(start, comma == std::string_view::npos ? line.npos : comma - start));
-    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
-      name = name.substr(1, name.size() - 2);
-    }
-    Field f = field_for_name(name);
+  core::CsvCursor cursor(line);
+  while (auto name = IOT_TRY(cursor.next())) {
+    Field f = field_for_name(*name);
     if (f != Field::none && std::find(columns.begin(), columns.end(), f) != columns.end()) {
       f = Field::none; // a second column for the same field (time and utcTime): the first wins
     }
     columns.push_back(f);
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    start = comma + 1;
   }
   const auto has = [&](Field f) {
     return std::find(columns.begin(), columns.end(), f) != columns.end();
@@ -599,76 +590,22 @@ Result<bool> LogParser::header(std::string_view line) {
 
 Result<bool> LogParser::csv_row(std::string_view line, LogRecord& out) {
   std::array<std::string_view, k_field_count> v{};
-  const char* p = line.data();
-  const char* const end = p + line.size();
   std::size_t col = 0;
   bool blank = true;
   m_scratch.clear();
-  while (true) {
-    std::string_view value;
-    if (p < end && *p == '"') {
-      blank = false;
-      const char* start = ++p;
-      const void* q = std::memchr(p, '"', static_cast<std::size_t>(end - p));
-      if (!q) {
-        return fail(ErrorKind::usage,
-                    "field " + std::to_string(col + 1) +
-                        ": a quote is still open at the end of the line (a line break inside "
-                        "quotes is not supported: replace it with a space)");
-      }
-      p = static_cast<const char*>(q);
-      if (p + 1 < end && p[1] == '"') {
-        std::string u(start, p);
-        while (true) {
-          if (p >= end) {
-            return fail(ErrorKind::usage,
-                        "field " + std::to_string(col + 1) +
-                            ": a quote is still open at the end of the line");
-          }
-          if (*p == '"') {
-            if (p + 1 < end && p[1] == '"') {
-              u += '"';
-              p += 2;
-              continue;
-            }
-            ++p;
-            break;
-          }
-          u += *p++;
-        }
-        m_scratch.push_back(std::move(u));
-        value = m_scratch.back();
-      } else {
-        value = std::string_view(start, static_cast<std::size_t>(p - start));
-        ++p;
-      }
-      skip_ws(p, end);
-      if (p < end && *p != ',') {
-        return fail(ErrorKind::usage,
-                    "field " + std::to_string(col + 1) +
-                        ": text after the closing quote (quote the whole field, double the "
-                        "quotes inside)");
-      }
-    } else {
-      const char* start = p;
-      const void* c = std::memchr(p, ',', static_cast<std::size_t>(end - p));
-      p = c ? static_cast<const char*>(c) : end;
-      value = std::string_view(start, static_cast<std::size_t>(p - start));
-      if (!value.empty()) {
-        blank = false;
-      }
+  core::CsvCursor cursor(line);
+  while (auto field = IOT_TRY(cursor.next())) {
+    std::string_view value = *field;
+    if (cursor.decoded()) {
+      value = m_scratch.emplace_back(value); // the record's views outlive the cursor
     }
     if (col < m_columns.size()) {
       v[static_cast<std::size_t>(m_columns[col])] = value;
     }
+    blank = blank && value.empty() && !cursor.quoted();
     ++col;
-    if (p >= end) {
-      break;
-    }
-    ++p;
-    blank = false;
   }
-  if (blank) {
+  if (blank && col == 1) {
     return false;
   }
   if (col < m_needed) {

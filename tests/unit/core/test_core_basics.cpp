@@ -3,6 +3,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/file.hpp"
+#include "core/json_scan.hpp"
 #include "core/mask.hpp"
 #include "core/table.hpp"
 #include "core/text.hpp"
@@ -134,8 +135,82 @@ TEST_SUITE("core::csv") {
     CHECK(core::csv_field(" padded") == "\" padded\"");
     CHECK(core::csv_field("") == "");
   }
+  TEST_CASE("CsvCursor: views into the line, decoded fields in its own storage") {
+    const std::string line = R"( plain , "quoted, with comma" ,"say ""hi""",)";
+    iot::core::CsvCursor cursor(line);
+    std::vector<std::string_view> got;
+    std::vector<bool> decoded;
+    while (true) {
+      auto field = cursor.next();
+      REQUIRE(field);
+      if (!*field) {
+        break;
+      }
+      got.push_back(**field);
+      decoded.push_back(cursor.decoded());
+    }
+    REQUIRE(got.size() == 4);
+    CHECK(got[0] == "plain");
+    CHECK(got[1] == "quoted, with comma");
+    CHECK(got[2] == R"(say "hi")");
+    CHECK(got[3].empty());
+    CHECK(decoded == std::vector<bool>{false, false, true, false});
+    // Only the decoded field lives outside the line.
+    const auto inside = [&](std::string_view v) {
+      return v.data() >= line.data() && v.data() <= line.data() + line.size();
+    };
+    CHECK(inside(got[1]));
+    CHECK_FALSE(inside(got[2]));
+    CHECK(cursor.count() == 4);
+  }
+  TEST_CASE("CsvCursor: an empty line is one empty unquoted field, errors name the field") {
+    iot::core::CsvCursor empty("");
+    auto first = empty.next();
+    REQUIRE(first);
+    REQUIRE(*first);
+    CHECK((*first)->empty());
+    CHECK_FALSE(empty.quoted());
+    auto second = empty.next();
+    REQUIRE(second);
+    CHECK_FALSE(*second);
+    iot::core::CsvCursor open(R"(a,"b""c)");
+    REQUIRE(open.next());
+    auto bad = open.next();
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message.starts_with("field 2: a quote is still open"));
+  }
   TEST_CASE("csv_line joins quoted fields") {
     CHECK(core::csv_line({"pk", "dev,01", "", "x\"y"}) == "pk,\"dev,01\",,\"x\"\"y\"");
+  }
+}
+
+TEST_SUITE("core::json_scan") {
+  TEST_CASE("json_string_checked: lenient by default, RFC 8259 rules when strict") {
+    const auto scan = [](std::string_view text, bool strict, std::string& value) {
+      const char* p = text.data();
+      std::string_view out;
+      std::string buf;
+      bool unescaped = false;
+      const auto e =
+          iot::core::json_string_checked(p, text.data() + text.size(), out, buf, unescaped, strict);
+      value.assign(out);
+      return e;
+    };
+    using iot::core::JsonStringError;
+    std::string v;
+    CHECK(scan(R"(plain" rest)", true, v) == JsonStringError::none);
+    CHECK(v == "plain");
+    CHECK(scan(R"(a\u00e9\ud83d\ude00b")", true, v) == JsonStringError::none);
+    CHECK(v == "a\u00e9\U0001F600b");
+    CHECK(scan("tab\there\"", false, v) == JsonStringError::none);
+    CHECK(scan("tab\there\"", true, v) == JsonStringError::control_character);
+    CHECK(scan(R"(\udc00")", false, v) == JsonStringError::none);
+    CHECK(scan(R"(\udc00")", true, v) == JsonStringError::lone_low_surrogate);
+    CHECK(scan(R"(\ud83dx")", true, v) == JsonStringError::lone_high_surrogate);
+    CHECK(scan(R"(\u12g4")", false, v) == JsonStringError::bad_hex);
+    CHECK(scan(R"(\q")", false, v) == JsonStringError::bad_escape);
+    CHECK(scan(R"(never closed)", false, v) == JsonStringError::not_closed);
+    CHECK(iot::core::describe(JsonStringError::not_closed) == "a string is not closed");
   }
 }
 

@@ -99,11 +99,11 @@ TEST_SUITE("core::csv reader") {
     auto open = csv_split_line(R"(a,b,"secretvalue)");
     REQUIRE_FALSE(open);
     CHECK(open.error().kind == ErrorKind::usage);
-    CHECK(contains(open.error().message, "field 3 opens a double quote"));
+    CHECK(contains(open.error().message, "field 3: a quote is still open at the end of the line"));
     CHECK_FALSE(contains(open.error().message, "secretvalue"));
     auto after = csv_split_line(R"(a,"secret"value,c)");
     REQUIRE_FALSE(after);
-    CHECK(contains(after.error().message, "field 2 has text after its closing double quote"));
+    CHECK(contains(after.error().message, "field 2: text after its closing double quote"));
     CHECK_FALSE(contains(after.error().message, "secret"));
   }
 
@@ -433,7 +433,7 @@ TEST_SUITE("core::triplet_file whole-file problems") {
 
   TEST_CASE("a first line with a quoting error or over the length limit") {
     const auto quote = parse_err("ProductKey,\"DeviceName,DeviceSecret\n");
-    CHECK(quote.message.starts_with("line 1, the first: field 2 opens a double quote"));
+    CHECK(quote.message.starts_with("line 1, the first: field 2: a quote is still open"));
     const std::string huge(5000, 'A');
     const auto too_long = parse_err(huge + "\n");
     CHECK(contains(too_long.message, "line 1, the first, is 5000 bytes, over the limit of 4096"));
@@ -652,9 +652,9 @@ TEST_SUITE("core::triplet_file row problems") {
           "the row holds column names, not a triplet (a repeated header? were two files "
           "joined?); remove it");
     CHECK(f.problems[1].line == 4);
-    CHECK(f.problems[1].message.starts_with("field 3 opens a double quote that is not closed"));
+    CHECK(f.problems[1].message.starts_with("field 3: a quote is still open at the end of the line"));
     CHECK(f.problems[2].line == 5);
-    CHECK(f.problems[2].message.starts_with("field 2 has text after its closing double quote"));
+    CHECK(f.problems[2].message.starts_with("field 2: text after its closing double quote"));
     check_no_secret(f, {k_ds2, k_ds3});
   }
 

@@ -7,6 +7,7 @@
 
 #include "commands/common_options.hpp"
 #include "commands/diagnose_device.hpp"
+#include "core/file.hpp"
 #include "core/interrupt.hpp"
 #include "core/secret_file.hpp"
 #include "core/validate.hpp"
@@ -382,8 +383,9 @@ Status stream_log(const std::string& path,
     progress->set_total(in->second);
   }
   const auto started = std::chrono::steady_clock::now();
-  auto ok = diagnose::read_blocks(
+  auto ok = core::read_line_blocks(
       fd.get(),
+      "--log " + name,
       k_block,
       [&](std::string_view text, std::size_t first) -> Status {
         auto done =
@@ -422,11 +424,7 @@ Status stream_log(const std::string& path,
       });
   progress->finish();
   if (!ok) {
-    const auto& e = ok.error();
-    if (e.kind == ErrorKind::io) {
-      return fail(e.context("--log " + name));
-    }
-    return fail(e);
+    return fail(ok.error());
   }
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   st.format = std::string(parser.format());
@@ -453,8 +451,11 @@ Status read_device_list(const std::string& path, diagnose::FleetAnalyzer& analyz
   core::SecretRecordParser parser(core::SecretFileRole::devices);
   core::SecretRecord r;
   analyzer.set_device_list_given();
-  auto ok = diagnose::read_blocks(
-      fd.get(), k_block, [&](std::string_view text, std::size_t first) -> Status {
+  auto ok = core::read_line_blocks(
+      fd.get(),
+      "--devices " + name,
+      k_block,
+      [&](std::string_view text, std::size_t first) -> Status {
         auto done =
             core::for_each_line(text, first, [&](std::string_view line, std::size_t n) -> Status {
               auto got = parser.parse(line, r);
@@ -473,8 +474,7 @@ Status read_device_list(const std::string& path, diagnose::FleetAnalyzer& analyz
         return {};
       });
   if (!ok) {
-    return fail(ok.error().kind == ErrorKind::usage ? ok.error()
-                                                    : ok.error().context("--devices " + name));
+    return fail(ok.error());
   }
   if (parser.format().empty()) {
     ctx.output->warn("--devices " + name + " is empty: no device list");

@@ -11,6 +11,7 @@
 #include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/ledger_access.hpp"
+#include "core/file.hpp"
 #include "core/interrupt.hpp"
 #include "core/secret_file.hpp"
 #include "core/validate.hpp"
@@ -64,14 +65,12 @@ public:
       f.m_buffer = std::move(*in);
       return f;
     }
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
-    }
+    const int fd = IOT_TRY(core::open_for_reading(path, "snapshot"));
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
       ::close(fd);
-      return fail(ErrorKind::usage, "cannot read " + path + ": not a file");
+      return fail(core::file_error(ErrorKind::usage, "snapshot", path, err));
     }
     if (S_ISREG(st.st_mode) && st.st_size > 0) {
       f.m_size = static_cast<std::size_t>(st.st_size);
@@ -93,7 +92,7 @@ public:
       if (n < 0) {
         const int err = errno;
         ::close(fd);
-        return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(err));
+        return fail(core::file_error(ErrorKind::usage, "snapshot", path, err));
       }
       if (n == 0) {
         break;
@@ -126,63 +125,22 @@ Status for_each_block(const std::string& path, Context& ctx, core::ProgressSink&
     }
     return f(std::string_view(*in), std::size_t{1});
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
-  }
+  const int fd = IOT_TRY(core::open_for_reading(path, "devices file"));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    return fail(ErrorKind::usage, "cannot read " + path + ": not a file");
-  }
-  if (S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
     progress.set_total(static_cast<std::uint64_t>(st.st_size));
     ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
-  std::vector<char> buf(k_block);
-  std::size_t have = 0;
-  std::size_t line = 1;
-  bool eof = false;
-  while (!eof) {
-    if (have == buf.size()) {
-      return fail(ErrorKind::usage,
-                  path + ": line " + std::to_string(line) +
-                      " is longer than 4 MB: not a devices file");
-    }
-    const auto n = ::read(fd, buf.data() + have, buf.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail(ErrorKind::usage, "cannot read " + path + ": " + std::strerror(errno));
-    }
-    eof = n == 0;
-    have += static_cast<std::size_t>(n);
-    std::size_t upto = have;
-    if (!eof) {
-      const std::string_view data(buf.data(), have);
-      const auto last = data.rfind('\n');
-      if (last == std::string_view::npos) {
-        continue;
-      }
-      upto = last + 1;
-    }
-    const std::string_view lines(buf.data(), upto);
-    if (auto ok = f(lines, line); !ok) {
-      return ok;
-    }
-    progress.advance(upto);
-    line += static_cast<std::size_t>(std::count(lines.begin(), lines.end(), '\n'));
-    std::memmove(buf.data(), buf.data() + upto, have - upto);
-    have -= upto;
-    if (core::interrupt_requested()) {
-      return fail(ErrorKind::interrupted, "secrets compare interrupted");
-    }
-  }
-  return {};
+  return core::read_line_blocks(
+      fd,
+      path,
+      k_block,
+      [&](std::string_view lines, std::size_t first) -> Status { return f(lines, first); },
+      [&](std::size_t bytes) { progress.advance(bytes); });
 }
 
 // One device to compare: views into a devices-file block, a module reading or the snapshot.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -36,5 +37,19 @@ read_file(const std::filesystem::path& path, std::string_view what, const ReadFi
 [[nodiscard]] Result<int> open_for_reading(const std::filesystem::path& path,
                                            std::string_view what,
                                            ErrorKind kind = ErrorKind::usage);
+
+// Reads `fd` (a file, a pipe or a FIFO) in blocks of `block` bytes and calls
+// `lines(text, first_line)` with the complete lines of each block (ending after its last LF; the
+// rest moves on to the next block; the last line needs no LF). Memory: one block. Waits give way
+// to an interruption within 50 ms (ErrorKind::interrupted), even on a silent pipe. A line longer
+// than a block is ErrorKind::usage, a failed read ErrorKind::io; both messages start with `name`
+// (how the user gave the file: "--log fleet.csv"). `lines` returns Status; the first error stops
+// the reading. `progress(bytes)` is called after each block with the bytes consumed.
+[[nodiscard]] Status
+read_line_blocks(int fd,
+                 std::string_view name,
+                 std::size_t block,
+                 const std::function<Status(std::string_view, std::size_t)>& lines,
+                 const std::function<void(std::size_t)>& progress = {});
 
 } // namespace iot::core

@@ -2,11 +2,9 @@
 #include "diagnose/device_log.hpp"
 
 #include "core/csv.hpp"
-#include "core/interrupt.hpp"
 #include "core/json_scan.hpp"
 #include "core/text.hpp"
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -797,73 +795,6 @@ std::optional<Classified> LogParser::cached_rules(std::string_view text) {
     m_reason_cache.emplace(std::string(text), c);
   }
   return c;
-}
-
-Status read_blocks(int fd,
-                   std::size_t block,
-                   const std::function<Status(std::string_view, std::size_t)>& lines,
-                   const std::function<void(std::size_t)>& progress) {
-  std::vector<char> buf(block);
-  std::size_t have = 0;
-  std::size_t line = 1;
-  bool eof = false;
-  while (!eof) {
-    if (have == buf.size()) {
-      return fail(ErrorKind::usage,
-                  "line " + std::to_string(line) + " is longer than " +
-                      std::to_string(block >> 10) + " KB: not a device log");
-    }
-    // Waits in slices of 50 ms, so that Ctrl-C wins even on a pipe or FIFO whose writer stays
-    // silent (a signal that lands just before a blocking read() would be lost).
-    for (;;) {
-      if (core::interrupt_requested()) {
-        return fail(ErrorKind::interrupted, "interrupted while reading");
-      }
-      pollfd p{fd, POLLIN, 0};
-      const int ready = ::poll(&p, 1, 50);
-      if (ready > 0 || (ready < 0 && errno != EINTR)) {
-        break; // readable, at EOF, or an error read() reports
-      }
-    }
-    const auto n = ::read(fd, buf.data() + have, buf.size() - have);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail(ErrorKind::io, std::string("read: ") + std::strerror(errno));
-    }
-    eof = n == 0;
-    have += static_cast<std::size_t>(n);
-    std::size_t upto = have;
-    if (!eof) {
-      const void* last = nullptr;
-      // The last LF of the block.
-      for (std::size_t i = have; i > 0; --i) {
-        if (buf[i - 1] == '\n') {
-          last = &buf[i - 1];
-          break;
-        }
-      }
-      if (!last) {
-        continue;
-      }
-      upto = static_cast<std::size_t>(static_cast<const char*>(last) - buf.data()) + 1;
-    }
-    if (upto == 0) {
-      break;
-    }
-    const std::string_view text(buf.data(), upto);
-    if (auto ok = lines(text, line); !ok) {
-      return ok;
-    }
-    if (progress) {
-      progress(upto);
-    }
-    line += static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-    std::memmove(buf.data(), buf.data() + upto, have - upto);
-    have -= upto;
-  }
-  return {};
 }
 
 } // namespace iot::diagnose

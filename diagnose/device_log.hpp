@@ -162,14 +162,4 @@ private:
   std::unordered_map<std::string, std::optional<Classified>, Hash, std::equal_to<>> m_reason_cache;
 };
 
-// Reads `fd` (a file or a pipe) in blocks of `block` bytes and calls `lines(text, first_line)`
-// with the complete lines of each block (ending after its last LF; the rest moves on to the
-// next block; the last line needs no LF). Memory: one block. A line longer than a block is an
-// error (ErrorKind::usage). `lines` returns Status; the first error stops the reading.
-// `progress(bytes)` is called after each block with the bytes consumed.
-[[nodiscard]] Status read_blocks(int fd,
-                                 std::size_t block,
-                                 const std::function<Status(std::string_view, std::size_t)>& lines,
-                                 const std::function<void(std::size_t)>& progress = {});
-
 } // namespace iot::diagnose

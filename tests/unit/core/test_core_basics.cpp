@@ -3,6 +3,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "core/file.hpp"
+#include "core/interrupt.hpp"
 #include "core/json_scan.hpp"
 #include "core/mask.hpp"
 #include "core/table.hpp"
@@ -325,5 +326,82 @@ TEST_SUITE("core::read_file") {
     fs::permissions(d.path / "s", fs::perms::none);
     CHECK(core::read_file(d.path / "s", "snapshot").error().message.find("Permission denied") !=
           std::string::npos);
+  }
+}
+
+TEST_SUITE("core::read_line_blocks") {
+  TEST_CASE("read_line_blocks: lines split across blocks arrive whole, numbered") {
+    char path[] = "/tmp/iotfleet-unit-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    std::string text;
+    for (int i = 1; i <= 1000; ++i) {
+      text += "line-" + std::to_string(i) + "\n";
+    }
+    text += "last-without-lf";
+    REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::lseek(fd, 0, SEEK_SET);
+    std::vector<std::string> got;
+    std::size_t first_of_second_block = 0;
+    int blocks = 0;
+    auto ok = iot::core::read_line_blocks(
+        fd, "t.csv", 64, [&](std::string_view lines, std::size_t first) -> iot::Status {
+          if (++blocks == 2) {
+            first_of_second_block = first;
+          }
+          std::size_t s = 0;
+          while (s < lines.size()) {
+            auto nl = lines.find('\n', s);
+            got.emplace_back(lines.substr(s, nl == lines.npos ? lines.npos : nl - s));
+            s = nl == lines.npos ? lines.size() : nl + 1;
+          }
+          return {};
+        });
+    ::close(fd);
+    ::unlink(path);
+    REQUIRE(ok);
+    REQUIRE(got.size() == 1001);
+    CHECK(got[0] == "line-1");
+    CHECK(got[999] == "line-1000");
+    CHECK(got[1000] == "last-without-lf");
+    CHECK(blocks > 100);
+    CHECK(first_of_second_block > 1);
+  }
+
+  TEST_CASE("read_line_blocks: a line longer than a block is an error") {
+    char path[] = "/tmp/iotfleet-unit-XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    const std::string text(200, 'x');
+    REQUIRE(::write(fd, text.data(), text.size()) == 200);
+    ::lseek(fd, 0, SEEK_SET);
+    auto ok = iot::core::read_line_blocks(
+        fd, "t.csv", 64, [](std::string_view, std::size_t) -> iot::Status { return {}; });
+    ::close(fd);
+    ::unlink(path);
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().kind == iot::ErrorKind::usage);
+    CHECK(ok.error().message.starts_with("t.csv: line 1 is longer than 64 bytes"));
+  }
+
+  TEST_CASE("read_line_blocks: an interruption wins over a pipe that stays silent") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    REQUIRE(::write(fds[1], "one\n", 4) == 4);
+    iot::core::clear_interrupt();
+    int calls = 0;
+    auto ok = iot::core::read_line_blocks(
+        fds[0], "a pipe", 64, [&](std::string_view text, std::size_t) -> iot::Status {
+          ++calls;
+          CHECK(text == "one\n");
+          iot::core::request_interrupt(); // as the SIGINT handler does; the writer stays open
+          return {};
+        });
+    iot::core::clear_interrupt();
+    ::close(fds[0]);
+    ::close(fds[1]);
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().kind == iot::ErrorKind::interrupted);
+    CHECK(calls == 1);
   }
 }

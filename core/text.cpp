@@ -2,6 +2,7 @@
 #include "core/text.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <utility>
@@ -120,6 +121,21 @@ void append_utf8(std::string& out, std::uint32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
+}
+
+std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) {
+  using namespace std::chrono;
+  const sys_days date{std::chrono::year{static_cast<int>(year)} / std::chrono::month{month} /
+                      std::chrono::day{day}};
+  return date.time_since_epoch().count();
+}
+
+CivilDate civil_from_days(std::int64_t days) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{std::chrono::days{days}}};
+  return {static_cast<int>(ymd.year()),
+          static_cast<unsigned>(ymd.month()),
+          static_cast<unsigned>(ymd.day())};
 }
 
 std::string iso8601_utc(std::int64_t unix_ms) {

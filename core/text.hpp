@@ -28,4 +28,13 @@ void append_utf8(std::string& out, std::uint32_t cp);
 // "2026-11-24T16:08:39.123Z" for milliseconds since the Unix epoch; "" for 0.
 [[nodiscard]] std::string iso8601_utc(std::int64_t unix_ms);
 
+// Civil (proleptic Gregorian) dates and days since 1970-01-01, by std::chrono's calendar.
+struct CivilDate {
+  int year = 1970;
+  unsigned month = 1; // 1–12
+  unsigned day = 1;   // 1–31
+};
+[[nodiscard]] std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day);
+[[nodiscard]] CivilDate civil_from_days(std::int64_t days);
+
 } // namespace iot::core

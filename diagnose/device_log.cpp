@@ -223,27 +223,7 @@ Classified classify(std::string_view content, std::string_view status) {
   return Classified{};
 }
 
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 namespace {
-void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
-}
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0);
@@ -278,7 +258,7 @@ std::optional<std::int64_t> parse_time(std::string_view s, int default_offset_mi
     return std::nullopt;
   }
   std::int64_t ms =
-      days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86'400'000;
+      core::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86'400'000;
   std::size_t p = 10;
   int offset_min = default_offset_min;
   if (p < s.size()) {
@@ -366,10 +346,7 @@ std::string format_time(std::int64_t ms, int offset_min) {
   const std::int64_t local = ms + static_cast<std::int64_t>(offset_min) * 60'000;
   const std::int64_t day = floor_div(local, 86'400'000);
   const std::int64_t in_day = local - day * 86'400'000;
-  int y = 0;
-  unsigned m = 0;
-  unsigned d = 0;
-  civil_from_days(day, y, m, d);
+  const auto [y, m, d] = core::civil_from_days(day);
   const auto sec = in_day / 1000;
   char buf[40];
   std::snprintf(buf,
@@ -385,10 +362,7 @@ std::string format_time(std::int64_t ms, int offset_min) {
 }
 
 std::string format_day(std::int64_t day) {
-  int y = 0;
-  unsigned m = 0;
-  unsigned d = 0;
-  civil_from_days(day, y, m, d);
+  const auto [y, m, d] = core::civil_from_days(day);
   char buf[24];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", y, m, d);
   return buf;

@@ -72,8 +72,6 @@ struct Classified {
 // east of UTC (the console shows Beijing time, +08:00: UNVERIFIED for its export). Returns
 // milliseconds since the Unix epoch (UTC), or nothing.
 [[nodiscard]] std::optional<std::int64_t> parse_time(std::string_view text, int default_offset_min);
-// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-[[nodiscard]] std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 // "yyyy-MM-dd HH:mm:ss" of `ms` shown at `offset_min` minutes east of UTC ("" for none).
 [[nodiscard]] std::string format_time(std::int64_t ms, int offset_min);
 // "yyyy-MM-dd" / "yyyy-MM-dd HH" of a day / hour index (days or hours since the epoch, local).

@@ -7,6 +7,7 @@
 // check that table against the document rather than against itself.
 #include "sim/fleetlog_cmd.hpp"
 
+#include "core/text.hpp"
 #include "sim/identity.hpp"
 
 #include <algorithm>
@@ -95,27 +96,6 @@ struct Dev {
   std::vector<std::int64_t> reboots; // pending reboot times, ascending
 };
 
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y = static_cast<int>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
-}
-
 // Appends the time in the chosen format.
 void append_time(std::string& out, std::int64_t ms, const std::string& format) {
   char buf[48];
@@ -127,10 +107,7 @@ void append_time(std::string& out, std::int64_t ms, const std::string& format) {
   const std::int64_t local = ms + k_offset_min * k_min;
   const std::int64_t day = local / k_day;
   const std::int64_t in_day = local - day * k_day;
-  int y = 0;
-  unsigned m = 0;
-  unsigned d = 0;
-  civil_from_days(day, y, m, d);
+  const auto [y, m, d] = core::civil_from_days(day);
   const auto sec = in_day / 1000;
   std::snprintf(buf,
                 sizeof buf,
@@ -482,7 +459,7 @@ Result<std::int64_t> parse_start(const std::string& s) {
       m < 1 || m > 12 || d < 1 || d > 31) {
     return fail(ErrorKind::usage, "--start " + s + ": give a date yyyy-MM-dd");
   }
-  return days_from_civil(y, m, d) * k_day - k_offset_min * k_min;
+  return core::days_from_civil(y, m, d) * k_day - k_offset_min * k_min;
 }
 
 } // namespace

@@ -240,6 +240,20 @@ TEST_SUITE("core::Table") {
   }
 }
 
+TEST_CASE("civil dates and days since the epoch agree, leap days included") {
+  CHECK(iot::core::days_from_civil(1970, 1, 1) == 0);
+  CHECK(iot::core::days_from_civil(2000, 3, 1) - iot::core::days_from_civil(2000, 2, 28) == 2);
+  CHECK(iot::core::days_from_civil(1900, 3, 1) - iot::core::days_from_civil(1900, 2, 28) == 1);
+  for (const std::int64_t day : {-1LL, 0LL, 11'016LL, 19'782LL, 2'932'896LL}) {
+    const auto [y, m, d] = iot::core::civil_from_days(day);
+    CHECK(iot::core::days_from_civil(y, m, d) == day);
+  }
+  const auto leap = iot::core::civil_from_days(iot::core::days_from_civil(2024, 2, 29));
+  CHECK(leap.year == 2024);
+  CHECK(leap.month == 2);
+  CHECK(leap.day == 29);
+}
+
 TEST_CASE("iso8601_utc") {
   CHECK(iot::core::iso8601_utc(0).empty());
   CHECK(iot::core::iso8601_utc(1550628969123) == "2019-02-20T02:16:09.123Z");

@@ -2,6 +2,7 @@
 // The device-log reader (diagnose/device_log.hpp): the reason table against the documented
 // strings, times in every accepted format, CSV and JSON lines with English and Chinese names,
 // bad lines named with the fix, and reading in blocks.
+#include "core/text.hpp"
 #include "diagnose/device_log.hpp"
 
 #include <doctest/doctest.h>
@@ -140,8 +141,8 @@ TEST_CASE("times: every accepted format, zones, and rejects") {
   CHECK_FALSE(parse_time("2024-01-01 08:00:00 +99", 0));
   CHECK_FALSE(parse_time("12345", 0));
   CHECK(format_time(utc, 480) == "2024-01-01 08:00:00");
-  CHECK(format_day(days_from_civil(2024, 2, 29)) == "2024-02-29");
-  CHECK(format_hour(days_from_civil(2024, 1, 1) * 24 + 13) == "2024-01-01 13");
+  CHECK(format_day(iot::core::days_from_civil(2024, 2, 29)) == "2024-02-29");
+  CHECK(format_hour(iot::core::days_from_civil(2024, 1, 1) * 24 + 13) == "2024-01-01 13");
 }
 
 TEST_CASE("IPv4 addresses") {

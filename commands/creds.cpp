@@ -194,24 +194,26 @@ std::string half_seconds_text(std::int64_t halves) {
 }
 
 Status check_keepalive(std::int64_t keepalive, Context& ctx) {
+  namespace ka = core::keepalive;
   const std::string k = std::to_string(keepalive);
-  if (keepalive < k_keepalive_min_s || keepalive > k_keepalive_max_s) {
+  const std::string advice =
+      std::to_string(ka::advised_s) + " s is recommended on cellular (seed FAQ §5)";
+  if (keepalive < ka::min_s || keepalive > ka::max_s) {
     return fail(ErrorKind::usage,
                 "--keepalive " + k +
-                    ": the platform refuses a CONNECT whose keepalive is outside 30-1200 s; 120 s "
-                    "is recommended on cellular");
+                    ": the platform refuses a CONNECT whose keepalive is outside " +
+                    std::to_string(ka::min_s) + "-" + std::to_string(ka::max_s) + " s; " + advice);
   }
-  if (keepalive < k_keepalive_advised_min_s) {
-    ctx.output->warn("--keepalive " + k +
-                     " s is below 60 s: on a slow uplink a packet can take longer than 1.5 x "
-                     "keepalive (" +
-                     half_seconds_text(keepalive * 3) +
-                     " s) and the server drops the device; 120 s is recommended on cellular");
-  } else if (keepalive > k_keepalive_advised_max_s) {
-    ctx.output->warn("--keepalive " + k +
-                     " s is above 240 s: base stations close idle connections after about 4 "
-                     "minutes, so the device can lose its connection before its next PINGREQ; "
-                     "120 s is recommended on cellular");
+  if (keepalive < ka::advised_min_s) {
+    ctx.output->warn("--keepalive " + k + " s is below " + std::to_string(ka::advised_min_s) +
+                     " s: on a slow uplink a packet can take longer than 1.5 x keepalive (" +
+                     half_seconds_text(keepalive * 3) + " s) and the server drops the device; " +
+                     advice);
+  } else if (keepalive > ka::advised_max_s) {
+    ctx.output->warn("--keepalive " + k + " s is above " + std::to_string(ka::advised_max_s) +
+                     " s: base stations close idle connections after about 4 minutes, so the "
+                     "device can lose its connection before its next PINGREQ; " +
+                     advice);
   }
   return {};
 }
@@ -414,7 +416,7 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
              core::Secret{creds.password},
              opts.keepalive,
              half_seconds(opts.keepalive * 3),
-             half_seconds(opts.keepalive * 3 + 2 * k_server_check_interval_s),
+             half_seconds(opts.keepalive * 3 + 2 * core::keepalive::server_check_s),
              source.product_key,
              opts.device_name,
              creds.sign_content,

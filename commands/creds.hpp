@@ -6,6 +6,7 @@
 #pragma once
 
 #include "commands/context.hpp"
+#include "core/keepalive.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -14,16 +15,6 @@
 #include <string>
 
 namespace iot::commands {
-
-// The platform refuses a CONNECT whose keepalive is outside this range (§5).
-inline constexpr std::int64_t k_keepalive_min_s = 30;
-inline constexpr std::int64_t k_keepalive_max_s = 1200;
-// The seed's advice for cellular modules (FAQ §5): 120 s, not below 60 s, not above 240 s.
-inline constexpr std::int64_t k_keepalive_default_s = 120;
-inline constexpr std::int64_t k_keepalive_advised_min_s = 60;
-inline constexpr std::int64_t k_keepalive_advised_max_s = 240;
-// The server checks for silent connections every 30 s (§5), so a drop comes up to this late.
-inline constexpr std::int64_t k_server_check_interval_s = 30;
 
 struct CredsMqttOptions {
   std::string device_name;
@@ -35,7 +26,7 @@ struct CredsMqttOptions {
   std::optional<std::string> timestamp;   // epoch milliseconds or "now"; unset = none signed
   std::optional<std::string> client_id;   // default "${productKey}.${deviceName}"
   std::optional<std::string> instance_id; // default: the config's iot_instance_id
-  std::int64_t keepalive = k_keepalive_default_s;
+  std::int64_t keepalive = core::keepalive::advised_s;
 
   // Dynamic registration over MQTT: "register" (pre-registered DeviceName) or "regnwl" (without
   // pre-registration); signed with the ProductSecret instead of a DeviceSecret.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "diagnose/device_rules.hpp"
 
+#include "core/keepalive.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -214,8 +216,9 @@ void module_rules(const DeviceFacts& d, Builder& b) {
                         (drops ? ": packets are lost, so the server sees keepalive timeouts and "
                                  "resets"
                                : ""),
-                    "improve the antenna or its placement; keep the keepalive at 120 s, not "
-                    "below 60 s (seed FAQ §5)");
+                    "improve the antenna or its placement; keep the keepalive at " +
+                        std::to_string(core::keepalive::advised_s) + " s, not below " +
+                        std::to_string(core::keepalive::advised_min_s) + " s (seed FAQ §5)");
     f.evidence.push_back(where + "signal " + std::to_string(*m.rssi_dbm) + " dBm");
   }
 }

@@ -7,6 +7,7 @@
 // whichever of the two is earlier.
 #include "diagnose/fleet.hpp"
 
+#include "core/keepalive.hpp"
 #include "core/validate.hpp"
 
 #include <algorithm>
@@ -21,6 +22,10 @@ namespace {
 constexpr std::size_t k_max_ips = 4;
 constexpr std::size_t k_max_texts = 1000;
 constexpr std::size_t k_quote_bytes = 240;
+namespace ka = core::keepalive;
+std::string advised() {
+  return std::to_string(ka::advised_s) + " s";
+}
 constexpr std::uint32_t k_gap_window_s = 35; // keepalive × 1.5 + the server's 30 s check (+5)
 constexpr std::uint64_t k_v4 = 1ull << 32;   // IP key of an IPv4 address: address | k_v4
 constexpr std::uint64_t k_other_ip = 1ull << 63;
@@ -544,9 +549,10 @@ struct FleetAnalyzer::Impl {
                              " s after the device's last packet in " + std::to_string(d.ka_near) +
                              " of " + std::to_string(d.ka_pairs) +
                              " measured cases; the server drops a device after keepalive × 1.5 "
-                             "plus up to 30 s, so its keepalive is about " +
+                             "plus up to " +
+                             std::to_string(ka::server_check_s) + " s, so its keepalive is about " +
                              (k ? std::to_string(*k) : std::string("?")) + " s";
-    if (k && *k > 240) {
+    if (k && *k > ka::advised_max_s) {
       Finding f = base(d, k_keepalive_too_long);
       f.confidence = d.ka_near >= 5 ? Confidence::high : Confidence::medium;
       f.events = ka;
@@ -555,10 +561,11 @@ struct FleetAnalyzer::Impl {
                         "after about 4 minutes, so its PINGREQs are lost";
       f.evidence = ev(d, &Evidence::keepalive);
       f.evidence.push_back(counts_text(d));
-      f.fix = "Set the MQTT keepalive to 120 s (60–240 s on cellular; above 240 s the base "
-              "station closes the idle connection) — seed FAQ §5.";
+      f.fix = "Set the MQTT keepalive to " + advised() + " (" + ka::advised_range() +
+              " on cellular; above " + std::to_string(ka::advised_max_s) +
+              " s the base station closes the idle connection) — seed FAQ §5.";
       out.push_back(std::move(f));
-    } else if (k && *k < 60) {
+    } else if (k && *k < ka::advised_min_s) {
       Finding f = base(d, k_keepalive_too_short);
       f.confidence = d.ka_near >= 5 ? Confidence::high : Confidence::medium;
       f.events = ka;
@@ -566,8 +573,10 @@ struct FleetAnalyzer::Impl {
       f.detail = gaps + ": too short, a slow uplink exceeds 1.5 × keepalive";
       f.evidence = ev(d, &Evidence::keepalive);
       f.evidence.push_back(counts_text(d));
-      f.fix = "Set the MQTT keepalive to 120 s (not below 60 s: a send that takes longer than "
-              "1.5 × keepalive gets the device dropped) — seed FAQ §5.";
+      f.fix = "Set the MQTT keepalive to " + advised() + " (not below " +
+              std::to_string(ka::advised_min_s) +
+              " s: a send that takes longer than 1.5 × keepalive gets the device dropped) — "
+              "seed FAQ §5.";
       out.push_back(std::move(f));
     } else if (frequent(ka)) {
       Finding f = base(d, k_frequent_keepalive);
@@ -575,13 +584,13 @@ struct FleetAnalyzer::Impl {
       f.events = ka;
       f.keepalive_s = k;
       f.detail = std::to_string(ka) + " keepalive timeouts" +
-                 (k ? "; " + gaps + " (within 60–240 s)"
+                 (k ? "; " + gaps + " (within " + ka::advised_range() + ")"
                     : std::string("; the gaps do not show one keepalive value"));
       f.evidence = ev(d, &Evidence::keepalive);
       f.evidence.push_back(counts_text(d));
       f.fix = "The module's PINGREQs do not reach the server in time: check the signal "
-              "(`iotfleet module info`: CSQ, registration), keep the keepalive at 120 s, use "
-              "QoS 0 where possible (QoS 1/2 retries delay pings) — seed FAQ §5.";
+              "(`iotfleet module info`: CSQ, registration), keep the keepalive at " +
+              advised() + ", use QoS 0 where possible (QoS 1/2 retries delay pings) — seed FAQ §5.";
       out.push_back(std::move(f));
     }
 
@@ -596,7 +605,8 @@ struct FleetAnalyzer::Impl {
       f.evidence = ev(d, &Evidence::resets);
       f.evidence.push_back(counts_text(d));
       f.fix = "Weak or unstable network: check the signal and registration (`iotfleet module "
-              "info`), keepalive 120 s, fewer QoS 1/2 publishes (seed FAQ §5, §6).";
+              "info`), keepalive " +
+              advised() + ", fewer QoS 1/2 publishes (seed FAQ §5, §6).";
       out.push_back(std::move(f));
     }
     const std::uint32_t dd = c(Reason::device_disconnect);
@@ -720,7 +730,7 @@ struct FleetAnalyzer::Impl {
         if (const auto k = inferred_keepalive(d)) {
           r.inferred_sum += static_cast<std::uint32_t>(*k);
           ++r.inferred_n;
-          if (*k > 240) {
+          if (*k > ka::advised_max_s) {
             ++r.long_keepalive;
           }
         }
@@ -757,8 +767,9 @@ struct FleetAnalyzer::Impl {
           pct, sizeof pct, "%.0f %% of its devices vs %.1f %% elsewhere", rate * 100, rest * 100);
       f.detail = std::to_string(r.ka_devices) + " devices with frequent keepalive timeouts from " +
                  f.subject + " (" + pct + "), " + std::to_string(r.ka_events) + " timeouts; " +
-                 std::to_string(r.long_keepalive) +
-                 " of them with an inferred keepalive above 240 s: one carrier's NAT drops "
+                 std::to_string(r.long_keepalive) + " of them with an inferred keepalive above " +
+                 std::to_string(ka::advised_max_s) +
+                 " s: one carrier's NAT drops "
                  "their idle connections";
       f.evidence.push_back(std::to_string(r.ka_devices) + " of " + std::to_string(in) +
                            " devices in " + f.subject + " had frequent keepalive timeouts; " +
@@ -769,9 +780,10 @@ struct FleetAnalyzer::Impl {
           f.evidence.push_back(std::move(e));
         }
       }
-      f.fix = "Keepalive 120 s on these devices (60–240 s; the carrier's NAT or base station "
-              "closes idle connections after about 4 minutes) — seed FAQ §5; if they already "
-              "use 120 s, ask the carrier / APN about its idle timeout.";
+      f.fix = "Keepalive " + advised() + " on these devices (" + ka::advised_range() +
+              "; the carrier's NAT or base station closes idle connections after about 4 "
+              "minutes) — seed FAQ §5; if they already use " +
+              advised() + ", ask the carrier / APN about its idle timeout.";
       findings.push_back(std::move(f));
     }
 

@@ -171,6 +171,13 @@ auto parse(std::string_view action, const ApiResponse& response, F&& f)
   }
 }
 
+// One Action: the call (retried as ApiCall says), then the answer through `f` as parse() does.
+template <class F>
+auto call_parsed(OpenApiClient& client, const ApiCall& call, F&& f) -> Result<decltype(f(json{}))> {
+  const auto response = IOT_TRY(client.call(call));
+  return parse(call.action, response, std::forward<F>(f));
+}
+
 DeviceInfo device_info(const json& j, const std::string& at) {
   DeviceInfo d;
   d.product_key = text(j, "ProductKey", at);
@@ -354,12 +361,9 @@ Result<DevicePage> IotApi::query_device(const QueryDeviceRequest& request) {
   if (!request.next_token.empty()) {
     params["NextToken"] = request.next_token;
   }
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(
-      k_action, *response, [](const json& body) { return device_page(body, "DeviceInfo"); });
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
+    return device_page(body, "DeviceInfo");
+  });
 }
 
 Result<std::vector<DeviceInfo>> IotApi::query_all_devices(const std::string& product_key,
@@ -398,16 +402,10 @@ Result<std::vector<DeviceInfo>> IotApi::query_all_devices(const std::string& pro
 
 Result<DeviceDetail> IotApi::query_device_detail(const DeviceRef& device) {
   static constexpr std::string_view k_action = "QueryDeviceDetail";
-  if (auto ok = check_device_ref(k_action, device); !ok) {
-    return fail(ok.error());
-  }
+  IOT_TRY(check_device_ref(k_action, device));
   Params params;
   add_device_ref(params, device);
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
     return device_detail(object_or_empty(body, "Data", ""), "Data");
   });
 }
@@ -471,12 +469,9 @@ Result<DevicePage> IotApi::query_device_by_status(const std::string& product_key
                 {"Status", std::to_string(status)},
                 {"PageSize", std::to_string(page_size)},
                 {"CurrentPage", std::to_string(current_page)}};
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(
-      k_action, *response, [](const json& body) { return device_page(body, "SimpleDeviceInfo"); });
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
+    return device_page(body, "SimpleDeviceInfo");
+  });
 }
 
 Result<DeviceInfo> IotApi::register_device(const std::string& product_key,
@@ -490,11 +485,7 @@ Result<DeviceInfo> IotApi::register_device(const std::string& product_key,
   if (!nickname.empty()) {
     call.params["Nickname"] = nickname;
   }
-  auto response = m_client.call(call);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, call, [](const json& body) {
     return device_info(object_or_empty(body, "Data", ""), "Data");
   });
 }
@@ -522,11 +513,7 @@ IotApi::batch_check_device_names(const std::string& product_key,
       params["DeviceName." + n] = names[i].device_name;
     }
   }
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
     CheckNamesResult r;
     const json& data = object_or_empty(body, "Data", "");
     r.apply_id = integer(data, "ApplyId", "Data");
@@ -540,34 +527,30 @@ IotApi::batch_check_device_names(const std::string& product_key,
 Result<BatchRegisterStatus>
 IotApi::query_batch_register_device_status(const std::string& product_key, std::int64_t apply_id) {
   static constexpr std::string_view k_action = "QueryBatchRegisterDeviceStatus";
-  auto response =
-      m_client.call(k_action, {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    BatchRegisterStatus s;
-    const json& data = object_or_empty(body, "Data", "");
-    s.status = text(data, "Status", "Data");
-    s.valid = string_list(data, "ValidList", "Data");
-    s.invalid = string_list(data, "InvalidList", "Data");
-    s.invalid_details = invalid_details(data, "Data");
-    return s;
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action),
+                             {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}}},
+                     [](const json& body) {
+                       BatchRegisterStatus s;
+                       const json& data = object_or_empty(body, "Data", "");
+                       s.status = text(data, "Status", "Data");
+                       s.valid = string_list(data, "ValidList", "Data");
+                       s.invalid = string_list(data, "InvalidList", "Data");
+                       s.invalid_details = invalid_details(data, "Data");
+                       return s;
+                     });
 }
 
 Result<std::int64_t> IotApi::batch_register_device_with_apply_id(const std::string& product_key,
                                                                  std::int64_t apply_id) {
   static constexpr std::string_view k_action = "BatchRegisterDeviceWithApplyId";
-  auto response =
-      m_client.call(k_action, {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [apply_id](const json& body) {
-    const json& data = object_or_empty(body, "Data", "");
-    return opt_integer(data, "ApplyId", "Data").value_or(apply_id);
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action),
+                             {{"ProductKey", product_key}, {"ApplyId", std::to_string(apply_id)}}},
+                     [apply_id](const json& body) {
+                       const json& data = object_or_empty(body, "Data", "");
+                       return opt_integer(data, "ApplyId", "Data").value_or(apply_id);
+                     });
 }
 
 Result<ApplyPage>
@@ -577,35 +560,30 @@ IotApi::query_page_by_apply_id(std::int64_t apply_id, int page_size, int current
     return fail(ErrorKind::usage,
                 "QueryPageByApplyId: PageSize must be 1-50, not " + std::to_string(page_size));
   }
-  auto response = m_client.call(k_action,
-                                {{"ApplyId", std::to_string(apply_id)},
-                                 {"PageSize", std::to_string(page_size)},
-                                 {"CurrentPage", std::to_string(current_page)}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    ApplyPage page;
-    page.total = integer(body, "Total", "");
-    page.page = integer(body, "Page", "");
-    page.page_size = integer(body, "PageSize", "");
-    page.page_count = integer(body, "PageCount", "");
-    for (const auto& [item, at] : list(body, "ApplyDeviceList", "")) {
-      page.devices.push_back(device_info(*item, at));
-    }
-    return page;
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action),
+                             {{"ApplyId", std::to_string(apply_id)},
+                              {"PageSize", std::to_string(page_size)},
+                              {"CurrentPage", std::to_string(current_page)}}},
+                     [](const json& body) {
+                       ApplyPage page;
+                       page.total = integer(body, "Total", "");
+                       page.page = integer(body, "Page", "");
+                       page.page_size = integer(body, "PageSize", "");
+                       page.page_count = integer(body, "PageCount", "");
+                       for (const auto& [item, at] : list(body, "ApplyDeviceList", "")) {
+                         page.devices.push_back(device_info(*item, at));
+                       }
+                       return page;
+                     });
 }
 
 Result<ProductInfo> IotApi::query_product(const std::string& product_key) {
   static constexpr std::string_view k_action = "QueryProduct";
-  auto response = m_client.call(k_action, {{"ProductKey", product_key}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    return product_info(object_or_empty(body, "Data", ""), "Data");
-  });
+  return call_parsed(
+      m_client,
+      ApiCall{std::string(k_action), {{"ProductKey", product_key}}},
+      [](const json& body) { return product_info(object_or_empty(body, "Data", ""), "Data"); });
 }
 
 Result<ProductPage>
@@ -620,11 +598,7 @@ IotApi::query_product_list(int current_page, int page_size, const std::string& c
   if (!commodity_code.empty()) {
     params["AliyunCommodityCode"] = commodity_code;
   }
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
     ProductPage page;
     const json& data = object_or_empty(body, "Data", "");
     page.current_page = integer(data, "CurrentPage", "Data");
@@ -645,25 +619,18 @@ Status IotApi::delete_device(const DeviceRef& device) {
   }
   Params params;
   add_device_ref(params, device);
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
+  IOT_TRY(m_client.call(k_action, params));
   return {};
 }
 
 Result<std::string> IotApi::reset_thing(const DeviceRef& device) {
   static constexpr std::string_view k_action = "ResetThing";
-  if (auto ok = check_device_ref(k_action, device); !ok) {
-    return fail(ok.error());
-  }
+  IOT_TRY(check_device_ref(k_action, device));
   Params params;
   add_device_ref(params, device);
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) { return text(body, "JobId", ""); });
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
+    return text(body, "JobId", "");
+  });
 }
 
 // ---- OTA ----
@@ -738,22 +705,16 @@ void set_opt(Params& params, const char* name, const std::optional<int>& value) 
 
 Result<UploadGrant> IotApi::generate_ota_upload_url(const std::string& file_suffix) {
   static constexpr std::string_view k_action = "GenerateOTAUploadURL";
-  auto response = m_client.call(k_action, Params{{"FileSuffix", file_suffix}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    return upload_grant(object_or_empty(body, "Data", ""), "FirmwareUrl");
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action), Params{{"FileSuffix", file_suffix}}},
+                     [](const json& body) {
+                       return upload_grant(object_or_empty(body, "Data", ""), "FirmwareUrl");
+                     });
 }
 
 Result<UploadGrant> IotApi::generate_device_name_list_url() {
   static constexpr std::string_view k_action = "GenerateDeviceNameListURL";
-  auto response = m_client.call(k_action, Params{});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, ApiCall{std::string(k_action), Params{}}, [](const json& body) {
     return upload_grant(object_or_empty(body, "Data", ""), "FileUrl");
   });
 }
@@ -788,54 +749,50 @@ Result<std::string> IotApi::create_ota_firmware(const CreateFirmwareRequest& r) 
   }
   // Retried like any call: a retry after a lost answer can leave a second, unused firmware
   // record (harmless: nothing rolls it out), never a second rollout.
-  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), true});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    std::string id = text(object_or_empty(body, "Data", ""), "FirmwareId", "Data");
-    if (id.empty()) {
-      throw BadShape{"Data.FirmwareId", "missing"};
-    }
-    return id;
-  });
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), std::move(params), true}, [](const json& body) {
+        std::string id = text(object_or_empty(body, "Data", ""), "FirmwareId", "Data");
+        if (id.empty()) {
+          throw BadShape{"Data.FirmwareId", "missing"};
+        }
+        return id;
+      });
 }
 
 Result<FirmwareInfo> IotApi::query_ota_firmware(const std::string& firmware_id) {
   static constexpr std::string_view k_action = "QueryOTAFirmware";
-  auto response = m_client.call(k_action, Params{{"FirmwareId", firmware_id}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    // Top-level FirmwareInfo as the SDKs have it; Data.FirmwareInfo / Data accepted too.
-    const json* j = member(body, "FirmwareInfo", "");
-    std::string at = "FirmwareInfo";
-    if (j == nullptr) {
-      const json& data = object_or_empty(body, "Data", "");
-      j = member(data, "FirmwareInfo", "Data");
-      at = "Data.FirmwareInfo";
-      if (j == nullptr) {
-        j = &data;
-        at = "Data";
-      }
-    }
-    FirmwareInfo f;
-    f.firmware_id = text(*j, "FirmwareId", at);
-    f.firmware_name = text(*j, "FirmwareName", at);
-    f.dest_version = text(*j, "DestVersion", at);
-    f.src_version = text(*j, "SrcVersion", at);
-    f.module_name = text(*j, "ModuleName", at);
-    f.product_key = text(*j, "ProductKey", at);
-    f.firmware_url = text(*j, "FirmwareUrl", at);
-    f.sign = text(*j, "FirmwareSign", at);
-    f.sign_method = text(*j, "SignMethod", at);
-    f.size = opt_integer(*j, "FirmwareSize", at);
-    f.type = opt_integer(*j, "Type", at);
-    f.status = opt_integer(*j, "Status", at);
-    f.verify_progress = text(*j, "VerifyProgress", at);
-    return f;
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action), Params{{"FirmwareId", firmware_id}}},
+                     [](const json& body) {
+                       // Top-level FirmwareInfo as the SDKs have it; Data.FirmwareInfo / Data
+                       // accepted too.
+                       const json* j = member(body, "FirmwareInfo", "");
+                       std::string at = "FirmwareInfo";
+                       if (j == nullptr) {
+                         const json& data = object_or_empty(body, "Data", "");
+                         j = member(data, "FirmwareInfo", "Data");
+                         at = "Data.FirmwareInfo";
+                         if (j == nullptr) {
+                           j = &data;
+                           at = "Data";
+                         }
+                       }
+                       FirmwareInfo f;
+                       f.firmware_id = text(*j, "FirmwareId", at);
+                       f.firmware_name = text(*j, "FirmwareName", at);
+                       f.dest_version = text(*j, "DestVersion", at);
+                       f.src_version = text(*j, "SrcVersion", at);
+                       f.module_name = text(*j, "ModuleName", at);
+                       f.product_key = text(*j, "ProductKey", at);
+                       f.firmware_url = text(*j, "FirmwareUrl", at);
+                       f.sign = text(*j, "FirmwareSign", at);
+                       f.sign_method = text(*j, "SignMethod", at);
+                       f.size = opt_integer(*j, "FirmwareSize", at);
+                       f.type = opt_integer(*j, "Type", at);
+                       f.status = opt_integer(*j, "Status", at);
+                       f.verify_progress = text(*j, "VerifyProgress", at);
+                       return f;
+                     });
 }
 
 Result<std::string> IotApi::create_ota_verify_job(const std::string& product_key,
@@ -854,13 +811,10 @@ Result<std::string> IotApi::create_ota_verify_job(const std::string& product_key
   for (std::size_t i = 0; i < names.size(); ++i) {
     params["TargetDeviceName." + std::to_string(i + 1)] = names[i];
   }
-  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), false});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    return text(object_or_empty(body, "Data", ""), "JobId", "Data");
-  });
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
+        return text(object_or_empty(body, "Data", ""), "JobId", "Data");
+      });
 }
 
 Result<std::string> IotApi::create_ota_static_upgrade_job(const StaticJobRequest& r) {
@@ -898,28 +852,22 @@ Result<std::string> IotApi::create_ota_static_upgrade_job(const StaticJobRequest
     params["Tag." + n + ".Key"] = r.tags[i].key;
     params["Tag." + n + ".Value"] = r.tags[i].value;
   }
-  auto response = m_client.call(ApiCall{std::string(k_action), std::move(params), false});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
-    if (id.empty()) {
-      throw BadShape{"Data.JobId", "missing"};
-    }
-    return id;
-  });
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
+        std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
+        if (id.empty()) {
+          throw BadShape{"Data.JobId", "missing"};
+        }
+        return id;
+      });
 }
 
 Result<OtaJobInfo> IotApi::query_ota_job(const std::string& job_id) {
   static constexpr std::string_view k_action = "QueryOTAJob";
-  auto response = m_client.call(k_action, Params{{"JobId", job_id}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    return ota_job(object_or_empty(body, "Data", ""), "Data");
-  });
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), Params{{"JobId", job_id}}}, [](const json& body) {
+        return ota_job(object_or_empty(body, "Data", ""), "Data");
+      });
 }
 
 Result<OtaTaskPage> IotApi::list_ota_task_by_job(const std::string& job_id,
@@ -936,11 +884,7 @@ Result<OtaTaskPage> IotApi::list_ota_task_by_job(const std::string& job_id,
   if (!status.empty()) {
     params["TaskStatus"] = status;
   }
-  auto response = m_client.call(k_action, params);
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
     OtaTaskPage page;
     page.total = integer(body, "Total", "");
     page.page_count = integer(body, "PageCount", "");
@@ -983,40 +927,35 @@ Status IotApi::cancel_ota_task_by_job(const std::string& job_id, const CancelTas
     return fail(ErrorKind::usage, std::string(k_action) + ": nothing to cancel");
   }
   auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  auto response = m_client.call(k_action,
-                                Params{{"JobId", job_id},
-                                       {"CancelScheduledTask", b(which.scheduled)},
-                                       {"CancelQueuedTask", b(which.queued)},
-                                       {"CancelNotifiedTask", b(which.notified)},
-                                       {"CancelUnconfirmedTask", b(which.unconfirmed)},
-                                       {"CancelInProgressTask", b(which.in_progress)}});
-  if (!response) {
-    return fail(response.error());
-  }
+  IOT_TRY(m_client.call(k_action,
+                        Params{{"JobId", job_id},
+                               {"CancelScheduledTask", b(which.scheduled)},
+                               {"CancelQueuedTask", b(which.queued)},
+                               {"CancelNotifiedTask", b(which.notified)},
+                               {"CancelUnconfirmedTask", b(which.unconfirmed)},
+                               {"CancelInProgressTask", b(which.in_progress)}}));
   return {};
 }
 
 Result<OtaJobPage>
 IotApi::list_ota_job_by_firmware(const std::string& firmware_id, int page_size, int current_page) {
   static constexpr std::string_view k_action = "ListOTAJobByFirmware";
-  auto response = m_client.call(k_action,
-                                Params{{"FirmwareId", firmware_id},
-                                       {"PageSize", std::to_string(page_size)},
-                                       {"CurrentPage", std::to_string(current_page)}});
-  if (!response) {
-    return fail(response.error());
-  }
-  return parse(k_action, *response, [](const json& body) {
-    OtaJobPage page;
-    page.total = integer(body, "Total", "");
-    page.page_count = integer(body, "PageCount", "");
-    page.current_page = integer(body, "CurrentPage", "");
-    const json& data = object_or_empty(body, "Data", "");
-    for (const auto& [item, at] : list(data, "SimpleOTAJobInfo", "Data")) {
-      page.jobs.push_back(ota_job(*item, at));
-    }
-    return page;
-  });
+  return call_parsed(m_client,
+                     ApiCall{std::string(k_action),
+                             Params{{"FirmwareId", firmware_id},
+                                    {"PageSize", std::to_string(page_size)},
+                                    {"CurrentPage", std::to_string(current_page)}}},
+                     [](const json& body) {
+                       OtaJobPage page;
+                       page.total = integer(body, "Total", "");
+                       page.page_count = integer(body, "PageCount", "");
+                       page.current_page = integer(body, "CurrentPage", "");
+                       const json& data = object_or_empty(body, "Data", "");
+                       for (const auto& [item, at] : list(data, "SimpleOTAJobInfo", "Data")) {
+                         page.jobs.push_back(ota_job(*item, at));
+                       }
+                       return page;
+                     });
 }
 
 Result<std::vector<OtaJobInfo>>

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <unordered_map>
 
@@ -414,10 +415,9 @@ std::string summary_line(const SecretsCompareReport& r,
   return s;
 }
 
-} // namespace
+// ---- run_secrets_compare, step by step: check -> snapshot -> sources -> compare -> summary ----
 
-Result<SecretsCompareReport>
-run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotApi* cloud_api) {
+Status check_options(const SecretsCompareOptions& opts) {
   if (opts.ports.empty() && !opts.devices && !opts.cloud && !opts.ledger) {
     return fail(ErrorKind::usage,
                 "nothing to compare the snapshot with: give at least one of --port P (a "
@@ -428,26 +428,33 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
     return fail(ErrorKind::usage, "--snapshot and --devices cannot both be - (stdin)");
   }
   if (opts.product_key) {
-    if (auto ok = core::validate_product_key(*opts.product_key); !ok) {
-      return fail(ok.error().context("--product-key"));
-    }
+    IOT_TRY_CTX(core::validate_product_key(*opts.product_key), "--product-key");
   }
+  return {};
+}
+
+std::string ms_since(std::chrono::steady_clock::time_point t) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - t)
+                            .count()) +
+         " ms";
+}
+
+// The snapshot, read and indexed, and the ProductKey of the comparison ("" when neither the
+// snapshot nor --product-key names one).
+struct LoadedSnapshot {
+  std::unique_ptr<InputFile> file; // the snapshot's views point into it: never moved
+  core::SecretSnapshot snapshot;
+  std::string product_key;
+};
+
+Result<LoadedSnapshot> load_snapshot(const SecretsCompareOptions& opts, Context& ctx) {
   const auto started = std::chrono::steady_clock::now();
-  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - t)
-                              .count()) +
-           " ms";
-  };
-  auto file = InputFile::open(opts.snapshot, ctx);
-  if (!file) {
-    return fail(file.error().context("--snapshot"));
-  }
-  auto snapshot = core::SecretSnapshot::parse(file->content());
-  if (!snapshot) {
-    return fail(snapshot.error().context("snapshot " + opts.snapshot));
-  }
-  std::string pk = snapshot->product_key();
+  auto file =
+      std::make_unique<InputFile>(IOT_TRY_CTX(InputFile::open(opts.snapshot, ctx), "--snapshot"));
+  auto snapshot =
+      IOT_TRY_CTX(core::SecretSnapshot::parse(file->content()), "snapshot " + opts.snapshot);
+  std::string pk = snapshot.product_key();
   if (opts.product_key) {
     if (!pk.empty() && pk != *opts.product_key) {
       return fail(ErrorKind::usage,
@@ -456,31 +463,34 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
     }
     pk = *opts.product_key;
   }
-  ctx.output->debug("snapshot " + opts.snapshot + ": " + std::to_string(snapshot->size()) +
-                    " devices, format " + std::string(snapshot->format()) +
+  ctx.output->debug("snapshot " + opts.snapshot + ": " + std::to_string(snapshot.size()) +
+                    " devices, format " + std::string(snapshot.format()) +
                     ", read and indexed in " + ms_since(started));
-  const auto compare_started = std::chrono::steady_clock::now();
+  return LoadedSnapshot{std::move(file), std::move(snapshot), std::move(pk)};
+}
 
+// What the snapshot is compared with besides modules and a devices file: the cloud, the ledger.
+struct Sources {
   std::optional<CloudSession> cloud_session;
   cloud::IotApi* cloud = nullptr;
+  std::optional<LedgerHandle> ledger;
+};
+
+Result<Sources> open_sources(const SecretsCompareOptions& opts,
+                             Context& ctx,
+                             cloud::IotApi* cloud_api,
+                             std::string& pk) {
+  Sources s;
   if (opts.cloud) {
     if (cloud_api) {
-      cloud = cloud_api;
+      s.cloud = cloud_api;
     } else {
       CloudOptions co;
       co.concurrency = std::max<std::size_t>(opts.concurrency, 1);
-      auto session = open_cloud(ctx, co);
-      if (!session) {
-        return fail(session.error().context("--cloud"));
-      }
-      cloud_session = std::move(*session);
-      cloud = cloud_session->api.get();
+      s.cloud_session = IOT_TRY_CTX(open_cloud(ctx, co), "--cloud");
+      s.cloud = s.cloud_session->api.get();
       if (pk.empty()) {
-        auto configured = product_key_or_config(std::nullopt, cloud_session->settings);
-        if (!configured) {
-          return fail(configured.error().context("--cloud"));
-        }
-        pk = *configured;
+        pk = IOT_TRY_CTX(product_key_or_config(std::nullopt, s.cloud_session->settings), "--cloud");
       }
     }
     if (pk.empty()) {
@@ -488,114 +498,116 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
                   "--cloud needs the ProductKey: the snapshot has none; give --product-key PK");
     }
   }
-
-  std::optional<LedgerHandle> ledger;
   if (opts.ledger) {
-    auto handle = open_configured_ledger(ctx, store::OpenMode::read);
-    if (!handle) {
-      return fail(handle.error().context("--ledger"));
-    }
-    ledger = std::move(*handle);
+    s.ledger = IOT_TRY_CTX(open_configured_ledger(ctx, store::OpenMode::read), "--ledger");
   }
+  return s;
+}
 
-  SecretsCompareReport report;
-  report.snapshot_devices = snapshot->size();
-  Comparer comparer(
-      opts, ctx, *snapshot, pk, cloud, ledger ? ledger->ledger.get() : nullptr, report);
+Status compare_modules(const SecretsCompareOptions& opts, Context& ctx, Comparer& comparer) {
+  const auto modules = IOT_TRY(read_modules(opts, ctx));
+  for (const auto& m : modules) {
+    Probe p;
+    p.device_name = m.device_name;
+    p.secret = m.secret;
+    p.product_key = m.product_key;
+    p.module = m.module;
+    p.port = &m.port;
+    IOT_TRY(comparer.process(std::span<const Probe>(&p, 1)));
+  }
+  return {};
+}
 
-  // Modules on ports.
-  if (!opts.ports.empty()) {
-    auto modules = read_modules(opts, ctx);
-    if (!modules) {
-      return fail(modules.error());
-    }
-    for (const auto& m : *modules) {
+// A devices file, streamed block by block.
+Status compare_devices_file(const std::string& path, Context& ctx, Comparer& comparer) {
+  const std::string name = path == "-" ? std::string("stdin") : path;
+  core::SecretRecordParser parser(core::SecretFileRole::devices);
+  std::vector<Probe> probes;
+  core::SecretRecord r;
+  auto progress = ctx.output->progress("secrets compare");
+  const auto probe_of = [&](std::size_t n) {
+    Probe p;
+    p.device_name = r.device_name;
+    p.secret = r.device_secret;
+    p.product_key = r.product_key;
+    p.module = !r.device_secret.empty() ? SecretEvidence::Module::secret
+               : r.name_from_imei       ? SecretEvidence::Module::empty
+                                        : SecretEvidence::Module::none;
+    p.line = n;
+    return p;
+  };
+  auto ok = for_each_block(
+      path, ctx, *progress, [&](std::string_view lines, std::size_t first) -> Status {
+        probes.clear();
+        IOT_TRY(
+            core::for_each_line(lines, first, [&](std::string_view line, std::size_t n) -> Status {
+              if (IOT_TRY_CTX(parser.parse(line, r), name + ": line " + std::to_string(n))) {
+                probes.push_back(probe_of(n));
+              }
+              return {};
+            }));
+        return comparer.process(probes);
+      });
+  progress->finish();
+  IOT_TRY(std::move(ok));
+  if (parser.format().empty()) {
+    return fail(ErrorKind::usage,
+                name + " is empty: give one DeviceName per line, or records read from modules "
+                       "(a CSV with a device_name column)");
+  }
+  return {};
+}
+
+// Neither modules nor a devices file: every device of the snapshot against the cloud/ledger.
+Status compare_whole_snapshot(const core::SecretSnapshot& snapshot, Comparer& comparer) {
+  std::vector<Probe> probes;
+  const auto entries = snapshot.entries();
+  for (std::size_t i = 0; i < entries.size(); i += k_snapshot_batch) {
+    probes.clear();
+    for (std::size_t j = i; j < std::min(entries.size(), i + k_snapshot_batch); ++j) {
       Probe p;
-      p.device_name = m.device_name;
-      p.secret = m.secret;
-      p.product_key = m.product_key;
-      p.module = m.module;
-      p.port = &m.port;
-      if (auto ok = comparer.process(std::span<const Probe>(&p, 1)); !ok) {
-        return fail(ok.error());
-      }
+      p.device_name = entries[j].device_name();
+      probes.push_back(p);
+    }
+    IOT_TRY(comparer.process(probes));
+    if (core::interrupt_requested()) {
+      return fail(ErrorKind::interrupted, "secrets compare interrupted");
     }
   }
+  return {};
+}
 
-  // A devices file, streamed.
+} // namespace
+
+Result<SecretsCompareReport>
+run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotApi* cloud_api) {
+  IOT_TRY(check_options(opts));
+  auto [file, snapshot, pk] = IOT_TRY(load_snapshot(opts, ctx));
+  auto sources = IOT_TRY(open_sources(opts, ctx, cloud_api, pk));
+  store::Ledger* ledger = sources.ledger ? sources.ledger->ledger.get() : nullptr;
+
+  const auto started = std::chrono::steady_clock::now();
+  SecretsCompareReport report;
+  report.snapshot_devices = snapshot.size();
+  Comparer comparer(opts, ctx, snapshot, pk, sources.cloud, ledger, report);
+  if (!opts.ports.empty()) {
+    IOT_TRY(compare_modules(opts, ctx, comparer));
+  }
   if (opts.devices) {
-    const std::string& path = *opts.devices;
-    const std::string name = path == "-" ? std::string("stdin") : path;
-    core::SecretRecordParser parser(core::SecretFileRole::devices);
-    std::vector<Probe> probes;
-    core::SecretRecord r;
-    auto progress = ctx.output->progress("secrets compare");
-    auto ok = for_each_block(
-        path, ctx, *progress, [&](std::string_view lines, std::size_t first) -> Status {
-          probes.clear();
-          auto parsed = core::for_each_line(
-              lines, first, [&](std::string_view line, std::size_t n) -> Status {
-                auto got = parser.parse(line, r);
-                if (!got) {
-                  return fail(got.error().context(name + ": line " + std::to_string(n)));
-                }
-                if (*got) {
-                  Probe p;
-                  p.device_name = r.device_name;
-                  p.secret = r.device_secret;
-                  p.product_key = r.product_key;
-                  p.module = !r.device_secret.empty() ? SecretEvidence::Module::secret
-                             : r.name_from_imei       ? SecretEvidence::Module::empty
-                                                      : SecretEvidence::Module::none;
-                  p.line = n;
-                  probes.push_back(p);
-                }
-                return {};
-              });
-          if (!parsed) {
-            return fail(parsed.error());
-          }
-          return comparer.process(probes);
-        });
-    progress->finish();
-    if (!ok) {
-      return fail(ok.error());
-    }
-    if (parser.format().empty()) {
-      return fail(ErrorKind::usage,
-                  name + " is empty: give one DeviceName per line, or records read from modules "
-                         "(a CSV with a device_name column)");
-    }
+    IOT_TRY(compare_devices_file(*opts.devices, ctx, comparer));
   }
-
-  // Neither modules nor a devices file: every device of the snapshot against the cloud/ledger.
   if (opts.ports.empty() && !opts.devices) {
-    std::vector<Probe> probes;
-    const auto entries = snapshot->entries();
-    for (std::size_t i = 0; i < entries.size(); i += k_snapshot_batch) {
-      probes.clear();
-      for (std::size_t j = i; j < std::min(entries.size(), i + k_snapshot_batch); ++j) {
-        Probe p;
-        p.device_name = entries[j].device_name();
-        probes.push_back(p);
-      }
-      if (auto ok = comparer.process(probes); !ok) {
-        return fail(ok.error());
-      }
-      if (core::interrupt_requested()) {
-        return fail(ErrorKind::interrupted, "secrets compare interrupted");
-      }
-    }
+    IOT_TRY(compare_whole_snapshot(snapshot, comparer));
   }
 
   if (ledger && comparer.not_in_ledger() > 0) {
     ctx.output->warn(std::to_string(comparer.not_in_ledger()) + " of " +
                      std::to_string(report.checked) + " devices are not in the ledger " +
-                     ledger->path + " (burned by another station?): compared without it");
+                     sources.ledger->path + " (burned by another station?): compared without it");
   }
   ctx.output->debug("compared " + std::to_string(report.checked) + " devices in " +
-                    ms_since(compare_started));
-  report.summary = summary_line(report, opts, *snapshot, pk);
+                    ms_since(started));
+  report.summary = summary_line(report, opts, snapshot, pk);
   return report;
 }
 

@@ -638,13 +638,18 @@ struct FleetAnalyzer::Impl {
     }
   }
 
-  FleetReport finish(bool device_list) {
-    FleetReport& rep = report;
-    rep.offset_min = opts.offset_min;
-    rep.devices = 0;
-    rep.device_list = device_list;
-    rep.evidence_truncated = evidence_truncated;
-    log_days = std::max(1.0, static_cast<double>(rep.last_ms - rep.first_ms) / 86'400'000.0);
+  // What the pass over the devices gathers for the fleet-wide rules.
+  struct FleetPass {
+    std::vector<Finding> findings;
+    std::vector<Range16> ranges = std::vector<Range16>(65536); // per IPv4 /16
+    std::uint64_t fleet_devices_v4 = 0;
+    std::uint64_t fleet_ka_devices = 0;
+    std::vector<std::uint32_t> order; // the devices in the log, for the ranking
+    std::unordered_map<std::uint32_t, std::vector<std::string>> cluster_examples;
+  };
+
+  // The log's order, from how the devices' records followed each other.
+  void log_order(FleetReport& rep) const {
     std::uint64_t backward = 0;
     std::uint64_t forward = 0;
     for (const auto& d : devices) {
@@ -656,13 +661,16 @@ struct FleetAnalyzer::Impl {
                   : forward * 20 <= backward ? "descending"
                                              : "unsorted";
     }
+  }
 
-    std::vector<Finding> findings;
-    std::vector<Range16> ranges(65536);
-    std::uint64_t fleet_devices_v4 = 0;
-    std::uint64_t fleet_ka_devices = 0;
-    std::vector<std::uint32_t> order;
-    std::unordered_map<std::uint32_t, std::vector<std::string>> cluster_examples;
+  // Every device: its own findings, never-online devices of the list, the /16 statistics.
+  void device_pass(FleetReport& rep, bool device_list, FleetPass& pass) {
+    auto& findings = pass.findings;
+    auto& ranges = pass.ranges;
+    auto& fleet_devices_v4 = pass.fleet_devices_v4;
+    auto& fleet_ka_devices = pass.fleet_ka_devices;
+    auto& order = pass.order;
+    auto& cluster_examples = pass.cluster_examples;
     for (std::uint32_t i = 0; i < devices.size(); ++i) {
       const Device& d = devices[i];
       std::uint64_t total = 0;
@@ -736,8 +744,15 @@ struct FleetAnalyzer::Impl {
         }
       }
     }
+  }
 
-    // Keepalive-timeout clusters: a /16 whose devices time out far more often than the rest.
+  // Keepalive-timeout clusters: a /16 whose devices time out far more often than the rest.
+  void cluster_findings(FleetPass& pass) const {
+    auto& findings = pass.findings;
+    const auto& ranges = pass.ranges;
+    const auto fleet_devices_v4 = pass.fleet_devices_v4;
+    const auto fleet_ka_devices = pass.fleet_ka_devices;
+    auto& cluster_examples = pass.cluster_examples;
     for (std::uint32_t p = 0; p < ranges.size(); ++p) {
       const Range16& r = ranges[p];
       if (r.ka_devices < 5) {
@@ -786,7 +801,10 @@ struct FleetAnalyzer::Impl {
               advised() + ", ask the carrier / APN about its idle timeout.";
       findings.push_back(std::move(f));
     }
+  }
 
+  // The most telling first: by kind, confidence, events, subject.
+  static void rank_findings(std::vector<Finding>& findings) {
     const auto rank = [](const Finding& f) {
       static constexpr std::string_view kinds[] = {k_duplicate_identity,
                                                    k_keepalive_cluster,
@@ -819,9 +837,10 @@ struct FleetAnalyzer::Impl {
       }
       return a.subject < b.subject;
     });
-    rep.findings = std::move(findings);
+  }
 
-    // Devices ranked by disconnects.
+  // Devices ranked by disconnects, the first opts.top.
+  void top_devices(FleetReport& rep, std::vector<std::uint32_t>& order) const {
     const auto disconnects = [](const Device& d) {
       std::uint64_t n = 0;
       for (std::size_t i = 1; i < k_reason_count; ++i) {
@@ -854,7 +873,9 @@ struct FleetAnalyzer::Impl {
       s.last_ms = d.last_ms;
       rep.top.push_back(std::move(s));
     }
+  }
 
+  void reason_texts(FleetReport& rep) {
     for (auto& [text, t] : texts) {
       rep.reason_texts.push_back(std::move(t));
     }
@@ -864,6 +885,23 @@ struct FleetAnalyzer::Impl {
                 return a.count != b.count ? a.count > b.count : a.text < b.text;
               });
     rep.reason_texts_more = texts_more;
+  }
+
+  FleetReport finish(bool device_list) {
+    FleetReport& rep = report;
+    rep.offset_min = opts.offset_min;
+    rep.devices = 0;
+    rep.device_list = device_list;
+    rep.evidence_truncated = evidence_truncated;
+    log_days = std::max(1.0, static_cast<double>(rep.last_ms - rep.first_ms) / 86'400'000.0);
+    log_order(rep);
+    FleetPass pass;
+    device_pass(rep, device_list, pass);
+    cluster_findings(pass);
+    rank_findings(pass.findings);
+    rep.findings = std::move(pass.findings);
+    top_devices(rep, pass.order);
+    reason_texts(rep);
     return std::move(rep);
   }
 };

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "serial/ports.hpp"
 
+#include "core/sim_registry.hpp"
 #include "serial/port_backends.hpp"
-#include "serial/sim_registry.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -93,7 +93,7 @@ Result<std::vector<PortInfo>> list_ports() {
   std::sort(ports.begin(), ports.end(), [](const PortInfo& a, const PortInfo& b) {
     return a.path < b.path;
   });
-  auto sims = read_sim_registry(sim_registry_dir());
+  auto sims = read_sim_registry(core::sim_registry_dir());
   ports.insert(ports.end(), sims.begin(), sims.end());
   return ports;
 }

@@ -25,7 +25,7 @@ struct PortInfo {
 // enumeration failure is ErrorKind::serial.
 [[nodiscard]] Result<std::vector<PortInfo>> list_ports();
 
-// The simulated ports registered in `dir` (see serial/sim_registry.hpp). Unparsable files and files
+// The simulated ports registered in `dir` (see core/sim_registry.hpp). Unparsable files and files
 // of dead processes are ignored; a missing directory gives an empty list.
 [[nodiscard]] std::vector<PortInfo> read_sim_registry(const std::filesystem::path& dir);
 

@@ -3,21 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
-
-#include <cstdlib>
-
 namespace iot::sim {
-
-std::filesystem::path sim_registry_dir() {
-  if (const char* dir = std::getenv("IOTFLEET_SIM_REGISTRY"); dir != nullptr && *dir != '\0') {
-    return dir;
-  }
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
-    return std::filesystem::path(xdg) / "iotfleet";
-  }
-  return std::filesystem::path("/tmp") / ("iotfleet-" + std::to_string(::getuid()));
-}
 
 std::string ports_json(pid_t pid,
                        ModuleKind kind,

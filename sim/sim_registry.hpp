@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The registry of running simulators, read by `iotfleet ports` to list simulated ports.
 //
-// Directory: $IOTFLEET_SIM_REGISTRY if set, else $XDG_RUNTIME_DIR/iotfleet if XDG_RUNTIME_DIR is
-// set, else /tmp/iotfleet-<uid>. Each simulator writes sim-<pid>.json there (the same content as
-// its ports file) and removes it on a clean exit. This is the simulator's own copy of the rule in
-// serial/sim_registry.hpp, so sim/ does not depend on serial/ for it; keep the two identical.
+// Directory: core::sim_registry_dir(). Each simulator writes sim-<pid>.json there (the same
+// content as its ports file) and removes it on a clean exit.
 #pragma once
 
 #include "core/error.hpp"
+#include "core/sim_registry.hpp"
 #include "sim/nvm.hpp"
 
 #include <sys/types.h>
@@ -18,7 +17,7 @@
 
 namespace iot::sim {
 
-[[nodiscard]] std::filesystem::path sim_registry_dir();
+using core::sim_registry_dir;
 
 struct PortEntry {
   std::size_t index = 0;

@@ -3,7 +3,6 @@
 #include "serial/ports.hpp"
 #include "serial/profile.hpp"
 #include "serial/serial_port.hpp"
-#include "serial/sim_registry.hpp"
 
 #include <doctest/doctest.h>
 
@@ -69,22 +68,6 @@ TEST_SUITE("serial::ports") {
     CHECK(ports[1].imei == "490154203237518");
     CHECK(ports[1].description == "iotfleet-sim luat #1");
     CHECK(read_sim_registry(dir).empty());
-  }
-
-  TEST_CASE("sim_registry_dir honours IOTFLEET_SIM_REGISTRY, then XDG_RUNTIME_DIR") {
-    const char* old = std::getenv("IOTFLEET_SIM_REGISTRY");
-    const std::string saved = old != nullptr ? old : "";
-    ::setenv("IOTFLEET_SIM_REGISTRY", "/tmp/x-reg", 1);
-    CHECK(sim_registry_dir() == "/tmp/x-reg");
-    ::unsetenv("IOTFLEET_SIM_REGISTRY");
-    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
-      CHECK(sim_registry_dir() == std::filesystem::path(xdg) / "iotfleet");
-    } else {
-      CHECK(sim_registry_dir() == "/tmp/iotfleet-" + std::to_string(::getuid()));
-    }
-    if (old != nullptr) {
-      ::setenv("IOTFLEET_SIM_REGISTRY", saved.c_str(), 1);
-    }
   }
 
   TEST_CASE("open_port: a pty goes through termios, is exclusive, and round-trips bytes") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Where running simulators register their pseudo-terminals (shared by serial/ and sim/;
-// header-only so sim/ needs no link dependency on iot_serial).
+// Where running simulators register their pseudo-terminals: iotfleet-sim (sim/) writes there,
+// `iotfleet ports` (serial/) reads there; one rule for both, in core.
 //
 // Contract: one file per simulator process, `<dir>/sim-<pid>.json`:
 //   {"pid":123,"module":"luat","ports":[{"path":"/dev/pts/5","imei":"8613…","index":0}]}
@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <string>
 
-namespace iot::serial {
+namespace iot::core {
 
 // $IOTFLEET_SIM_REGISTRY if set and non-empty, else $XDG_RUNTIME_DIR/iotfleet if XDG_RUNTIME_DIR
 // is set and non-empty, else /tmp/iotfleet-<uid>. The directory may not exist yet.
@@ -28,4 +28,4 @@ namespace iot::serial {
   return std::filesystem::path("/tmp") / ("iotfleet-" + std::to_string(::getuid()));
 }
 
-} // namespace iot::serial
+} // namespace iot::core

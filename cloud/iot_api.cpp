@@ -326,11 +326,8 @@ Result<std::vector<T>> batched_by_name(OpenApiClient& client,
     if (!responses[c]) {
       return fail(responses[c].error().context(what));
     }
-    auto parsed = parse(action, *responses[c], parse_items);
-    if (!parsed) {
-      return fail(parsed.error().context(what));
-    }
-    std::move(parsed->begin(), parsed->end(), std::back_inserter(out));
+    auto parsed = IOT_TRY_CTX(parse(action, *responses[c], parse_items), what);
+    std::move(parsed.begin(), parsed.end(), std::back_inserter(out));
   }
   return out;
 }
@@ -371,24 +368,21 @@ Result<std::vector<DeviceInfo>> IotApi::query_all_devices(const std::string& pro
   std::vector<DeviceInfo> devices;
   QueryDeviceRequest request{product_key, k_query_device_max_page_size, 1, {}};
   for (;;) {
-    auto page = query_device(request);
-    if (!page) {
-      return fail(page.error().context("page " + std::to_string(request.current_page)));
-    }
-    const std::size_t rows = page->devices.size();
-    std::move(page->devices.begin(), page->devices.end(), std::back_inserter(devices));
+    auto page = IOT_TRY_CTX(query_device(request), "page " + std::to_string(request.current_page));
+    const std::size_t rows = page.devices.size();
+    std::move(page.devices.begin(), page.devices.end(), std::back_inserter(devices));
     if (progress) {
-      progress(devices.size(), page->total);
+      progress(devices.size(), page.total);
     }
     const bool short_page = rows < static_cast<std::size_t>(request.page_size);
-    const bool past_count = page->page_count > 0 && request.current_page >= page->page_count;
+    const bool past_count = page.page_count > 0 && request.current_page >= page.page_count;
     const bool past_total =
-        page->total > 0 && static_cast<std::int64_t>(devices.size()) >= page->total;
+        page.total > 0 && static_cast<std::int64_t>(devices.size()) >= page.total;
     if (rows == 0 || short_page || past_count || past_total) {
       break;
     }
     ++request.current_page;
-    request.next_token = page->next_token;
+    request.next_token = page.next_token;
     if (request.next_token.empty() &&
         static_cast<std::int64_t>(request.page_size) * request.current_page >
             k_query_device_token_threshold) {
@@ -901,23 +895,17 @@ Result<std::vector<OtaTaskInfo>> IotApi::list_all_ota_tasks(const std::string& j
                                                             const std::string& status) {
   std::vector<OtaTaskInfo> out;
   for (int page = 1;; ++page) {
-    auto p = list_ota_task_by_job(job_id, status, k_ota_task_page_max, page);
-    if (!p) {
-      return fail(p.error());
-    }
-    std::move(p->tasks.begin(), p->tasks.end(), std::back_inserter(out));
-    if (p->tasks.empty() || page >= p->page_count) {
+    auto p = IOT_TRY(list_ota_task_by_job(job_id, status, k_ota_task_page_max, page));
+    std::move(p.tasks.begin(), p.tasks.end(), std::back_inserter(out));
+    if (p.tasks.empty() || page >= p.page_count) {
       return out;
     }
   }
 }
 
 Result<std::int64_t> IotApi::count_ota_tasks(const std::string& job_id, const std::string& status) {
-  auto p = list_ota_task_by_job(job_id, status, 1, 1);
-  if (!p) {
-    return fail(p.error());
-  }
-  return p->total;
+  auto p = IOT_TRY(list_ota_task_by_job(job_id, status, 1, 1));
+  return p.total;
 }
 
 Status IotApi::cancel_ota_task_by_job(const std::string& job_id, const CancelTasks& which) {
@@ -962,12 +950,9 @@ Result<std::vector<OtaJobInfo>>
 IotApi::list_all_ota_jobs_by_firmware(const std::string& firmware_id) {
   std::vector<OtaJobInfo> out;
   for (int page = 1;; ++page) {
-    auto p = list_ota_job_by_firmware(firmware_id, 100, page);
-    if (!p) {
-      return fail(p.error());
-    }
-    std::move(p->jobs.begin(), p->jobs.end(), std::back_inserter(out));
-    if (p->jobs.empty() || page >= p->page_count) {
+    auto p = IOT_TRY(list_ota_job_by_firmware(firmware_id, 100, page));
+    std::move(p.jobs.begin(), p.jobs.end(), std::back_inserter(out));
+    if (p.jobs.empty() || page >= p.page_count) {
       return out;
     }
   }

@@ -181,16 +181,10 @@ Result<Params> parse_form(std::string_view text) {
       continue;
     }
     const std::size_t eq = pair.find('=');
-    auto name = form_decode(pair.substr(0, eq));
-    if (!name) {
-      return fail(name.error());
-    }
-    auto value =
-        form_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
-    if (!value) {
-      return fail(value.error());
-    }
-    params[std::move(*name)] = std::move(*value);
+    auto name = IOT_TRY(form_decode(pair.substr(0, eq)));
+    auto value = IOT_TRY(
+        form_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1)));
+    params[std::move(name)] = std::move(value);
   }
   return params;
 }

@@ -161,14 +161,11 @@ Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ct
     const int code = k_status_codes.at(*opts.status);
     for (int page = 1;; ++page) {
       auto result =
-          api.query_device_by_status(*pk, code, cloud::k_query_device_max_page_size, page);
-      if (!result) {
-        return fail(result.error());
-      }
-      add(result->devices, *opts.status);
-      progress->set_total(static_cast<std::uint64_t>(result->total));
-      progress->advance(result->devices.size());
-      if (result->devices.empty() || page >= result->page_count ||
+          IOT_TRY(api.query_device_by_status(*pk, code, cloud::k_query_device_max_page_size, page));
+      add(result.devices, *opts.status);
+      progress->set_total(static_cast<std::uint64_t>(result.total));
+      progress->advance(result.devices.size());
+      if (result.devices.empty() || page >= result.page_count ||
           (opts.limit != 0 && t.rows.size() >= opts.limit) || core::interrupt_requested()) {
         break;
       }

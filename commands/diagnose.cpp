@@ -371,16 +371,13 @@ Status stream_log(const std::string& path,
                   Context& ctx,
                   ReadStats& st,
                   Add&& add) {
-  auto in = open_input(path, "--log");
-  if (!in) {
-    return fail(in.error());
-  }
-  Fd fd(in->first);
+  auto in = IOT_TRY(open_input(path, "--log"));
+  Fd fd(in.first);
   const std::string name = path == "-" ? std::string("stdin") : path;
   diagnose::LogRecord record;
   auto progress = ctx.output->progress("diagnose");
-  if (in->second > 0) {
-    progress->set_total(in->second);
+  if (in.second > 0) {
+    progress->set_total(in.second);
   }
   const auto started = std::chrono::steady_clock::now();
   auto ok = core::read_line_blocks(
@@ -442,11 +439,8 @@ Status stream_log(const std::string& path,
 }
 
 Status read_device_list(const std::string& path, diagnose::FleetAnalyzer& analyzer, Context& ctx) {
-  auto in = open_input(path, "--devices");
-  if (!in) {
-    return fail(in.error());
-  }
-  Fd fd(in->first);
+  auto in = IOT_TRY(open_input(path, "--devices"));
+  Fd fd(in.first);
   const std::string name = path == "-" ? std::string("stdin") : path;
   core::SecretRecordParser parser(core::SecretFileRole::devices);
   core::SecretRecord r;
@@ -496,40 +490,29 @@ Result<DiagnoseFleetResult> run_diagnose_fleet(const DiagnoseFleetOptions& opts,
     return fail(ErrorKind::usage, "--log and --devices cannot both be - (stdin)");
   }
   if (opts.product_key) {
-    if (auto ok = core::validate_product_key(*opts.product_key); !ok) {
-      return fail(ok.error().context("--product-key"));
-    }
+    IOT_TRY_CTX(core::validate_product_key(*opts.product_key), "--product-key");
   }
-  auto offset = parse_utc_offset(opts.utc_offset);
-  if (!offset) {
-    return fail(offset.error());
-  }
+  auto offset = IOT_TRY(parse_utc_offset(opts.utc_offset));
   diagnose::FleetOptions fo;
   fo.product_key = opts.product_key;
-  fo.offset_min = *offset;
+  fo.offset_min = offset;
   fo.top = opts.top;
   fo.min_events = std::max<std::uint32_t>(1, opts.min_events);
   fo.min_per_day = opts.min_per_day;
   if (opts.since) {
-    auto t = parse_bound(*opts.since, "--since", *offset);
-    if (!t) {
-      return fail(t.error());
-    }
-    fo.since_ms = *t;
+    auto t = IOT_TRY(parse_bound(*opts.since, "--since", offset));
+    fo.since_ms = t;
   }
   if (opts.until) {
-    auto t = parse_bound(*opts.until, "--until", *offset);
-    if (!t) {
-      return fail(t.error());
-    }
-    fo.until_ms = *t;
+    auto t = IOT_TRY(parse_bound(*opts.until, "--until", offset));
+    fo.until_ms = t;
   }
   if (fo.since_ms && fo.until_ms && *fo.until_ms <= *fo.since_ms) {
     return fail(ErrorKind::usage, "--until must be later than --since");
   }
 
   diagnose::LogParserOptions po;
-  po.default_offset_min = *offset;
+  po.default_offset_min = offset;
   diagnose::LogParser parser(po);
   diagnose::FleetAnalyzer analyzer(fo);
   ReadStats st;
@@ -551,9 +534,7 @@ Result<DiagnoseFleetResult> run_diagnose_fleet(const DiagnoseFleetOptions& opts,
                      "column; every record was used");
   }
   if (opts.devices) {
-    if (auto ok2 = read_device_list(*opts.devices, analyzer, ctx); !ok2) {
-      return fail(ok2.error());
-    }
+    IOT_TRY(read_device_list(*opts.devices, analyzer, ctx));
   }
   diagnose::FleetReport rep = analyzer.finish();
   if (rep.records == 0 && st.skipped > 0) {
@@ -593,9 +574,7 @@ Result<DiagnoseFleetResult> run_diagnose_fleet(const DiagnoseFleetOptions& opts,
     info.zone = "UTC" + opts.utc_offset;
     info.device_list = opts.devices.value_or("");
     const std::string html = diagnose::render_fleet_html(rep, info);
-    if (auto w = store::write_file_atomically(*opts.html, html, 0644); !w) {
-      return fail(w.error().context("--html " + *opts.html));
-    }
+    IOT_TRY_CTX(store::write_file_atomically(*opts.html, html, 0644), "--html " + *opts.html);
     ctx.output->info("wrote " + *opts.html);
   }
   return result;

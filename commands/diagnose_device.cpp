@@ -197,19 +197,17 @@ Status gather_snapshot(const DiagnoseDeviceOptions& opts,
   const std::string content = *opts.snapshot == "-"
                                   ? IOT_TRY_CTX(ctx.env.read_stdin(), "--snapshot -")
                                   : IOT_TRY(core::read_file(*opts.snapshot, "snapshot"));
-  auto snapshot = core::SecretSnapshot::parse(content, 1);
-  if (!snapshot) {
-    return fail(snapshot.error().context("--snapshot " + *opts.snapshot));
-  }
+  auto snapshot =
+      IOT_TRY_CTX(core::SecretSnapshot::parse(content, 1), "--snapshot " + *opts.snapshot);
   diagnose::SnapshotFacts s;
-  s.product_key = snapshot->product_key();
-  if (const auto* entry = snapshot->find(facts.device_name)) {
+  s.product_key = snapshot.product_key();
+  if (const auto* entry = snapshot.find(facts.device_name)) {
     s.found = true;
     s.secret = std::string(entry->device_secret());
     s.status = entry->status;
   }
   sources.used_one("snapshot",
-                   *opts.snapshot + ": " + std::to_string(snapshot->size()) + " devices" +
+                   *opts.snapshot + ": " + std::to_string(snapshot.size()) + " devices" +
                        (s.found ? "" : ", " + facts.device_name + " not among them"));
   facts.snapshot = std::move(s);
   return {};
@@ -306,51 +304,38 @@ Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& op
     return fail(ErrorKind::usage, "DeviceName " + opts.device_name + ": " + ok.error().message);
   }
   if (opts.product_key) {
-    if (auto ok = core::validate_product_key(*opts.product_key); !ok) {
-      return fail(ok.error());
-    }
+    IOT_TRY(core::validate_product_key(*opts.product_key));
   }
   if (opts.label_imei && core::classify_imei(*opts.label_imei) != core::ImeiClass::valid) {
     return fail(ErrorKind::usage,
                 "--label-imei " + *opts.label_imei + ": not a valid IMEI (15 digits, Luhn)");
   }
-  auto offset = parse_utc_offset(opts.utc_offset);
-  if (!offset) {
-    return fail(offset.error());
-  }
-  auto settings = load_settings(ctx);
-  if (!settings) {
-    return fail(settings.error());
-  }
+  auto offset = IOT_TRY(parse_utc_offset(opts.utc_offset));
+  auto settings = IOT_TRY(load_settings(ctx));
 
   Sources sources;
   diagnose::DeviceFacts facts;
   facts.device_name = opts.device_name;
   gather_module(opts, ctx, facts, sources);
   std::optional<store::TripletRecord> ledger_record;
-  gather_ledger(opts, *settings, facts, ledger_record, sources);
-  facts.product_key = resolve_product_key(opts, &*settings, facts, ledger_record);
-  if (auto ok = gather_snapshot(opts, facts, sources, ctx); !ok) {
-    return fail(ok.error());
-  }
+  gather_ledger(opts, settings, facts, ledger_record, sources);
+  facts.product_key = resolve_product_key(opts, &settings, facts, ledger_record);
+  IOT_TRY(gather_snapshot(opts, facts, sources, ctx));
   if (facts.product_key.empty() && facts.snapshot) {
     // The snapshot's ProductKey, when nothing else named one.
     facts.product_key = facts.snapshot->product_key;
   }
   gather_cloud(opts, ctx, facts, sources);
   if (opts.log) {
-    auto log = analyse_device_log(*opts.log,
-                                  facts.product_key.empty() ? std::nullopt
-                                                            : std::optional(facts.product_key),
-                                  opts.device_name,
-                                  *offset,
-                                  ctx);
-    if (!log) {
-      return fail(log.error());
-    }
+    auto log = IOT_TRY(analyse_device_log(
+        *opts.log,
+        facts.product_key.empty() ? std::nullopt : std::optional(facts.product_key),
+        opts.device_name,
+        offset,
+        ctx));
     sources.used_one(
-        "log", *opts.log + ": " + std::to_string(log->records) + " records of " + opts.device_name);
-    facts.log = std::move(*log);
+        "log", *opts.log + ": " + std::to_string(log.records) + " records of " + opts.device_name);
+    facts.log = std::move(log);
   } else {
     sources.missing("log",
                     "give --log FILE (the console's device log: Maintenance → Device Log) for "

@@ -104,15 +104,12 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
     auto parsed = IOT_TRY(serial::parse_layout(*opts.layout));
     layout = parsed;
   }
-  auto reading = read_stable(session, layout, opts.connect.port);
-  if (!reading) {
-    return fail(reading.error());
-  }
+  auto reading = IOT_TRY(read_stable(session, layout, opts.connect.port));
   auto health = IOT_TRY_CTX(driver.health(), opts.connect.port);
-  const bool cellular = reading->identity.mac.empty() || !reading->identity.imei.empty();
-  const auto& id = reading->identity;
+  const bool cellular = reading.identity.mac.empty() || !reading.identity.imei.empty();
+  const auto& id = reading.identity;
   const auto& h = health;
-  const serial::Credentials creds = reading->credentials.value_or(serial::Credentials{});
+  const serial::Credentials creds = reading.credentials.value_or(serial::Credentials{});
 
   core::Table t;
   t.single = true;
@@ -127,7 +124,7 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
   const auto secret_or_none = [](const std::string& v) {
     return v.empty() ? core::Cell{} : core::Cell(core::Secret{v});
   };
-  const auto found = verdicts(*reading, h, cellular);
+  const auto found = verdicts(reading, h, cellular);
   t.add_row({opts.connect.port,
              std::string(driver.name()),
              text_or_none(id.manufacturer),

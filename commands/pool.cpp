@@ -141,18 +141,15 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
                     "rows with --skip-invalid");
   }
   auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
-  auto summary =
-      handle.ledger->import(file.rows, source_name(opts.file), handle.actor, opts.skip_invalid);
-  if (!summary) {
-    return fail(summary.error());
+  auto summary = IOT_TRY(
+      handle.ledger->import(file.rows, source_name(opts.file), handle.actor, opts.skip_invalid));
+  for (std::size_t i = 0; i < summary.conflicts.size() && i < k_problems_shown; ++i) {
+    ctx.output->warn(opts.file + ":" + std::to_string(summary.conflicts[i].line) + ": " +
+                     summary.conflicts[i].message);
   }
-  for (std::size_t i = 0; i < summary->conflicts.size() && i < k_problems_shown; ++i) {
-    ctx.output->warn(opts.file + ":" + std::to_string(summary->conflicts[i].line) + ": " +
-                     summary->conflicts[i].message);
-  }
-  if (!summary->committed) {
+  if (!summary.committed) {
     return fail(ErrorKind::usage,
-                opts.file + ": " + std::to_string(summary->conflicts.size()) +
+                opts.file + ": " + std::to_string(summary.conflicts.size()) +
                     " rows conflict with the ledger (listed above): nothing imported — fix "
                     "them, or import the rest with --skip-invalid");
   }
@@ -170,10 +167,10 @@ Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx)
              file.format,
              handle.path,
              static_cast<std::int64_t>(file.rows.size() + problems.size()),
-             static_cast<std::int64_t>(summary->added),
-             static_cast<std::int64_t>(summary->unchanged),
+             static_cast<std::int64_t>(summary.added),
+             static_cast<std::int64_t>(summary.unchanged),
              static_cast<std::int64_t>(problems.size()),
-             static_cast<std::int64_t>(summary->conflicts.size())});
+             static_cast<std::int64_t>(summary.conflicts.size())});
   return t;
 }
 
@@ -256,20 +253,17 @@ Result<core::Table> run_pool_release(const PoolReleaseOptions& opts, Context& ct
                 record.product_key + "/" + record.device_name +
                     " is already available: nothing to release");
   }
-  auto released = handle.ledger->release(
-      {record.product_key, record.device_name}, handle.actor, opts.reason, opts.force);
-  if (!released) {
-    return fail(released.error());
-  }
+  auto released = IOT_TRY(handle.ledger->release(
+      {record.product_key, record.device_name}, handle.actor, opts.reason, opts.force));
   core::Table t;
   t.single = true;
   t.columns = {"product_key", "device_name", "was", "imei", "station", "port", "reason"};
-  t.add_row({released->product_key,
-             released->device_name,
-             std::string(store::to_string(released->state)),
-             opt_text(released->imei),
-             opt_text(released->station),
-             opt_text(released->port),
+  t.add_row({released.product_key,
+             released.device_name,
+             std::string(store::to_string(released.state)),
+             opt_text(released.imei),
+             opt_text(released.station),
+             opt_text(released.port),
              opts.reason});
   return t;
 }

@@ -59,11 +59,8 @@ public:
   static Result<InputFile> open(const std::string& path, Context& ctx) {
     InputFile f;
     if (path == "-") {
-      auto in = ctx.env.read_stdin();
-      if (!in) {
-        return fail(in.error().context("stdin"));
-      }
-      f.m_buffer = std::move(*in);
+      auto in = IOT_TRY_CTX(ctx.env.read_stdin(), "stdin");
+      f.m_buffer = std::move(in);
       return f;
     }
     const int fd = IOT_TRY(core::open_for_reading(path, "snapshot"));
@@ -120,11 +117,8 @@ private:
 template <class F>
 Status for_each_block(const std::string& path, Context& ctx, core::ProgressSink& progress, F&& f) {
   if (path == "-") {
-    auto in = ctx.env.read_stdin();
-    if (!in) {
-      return fail(in.error().context("stdin"));
-    }
-    return f(std::string_view(*in), std::size_t{1});
+    auto in = IOT_TRY_CTX(ctx.env.read_stdin(), "stdin");
+    return f(std::string_view(in), std::size_t{1});
   }
   const int fd = IOT_TRY(core::open_for_reading(path, "devices file"));
   struct Closer {
@@ -218,11 +212,8 @@ public:
       for (const auto& p : probes) {
         names.emplace_back(p.device_name);
       }
-      auto got = m_cloud->batch_query_device_detail(m_pk, names);
-      if (!got) {
-        return fail(got.error().context("--cloud"));
-      }
-      details = std::move(*got);
+      auto got = IOT_TRY_CTX(m_cloud->batch_query_device_detail(m_pk, names), "--cloud");
+      details = std::move(got);
       live.reserve(details.size());
       for (const auto& d : details) {
         live.emplace(d.device_name, &d);
@@ -264,12 +255,10 @@ public:
       std::optional<store::TripletRecord> ledger_record;
       if (m_ledger) {
         e.ledger_checked = true;
-        auto found =
-            m_ledger->find(p.device_name, m_pk.empty() ? std::nullopt : std::optional(m_pk));
-        if (!found) {
-          return fail(found.error().context("--ledger"));
-        }
-        for (auto& r : *found) {
+        auto found = IOT_TRY_CTX(
+            m_ledger->find(p.device_name, m_pk.empty() ? std::nullopt : std::optional(m_pk)),
+            "--ledger");
+        for (auto& r : found) {
           if (r.scheme == core::Scheme::device) {
             ledger_record = std::move(r);
             break;
@@ -351,25 +340,16 @@ Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, C
   for (const auto& port : opts.ports) {
     ModuleConnectOptions connect = opts.connect;
     connect.port = port;
-    auto session = open_session(connect, ctx, true, true);
-    if (!session) {
-      return fail(session.error());
-    }
-    serial::Layout layout = session->driver->default_layout();
+    auto session = IOT_TRY(open_session(connect, ctx, true, true));
+    serial::Layout layout = session.driver->default_layout();
     if (opts.layout) {
-      auto parsed = serial::parse_layout(*opts.layout);
-      if (!parsed) {
-        return fail(parsed.error().context("--layout"));
-      }
-      layout = *parsed;
+      auto parsed = IOT_TRY_CTX(serial::parse_layout(*opts.layout), "--layout");
+      layout = parsed;
     }
-    auto reading = read_stable(*session, layout, port, ReadScope::brief);
-    if (!reading) {
-      return fail(reading.error());
-    }
+    auto reading = IOT_TRY(read_stable(session, layout, port, ReadScope::brief));
     ModuleRow row;
     row.port = port;
-    const auto& creds = reading->credentials;
+    const auto& creds = reading.credentials;
     if (creds && !creds->device_secret.empty()) {
       row.module = SecretEvidence::Module::secret;
       row.device_name = creds->device_name;
@@ -378,9 +358,9 @@ Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, C
     } else {
       row.module = SecretEvidence::Module::empty;
       row.device_name =
-          creds && !creds->device_name.empty() ? creds->device_name : reading->identity.imei;
+          creds && !creds->device_name.empty() ? creds->device_name : reading.identity.imei;
       if (row.device_name.empty()) {
-        row.device_name = reading->identity.mac;
+        row.device_name = reading.identity.mac;
       }
     }
     if (row.device_name.empty()) {

@@ -426,9 +426,7 @@ Result<bool> SecretRecordParser::finish(const Values& values, SecretRecord& out)
     out.name_from_imei = true;
   }
   if (!fast_valid(out.device_name, 4, 32, k_name_chars)) {
-    if (auto ok = validate_device_name(out.device_name); !ok) {
-      return fail(ok.error());
-    }
+    IOT_TRY(validate_device_name(out.device_name));
   }
   if (out.device_secret.empty()) {
     if (m_role == SecretFileRole::snapshot) {
@@ -445,15 +443,11 @@ Result<bool> SecretRecordParser::finish(const Values& values, SecretRecord& out)
                     "the DeviceSecret (device_secret) is masked (abcd…wxyz or ****): write the "
                     "file again with --show-secrets");
       }
-      if (auto ok = validate_device_secret(s); !ok) {
-        return fail(ok.error());
-      }
+      IOT_TRY(validate_device_secret(s));
     }
   }
   if (!out.product_key.empty() && out.product_key != m_last_product_key) {
-    if (auto ok = validate_product_key(out.product_key); !ok) {
-      return fail(ok.error());
-    }
+    IOT_TRY(validate_product_key(out.product_key));
     m_last_product_key = std::string(out.product_key);
   }
   return true;
@@ -503,11 +497,8 @@ void parse_part(SecretRecordParser& parser,
                 Part& out) {
   SecretRecord r;
   auto done = for_each_line(text, first_line, [&](std::string_view line, std::size_t n) -> Status {
-    auto got = parser.parse(line, r);
+    auto got = IOT_TRY_CTX(parser.parse(line, r), "line " + std::to_string(n));
     if (!got) {
-      return fail(got.error().context("line " + std::to_string(n)));
-    }
-    if (!*got) {
       return {};
     }
     if (!r.product_key.empty() && r.product_key != out.product_key) {

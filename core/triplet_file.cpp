@@ -721,9 +721,7 @@ Result<TripletFile> parse_triplet_file(std::string_view content,
   }
   if (lead == '{') {
     file.format = "ndjson";
-    if (auto st = ndjson_row(line, first_number, true, options, checker); !st) {
-      return fail(st.error());
-    }
+    IOT_TRY(ndjson_row(line, first_number, true, options, checker));
     while (reader.next(line)) {
       if (!is_blank_line(line)) {
         (void)ndjson_row(line, reader.number(), false, options, checker);
@@ -739,11 +737,8 @@ Result<TripletFile> parse_triplet_file(std::string_view content,
                 "line " + std::to_string(first_number) +
                     ", the first: " + first_fields.error().message);
   }
-  auto layout = csv_layout(*first_fields, line, first_number, options.scheme);
-  if (!layout) {
-    return fail(layout.error());
-  }
-  if (layout->header) {
+  auto layout = IOT_TRY(csv_layout(*first_fields, line, first_number, options.scheme));
+  if (layout.header) {
     const auto& f = *first_fields;
     file.format =
         f.size() >= 3 && f[0] == "ProductKey" && f[1] == "DeviceName" && f[2] == "DeviceSecret"
@@ -751,11 +746,11 @@ Result<TripletFile> parse_triplet_file(std::string_view content,
             : "csv";
   } else {
     file.format = "csv-no-header";
-    csv_row(line, first_number, *layout, options, checker);
+    csv_row(line, first_number, layout, options, checker);
   }
   while (reader.next(line)) {
     if (!is_blank_line(line)) {
-      csv_row(line, reader.number(), *layout, options, checker);
+      csv_row(line, reader.number(), layout, options, checker);
     }
   }
   file.lines = reader.number();

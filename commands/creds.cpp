@@ -218,27 +218,33 @@ Status check_keepalive(std::int64_t keepalive, Context& ctx) {
   return {};
 }
 
-} // namespace
+// ---- run_creds_mqtt, step by step: check -> resolve -> compute -> table ----
 
-Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
-  // Everything that needs no file or setting first, so a typo fails before any secret is read.
-  if (auto ok = core::validate_device_name(opts.device_name); !ok) {
-    return fail(ok.error());
-  }
+// What the options say once checked, before any file or setting is read.
+struct MqttRequest {
+  cloud::SignMethod method{};
+  std::optional<cloud::DynamicRegisterMode> dynamic;
+  std::optional<std::uint64_t> timestamp;
+  std::string random; // --dynamic: the signed random
+};
+
+Result<MqttRequest> check_mqtt_options(const CredsMqttOptions& opts, Context& ctx) {
+  MqttRequest r;
+  IOT_TRY(core::validate_device_name(opts.device_name));
   const auto method = cloud::parse_sign_method(opts.sign_method);
   if (!method) {
     return fail(ErrorKind::usage,
                 "--sign-method " + opts.sign_method + ": use hmacsha256, hmacsha1 or hmacmd5");
   }
+  r.method = *method;
   if (opts.secure_mode != 2 && opts.secure_mode != 3) {
     return fail(ErrorKind::usage,
                 "--secure-mode " + std::to_string(opts.secure_mode) +
                     ": use 2 (TLS) or 3 (TCP, no TLS)");
   }
-  std::optional<cloud::DynamicRegisterMode> dynamic;
   if (opts.dynamic) {
-    dynamic = cloud::parse_dynamic_register_mode(*opts.dynamic);
-    if (!dynamic) {
+    r.dynamic = cloud::parse_dynamic_register_mode(*opts.dynamic);
+    if (!r.dynamic) {
       return fail(ErrorKind::usage,
                   "--dynamic " + *opts.dynamic +
                       ": use register (pre-registered DeviceName) or regnwl (without "
@@ -258,6 +264,8 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
                   "--dynamic signs with the ProductSecret: give --product-secret-file instead of "
                   "--device-secret-file");
     }
+    r.random =
+        IOT_TRY(opts.random ? check_random(*opts.random) : Result<std::string>(fresh_random()));
   } else {
     if (opts.product_secret_file) {
       return fail(ErrorKind::usage,
@@ -268,62 +276,51 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
       return fail(ErrorKind::usage, "--random is for --dynamic register|regnwl");
     }
   }
-  std::optional<std::uint64_t> timestamp;
   if (opts.timestamp) {
-    auto ts = parse_timestamp(*opts.timestamp);
-    if (!ts) {
-      return fail(ts.error());
-    }
-    timestamp = *ts;
+    r.timestamp = IOT_TRY(parse_timestamp(*opts.timestamp));
   }
   if (opts.client_id) {
-    if (auto ok = check_client_id(*opts.client_id); !ok) {
-      return fail(ok.error());
-    }
+    IOT_TRY(check_client_id(*opts.client_id));
   }
-  std::string random;
-  if (dynamic) {
-    auto r = opts.random ? check_random(*opts.random) : Result<std::string>(fresh_random());
-    if (!r) {
-      return fail(r.error());
-    }
-    random = *r;
-  }
-  if (auto ok = check_keepalive(opts.keepalive, ctx); !ok) {
-    return fail(ok.error());
-  }
+  IOT_TRY(check_keepalive(opts.keepalive, ctx));
+  return r;
+}
 
-  auto settings = load_settings(ctx);
-  if (!settings) {
-    return fail(settings.error());
-  }
+// The instance id (Enterprise Edition) and the ProductKey: the options, else the settings.
+struct MqttTarget {
   std::string instance_id;
-  if (opts.instance_id) {
-    if (auto ok = check_instance_id(*opts.instance_id, "--instance-id"); !ok) {
-      return fail(ok.error());
-    }
-    instance_id = *opts.instance_id;
-  } else if (auto id = settings->value(cloud::key::iot_instance_id); id && !id->empty()) {
-    if (auto ok = check_instance_id(*id, "the configured iot_instance_id"); !ok) {
-      return fail(ok.error());
-    }
-    instance_id = *id;
-  }
-  std::optional<std::string> product_key = opts.product_key;
-  if (!product_key) {
-    if (auto pk = settings->value(cloud::key::product_key); pk && !pk->empty()) {
-      product_key = *pk;
-    }
-  }
-  if (product_key) {
-    if (auto ok = core::validate_product_key(*product_key); !ok) {
-      return fail(ok.error());
-    }
-  }
+  std::optional<std::string> product_key;
+};
 
+Result<MqttTarget> resolve_target(const CredsMqttOptions& opts, const cloud::Settings& settings) {
+  MqttTarget t;
+  if (opts.instance_id) {
+    IOT_TRY(check_instance_id(*opts.instance_id, "--instance-id"));
+    t.instance_id = *opts.instance_id;
+  } else if (auto id = settings.value(cloud::key::iot_instance_id); id && !id->empty()) {
+    IOT_TRY(check_instance_id(*id, "the configured iot_instance_id"));
+    t.instance_id = *id;
+  }
+  t.product_key = opts.product_key;
+  if (!t.product_key) {
+    if (auto pk = settings.value(cloud::key::product_key); pk && !pk->empty()) {
+      t.product_key = *pk;
+    }
+  }
+  if (t.product_key) {
+    IOT_TRY(core::validate_product_key(*t.product_key));
+  }
+  return t;
+}
+
+// The secret that signs: a file or stdin, the configured ProductSecret (--dynamic), the ledger.
+Result<SecretSource> resolve_secret(const CredsMqttOptions& opts,
+                                    const MqttRequest& request,
+                                    const std::optional<std::string>& product_key,
+                                    const cloud::Settings& settings,
+                                    Context& ctx) {
+  const bool dynamic = request.dynamic.has_value();
   const auto file = dynamic ? opts.product_secret_file : opts.device_secret_file;
-  const auto scheme = dynamic ? core::Scheme::product : core::Scheme::device;
-  SecretSource source;
   if (file) {
     if (!product_key) {
       return fail(ErrorKind::usage,
@@ -331,68 +328,68 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
                   "a secret file the ledger is not read)");
     }
     const std::string what = dynamic ? "ProductSecret" : "DeviceSecret";
-    auto secret = read_secret_input(*file, what, ctx);
-    if (!secret) {
-      return fail(secret.error());
-    }
-    auto valid =
-        dynamic ? core::validate_product_secret(*secret) : core::validate_device_secret(*secret);
-    if (!valid) {
-      return fail(valid.error().context(what + " from " + (*file == "-" ? "stdin" : *file)));
-    }
-    source = SecretSource{
-        *product_key, *secret, what + " from " + (*file == "-" ? "stdin" : "file " + *file)};
-  } else if (const auto* configured = settings->find(cloud::key::product_secret);
-             dynamic && product_key && configured && configured->value) {
-    if (auto valid = core::validate_product_secret(*configured->value); !valid) {
-      return fail(valid.error().context("ProductSecret from " + configured->source));
-    }
-    source =
-        SecretSource{*product_key, *configured->value, "ProductSecret from " + configured->source};
-  } else {
-    auto from_ledger = secret_from_ledger(opts.device_name, product_key, scheme, *settings);
-    if (!from_ledger) {
-      return fail(from_ledger.error());
-    }
-    source = std::move(*from_ledger);
+    auto secret = IOT_TRY(read_secret_input(*file, what, ctx));
+    IOT_TRY_CTX(dynamic ? core::validate_product_secret(secret)
+                        : core::validate_device_secret(secret),
+                what + " from " + (*file == "-" ? "stdin" : *file));
+    return SecretSource{
+        *product_key, secret, what + " from " + (*file == "-" ? "stdin" : "file " + *file)};
   }
+  if (const auto* configured = settings.find(cloud::key::product_secret);
+      dynamic && product_key && configured && configured->value) {
+    IOT_TRY_CTX(core::validate_product_secret(*configured->value),
+                "ProductSecret from " + configured->source);
+    return SecretSource{
+        *product_key, *configured->value, "ProductSecret from " + configured->source};
+  }
+  return secret_from_ledger(opts.device_name,
+                            product_key,
+                            dynamic ? core::Scheme::product : core::Scheme::device,
+                            settings);
+}
 
-  cloud::MqttCredentials creds;
-  if (dynamic) {
-    cloud::MqttDynamicRegisterInput in;
-    in.product_key = source.product_key;
-    in.device_name = opts.device_name;
-    in.product_secret = source.secret;
-    in.random = random;
-    in.client_id = opts.client_id.value_or("");
-    in.sign_method = *method;
-    in.mode = *dynamic;
-    in.iot_instance_id = instance_id;
-    creds = cloud::mqtt_dynamic_register_credentials(in);
-    ctx.output->info(
-        *dynamic == cloud::DynamicRegisterMode::preregistered
-            ? "after CONNECT the platform publishes {productKey, deviceName, deviceSecret} on "
-              "/ext/register: store the DeviceSecret, then connect "
-              "with `iotfleet creds mqtt " +
-                  opts.device_name + " --device-secret-file F`"
-            : "after CONNECT the platform publishes {clientId, productKey, deviceName, "
-              "deviceToken} on /ext/regnwl: connect with clientId "
-              "\"<clientId>|securemode=-2,authType=connwl|\", the same username and the "
-              "deviceToken as password");
-  } else {
+cloud::MqttCredentials compute_credentials(const CredsMqttOptions& opts,
+                                           const MqttRequest& request,
+                                           const SecretSource& source,
+                                           const std::string& instance_id,
+                                           Context& ctx) {
+  if (!request.dynamic) {
     cloud::MqttCredentialInput in;
     in.product_key = source.product_key;
     in.device_name = opts.device_name;
     in.device_secret = source.secret;
     in.client_id = opts.client_id.value_or("");
-    in.timestamp_ms = timestamp;
-    in.sign_method = *method;
+    in.timestamp_ms = request.timestamp;
+    in.sign_method = request.method;
     in.secure_mode = opts.secure_mode;
-    creds = cloud::mqtt_credentials(in);
+    return cloud::mqtt_credentials(in);
   }
-  const auto region = settings->value(cloud::key::region).value_or("cn-shanghai");
-  const auto endpoint = cloud::mqtt_endpoint(region, source.product_key, instance_id);
+  cloud::MqttDynamicRegisterInput in;
+  in.product_key = source.product_key;
+  in.device_name = opts.device_name;
+  in.product_secret = source.secret;
+  in.random = request.random;
+  in.client_id = opts.client_id.value_or("");
+  in.sign_method = request.method;
+  in.mode = *request.dynamic;
+  in.iot_instance_id = instance_id;
+  ctx.output->info(
+      *request.dynamic == cloud::DynamicRegisterMode::preregistered
+          ? "after CONNECT the platform publishes {productKey, deviceName, deviceSecret} on "
+            "/ext/register: store the DeviceSecret, then connect "
+            "with `iotfleet creds mqtt " +
+                opts.device_name + " --device-secret-file F`"
+          : "after CONNECT the platform publishes {clientId, productKey, deviceName, "
+            "deviceToken} on /ext/regnwl: connect with clientId "
+            "\"<clientId>|securemode=-2,authType=connwl|\", the same username and the "
+            "deviceToken as password");
+  return cloud::mqtt_dynamic_register_credentials(in);
+}
 
+core::Table credentials_table(const CredsMqttOptions& opts,
+                              const cloud::MqttEndpoint& endpoint,
+                              const cloud::MqttCredentials& creds,
+                              const SecretSource& source) {
   core::Table t;
   t.single = true;
   t.columns = {"host",
@@ -422,6 +419,20 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
              creds.sign_content,
              source.from});
   return t;
+}
+
+} // namespace
+
+Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
+  // Everything that needs no file or setting first, so a typo fails before any secret is read.
+  const auto request = IOT_TRY(check_mqtt_options(opts, ctx));
+  const auto settings = IOT_TRY(load_settings(ctx));
+  const auto target = IOT_TRY(resolve_target(opts, settings));
+  const auto source = IOT_TRY(resolve_secret(opts, request, target.product_key, settings, ctx));
+  const auto creds = compute_credentials(opts, request, source, target.instance_id, ctx);
+  const auto region = settings.value(cloud::key::region).value_or("cn-shanghai");
+  const auto endpoint = cloud::mqtt_endpoint(region, source.product_key, target.instance_id);
+  return credentials_table(opts, endpoint, creds, source);
 }
 
 void register_creds(CLI::App& app, Context& ctx) {

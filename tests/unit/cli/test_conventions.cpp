@@ -230,10 +230,11 @@ TEST_SUITE("cli conventions: parse errors") {
   TEST_CASE("a parse error says iotfleet: error: and where the help is") {
     const Run r = run_cli({"module", "at", "--port", "/dev/null", "AT", "--timeout", "5x"});
     CHECK(r.code == 2);
-    CHECK(r.err ==
-          "iotfleet: error: --timeout: duration '5x': give a number with a unit — 500ms, 30s, "
-          "10m, 2h, 1d — or a bare number of milliseconds\nRun 'iotfleet module at --help' for more "
-          "information.\n");
+    CHECK(
+        r.err ==
+        "iotfleet: error: --timeout: duration '5x': give a number with a unit — 500ms, 30s, "
+        "10m, 2h, 1d — or a bare number of milliseconds\nRun 'iotfleet module at --help' for more "
+        "information.\n");
   }
   TEST_CASE("a mistyped command or option gets the closest one suggested") {
     const Run cmd = run_cli({"pool", "stat"});

@@ -652,7 +652,8 @@ TEST_SUITE("core::triplet_file row problems") {
           "the row holds column names, not a triplet (a repeated header? were two files "
           "joined?); remove it");
     CHECK(f.problems[1].line == 4);
-    CHECK(f.problems[1].message.starts_with("field 3: a quote is still open at the end of the line"));
+    CHECK(
+        f.problems[1].message.starts_with("field 3: a quote is still open at the end of the line"));
     CHECK(f.problems[2].line == 5);
     CHECK(f.problems[2].message.starts_with("field 2: text after its closing double quote"));
     check_no_secret(f, {k_ds2, k_ds3});

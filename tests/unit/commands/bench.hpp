@@ -94,6 +94,10 @@ public:
   // connection reset after the request ran would.
   std::atomic<int> lose_answers{0};
 
+  // Called after each OpenAPI request was handled, with its Action (a test's moment to change
+  // the world between two calls of a command).
+  std::function<void(const std::string& action)> on_answer;
+
   // How many requests named this Action ("" = dynamic registration), answered or not.
   [[nodiscard]] int calls(const std::string& action) const {
     const std::lock_guard lock(m_mutex);
@@ -142,6 +146,9 @@ public:
     }
     const auto answer = service->handle(r);
     count(answer.action);
+    if (on_answer) {
+      on_answer(answer.action);
+    }
     if (answer.delivery != sim::cloud::Delivery::normal || take_lost()) {
       return fail(ErrorKind::network, request.method + " " + request.url + ": connection reset");
     }
@@ -278,10 +285,8 @@ private:
   sim::TimePoint m_now{std::chrono::hours(1)};
 };
 
-// A booted module of `kind` with this IMEI (cellular) and empty credential storage.
-inline std::shared_ptr<sim::ModuleModel> make_module(sim::ModuleKind kind,
-                                                     std::string imei = "490154203237518",
-                                                     sim::ModuleModel::PersistFn persist = {}) {
+// A module's NVM: this IMEI (cellular) or a MAC (ESP-AT), empty credential storage.
+inline sim::Nvm module_nvm(sim::ModuleKind kind, std::string imei = "490154203237518") {
   sim::Nvm nvm;
   if (kind == sim::ModuleKind::esp_at) {
     nvm.mac = "24:0a:c4:01:02:03";
@@ -290,10 +295,16 @@ inline std::shared_ptr<sim::ModuleModel> make_module(sim::ModuleKind kind,
     nvm.iccid = "89860412345678901234";
     nvm.imsi = "460001234567890";
   }
+  return nvm;
+}
+
+// A booted module of `kind` with this NVM.
+inline std::shared_ptr<sim::ModuleModel>
+make_module(sim::ModuleKind kind, sim::Nvm nvm, sim::ModuleModel::PersistFn persist = {}) {
   sim::ModelConfig config;
   config.kind = kind;
   config.urcs_per_minute = 0;
-  auto model = std::make_shared<sim::ModuleModel>(config, nvm, 1, std::move(persist));
+  auto model = std::make_shared<sim::ModuleModel>(config, std::move(nvm), 1, std::move(persist));
   const sim::TimePoint start{std::chrono::hours(1)};
   model->power_on(start - 10s, 0ms);
   (void)model->take_due(start); // the boot banner, before the host opens the port

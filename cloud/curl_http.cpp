@@ -6,6 +6,7 @@
 // duration. Concurrent callers therefore never share a multi handle (libcurl handles are not
 // thread-safe) and each keeps its keep-alive connections warm for its next call.
 #include "cloud/http.hpp"
+#include "core/interrupt.hpp"
 
 #include <curl/curl.h>
 
@@ -267,6 +268,10 @@ private:
                                                    : std::string(curl_easy_strerror(code));
     const std::string prefix = transfer.what + ": ";
     switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return Error{ErrorKind::network, prefix + detail + std::string(k_not_sent_note)};
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       return Error{ErrorKind::usage, prefix + detail + " (check --endpoint)"};
@@ -357,7 +362,19 @@ private:
       }
 
       if (!active.empty() && still_running > 0) {
-        curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+        if (core::interrupt_requested()) {
+          // Ctrl-C: stop waiting. A request in flight may have been sent and even run, so its
+          // answer counts as lost (network), never as a refusal.
+          for (auto& t : active) {
+            results[t->index] = fail(ErrorKind::network,
+                                     t->what + ": interrupted while waiting for the answer (the "
+                                               "request may have reached the server)");
+            curl_multi_remove_handle(multi, t->easy.get());
+          }
+          active.clear();
+          break;
+        }
+        curl_multi_poll(multi, nullptr, 0, 50, nullptr); // 50 ms: Ctrl-C is seen at once
       }
     }
   }

@@ -195,7 +195,7 @@ DynamicRegisterClient::DynamicRegisterClient(HttpClient& http,
   limits.sleep = m_hooks.sleep;
   m_limiter = std::make_shared<RateLimiter>(std::move(limits));
   if (!m_hooks.sleep) {
-    m_hooks.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+    m_hooks.sleep = interruptible_sleep;
   }
   if (!m_hooks.jitter) {
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -232,6 +232,10 @@ DynregResult DynamicRegisterClient::register_device(std::string_view device_name
     auto response = m_http.send(request);
     if (response) {
       outcome = interpret(*response, m_config.product_key, device_name, m_url);
+    } else if (response.error().kind == ErrorKind::network && not_sent(response.error())) {
+      // No connection was made: nothing was sent, nothing can have been issued.
+      outcome.result.error = response.error();
+      outcome.retry = true;
     } else if (response.error().kind == ErrorKind::network) {
       // Sent or not, answered or not: nobody can tell, so a secret may have been issued.
       outcome.result.answer_lost = true;

@@ -27,6 +27,14 @@
 
 namespace iot::cloud {
 
+// A send() error for a request that provably never left this machine (the name did not resolve,
+// the connection was refused) ends with this note, so callers can tell "not sent" from "sent,
+// answer lost" (dynamic registration keeps a device in doubt only for the second).
+inline constexpr std::string_view k_not_sent_note = " (not sent: no connection was made)";
+[[nodiscard]] inline bool not_sent(const Error& error) {
+  return error.message.ends_with(k_not_sent_note);
+}
+
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // A request body part read piece by piece while it is sent (a firmware file), so it never sits in

@@ -50,8 +50,12 @@ RateLimiter::RateLimiter(Options options) : m_options(std::move(options)) {
     m_options.clock = [] { return std::chrono::steady_clock::now(); };
   }
   if (!m_options.sleep) {
-    m_options.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+    m_options.sleep = interruptible_sleep;
   }
+}
+
+void interruptible_sleep(std::chrono::nanoseconds d) {
+  (void)core::sleep_unless_interrupted(std::chrono::ceil<std::chrono::milliseconds>(d));
 }
 
 double RateLimiter::qps(std::string_view action) const {
@@ -279,7 +283,7 @@ OpenApiClient::OpenApiClient(HttpClient& http,
                                           m_hooks.nonce) {
   m_config.retry.max_attempts = std::max(1, m_config.retry.max_attempts);
   if (!m_hooks.sleep) {
-    m_hooks.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+    m_hooks.sleep = interruptible_sleep;
   }
   if (!m_hooks.jitter) {
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -321,6 +325,9 @@ Result<ApiResponse> OpenApiClient::call(const ApiCall& api_call) {
     const bool may_retry = outcome.retryable && (api_call.idempotent || outcome.refused);
     if (!may_retry || attempt >= max_attempts || core::interrupt_requested()) {
       Error error = std::move(outcome.result).error();
+      if (core::interrupt_requested() && error.kind != ErrorKind::auth) {
+        error = Error{ErrorKind::interrupted, "interrupted: " + error.message};
+      }
       if (attempt > 1) {
         error.message += " (after " + std::to_string(attempt) + " attempts)";
       }

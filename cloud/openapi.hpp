@@ -28,6 +28,8 @@ namespace iot::cloud {
 
 using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
 using Sleeper = std::function<void(std::chrono::nanoseconds)>;
+// The default Sleeper: waits in 50 ms slices and returns early on Ctrl-C / SIGTERM.
+void interruptible_sleep(std::chrono::nanoseconds d);
 // Uniform random number in [0, 1) for backoff jitter.
 using Jitter = std::function<double()>;
 

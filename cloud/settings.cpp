@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "cloud/settings.hpp"
 
+#include "core/file.hpp"
+#include "core/mask.hpp"
 #include "core/text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -13,7 +15,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -59,32 +60,36 @@ struct JsonFile {
   mode_t mode = 0;
 };
 
-// Reads and parses a JSON file. A missing file is nullopt unless required.
-Result<std::optional<JsonFile>>
-read_json_file(const fs::path& path, bool required, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    if (err == ENOENT && !required) {
-      return std::optional<JsonFile>{};
-    }
-    return fail(ErrorKind::config,
-                "cannot read " + std::string(what) + " " + path.string() + ": " +
-                    std::strerror(err) +
-                    (required ? " — check the path given with --config or "
-                                "$IOTFLEET_CONFIG"
-                              : ""));
+// Config files are small; anything larger is not one.
+constexpr std::uintmax_t k_max_config_bytes = 1U << 20;
+
+// Reads and parses a JSON file. A missing file is nullopt unless required; `origin` says where
+// a required path came from ("flag --config"). Every failure (a directory, no permission, bad
+// JSON) is ErrorKind::config naming the file, the reason and the fix.
+Result<std::optional<JsonFile>> read_json_file(const fs::path& path,
+                                               bool required,
+                                               std::string_view what,
+                                               std::string_view origin = {}) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT && !required) {
+    return std::optional<JsonFile>{};
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto text = core::read_file(path, what, {ErrorKind::config, k_max_config_bytes});
+  if (!text) {
+    Error error = std::move(text).error();
+    if (!origin.empty()) {
+      error.message += " (the path is from " + std::string(origin) + ")";
+    }
+    return fail(std::move(error));
+  }
   JsonFile file{path, {}, 0};
   try {
-    file.doc = json::parse(text);
+    file.doc = json::parse(*text);
   } catch (const json::parse_error& e) {
     return fail(ErrorKind::config,
                 std::string(what) + " " + path.string() + " is not valid JSON (byte " +
                     std::to_string(e.byte) + "): fix or remove the file");
   }
-  struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     file.mode = st.st_mode;
   }
@@ -121,13 +126,8 @@ Result<std::string> read_secret(const std::string& path_or_dash,
     }
     text = *in;
   } else {
-    std::ifstream in(path_or_dash, std::ios::binary);
-    if (!in) {
-      return fail(ErrorKind::config,
-                  "cannot read " + std::string(what) + " file " + path_or_dash + ": " +
-                      std::strerror(errno));
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text = IOT_TRY(core::read_file(
+        path_or_dash, std::string(what) + " file", {ErrorKind::config, k_max_config_bytes}));
     struct stat st {};
     if (::stat(path_or_dash.c_str(), &st) == 0) {
       warn_if_loose(path_or_dash, st.st_mode, what, warnings);
@@ -204,7 +204,8 @@ struct Sources {
   json own_merged = json::object(); // top level overlaid by the chosen profile
   std::string own_label;
   std::optional<JsonFile> aliyun;
-  json aliyun_profile; // null when the profile is not in the aliyun config
+  std::optional<Error> aliyun_error; // the aliyun config exists but cannot be used
+  json aliyun_profile;               // null when the profile is not in the aliyun config
   std::string aliyun_label;
 };
 
@@ -282,7 +283,11 @@ Result<Setting> resolve_profile(Sources& s) {
       }
     }
   }
-  if (explicit_choice && !found) {
+  if (explicit_choice && !found && s.aliyun_error) {
+    // It may be a profile of the unreadable aliyun config: only cloud settings would come from
+    // there, and those carry the aliyun config's problem.
+    profile.source += " (not in the iotfleet config; the aliyun CLI config cannot be read)";
+  } else if (explicit_choice && !found) {
     std::string list;
     for (const auto& k : known) {
       list += list.empty() ? "" : ", ";
@@ -448,6 +453,11 @@ Result<CredentialSet> resolve_credentials(const Sources& s, std::vector<std::str
   if (auto r = credentials_from_env(s); !r || *r) {
     return r ? Result<CredentialSet>(**r) : fail(r.error());
   }
+  if (s.aliyun_error) {
+    // The aliyun CLI profile comes before iotfleet's config: with that file unreadable nobody
+    // can tell which AccessKey was meant.
+    return fail(s.aliyun_error->context("the AccessKey"));
+  }
   if (auto r = credentials_from_aliyun(s, warnings)) {
     return *r;
   }
@@ -567,7 +577,7 @@ std::optional<std::string> Settings::value(std::string_view name) const {
 
 Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment& env) {
   Settings out;
-  Sources s{flags, env, std::nullopt, json::object(), {}, std::nullopt, json(), {}};
+  Sources s{flags, env, std::nullopt, json::object(), {}, std::nullopt, std::nullopt, json(), {}};
   const fs::path home = home_dir(env);
 
   // iotfleet's own config file.
@@ -581,7 +591,8 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
     config_file.value = (fs::path(base) / "iotfleet" / "config.json").string();
     config_file.source = "default";
   }
-  auto own_file = read_json_file(*config_file.value, config_required, "config file");
+  auto own_file =
+      read_json_file(*config_file.value, config_required, "config file", config_file.source);
   if (!own_file) {
     return fail(own_file.error());
   }
@@ -605,24 +616,35 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
     config_file.source += " (file absent)";
   }
 
-  // The aliyun CLI's config.
-  auto aliyun = read_json_file(home / ".aliyun" / "config.json", false, "aliyun CLI config");
-  if (!aliyun) {
-    return fail(aliyun.error());
+  // The aliyun CLI's config: only cloud settings come from it, so a broken one is recorded,
+  // not fatal.
+  const fs::path aliyun_path = home / ".aliyun" / "config.json";
+  if (auto aliyun = read_json_file(aliyun_path, false, "aliyun CLI config"); !aliyun) {
+    s.aliyun_error = aliyun.error();
+  } else if (*aliyun && !(*aliyun)->doc.is_object()) {
+    s.aliyun_error =
+        Error{ErrorKind::config,
+              aliyun_path.string() + ": not an aliyun CLI config (expected a JSON object): fix or "
+                                     "remove the file, or run 'aliyun configure'"};
+  } else {
+    s.aliyun = std::move(*aliyun);
   }
-  s.aliyun = std::move(*aliyun);
-  if (s.aliyun && !s.aliyun->doc.is_object()) {
-    return fail(ErrorKind::config,
-                s.aliyun->path.string() + ": not an aliyun CLI config (expected a JSON object)");
-  }
+  out.aliyun_problem = s.aliyun_error;
 
   auto profile = resolve_profile(s);
   if (!profile) {
     return fail(profile.error());
   }
-  auto creds = resolve_credentials(s, out.warnings);
-  if (!creds) {
-    return fail(creds.error());
+  CredentialSet creds = unset_credentials();
+  if (auto resolved = resolve_credentials(s, out.warnings)) {
+    creds = std::move(*resolved);
+  } else {
+    // Only commands that talk to the cloud need the AccessKey: they get this error from
+    // require_access_key().
+    for (Setting* c : {&creds.id, &creds.secret, &creds.token}) {
+      c->source = "not resolved: " + resolved.error().message;
+      c->problem = resolved.error();
+    }
   }
 
   const auto own = [&](std::string_view k) -> Candidate {
@@ -639,8 +661,12 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
                              {json_string(s.aliyun_profile, "region_id"), s.aliyun_label},
                              own("region"),
                              {std::string("cn-shanghai"), "default"}});
-  if (auto r = check_region(region); !r) {
-    return fail(r.error());
+  if (s.aliyun_error && !region.source.starts_with("flag") && !region.source.starts_with("env")) {
+    // The aliyun profile's region_id would come before this one.
+    region.problem = s.aliyun_error->context("the region");
+    region.source += " (the aliyun CLI config, which comes first, cannot be read)";
+  } else if (auto r = check_region(region); !r) {
+    region.problem = r.error();
   }
   Setting endpoint =
       first_of(key::endpoint,
@@ -649,17 +675,19 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
                 from_env("IOTFLEET_ENDPOINT"),
                 own("endpoint"),
                 {"https://iot." + *region.value + ".aliyuncs.com", "default (from region)"}});
-  if (auto r = check_endpoint(endpoint); !r) {
-    return fail(r.error());
+  if (endpoint.source.starts_with("default") && region.problem) {
+    endpoint.problem = region.problem;
+  } else if (auto r = check_endpoint(endpoint); !r) {
+    endpoint.problem = r.error();
   }
   const fs::path data_home =
       env_value(env, "XDG_DATA_HOME").value_or((home / ".local" / "share").string());
 
   out.items.push_back(std::move(config_file));
   out.items.push_back(std::move(*profile));
-  out.items.push_back(std::move(creds->id));
-  out.items.push_back(std::move(creds->secret));
-  out.items.push_back(std::move(creds->token));
+  out.items.push_back(std::move(creds.id));
+  out.items.push_back(std::move(creds.secret));
+  out.items.push_back(std::move(creds.token));
   out.items.push_back(std::move(region));
   out.items.push_back(std::move(endpoint));
   out.items.push_back(first_of(key::ca_file,
@@ -672,14 +700,23 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
       key::iot_instance_id, false, {from_env("IOTFLEET_IOT_INSTANCE_ID"), own("iot_instance_id")}));
   out.items.push_back(
       first_of(key::product_key, false, {from_env("IOTFLEET_PRODUCT_KEY"), own("product_key")}));
-  auto product_secret = resolve_product_secret(s, out.warnings);
-  if (!product_secret) {
-    return fail(product_secret.error());
+  if (auto product_secret = resolve_product_secret(s, out.warnings)) {
+    out.items.push_back(std::move(*product_secret));
+  } else {
+    // Needed by dynamic registration only (which checks it), not by local work.
+    out.items.push_back(Setting{std::string(key::product_secret),
+                                std::nullopt,
+                                "not resolved: " + product_secret.error().message,
+                                true,
+                                product_secret.error()});
   }
-  out.items.push_back(std::move(*product_secret));
   auto auth_endpoint = auth_endpoint_setting(s, *out.find(key::region), *out.find(key::endpoint));
-  if (auto r = check_endpoint(auth_endpoint); !r) {
-    return fail(r.error());
+  if (auth_endpoint.source.starts_with("default") && out.find(key::region)->problem) {
+    auth_endpoint.problem = out.find(key::region)->problem;
+  } else if (auth_endpoint.source.starts_with("endpoint") && out.find(key::endpoint)->problem) {
+    auth_endpoint.problem = out.find(key::endpoint)->problem;
+  } else if (auto r = check_endpoint(auth_endpoint); !r) {
+    auth_endpoint.problem = r.error();
   }
   out.items.push_back(std::move(auth_endpoint));
   out.items.push_back(first_of(key::ledger,
@@ -699,7 +736,27 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
   return out;
 }
 
+Status require_cloud_settings(const Settings& settings,
+                              std::initializer_list<std::string_view> names) {
+  for (auto name : names) {
+    if (const Setting* s = settings.find(name); s && s->problem) {
+      return fail(*s->problem);
+    }
+  }
+  return {};
+}
+
+std::string access_key_origin(const Settings& settings) {
+  const Setting* id = settings.find(key::access_key_id);
+  if (id == nullptr || !id->value) {
+    return {};
+  }
+  return "AccessKey " + core::mask_secret(*id->value) + " from " + id->source;
+}
+
 Result<AccessKey> require_access_key(const Settings& settings) {
+  IOT_TRY(require_cloud_settings(
+      settings, {key::access_key_id, key::access_key_secret, key::security_token}));
   const auto id = settings.value(key::access_key_id);
   const auto secret = settings.value(key::access_key_secret);
   if (!id) {

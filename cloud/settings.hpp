@@ -15,12 +15,20 @@
 // place and a secret from another would only ever fail as SignatureDoesNotMatch.
 // Secrets are never accepted as plain flag values (visible in ps): flags name a file or "-"
 // (stdin).
+//
+// Cloud settings are checked only by the commands that talk to the cloud. A broken or
+// unreadable ~/.aliyun/config.json, an AccessKey id without its secret, an unreadable secret
+// file, a region that is not a region id: each is recorded as the Setting's `problem` (and the
+// aliyun config's as Settings::aliyun_problem) instead of failing the resolution, so local work
+// (the ledger, the station, the module driver, MQTT credentials from the ledger) goes on.
+// require_cloud_settings() and require_access_key() turn a problem into the error.
 #pragma once
 
 #include "core/error.hpp"
 
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +64,10 @@ struct Setting {
   std::optional<std::string> value;
   std::string source; // "flag --region", "env ALIBABA_CLOUD_REGION_ID", "default", …
   bool secret = false;
+  // Why this setting could not be resolved or is not usable (ErrorKind::config, usage, …); set
+  // only for cloud settings, which local commands never look at. The value is then unset or a
+  // fallback that cloud commands must not use.
+  std::optional<Error> problem = std::nullopt;
 };
 
 struct Settings {
@@ -63,6 +75,9 @@ struct Settings {
   // Things a user should hear about but that do not stop the command (loose file permissions,
   // an aliyun CLI profile mode iotfleet does not read).
   std::vector<std::string> warnings;
+  // The aliyun CLI config exists but cannot be read or parsed (the message names the file and
+  // the fix). Settings that would have been read from it carry it as their problem.
+  std::optional<Error> aliyun_problem;
 
   [[nodiscard]] const Setting* find(std::string_view name) const;
   [[nodiscard]] std::optional<std::string> value(std::string_view name) const;
@@ -87,10 +102,18 @@ inline constexpr std::string_view module = "module";
 inline constexpr std::string_view station = "station";
 } // namespace key
 
-// Resolves every setting. Fails with ErrorKind::config (exit 2) on an unreadable or broken
-// config file, an unknown key in iotfleet's config, an explicitly chosen profile that exists
-// nowhere, or an unreadable secret file; the message names the file and the problem.
+// Resolves every setting. Fails with ErrorKind::config (exit 2) only for what local work needs:
+// an unreadable or broken iotfleet config file (a directory, bad JSON, an unknown key) or an
+// explicitly chosen profile that exists nowhere (when the aliyun CLI config can be read; it
+// would choose the iotfleet config's profile section too). Cloud-only problems are recorded in
+// the settings (Setting::problem, Settings::aliyun_problem), see above.
 [[nodiscard]] Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment& env);
+
+// The first problem of the named settings, as an error; success when none has one. Commands
+// that talk to the cloud call it for what they use (region and endpoint for OpenAPI,
+// auth_endpoint for dynamic registration).
+[[nodiscard]] Status require_cloud_settings(const Settings& settings,
+                                            std::initializer_list<std::string_view> names);
 
 struct AccessKey {
   std::string id;
@@ -98,7 +121,13 @@ struct AccessKey {
   std::string security_token; // empty unless STS
 };
 
-// The credentials a cloud command needs, or ErrorKind::auth naming every way to provide them.
+// The credentials a cloud command needs: the problem met while resolving them (a broken aliyun
+// CLI config, an id without its secret, an unreadable secret file: ErrorKind::config or usage),
+// or ErrorKind::auth naming every way to provide them.
 [[nodiscard]] Result<AccessKey> require_access_key(const Settings& settings);
+
+// "AccessKey LTAI…wxyz from <source>" for messages about a refused AccessKey (never the
+// secret); empty when no AccessKey is set.
+[[nodiscard]] std::string access_key_origin(const Settings& settings);
 
 } // namespace iot::cloud

@@ -7,7 +7,12 @@
 namespace iot::commands {
 
 Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
-  auto settings = load_settings(ctx);
+  auto settings = load_cloud_settings(ctx,
+                                      {cloud::key::access_key_id,
+                                       cloud::key::access_key_secret,
+                                       cloud::key::security_token,
+                                       cloud::key::region,
+                                       cloud::key::endpoint});
   if (!settings) {
     return fail(settings.error());
   }

@@ -335,6 +335,10 @@ Result<SecretSource> resolve_secret(const CredsMqttOptions& opts,
     return SecretSource{
         *product_key, secret, what + " from " + (*file == "-" ? "stdin" : "file " + *file)};
   }
+  if (const auto* broken = settings.find(cloud::key::product_secret);
+      dynamic && product_key && broken && broken->problem) {
+    return fail(*broken->problem);
+  }
   if (const auto* configured = settings.find(cloud::key::product_secret);
       dynamic && product_key && configured && configured->value) {
     IOT_TRY_CTX(core::validate_product_secret(*configured->value),
@@ -431,6 +435,11 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
   const auto source = IOT_TRY(resolve_secret(opts, request, target.product_key, settings, ctx));
   const auto creds = compute_credentials(opts, request, source, target.instance_id, ctx);
   const auto region = settings.value(cloud::key::region).value_or("cn-shanghai");
+  if (const auto* r = settings.find(cloud::key::region); r && r->problem) {
+    // The host is the only thing the region changes here: say that it may be the wrong one.
+    ctx.output->warn("the MQTT host uses region " + region + " (" + r->source +
+                     "), which may not be the one meant: " + r->problem->message);
+  }
   const auto endpoint = cloud::mqtt_endpoint(region, source.product_key, target.instance_id);
   return credentials_table(opts, endpoint, creds, source);
 }

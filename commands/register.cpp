@@ -97,7 +97,7 @@ const std::string& Registrar::url() const {
 
 Result<std::unique_ptr<Registrar>>
 Registrar::open(Context& ctx, const RegistrarOptions& options, store::Ledger& ledger) {
-  auto settings = load_settings(ctx);
+  auto settings = load_cloud_settings(ctx, {cloud::key::auth_endpoint});
   if (!settings) {
     return fail(settings.error());
   }
@@ -118,6 +118,9 @@ Registrar::open(Context& ctx, const RegistrarOptions& options, store::Ledger& le
       return fail(read.error());
     }
     secret = std::move(*read);
+  } else if (const auto* broken = settings->find(cloud::key::product_secret);
+             broken && broken->problem) {
+    return fail(*broken->problem);
   } else if (auto configured = settings->value(cloud::key::product_secret)) {
     secret = *configured;
     ctx.output->debug("ProductSecret from " + settings->find(cloud::key::product_secret)->source);

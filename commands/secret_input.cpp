@@ -1,14 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "commands/secret_input.hpp"
 
+#include "core/file.hpp"
 #include "core/text.hpp"
 
 #include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 
 namespace iot::commands {
 
@@ -23,13 +19,9 @@ read_secret_input(const std::string& path, std::string_view what, Context& ctx) 
     }
     text = std::move(*in);
   } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return fail(ErrorKind::usage,
-                  "cannot read the " + std::string(what) + " file " + path + ": " +
-                      std::strerror(errno));
-    }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    // A secret is one short line; a directory or a huge file is a wrong path.
+    text = IOT_TRY(core::read_file(
+        path, "the " + std::string(what) + " file", {ErrorKind::usage, 64U * 1024U}));
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
       ctx.output->warn(path + " holds a " + std::string(what) +

@@ -99,6 +99,15 @@ expect_out ",registered,.*an earlier registration's answer had been lost" \
   "reg-0007 is registered anew, not skipped"
 check "after the lost-then-refused re-run" names.txt --all-issued
 
+# --- a refused connection sent nothing: failed, never in doubt ---------------------------------
+run "$IOTFLEET" dynreg --auth-endpoint http://127.0.0.1:1 --product-key "$pk" reg-9001 reg-9002 \
+  --product-secret-file ps.txt --retries 0 -o csv
+expect_rc 5 "nothing reachable: both devices failed"
+[ "$(grep -c ',failed,' <<<"$out")" = 2 ] && ok || fail "two failed, none in doubt: $out"
+expect_err "not sent: no connection was made" "the error says nothing was sent"
+statuses=$(python3 -c "import sqlite3,sys; print(','.join(r[0] for r in sqlite3.connect(sys.argv[1]).execute(\"SELECT status FROM registrations WHERE device_name IN ('reg-9001','reg-9002') ORDER BY id\")))" "$IOTFLEET_LEDGER")
+[ "$statuses" = "failed,failed" ] && ok || fail "the ledger records failed, not pending: $statuses"
+
 # --- the refusals, each with its fix -----------------------------------------------------------
 curl -sS --data-binary "productKey=$pk&deviceName=reg-0007" "$cloud_url/_emulator/activate" >/dev/null
 run "${reg[@]}" --device-name reg-0007 --force --product-secret-file ps.txt

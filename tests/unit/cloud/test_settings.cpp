@@ -117,13 +117,18 @@ TEST_SUITE("cloud::settings") {
     CHECK(ak->security_token == "env-token");
   }
 
-  TEST_CASE("an id without a secret in the environment is a config error") {
+  TEST_CASE("an id without a secret in the environment is a config error of the AccessKey") {
     Fixture f;
     f.vars["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "ENV_ID";
+    f.own(R"({"ledger": "/srv/ledger.db"})");
     auto s = f.resolve();
-    REQUIRE_FALSE(s);
-    CHECK(s.error().kind == ErrorKind::config);
-    CHECK(s.error().message.find("ALIBABA_CLOUD_ACCESS_KEY_SECRET") != std::string::npos);
+    REQUIRE(s); // local settings still resolve
+    CHECK(get(*s, "ledger").value == "/srv/ledger.db");
+    CHECK(get(*s, "access_key_id").source.starts_with("not resolved: "));
+    auto ak = cloud::require_access_key(*s);
+    REQUIRE_FALSE(ak);
+    CHECK(ak.error().kind == ErrorKind::config);
+    CHECK(ak.error().message.find("ALIBABA_CLOUD_ACCESS_KEY_SECRET") != std::string::npos);
   }
 
   TEST_CASE("aliyun CLI config alone: current profile, AK mode") {
@@ -248,8 +253,11 @@ TEST_SUITE("cloud::settings") {
 
     f.flags.access_key_secret_file.reset();
     auto missing = f.resolve();
-    REQUIRE_FALSE(missing);
-    CHECK(missing.error().kind == ErrorKind::usage);
+    REQUIRE(missing);
+    auto ak = cloud::require_access_key(*missing);
+    REQUIRE_FALSE(ak);
+    CHECK(ak.error().kind == ErrorKind::usage);
+    CHECK(ak.error().message.find("--access-key-secret-file") != std::string::npos);
   }
 
   TEST_CASE("a config file holding a secret that others can read draws a warning") {
@@ -300,18 +308,113 @@ TEST_SUITE("cloud::settings") {
       CHECK(s.error().message.find("unknown profile 'prod'") != std::string::npos);
       CHECK(s.error().message.find("default (aliyun CLI)") != std::string::npos);
     }
-    SUBCASE("broken aliyun CLI config") {
-      f.aliyun("not json");
+    SUBCASE("--config naming a directory") {
+      fs::create_directories(f.home / "confdir");
+      f.flags.config_file = (f.home / "confdir").string();
       auto s = f.resolve();
       REQUIRE_FALSE(s);
-      CHECK(s.error().message.find(".aliyun/config.json") != std::string::npos);
+      CHECK(s.error().kind == ErrorKind::config);
+      CHECK(s.error().message.find((f.home / "confdir").string()) != std::string::npos);
+      CHECK(s.error().message.find("Is a directory") != std::string::npos);
+      CHECK(s.error().message.find("flag --config") != std::string::npos);
     }
-    SUBCASE("a region that is not a region id") {
+    SUBCASE("the default config.json being a directory") {
+      fs::create_directories(f.home / ".config/iotfleet/config.json");
+      auto s = f.resolve();
+      REQUIRE_FALSE(s);
+      CHECK(s.error().kind == ErrorKind::config);
+      CHECK(s.error().message.find("Is a directory") != std::string::npos);
+    }
+    SUBCASE("an unreadable secret file named by the config") {
+      fs::create_directories(f.home / "secretdir");
+      f.own(R"({"access_key_id": "OWN_ID", "access_key_secret_file": ")" +
+            (f.home / "secretdir").string() + R"("})");
+      auto s = f.resolve();
+      REQUIRE(s);
+      auto ak = cloud::require_access_key(*s);
+      REQUIRE_FALSE(ak);
+      CHECK(ak.error().kind == ErrorKind::config);
+      CHECK(ak.error().message.find("Is a directory") != std::string::npos);
+    }
+    SUBCASE("a region that is not a region id: a problem for cloud commands only") {
       f.flags.region = "CN Shanghai";
       auto s = f.resolve();
-      REQUIRE_FALSE(s);
-      CHECK(s.error().message.find("not a region id") != std::string::npos);
+      REQUIRE(s);
+      auto ok = cloud::require_cloud_settings(*s, {cloud::key::region});
+      REQUIRE_FALSE(ok);
+      CHECK(ok.error().kind == ErrorKind::config);
+      CHECK(ok.error().message.find("not a region id") != std::string::npos);
+      // The default endpoint is made from it, so it is not usable either.
+      CHECK_FALSE(cloud::require_cloud_settings(*s, {cloud::key::endpoint}));
+      CHECK(cloud::require_cloud_settings(*s, {cloud::key::ledger}));
     }
+  }
+
+  TEST_CASE("a broken aliyun CLI config stops only what would come from it") {
+    Fixture f;
+    f.own(R"({"ledger": "/srv/iot/ledger.db", "station": "line2", "module": "luat",
+              "product_key": "a1PK"})");
+    SUBCASE("truncated JSON") {
+      f.aliyun(R"({"profiles":[)");
+    }
+    SUBCASE("not an object") {
+      f.aliyun("[]");
+    }
+    SUBCASE("a directory") {
+      fs::create_directories(f.home / ".aliyun/config.json");
+    }
+    auto s = f.resolve();
+    REQUIRE(s);
+    REQUIRE(s->aliyun_problem);
+    CHECK(s->aliyun_problem->kind == ErrorKind::config);
+    CHECK(s->aliyun_problem->message.find(".aliyun/config.json") != std::string::npos);
+    // Local settings from iotfleet's own config are intact.
+    CHECK(get(*s, "ledger").value == "/srv/iot/ledger.db");
+    CHECK(get(*s, "station").value == "line2");
+    CHECK(get(*s, "module").value == "luat");
+    CHECK(get(*s, "product_key").value == "a1PK");
+    // What the aliyun profile would have given is not usable.
+    auto ak = cloud::require_access_key(*s);
+    REQUIRE_FALSE(ak);
+    CHECK(ak.error().kind == ErrorKind::config);
+    CHECK(ak.error().message.find(".aliyun/config.json") != std::string::npos);
+    CHECK_FALSE(cloud::require_cloud_settings(*s, {cloud::key::region}));
+    CHECK_FALSE(cloud::require_cloud_settings(*s, {cloud::key::auth_endpoint}));
+  }
+
+  TEST_CASE("a broken aliyun CLI config does not matter when flags and env come first") {
+    Fixture f;
+    f.aliyun("not json");
+    f.vars["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "ENV_ID";
+    f.vars["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "env-secret-0123456789";
+    f.flags.region = "cn-beijing";
+    f.flags.profile = "prod"; // may be in the unreadable file: not an error of its own
+    auto s = f.resolve();
+    REQUIRE(s);
+    CHECK(s->aliyun_problem);
+    auto ak = cloud::require_access_key(*s);
+    REQUIRE(ak);
+    CHECK(ak->id == "ENV_ID");
+    CHECK(cloud::require_cloud_settings(
+        *s, {cloud::key::region, cloud::key::endpoint, cloud::key::auth_endpoint}));
+  }
+
+  TEST_CASE("access_key_origin names the id, masked, and its source, never the secret") {
+    Fixture f;
+    f.aliyun(R"({"current": "default", "profiles": [{"name": "default", "mode": "AK",
+      "access_key_id": "LTAI5tAbCdEfGhIjKlMnOxyz", "access_key_secret": "the-secret-value-123"}]})");
+    auto s = f.resolve();
+    REQUIRE(s);
+    const auto origin = cloud::access_key_origin(*s);
+    CHECK(origin.starts_with("AccessKey LTAI"));
+    CHECK(origin.find("LTAI5tAbCdEfGhIjKlMnOxyz") == std::string::npos);
+    CHECK(origin.find("aliyun CLI profile 'default'") != std::string::npos);
+    CHECK(origin.find("the-secret") == std::string::npos);
+
+    Fixture g;
+    auto t = g.resolve();
+    REQUIRE(t);
+    CHECK(cloud::access_key_origin(*t).empty());
   }
 
   TEST_CASE("IOTFLEET_CONFIG and XDG_CONFIG_HOME choose the config file") {
@@ -353,8 +456,10 @@ TEST_SUITE("cloud::settings") {
 
     f.flags.auth_endpoint = "auth.example"; // not a URL
     s = f.resolve();
-    REQUIRE_FALSE(s);
-    CHECK(s.error().kind == ErrorKind::config);
+    REQUIRE(s);
+    auto ok = cloud::require_cloud_settings(*s, {cloud::key::auth_endpoint});
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().kind == ErrorKind::config);
   }
 
   TEST_CASE("the ProductSecret: environment, then the config's value or file") {

@@ -328,6 +328,10 @@ Result<ApiResponse> OpenApiClient::call(const ApiCall& api_call) {
       if (core::interrupt_requested() && error.kind != ErrorKind::auth) {
         error = Error{ErrorKind::interrupted, "interrupted: " + error.message};
       }
+      if (error.kind == ErrorKind::auth && !m_config.credential_origin.empty()) {
+        error.message += "; the " + m_config.credential_origin +
+                         " was used: check it with `iotfleet config show`";
+      }
       if (attempt > 1) {
         error.message += " (after " + std::to_string(attempt) + " attempts)";
       }

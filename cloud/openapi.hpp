@@ -95,6 +95,9 @@ struct OpenApiConfig {
   std::string region_id;
   std::string endpoint;        // URL or host; empty = default_endpoint(region_id)
   std::string iot_instance_id; // sent as IotInstanceId on every call when not empty
+  // "AccessKey LTAI…wxyz from <source>" (access_key_origin), added to an auth refusal so the
+  // user knows which credential the cloud refused; never the secret.
+  std::string credential_origin;
   RetryPolicy retry;
   std::chrono::milliseconds timeout{30'000}; // per attempt
 };

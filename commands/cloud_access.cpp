@@ -25,6 +25,7 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
   config.region_id = settings->value(cloud::key::region).value_or("");
   config.endpoint = settings->value(cloud::key::endpoint).value_or("");
   config.iot_instance_id = settings->value(cloud::key::iot_instance_id).value_or("");
+  config.credential_origin = cloud::access_key_origin(*settings);
   config.retry.max_attempts = options.max_attempts;
   if (config.region_id.empty() && config.endpoint.empty()) {
     return fail(ErrorKind::config,

@@ -96,4 +96,34 @@ run "$IOTFLEET" --config "$IOT_TMP/missing.json" config show
 expect_rc 2 "missing --config file"
 expect_err 'missing.json: No such file or directory' "missing config named"
 
+# --- a broken ~/.aliyun/config.json stops only what talks to the cloud (#13.3) ----------------
+rm -f "$HOME/.config/iotfleet/config.json" # the sections above left a broken one of our own
+mkdir -p "$HOME/.aliyun"
+[ -e "$HOME/.aliyun/config.json" ] && mv "$HOME/.aliyun/config.json" "$HOME/.aliyun/config.json.good"
+echo '{"profiles":[' >"$HOME/.aliyun/config.json"
+chmod 600 "$HOME/.aliyun/config.json"
+printf 'ProductKey,DeviceName,DeviceSecret\na1BrokenCfg,dev-broken01,abcdefabcdefabcdefabcdefabcdef12\n' >broken.csv
+run "$IOTFLEET" --ledger "$IOT_TMP/broken.db" pool import broken.csv
+expect_rc 0 "pool import with a broken aliyun config"
+expect_err "aliyun CLI config .* is not valid JSON .*ignored" "a warning says it was ignored"
+run "$IOTFLEET" --ledger "$IOT_TMP/broken.db" pool status -o csv
+expect_rc 0 "pool status with a broken aliyun config"
+run "$IOTFLEET" --ledger "$IOT_TMP/broken.db" creds mqtt dev-broken01 -o csv
+expect_rc 0 "creds mqtt from the ledger with a broken aliyun config"
+expect_out "dev-broken01&a1BrokenCfg" "the MQTT username is computed"
+run "$IOTFLEET" secrets export --product-key a1BrokenCfg -O broken-export.csv
+expect_rc 2 "a cloud command fails on the broken aliyun config"
+expect_err "config.json is not valid JSON .*fix or remove the file" "it names the file and the fix"
+[ ! -e broken-export.csv ] && ok || fail "nothing written by the refused export"
+run "$IOTFLEET" config show -o csv
+expect_rc 2 "config show prints, then names the broken file"
+expect_out "^region," "config show printed the settings first"
+rm -f "$HOME/.aliyun/config.json"
+[ -e "$HOME/.aliyun/config.json.good" ] && mv "$HOME/.aliyun/config.json.good" "$HOME/.aliyun/config.json"
+
+# --- --config DIR names the path and the problem (#13.8) ----------------------------------------
+run "$IOTFLEET" --config "$IOT_TMP" config show
+expect_rc 2 "--config DIR is a usage error"
+expect_err "cannot read config file .*: Is a directory — give a file, not a directory" "named, with the fix"
+
 finish

@@ -75,6 +75,9 @@ chmod 600 bad.secret
 run "$IOTFLEET" --endpoint "$url" --access-key-id LTAI5tExportTest0001 --access-key-secret-file bad.secret secrets export --product-key $pk -O bad.csv
 expect_rc 4 "wrong AccessKey secret"
 expect_err 'SignatureDoesNotMatch' "signature refused, not retried"
+expect_err 'the AccessKey LTAI…0001 from flag --access-key-id was used: check it with `iotfleet config show`' \
+  "the refusal names which AccessKey, from where (masked, no secret)"
+expect_no_err 'wrongSecret' "the secret itself is never printed"
 run "$IOTFLEET" $(export_args) secrets export --product-key $pk
 expect_rc 0 "to stdout"
 expect_out "^$pk +dev-" "rows on stdout"

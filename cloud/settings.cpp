@@ -120,11 +120,8 @@ Result<std::string> read_secret(const std::string& path_or_dash,
                                 std::vector<std::string>& warnings) {
   std::string text;
   if (path_or_dash == "-") {
-    auto in = env.read_stdin();
-    if (!in) {
-      return fail(in.error().context("read " + std::string(what) + " from stdin"));
-    }
-    text = *in;
+    auto in = IOT_TRY_CTX(env.read_stdin(), "read " + std::string(what) + " from stdin");
+    text = in;
   } else {
     text = IOT_TRY(core::read_file(
         path_or_dash, std::string(what) + " file", {ErrorKind::config, k_max_config_bytes}));
@@ -333,20 +330,15 @@ Result<std::optional<CredentialSet>> credentials_from_flags(const Sources& s,
   CredentialSet set = unset_credentials();
   set.id.value = f.access_key_id;
   set.id.source = "flag --access-key-id";
-  auto secret = read_secret(*f.access_key_secret_file, "access key secret", s.env, warnings);
-  if (!secret) {
-    return fail(secret.error());
-  }
-  set.secret.value = *secret;
+  auto secret =
+      IOT_TRY(read_secret(*f.access_key_secret_file, "access key secret", s.env, warnings));
+  set.secret.value = secret;
   set.secret.source = *f.access_key_secret_file == "-"
                           ? "flag --access-key-secret-file (stdin)"
                           : "flag --access-key-secret-file " + *f.access_key_secret_file;
   if (f.security_token_file) {
-    auto token = read_secret(*f.security_token_file, "security token", s.env, warnings);
-    if (!token) {
-      return fail(token.error());
-    }
-    set.token.value = *token;
+    auto token = IOT_TRY(read_secret(*f.security_token_file, "security token", s.env, warnings));
+    set.token.value = token;
     set.token.source = *f.security_token_file == "-"
                            ? "flag --security-token-file (stdin)"
                            : "flag --security-token-file " + *f.security_token_file;
@@ -425,11 +417,8 @@ Result<std::optional<CredentialSet>> credentials_from_own(const Sources& s,
       out.value = v;
       out.source = s.own_label;
     } else if (auto file = json_string(s.own_merged, file_key)) {
-      auto read = read_secret(*file, what, s.env, warnings);
-      if (!read) {
-        return fail(read.error().context(s.own->path.string()));
-      }
-      out.value = *read;
+      auto read = IOT_TRY_CTX(read_secret(*file, what, s.env, warnings), s.own->path.string());
+      out.value = read;
       out.source = s.own_label + ", " + std::string(file_key) + " " + *file;
     }
     return {};
@@ -504,12 +493,10 @@ Result<Setting> resolve_product_secret(const Sources& s, std::vector<std::string
       return Setting{std::string(key::product_secret), v, s.own_label, true};
     }
     if (auto file = json_string(s.own_merged, "product_secret_file")) {
-      auto read = read_secret(*file, "product secret", s.env, warnings);
-      if (!read) {
-        return fail(read.error().context(s.own->path.string()));
-      }
+      auto read =
+          IOT_TRY_CTX(read_secret(*file, "product secret", s.env, warnings), s.own->path.string());
       return Setting{std::string(key::product_secret),
-                     *read,
+                     read,
                      s.own_label + ", product_secret_file " + *file,
                      true};
     }
@@ -591,25 +578,18 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
     config_file.value = (fs::path(base) / "iotfleet" / "config.json").string();
     config_file.source = "default";
   }
-  auto own_file =
-      read_json_file(*config_file.value, config_required, "config file", config_file.source);
-  if (!own_file) {
-    return fail(own_file.error());
-  }
-  s.own = std::move(*own_file);
+  auto own_file = IOT_TRY(
+      read_json_file(*config_file.value, config_required, "config file", config_file.source));
+  s.own = std::move(own_file);
   if (s.own) {
-    if (auto r = check_config_object(s.own->doc, s.own->path, "top level"); !r) {
-      return fail(r.error());
-    }
+    IOT_TRY(check_config_object(s.own->doc, s.own->path, "top level"));
     if (auto it = s.own->doc.find("profiles"); it != s.own->doc.end()) {
       if (!it->is_object()) {
         return fail(ErrorKind::config,
                     s.own->path.string() + ": \"profiles\" must be an object of NAME: {settings}");
       }
       for (const auto& [name, body] : it->items()) {
-        if (auto r = check_config_object(body, s.own->path, "profile '" + name + "'"); !r) {
-          return fail(r.error());
-        }
+        IOT_TRY(check_config_object(body, s.own->path, "profile '" + name + "'"));
       }
     }
   } else {
@@ -631,10 +611,7 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
   }
   out.aliyun_problem = s.aliyun_error;
 
-  auto profile = resolve_profile(s);
-  if (!profile) {
-    return fail(profile.error());
-  }
+  auto profile = IOT_TRY(resolve_profile(s));
   CredentialSet creds = unset_credentials();
   if (auto resolved = resolve_credentials(s, out.warnings)) {
     creds = std::move(*resolved);
@@ -684,7 +661,7 @@ Result<Settings> resolve_settings(const SettingsFlags& flags, const Environment&
       env_value(env, "XDG_DATA_HOME").value_or((home / ".local" / "share").string());
 
   out.items.push_back(std::move(config_file));
-  out.items.push_back(std::move(*profile));
+  out.items.push_back(std::move(profile));
   out.items.push_back(std::move(creds.id));
   out.items.push_back(std::move(creds.secret));
   out.items.push_back(std::move(creds.token));

@@ -7,38 +7,29 @@
 namespace iot::commands {
 
 Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
-  auto settings = load_cloud_settings(ctx,
-                                      {cloud::key::access_key_id,
-                                       cloud::key::access_key_secret,
-                                       cloud::key::security_token,
-                                       cloud::key::region,
-                                       cloud::key::endpoint});
-  if (!settings) {
-    return fail(settings.error());
-  }
-  auto key = cloud::require_access_key(*settings);
-  if (!key) {
-    return fail(key.error());
-  }
+  auto settings = IOT_TRY(load_cloud_settings(ctx,
+                                              {cloud::key::access_key_id,
+                                               cloud::key::access_key_secret,
+                                               cloud::key::security_token,
+                                               cloud::key::region,
+                                               cloud::key::endpoint}));
+  auto key = IOT_TRY(cloud::require_access_key(settings));
   cloud::OpenApiConfig config;
-  config.access_key = std::move(*key);
-  config.region_id = settings->value(cloud::key::region).value_or("");
-  config.endpoint = settings->value(cloud::key::endpoint).value_or("");
-  config.iot_instance_id = settings->value(cloud::key::iot_instance_id).value_or("");
-  config.credential_origin = cloud::access_key_origin(*settings);
+  config.access_key = std::move(key);
+  config.region_id = settings.value(cloud::key::region).value_or("");
+  config.endpoint = settings.value(cloud::key::endpoint).value_or("");
+  config.iot_instance_id = settings.value(cloud::key::iot_instance_id).value_or("");
+  config.credential_origin = cloud::access_key_origin(settings);
   config.retry.max_attempts = options.max_attempts;
   if (config.region_id.empty() && config.endpoint.empty()) {
     return fail(ErrorKind::config,
                 "no region: give --region (e.g. cn-shanghai), ALIBABA_CLOUD_REGION_ID, the "
                 "config's region, or --endpoint");
   }
-  auto http = open_http(ctx, *settings, options.concurrency);
-  if (!http) {
-    return fail(http.error());
-  }
+  auto http = IOT_TRY(open_http(ctx, settings, options.concurrency));
   CloudSession session;
-  session.settings = std::move(*settings);
-  session.http = std::move(*http);
+  session.settings = std::move(settings);
+  session.http = std::move(http);
   session.client = std::make_unique<cloud::OpenApiClient>(*session.http, std::move(config));
   session.api = std::make_unique<cloud::IotApi>(*session.client, options.concurrency);
   ctx.output->debug("cloud endpoint " + session.client->endpoint());
@@ -64,9 +55,7 @@ Result<std::string> product_key_or_config(const std::optional<std::string>& flag
     return fail(ErrorKind::usage,
                 "no ProductKey: give --product-key PK or set product_key in the config");
   }
-  if (auto ok = core::validate_product_key(*pk); !ok) {
-    return fail(ok.error());
-  }
+  IOT_TRY(core::validate_product_key(*pk));
   return *pk;
 }
 

@@ -139,26 +139,21 @@ Result<SecretSource> secret_from_ledger(const std::string& device_name,
                     "-secret-file and no ledger at " + path.value_or("(none configured)") + ": " +
                     ways);
   }
-  auto ledger = store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read));
-  if (!ledger) {
-    return fail(ledger.error().context("ledger " + *path));
-  }
-  auto found = (*ledger)->find(device_name, product_key);
-  if (!found) {
-    return fail(found.error().context("ledger " + *path));
-  }
-  if (found->empty()) {
+  auto ledger = IOT_TRY_CTX(store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read)),
+                            "ledger " + *path);
+  auto found = IOT_TRY_CTX((ledger)->find(device_name, product_key), "ledger " + *path);
+  if (found.empty()) {
     return fail(ErrorKind::usage,
                 "no " + what + " for " + device + ": DeviceName " + device_name +
                     (product_key ? " of ProductKey " + *product_key : std::string()) +
                     " is not in the ledger " + *path + ": " + ways);
   }
-  if (found->size() > 1) {
+  if (found.size() > 1) {
     return fail(ErrorKind::usage,
-                "DeviceName " + device_name + " is in " + std::to_string(found->size()) +
+                "DeviceName " + device_name + " is in " + std::to_string(found.size()) +
                     " products in the ledger " + *path + ": add --product-key PK");
   }
-  const auto& record = found->front();
+  const auto& record = found.front();
   if (record.scheme != want) {
     if (dynamic) {
       return fail(ErrorKind::usage,

@@ -97,14 +97,8 @@ const std::string& Registrar::url() const {
 
 Result<std::unique_ptr<Registrar>>
 Registrar::open(Context& ctx, const RegistrarOptions& options, store::Ledger& ledger) {
-  auto settings = load_cloud_settings(ctx, {cloud::key::auth_endpoint});
-  if (!settings) {
-    return fail(settings.error());
-  }
-  auto pk = product_key_or_config(options.product_key, *settings);
-  if (!pk) {
-    return fail(pk.error());
-  }
+  auto settings = IOT_TRY(load_cloud_settings(ctx, {cloud::key::auth_endpoint}));
+  auto pk = IOT_TRY(product_key_or_config(options.product_key, settings));
   const auto method = cloud::parse_sign_method(options.sign_method);
   if (!method) {
     return fail(ErrorKind::usage,
@@ -113,43 +107,37 @@ Registrar::open(Context& ctx, const RegistrarOptions& options, store::Ledger& le
   }
   std::string secret;
   if (options.product_secret_file) {
-    auto read = read_secret_input(*options.product_secret_file, "ProductSecret", ctx);
-    if (!read) {
-      return fail(read.error());
-    }
-    secret = std::move(*read);
-  } else if (const auto* broken = settings->find(cloud::key::product_secret);
+    auto read = IOT_TRY(read_secret_input(*options.product_secret_file, "ProductSecret", ctx));
+    secret = std::move(read);
+  } else if (const auto* broken = settings.find(cloud::key::product_secret);
              broken && broken->problem) {
     return fail(*broken->problem);
-  } else if (auto configured = settings->value(cloud::key::product_secret)) {
+  } else if (auto configured = settings.value(cloud::key::product_secret)) {
     secret = *configured;
-    ctx.output->debug("ProductSecret from " + settings->find(cloud::key::product_secret)->source);
+    ctx.output->debug("ProductSecret from " + settings.find(cloud::key::product_secret)->source);
   } else {
-    return fail(ErrorKind::usage, "no ProductSecret for " + *pk + ": " + product_secret_ways());
+    return fail(ErrorKind::usage, "no ProductSecret for " + pk + ": " + product_secret_ways());
   }
   if (auto ok = core::validate_product_secret(secret); !ok) {
     return fail(ErrorKind::usage, "the ProductSecret: " + ok.error().message);
   }
-  const auto endpoint = settings->value(cloud::key::auth_endpoint);
+  const auto endpoint = settings.value(cloud::key::auth_endpoint);
   if (!endpoint) {
     return fail(ErrorKind::config, "no dynamic-registration endpoint: give --auth-endpoint URL");
   }
-  auto http = open_http(ctx, *settings, options.connections);
-  if (!http) {
-    return fail(http.error());
-  }
+  auto http = IOT_TRY(open_http(ctx, settings, options.connections));
   cloud::DynregConfig config;
   config.auth_endpoint = *endpoint;
-  config.product_key = *pk;
+  config.product_key = pk;
   config.product_secret = std::move(secret);
   config.sign_method = *method;
   config.qps = options.qps;
   config.retry.max_attempts = options.max_attempts;
-  std::unique_ptr<Registrar> r(new Registrar(ledger, *pk));
-  r->m_http = std::move(*http);
+  std::unique_ptr<Registrar> r(new Registrar(ledger, pk));
+  r->m_http = std::move(http);
   r->m_client = std::make_unique<cloud::DynamicRegisterClient>(*r->m_http, std::move(config));
   ctx.output->debug("dynamic registration at " + r->url() + " (" +
-                    settings->find(cloud::key::auth_endpoint)->source + "), " +
+                    settings.find(cloud::key::auth_endpoint)->source + "), " +
                     std::string(cloud::to_string(*method)));
   return r;
 }

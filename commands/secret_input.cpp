@@ -13,11 +13,8 @@ read_secret_input(const std::string& path, std::string_view what, Context& ctx) 
   const std::string where = path == "-" ? std::string("stdin") : path;
   std::string text;
   if (path == "-") {
-    auto in = ctx.env.read_stdin();
-    if (!in) {
-      return fail(in.error().context("read the " + std::string(what) + " from stdin"));
-    }
-    text = std::move(*in);
+    auto in = IOT_TRY_CTX(ctx.env.read_stdin(), "read the " + std::string(what) + " from stdin");
+    text = std::move(in);
   } else {
     // A secret is one short line; a directory or a huge file is a wrong path.
     text = IOT_TRY(core::read_file(

@@ -135,4 +135,19 @@ for signal in INT TERM; do
   wait "$writer" 2>/dev/null || true
 done
 
+# --- a cloud call waiting for a slow answer: Ctrl-C wins, exit 130, no file -----------------------
+cat >slow.json <<EOF
+{"access_keys": [{"id": "LTAI5tSlowCloud0001", "secret": "slowCloudSecret000000000000001"}],
+ "products": [{"product_key": "a1SlowCloud", "generate": {"count": 5, "names": "sequence",
+   "prefix": "slow-", "digits": 4}}]}
+EOF
+cloud_start "$IOT_TMP/slowcloud" slow.json --latency-ms 20000-20000
+printf '%s' slowCloudSecret000000000000001 >slow.secret
+chmod 600 slow.secret
+interrupt INT "" "secrets export waiting for the cloud" \
+  "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tSlowCloud0001 \
+  --access-key-secret-file slow.secret secrets export --product-key a1SlowCloud -O slow.csv
+expect_quick "secrets export waiting 20 s for an answer, SIGINT"
+[ ! -e slow.csv ] && ok || fail "an interrupted export wrote slow.csv"
+
 finish

@@ -372,6 +372,11 @@ private:
             curl_multi_remove_handle(multi, t->easy.get());
           }
           active.clear();
+          for (; next < requests.size(); ++next) {
+            results[next] =
+                fail(ErrorKind::interrupted,
+                     "interrupted before the request was sent" + std::string(k_not_sent_note));
+          }
           break;
         }
         curl_multi_poll(multi, nullptr, 0, 50, nullptr); // 50 ms: Ctrl-C is seen at once

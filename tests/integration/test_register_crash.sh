@@ -59,9 +59,17 @@ done
 [ "$killed_mid_run" -ge 10 ] && ok || fail "only $killed_mid_run of $trials kills landed mid-run"
 
 # The batch finishes: devices in doubt are registered anew, activated ones keep their secret.
-run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
-  --product-secret-file ps.txt --qps 1000 --concurrency 6 -o csv
-expect_rc 0 "the final run completes"
+# On a loaded machine an answer can still be lost in this run (the emulator truncates and resets
+# 8 % of them): such devices are in doubt (exit 5) and, as documented, the next run registers
+# them anew; a second run is allowed for that, a third is not.
+final_runs=0
+for final_runs in 1 2; do
+  run "$IOTFLEET" dynreg --endpoint "$cloud_url" --product-key "$pk" --devices names.txt \
+    --product-secret-file ps.txt --qps 1000 --concurrency 6 -o csv
+  [ "$rc" -eq 5 ] && grep -q "in doubt" <<<"$err" || break
+  echo "final run $final_runs left devices in doubt: running again" >&2
+done
+expect_rc 0 "the final run completes (run $final_runs)"
 check "after the final run" --all-issued
 superseded=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM registrations WHERE status='superseded'\").fetchone()[0])" "$IOTFLEET_LEDGER")
 [ "$superseded" -gt 0 ] && ok || fail "forced trials superseded some secrets"

@@ -283,6 +283,24 @@ std::string range_text(std::size_t first, std::size_t last) {
   return "names " + std::to_string(first + 1) + "-" + std::to_string(last);
 }
 
+// A page of the OTA list Actions: Total / PageCount / CurrentPage at the top, the items in
+// Data.<list_name>, each read by parse_item(item, path).
+template <class Page, class Item, class Parse>
+Page ota_page(const json& body,
+              std::string_view list_name,
+              std::vector<Item> Page::*items,
+              Parse parse_item) {
+  Page page;
+  page.total = integer(body, "Total", "");
+  page.page_count = integer(body, "PageCount", "");
+  page.current_page = integer(body, "CurrentPage", "");
+  const json& data = object_or_empty(body, "Data", "");
+  for (const auto& [item, at] : list(data, list_name, "Data")) {
+    (page.*items).push_back(parse_item(*item, at));
+  }
+  return page;
+}
+
 // A page of QueryDevice / QueryDeviceByStatus: counters at the top, devices in Data.<list_name>.
 DevicePage device_page(const json& body, std::string_view list_name) {
   DevicePage page;
@@ -879,15 +897,7 @@ Result<OtaTaskPage> IotApi::list_ota_task_by_job(const std::string& job_id,
     params["TaskStatus"] = status;
   }
   return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
-    OtaTaskPage page;
-    page.total = integer(body, "Total", "");
-    page.page_count = integer(body, "PageCount", "");
-    page.current_page = integer(body, "CurrentPage", "");
-    const json& data = object_or_empty(body, "Data", "");
-    for (const auto& [item, at] : list(data, "SimpleOTATaskInfo", "Data")) {
-      page.tasks.push_back(ota_task(*item, at));
-    }
-    return page;
+    return ota_page(body, "SimpleOTATaskInfo", &OtaTaskPage::tasks, ota_task);
   });
 }
 
@@ -934,15 +944,7 @@ IotApi::list_ota_job_by_firmware(const std::string& firmware_id, int page_size, 
                                     {"PageSize", std::to_string(page_size)},
                                     {"CurrentPage", std::to_string(current_page)}}},
                      [](const json& body) {
-                       OtaJobPage page;
-                       page.total = integer(body, "Total", "");
-                       page.page_count = integer(body, "PageCount", "");
-                       page.current_page = integer(body, "CurrentPage", "");
-                       const json& data = object_or_empty(body, "Data", "");
-                       for (const auto& [item, at] : list(data, "SimpleOTAJobInfo", "Data")) {
-                         page.jobs.push_back(ota_job(*item, at));
-                       }
-                       return page;
+                       return ota_page(body, "SimpleOTAJobInfo", &OtaJobPage::jobs, ota_job);
                      });
 }
 

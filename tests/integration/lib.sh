@@ -54,6 +54,25 @@ expect_no_err() {
   if grep -qE -- "$1" <<<"$err"; then fail "$2: stderr has /$1/: $err"; else ok; fi
 }
 
+# wait_caught PID: waits until PID catches SIGINT (bit 1) and SIGTERM (bit 14) per /proc (10 s at most);
+# a signal sent before main() installs its handlers kills the process instead. The forked shell
+# that has not yet exec'd the program does not count.
+wait_caught() {
+  local i mask shell
+  shell=$(readlink -f "$BASH")
+  for i in $(seq 500); do
+    if [ "$(readlink -f "/proc/$1/exe" 2>/dev/null)" = "$shell" ]; then
+      sleep 0.02
+      continue
+    fi
+    mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$mask" ] || return 1
+    if (((0x$mask & 0x4002) == 0x4002)); then return 0; fi
+    sleep 0.02
+  done
+  return 1
+}
+
 # finish: prints the summary line CTest logs and exits non-zero on any failure.
 finish() {
   echo "$iot_pass passed, $iot_fail failed"

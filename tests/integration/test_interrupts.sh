@@ -26,13 +26,18 @@ wait_for() {
 
 # interrupt SIGNAL WHEN LABEL CMD...: runs CMD in the background (stdout in $IOT_TMP/.out, stderr
 # in $IOT_TMP/.err); WHEN is "out:REGEX" or "err:REGEX" (wait until that stream has such a line)
-# or "" (wait 0.5 s); then sends SIGNAL and sets $rc, $out, $err and $ms (signal to exit).
+# or "" (wait 0.5 s), both after the process has installed its handlers; then sends SIGNAL
+# and sets $rc, $out, $err and $ms (signal to exit).
 interrupt() {
   local signal=$1 when=$2 label=$3
   shift 3
   "$@" >"$IOT_TMP/.out" 2>"$IOT_TMP/.err" &
   local pid=$!
   iot_cleanup_hooks+=("kill $pid 2>/dev/null")
+  # A signal sent before main() has installed its handlers kills the process (exit 128+N), which
+  # is not what is tested: first wait until the process catches SIGINT and SIGTERM (a sanitizer
+  # build on a loaded machine may take longer than any fixed pause to get there).
+  wait_caught "$pid" || fail "$label: the process never installed its signal handlers"
   if [ -n "$when" ]; then
     wait_for "$IOT_TMP/.${when%%:*}" "${when#*:}" || fail "$label: never got to /${when#*:}/"
   else

@@ -87,6 +87,7 @@ if grep -q "$(sed -n 1p expected.txt | cut -d, -f3)" <<<"$out"; then fail "secre
 "$IOTFLEET" $(export_args) secrets export --product-key $pk -O interrupted.csv --strategy sequential \
   >/dev/null 2>interrupted.err &
 victim=$!
+wait_caught "$victim" || fail "secrets export never installed its signal handlers"
 sleep 1
 kill -INT "$victim"
 set +e

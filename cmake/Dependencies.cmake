@@ -8,6 +8,8 @@ find_package(CURL REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(SQLite3 REQUIRED)
 pkg_check_modules(libserialport REQUIRED IMPORTED_TARGET libserialport)
+# libmosquitto: the MQTT client of `creds probe` (CONNECT / CONNACK over TLS).
+pkg_check_modules(libmosquitto REQUIRED IMPORTED_TARGET libmosquitto)
 if(IOT_BUILD_TESTS)
   find_package(doctest REQUIRED)
 endif()

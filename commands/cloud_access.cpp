@@ -39,13 +39,18 @@ Result<CloudSession> open_cloud(Context& ctx, const CloudOptions& options) {
 Result<std::unique_ptr<cloud::HttpClient>>
 open_http(Context& ctx, const cloud::Settings& settings, std::size_t concurrency) {
   cloud::HttpOptions http_options;
+  http_options.ca_file = extra_ca_file(settings).value_or("");
+  http_options.max_in_flight = std::max<std::size_t>(concurrency, 1);
+  return ctx.seams.make_http(http_options);
+}
+
+std::optional<std::string> extra_ca_file(const cloud::Settings& settings) {
   // The default's value is the words "system trust store", for config show: no extra CA.
   if (const auto* ca = settings.find(cloud::key::ca_file);
       ca && ca->value && ca->source != "default") {
-    http_options.ca_file = *ca->value;
+    return *ca->value;
   }
-  http_options.max_in_flight = std::max<std::size_t>(concurrency, 1);
-  return ctx.seams.make_http(http_options);
+  return std::nullopt;
 }
 
 Result<std::string> product_key_or_config(const std::optional<std::string>& flag,

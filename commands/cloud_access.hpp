@@ -9,6 +9,8 @@
 #include "commands/context.hpp"
 
 #include <memory>
+#include <optional>
+#include <string>
 
 namespace iot::commands {
 
@@ -33,6 +35,10 @@ struct CloudOptions {
 // ErrorKind::config for an unreadable CA file.
 [[nodiscard]] Result<std::unique_ptr<cloud::HttpClient>>
 open_http(Context& ctx, const cloud::Settings& settings, std::size_t concurrency);
+
+// The CA file trusted besides the system CAs (--ca-file, IOTFLEET_CA_FILE, the config's ca_file),
+// nullopt when none is configured.
+[[nodiscard]] std::optional<std::string> extra_ca_file(const cloud::Settings& settings);
 
 // The ProductKey: the flag's value, else the config's product_key; ErrorKind::usage naming
 // both when neither is set.

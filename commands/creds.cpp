@@ -385,10 +385,9 @@ cloud::MqttCredentials compute_credentials(const CredsMqttOptions& opts,
   return cloud::mqtt_dynamic_register_credentials(in);
 }
 
-core::Table credentials_table(const CredsMqttOptions& opts,
-                              const cloud::MqttEndpoint& endpoint,
-                              const cloud::MqttCredentials& creds,
-                              const SecretSource& source) {
+core::Table credentials_table(const CredsMqttOptions& opts, const MqttConnection& c) {
+  const auto& endpoint = c.endpoint;
+  const auto& creds = c.credentials;
   core::Table t;
   t.single = true;
   t.columns = {"host",
@@ -413,35 +412,79 @@ core::Table credentials_table(const CredsMqttOptions& opts,
              opts.keepalive,
              half_seconds(opts.keepalive * 3),
              half_seconds(opts.keepalive * 3 + 2 * core::keepalive::server_check_s),
-             source.product_key,
+             c.product_key,
              opts.device_name,
              creds.sign_content,
-             source.from});
+             c.signed_with});
   return t;
 }
 
 } // namespace
 
-Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
+Result<MqttConnection> resolve_mqtt_connection(const CredsMqttOptions& opts, Context& ctx) {
   // Everything that needs no file or setting first, so a typo fails before any secret is read.
   const auto request = IOT_TRY(check_mqtt_options(opts, ctx));
   const auto settings = IOT_TRY(load_settings(ctx));
   const auto target = IOT_TRY(resolve_target(opts, settings));
-  const auto source = IOT_TRY(resolve_secret(opts, request, target.product_key, settings, ctx));
-  const auto creds = compute_credentials(opts, request, source, target.instance_id, ctx);
+  auto source = IOT_TRY(resolve_secret(opts, request, target.product_key, settings, ctx));
+  auto creds = compute_credentials(opts, request, source, target.instance_id, ctx);
   const auto region = settings.value(cloud::key::region).value_or("cn-shanghai");
   if (const auto* r = settings.find(cloud::key::region); r && r->problem) {
     // The host is the only thing the region changes here: say that it may be the wrong one.
     ctx.output->warn("the MQTT host uses region " + region + " (" + r->source +
                      "), which may not be the one meant: " + r->problem->message);
   }
-  const auto endpoint = cloud::mqtt_endpoint(region, source.product_key, target.instance_id);
-  return credentials_table(opts, endpoint, creds, source);
+  auto endpoint = cloud::mqtt_endpoint(region, source.product_key, target.instance_id);
+  return MqttConnection{
+      std::move(endpoint), std::move(creds), std::move(source.product_key), std::move(source.from)};
+}
+
+Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
+  const auto c = IOT_TRY(resolve_mqtt_connection(opts, ctx));
+  return credentials_table(opts, c);
+}
+
+void add_mqtt_connection_options(CLI::App* cmd, CredsMqttOptions& opts, Context& ctx) {
+  add_product_key(cmd, opts.product_key, "the config's product_key, else the ledger's record");
+  cmd->add_option("--device-secret-file",
+                  opts.device_secret_file,
+                  "File holding the DeviceSecret, or - for stdin (default: the factory ledger)")
+      ->option_text(std::string(value_name::file_or_stdin));
+  cmd->add_option("--secure-mode", opts.secure_mode, "2 = TLS (default), 3 = TCP without TLS")
+      ->check(CLI::IsMember({2, 3}))
+      ->option_text("2|3");
+  cmd->add_option("--sign-method", opts.sign_method, "hmacsha256 (default), hmacsha1 or hmacmd5")
+      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}))
+      ->option_text("hmacsha256|hmacsha1|hmacmd5");
+  cmd->add_option(
+         "--timestamp", opts.timestamp, "Sign this timestamp (epoch ms) or `now` (default: none)")
+      ->option_text("MS|now");
+  cmd->add_option(
+         "--client-id", opts.client_id, "The device's client id, ≤64 chars (default PK.DN)")
+      ->option_text("ID");
+  cmd->add_option("--instance-id",
+                  opts.instance_id,
+                  "IoT instance id: host ID.mqtt.iothub.aliyuncs.com (default: config "
+                  "iot_instance_id; none: the legacy PK.iot-as-mqtt.REGION host)")
+      ->option_text("ID");
+  add_duration(
+      cmd,
+      "--keepalive",
+      [&opts](std::chrono::milliseconds d) {
+        opts.keepalive = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+      },
+      std::chrono::seconds(opts.keepalive),
+      "MQTT keepalive",
+      {.bare_unit = std::chrono::seconds(1),
+       .max = std::chrono::hours(24),
+       .granularity = std::chrono::seconds(1)},
+      ctx);
 }
 
 void register_creds(CLI::App& app, Context& ctx) {
-  auto* creds = app.add_subcommand(
-      "creds", "Device credentials computed locally: the MQTT connection (creds mqtt)");
+  auto* creds = app.add_subcommand("creds",
+                                   "Device credentials: the MQTT connection computed locally "
+                                   "(creds mqtt), tried on the endpoint (creds probe)");
   creds->require_subcommand(0, 1);
 
   auto opts = std::make_shared<CredsMqttOptions>();
@@ -451,40 +494,7 @@ void register_creds(CLI::App& app, Context& ctx) {
       "registration), from the ledger or a secret file");
   auto device = std::make_shared<DeviceNamesInput>();
   add_device_names(mqtt, *device, {DeviceArity::one, false, true, "DeviceName"});
-  add_product_key(mqtt, opts->product_key, "the config's product_key, else the ledger's record");
-  mqtt->add_option("--device-secret-file",
-                   opts->device_secret_file,
-                   "File holding the DeviceSecret, or - for stdin (default: the factory ledger)")
-      ->option_text(std::string(value_name::file_or_stdin));
-  mqtt->add_option("--secure-mode", opts->secure_mode, "2 = TLS (default), 3 = TCP without TLS")
-      ->check(CLI::IsMember({2, 3}))
-      ->option_text("2|3");
-  mqtt->add_option("--sign-method", opts->sign_method, "hmacsha256 (default), hmacsha1 or hmacmd5")
-      ->check(CLI::IsMember({"hmacsha256", "hmacsha1", "hmacmd5"}))
-      ->option_text("hmacsha256|hmacsha1|hmacmd5");
-  mqtt->add_option(
-          "--timestamp", opts->timestamp, "Sign this timestamp (epoch ms) or `now` (default: none)")
-      ->option_text("MS|now");
-  mqtt->add_option(
-          "--client-id", opts->client_id, "The device's client id, ≤64 chars (default PK.DN)")
-      ->option_text("ID");
-  mqtt->add_option("--instance-id",
-                   opts->instance_id,
-                   "IoT instance id: host ID.mqtt.iothub.aliyuncs.com (default: config "
-                   "iot_instance_id; none: the legacy PK.iot-as-mqtt.REGION host)")
-      ->option_text("ID");
-  add_duration(
-      mqtt,
-      "--keepalive",
-      [opts](std::chrono::milliseconds d) {
-        opts->keepalive = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-      },
-      std::chrono::seconds(opts->keepalive),
-      "MQTT keepalive",
-      {.bare_unit = std::chrono::seconds(1),
-       .max = std::chrono::hours(24),
-       .granularity = std::chrono::seconds(1)},
-      ctx);
+  add_mqtt_connection_options(mqtt, *opts, ctx);
   mqtt->add_option("--dynamic",
                    opts->dynamic,
                    "Dynamic registration connection instead: register (pre-registered) or "
@@ -518,6 +528,7 @@ void register_creds(CLI::App& app, Context& ctx) {
     opts->device_name = one_device_name(*device, ctx);
     ctx.output->emit(value_or_throw(run_creds_mqtt(*opts, ctx)));
   });
+  register_creds_probe(creds, ctx);
 }
 
 } // namespace iot::commands

@@ -5,6 +5,7 @@
 // or in the factory ledger. Never from the command line: secrets on it are visible in ps.
 #pragma once
 
+#include "cloud/device_sign.hpp"
 #include "commands/context.hpp"
 #include "core/keepalive.hpp"
 
@@ -38,6 +39,27 @@ struct CredsMqttOptions {
 };
 
 void register_creds(CLI::App& app, Context& ctx);
+
+// The options `creds mqtt` and `creds probe` share: --product-key, --device-secret-file,
+// --secure-mode, --sign-method, --timestamp, --client-id, --instance-id, --keepalive.
+void add_mqtt_connection_options(CLI::App* cmd, CredsMqttOptions& opts, Context& ctx);
+
+// `creds probe` (commands/creds_probe.cpp), under the `creds` group.
+void register_creds_probe(CLI::App* creds, Context& ctx);
+
+// What a device connects with: the endpoint, the computed credentials, the ProductKey they were
+// signed for and where the secret came from ("DeviceSecret from file F", "... from the ledger").
+struct MqttConnection {
+  cloud::MqttEndpoint endpoint;
+  cloud::MqttCredentials credentials;
+  std::string product_key;
+  std::string signed_with;
+};
+
+// The options checked, the settings loaded, the secret read, the credentials computed: what
+// `creds mqtt` prints and `creds probe` connects with. Errors as run_creds_mqtt's.
+[[nodiscard]] Result<MqttConnection> resolve_mqtt_connection(const CredsMqttOptions& opts,
+                                                             Context& ctx);
 
 // One record: host, port, tls, client_id, username, password (a Secret cell), keepalive,
 // server_drop_after_s, server_drop_latest_s, product_key, device_name, sign_content,

@@ -10,6 +10,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libcli11-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libserialport-dev
   doctest-dev libsqlite3-dev libcpp-httplib-dev
+  libmosquitto-dev # creds probe: the MQTT client (CONNECT / CONNACK over TLS)
+  mosquitto        # the real MQTT broker the creds probe tests start on 127.0.0.1
   clang clang-format libclang-rt-14-dev openssl python3
   jq       # tests and the demo read JSON output with it; bench/diagnose.sh compares with it
   procps   # ps / kill in the crash tests

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# creds probe against a real MQTT broker: mosquitto on 127.0.0.1 with TLS (a test CA) and a
+# password file whose entries are computed here with Aliyun's algorithm (username DN&PK, password
+# HMAC-SHA256 of clientId..deviceName..productKey.., the clientId PK.DN|securemode=2,...|), so a
+# probe is accepted only when it signs with the same DeviceSecret. The cloud emulator answers the
+# ONLINE check. Verdicts: accepted (secret from a file and from the ledger), bad-credentials,
+# tls (wrong CA, no CA), tcp (no broker), dns, the ONLINE guard and --force, an unknown and a
+# disabled device, Ctrl-C while the broker is silent; the password is never printed.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+: "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+command -v mosquitto >/dev/null || PATH=$PATH:/usr/sbin
+command -v mosquitto >/dev/null || fail "mosquitto is not installed (scripts/setup.sh installs it)"
+export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
+pk=a1ProbeTest
+s_ok=Pr0beSecretOk000000000000000000a
+s_live=Pr0beSecretLive0000000000000000b
+s_off=Pr0beSecretLedger00000000000000c
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# aliyun_password DN SECRET: the §5 password for the default clientId, TLS, hmacsha256.
+aliyun_password() {
+  printf 'clientId%sdeviceName%sproductKey%s' "$pk.$1" "$1" "$pk" |
+    openssl dgst -sha256 -hmac "$2" | awk '{print toupper($NF)}'
+}
+
+# --- a test CA, the broker's certificate (127.0.0.1), and an unrelated CA -------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=probe-test-ca -keyout ca.key \
+  -out ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+  -extfile san.ext -out server.pem 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key \
+  -out other-ca.pem 2>/dev/null
+[ -s server.pem ] && [ -s other-ca.pem ] && ok || fail "test certificates"
+
+# --- the broker --------------------------------------------------------------------------------
+: >passwd
+for entry in "dev-ok:$s_ok" "dev-live:$s_live" "dev-off:$s_off"; do
+  mosquitto_passwd -b passwd "${entry%%:*}&$pk" "$(aliyun_password "${entry%%:*}" "${entry#*:}")"
+done
+port=$(free_port)
+cat >mosquitto.conf <<CONF
+listener $port 127.0.0.1
+cafile $IOT_TMP/ca.pem
+certfile $IOT_TMP/server.pem
+keyfile $IOT_TMP/server.key
+allow_anonymous false
+password_file $IOT_TMP/passwd
+user $(id -un)
+CONF
+mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
+broker_pid=$!
+iot_cleanup_hooks+=("kill $broker_pid 2>/dev/null")
+for i in $(seq 100); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+kill -0 "$broker_pid" 2>/dev/null && ok || fail "mosquitto did not start: $(cat mosquitto.log)"
+
+# --- the cloud: the ONLINE check ---------------------------------------------------------------
+cat >scenario.json <<JSON
+{"access_keys": [{"id": "LTAI5tProbeKey001", "secret": "probeAccessSecret001"}],
+ "products": [{"product_key": "$pk", "devices": [
+   {"name": "dev-ok", "status": "OFFLINE", "secret": "$s_ok"},
+   {"name": "dev-live", "status": "ONLINE", "secret": "$s_live"},
+   {"name": "dev-off", "status": "UNACTIVE", "secret": "$s_off"},
+   {"name": "dev-dis", "status": "DISABLE"}]}]}
+JSON
+cloud_start "$IOT_TMP/cloud" scenario.json --seed 3
+printf 'probeAccessSecret001' >ak.txt
+chmod 600 ak.txt
+cloud=(--endpoint "$cloud_url" --access-key-id LTAI5tProbeKey001 --access-key-secret-file ak.txt
+  --ca-file ca.pem)
+lab=(--product-key "$pk" --mqtt-endpoint "127.0.0.1:$port")
+field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get(sys.argv[1]))' "$1" <<<"$out"; }
+expect_field() { # expect_field NAME WANT LABEL
+  local got
+  got=$(field "$1" 2>&1)
+  [ "$got" = "$2" ] && ok || fail "$3: $1 is '$got', want '$2' ($out $err)"
+}
+
+printf '%s\n' "$s_ok" >ok.secret
+printf '%s\n' "wrong${s_ok:5}" >wrong.secret
+chmod 600 ok.secret wrong.secret
+
+run "$IOTFLEET" "${cloud[@]}" -o json creds probe dev-ok "${lab[@]}" --device-secret-file ok.secret
+expect_rc 0 "the right secret is accepted"
+expect_field verdict accepted "accepted"
+expect_field failed_step None "no failed step"
+expect_field tls True "over TLS"
+expect_field cloud_status OFFLINE "the cloud was asked"
+for step in dns_ms tcp_ms tls_ms connack_ms; do
+  [[ "$(field $step)" =~ ^[0-9]+$ ]] && ok || fail "$step timed: $out"
+done
+expect_field signed_with "DeviceSecret from file ok.secret" "the source"
+expect_no_out "$(aliyun_password dev-ok "$s_ok")" "the password is not printed"
+expect_no_out "$s_ok" "the secret is not printed"
+
+run "$IOTFLEET" "${cloud[@]}" creds probe dev-ok "${lab[@]}" --device-secret-file wrong.secret
+expect_rc 6 "a secret the broker does not hold"
+expect_out '^verdict +bad-credentials$' "bad-credentials"
+expect_out '^connack +(4|5)$' "CONNACK 4 or 5"
+expect_out '^meaning +.*DeviceSecret differs' "the meaning: the cloud's secret differs"
+expect_err 'bad-credentials' "the error names the verdict"
+
+printf 'ProductKey,DeviceName,DeviceSecret\n%s,dev-off,%s\n' "$pk" "$s_off" >pool.csv
+run "$IOTFLEET" pool import pool.csv
+expect_rc 0 "pool import"
+run "$IOTFLEET" "${cloud[@]}" -o json creds probe dev-off --mqtt-endpoint "127.0.0.1:$port"
+expect_rc 0 "the ledger's secret (and ProductKey) is accepted"
+expect_out '"signed_with": "DeviceSecret from the ledger' "from the ledger"
+
+# --- TLS and the network -----------------------------------------------------------------------
+no_ca=(--endpoint "$cloud_url" --access-key-id LTAI5tProbeKey001 --access-key-secret-file ak.txt)
+run "$IOTFLEET" "${no_ca[@]}" --ca-file other-ca.pem -o json creds probe dev-ok "${lab[@]}" \
+  --device-secret-file ok.secret --force
+expect_rc 4 "a CA that did not sign the broker's certificate"
+expect_field verdict tls "tls"
+expect_field failed_step tls "the failed step"
+expect_out 'certificate' "the reason names the certificate"
+run "$IOTFLEET" -o json creds probe dev-ok "${lab[@]}" --device-secret-file ok.secret --force
+expect_rc 4 "the system CAs do not trust the test CA"
+expect_field verdict tls "tls without --ca-file"
+expect_err 'force' "--force warns that a connected device is knocked off"
+
+closed=$(free_port)
+run "$IOTFLEET" --ca-file ca.pem -o json creds probe dev-ok --product-key "$pk" \
+  --mqtt-endpoint "127.0.0.1:$closed" --device-secret-file ok.secret --force
+expect_rc 4 "no broker"
+expect_field verdict tcp "tcp"
+expect_out 'refused' "connection refused"
+
+run "$IOTFLEET" -o json creds probe dev-ok --product-key "$pk" --mqtt-endpoint \
+  no-such-host.invalid:1883 --device-secret-file ok.secret --force --timeout 30s
+expect_rc 4 "a host that does not resolve"
+expect_field verdict dns "dns"
+expect_out 'letter case' "the meaning names the ProductKey's letter case"
+
+# --- the cloud's state -------------------------------------------------------------------------
+printf '%s\n' "$s_live" >live.secret
+chmod 600 live.secret
+run "$IOTFLEET" "${cloud[@]}" creds probe dev-live "${lab[@]}" --device-secret-file live.secret
+expect_rc 2 "an ONLINE device is refused"
+expect_err 'ONLINE.*kicked by the same device.*--force' "says why and how"
+[ "$(grep -c "dev-live&$pk" mosquitto.log)" = 0 ] && ok || fail "the broker saw no connection"
+run "$IOTFLEET" "${cloud[@]}" creds probe dev-live "${lab[@]}" --device-secret-file live.secret --force
+expect_rc 0 "--force probes it anyway"
+run "$IOTFLEET" "${cloud[@]}" creds probe dev-gone "${lab[@]}" --device-secret-file ok.secret
+expect_rc 4 "an unknown device"
+expect_err 'does not exist on the cloud' "named"
+run "$IOTFLEET" "${cloud[@]}" creds probe dev-dis "${lab[@]}" --device-secret-file ok.secret
+expect_rc 4 "a disabled device"
+expect_err 'disabled' "named"
+run "$IOTFLEET" creds probe dev-ok "${lab[@]}" --device-secret-file ok.secret
+expect_rc 4 "no AccessKey for the ONLINE check"
+expect_err 'give --force to skip the check' "the way out is named"
+
+# --- bad input and Ctrl-C ----------------------------------------------------------------------
+run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --mqtt-endpoint 127.0.0.1:99999 \
+  --device-secret-file ok.secret --force
+expect_rc 2 "a bad --mqtt-endpoint"
+expect_err 'HOST:PORT' "the form is named"
+run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --force
+expect_rc 2 "no secret"
+
+silent=$(free_port)
+python3 - "$silent" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+open("silent.ready", "w").close()
+held = []
+while True:  # accepts and never answers
+    held.append(s.accept())
+PY
+silent_pid=$!
+iot_cleanup_hooks+=("kill $silent_pid 2>/dev/null")
+for i in $(seq 100); do [ -e silent.ready ] && break; sleep 0.1; done
+"$IOTFLEET" creds probe dev-ok --product-key "$pk" --mqtt-endpoint "127.0.0.1:$silent" \
+  --secure-mode 3 --device-secret-file ok.secret --force --timeout 60s >int.out 2>int.err &
+victim=$!
+wait_caught "$victim" || fail "creds probe never installed its signal handlers"
+sleep 1
+start=$(date +%s%N)
+kill -INT "$victim"
+set +e
+wait "$victim"
+rc=$?
+set -e
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$rc" = 130 ] && ok || fail "Ctrl-C while waiting for a CONNACK: exit $rc ($(cat int.err))"
+[ "$ms" -lt 1000 ] && ok || fail "Ctrl-C took $ms ms"
+
+finish

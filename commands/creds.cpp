@@ -2,6 +2,7 @@
 #include "commands/creds.hpp"
 
 #include "cloud/device_sign.hpp"
+#include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/secret_input.hpp"
@@ -435,8 +436,11 @@ Result<MqttConnection> resolve_mqtt_connection(const CredsMqttOptions& opts, Con
                      "), which may not be the one meant: " + r->problem->message);
   }
   auto endpoint = cloud::mqtt_endpoint(region, source.product_key, target.instance_id);
-  return MqttConnection{
-      std::move(endpoint), std::move(creds), std::move(source.product_key), std::move(source.from)};
+  return MqttConnection{std::move(endpoint),
+                        std::move(creds),
+                        std::move(source.product_key),
+                        std::move(source.from),
+                        extra_ca_file(settings)};
 }
 
 Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
@@ -444,7 +448,11 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
   return credentials_table(opts, c);
 }
 
-void add_mqtt_connection_options(CLI::App* cmd, CredsMqttOptions& opts, Context& ctx) {
+void add_mqtt_connection_options(CLI::App* cmd,
+                                 CredsMqttOptions& opts,
+                                 DeviceNamesInput& device,
+                                 Context& ctx) {
+  add_device_names(cmd, device, {DeviceArity::one, false, true, "DeviceName"});
   add_product_key(cmd, opts.product_key, "the config's product_key, else the ledger's record");
   cmd->add_option("--device-secret-file",
                   opts.device_secret_file,
@@ -493,8 +501,7 @@ void register_creds(CLI::App& app, Context& ctx) {
       "MQTT host, port, clientId, username and password of a device (or of its dynamic "
       "registration), from the ledger or a secret file");
   auto device = std::make_shared<DeviceNamesInput>();
-  add_device_names(mqtt, *device, {DeviceArity::one, false, true, "DeviceName"});
-  add_mqtt_connection_options(mqtt, *opts, ctx);
+  add_mqtt_connection_options(mqtt, *opts, *device, ctx);
   mqtt->add_option("--dynamic",
                    opts->dynamic,
                    "Dynamic registration connection instead: register (pre-registered) or "

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cloud/device_sign.hpp"
+#include "commands/common_options.hpp"
 #include "commands/context.hpp"
 #include "core/keepalive.hpp"
 
@@ -40,9 +41,13 @@ struct CredsMqttOptions {
 
 void register_creds(CLI::App& app, Context& ctx);
 
-// The options `creds mqtt` and `creds probe` share: --product-key, --device-secret-file,
-// --secure-mode, --sign-method, --timestamp, --client-id, --instance-id, --keepalive.
-void add_mqtt_connection_options(CLI::App* cmd, CredsMqttOptions& opts, Context& ctx);
+// The options `creds mqtt` and `creds probe` share: DEVICE_NAME (one), --product-key,
+// --device-secret-file, --secure-mode, --sign-method, --timestamp, --client-id, --instance-id,
+// --keepalive.
+void add_mqtt_connection_options(CLI::App* cmd,
+                                 CredsMqttOptions& opts,
+                                 DeviceNamesInput& device,
+                                 Context& ctx);
 
 // `creds probe` (commands/creds_probe.cpp), under the `creds` group.
 void register_creds_probe(CLI::App* creds, Context& ctx);
@@ -54,6 +59,7 @@ struct MqttConnection {
   cloud::MqttCredentials credentials;
   std::string product_key;
   std::string signed_with;
+  std::optional<std::string> ca_file; // trusted besides the system CAs (--ca-file)
 };
 
 // The options checked, the settings loaded, the secret read, the credentials computed: what

@@ -7,7 +7,6 @@
 #include "cloud/mqtt_probe.hpp"
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
-#include "commands/config.hpp"
 #include "commands/creds.hpp"
 
 #include <charconv>
@@ -196,13 +195,12 @@ Result<ProbeReport> run_creds_probe(const CredsProbeOptions& opts, Context& ctx)
   } else {
     cloud_status = IOT_TRY(check_cloud_state(c.product_key, opts.mqtt.device_name, ctx));
   }
-  const auto settings = IOT_TRY(load_settings(ctx));
   const auto endpoint = override_endpoint.value_or(c.endpoint);
   cloud::MqttProbeTarget target;
   target.host = endpoint.host;
   target.port = static_cast<std::uint16_t>(endpoint.port);
   target.tls = opts.mqtt.secure_mode == 2;
-  target.ca_file = extra_ca_file(settings);
+  target.ca_file = c.ca_file;
   target.client_id = c.credentials.client_id;
   target.username = c.credentials.username;
   target.password = c.credentials.password;
@@ -231,8 +229,7 @@ void register_creds_probe(CLI::App* creds, Context& ctx) {
       "Ask the device's MQTT endpoint whether a DeviceSecret is the cloud's: one CONNECT, the "
       "CONNACK, DISCONNECT");
   auto device = std::make_shared<DeviceNamesInput>();
-  add_device_names(cmd, *device, {DeviceArity::one, false, true, "DeviceName"});
-  add_mqtt_connection_options(cmd, opts->mqtt, ctx);
+  add_mqtt_connection_options(cmd, opts->mqtt, *device, ctx);
   cmd->add_option("--mqtt-endpoint",
                   opts->mqtt_endpoint,
                   "Connect here instead of the device's endpoint (a lab broker); the "

@@ -316,6 +316,15 @@ Result<SecretSource> resolve_secret(const CredsMqttOptions& opts,
                                     const cloud::Settings& settings,
                                     Context& ctx) {
   const bool dynamic = request.dynamic.has_value();
+  if (opts.given_secret && !dynamic) {
+    if (!product_key) {
+      return fail(ErrorKind::usage,
+                  "no ProductKey: give --product-key PK or set product_key in the config (" +
+                      opts.given_secret->from + " has none)");
+    }
+    IOT_TRY_CTX(core::validate_device_secret(opts.given_secret->secret), opts.given_secret->from);
+    return SecretSource{*product_key, opts.given_secret->secret, opts.given_secret->from};
+  }
   const auto file = dynamic ? opts.product_secret_file : opts.device_secret_file;
   if (file) {
     if (!product_key) {
@@ -451,8 +460,9 @@ Result<core::Table> run_creds_mqtt(const CredsMqttOptions& opts, Context& ctx) {
 void add_mqtt_connection_options(CLI::App* cmd,
                                  CredsMqttOptions& opts,
                                  DeviceNamesInput& device,
-                                 Context& ctx) {
-  add_device_names(cmd, device, {DeviceArity::one, false, true, "DeviceName"});
+                                 Context& ctx,
+                                 bool name_required) {
+  add_device_names(cmd, device, {DeviceArity::one, false, name_required, "DeviceName"});
   add_product_key(cmd, opts.product_key, "the config's product_key, else the ledger's record");
   cmd->add_option("--device-secret-file",
                   opts.device_secret_file,

@@ -37,6 +37,14 @@ struct CredsMqttOptions {
   // triplet of this DeviceName).
   std::optional<std::string> product_secret_file;
   std::optional<std::string> random; // dynamic only; unset = a fresh random string
+
+  // Set by a caller that read the DeviceSecret itself (creds probe --port: the module's), not
+  // an option: used instead of a file or the ledger, with `from` for signed_with.
+  struct GivenSecret {
+    std::string secret;
+    std::string from;
+  };
+  std::optional<GivenSecret> given_secret;
 };
 
 void register_creds(CLI::App& app, Context& ctx);
@@ -44,10 +52,12 @@ void register_creds(CLI::App& app, Context& ctx);
 // The options `creds mqtt` and `creds probe` share: DEVICE_NAME (one), --product-key,
 // --device-secret-file, --secure-mode, --sign-method, --timestamp, --client-id, --instance-id,
 // --keepalive.
+// The DeviceName is optional when name_required is false (creds probe --port reads it).
 void add_mqtt_connection_options(CLI::App* cmd,
                                  CredsMqttOptions& opts,
                                  DeviceNamesInput& device,
-                                 Context& ctx);
+                                 Context& ctx,
+                                 bool name_required = true);
 
 // `creds probe` (commands/creds_probe.cpp), under the `creds` group.
 void register_creds_probe(CLI::App* creds, Context& ctx);

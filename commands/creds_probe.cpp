@@ -8,6 +8,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/creds.hpp"
+#include "commands/module_session.hpp"
 
 #include <charconv>
 
@@ -16,6 +17,8 @@ namespace {
 
 struct CredsProbeOptions {
   CredsMqttOptions mqtt;
+  ModuleConnectOptions connect;             // --port: the triplet from the module on it
+  std::optional<std::string> layout;        // secret | triplet (default: the driver's)
   std::optional<std::string> mqtt_endpoint; // HOST[:PORT]; default: the device's endpoint
   bool force = false;                       // skip the cloud's ONLINE check
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
@@ -88,6 +91,11 @@ std::string meaning(const cloud::MqttProbeResult& r,
   case ProbeVerdict::accepted:
     return "the cloud accepted this DeviceSecret: it holds the same one (" + c.signed_with + ")";
   case ProbeVerdict::bad_credentials:
+    if (c.signed_with.starts_with("DeviceSecret from the module")) {
+      return "the cloud refused the module's DeviceSecret: the module side is wrong (seed FAQ "
+             "§3): burn the ledger's secret again with `provision --overwrite`, or export the "
+             "cloud's with `secrets export` to see which one the cloud holds";
+    }
     return "the cloud refused the signature: its DeviceSecret differs from this one (" +
            c.signed_with +
            "). If this is the module's secret, the module side is wrong (seed FAQ §3: burn the "
@@ -177,15 +185,64 @@ core::Table probe_table(const CredsProbeOptions& opts,
   return t;
 }
 
+// --port: the DeviceName, ProductKey and DeviceSecret the module holds become the probe's; a
+// DeviceName or ProductKey given as well must be the module's.
+Status read_module_triplet(CredsProbeOptions& opts, Context& ctx) {
+  const auto& port = opts.connect.port;
+  if (opts.mqtt.device_secret_file) {
+    return fail(ErrorKind::usage,
+                "--port reads the DeviceSecret from the module: drop --device-secret-file (or "
+                "--port to probe the file's secret)");
+  }
+  auto session = IOT_TRY(open_session(opts.connect, ctx, true, true));
+  serial::Layout layout = session.driver->default_layout();
+  if (opts.layout) {
+    layout = IOT_TRY_CTX(serial::parse_layout(*opts.layout), "--layout");
+  }
+  const auto reading = IOT_TRY(read_stable(session, layout, port, ReadScope::brief));
+  const auto& creds = reading.credentials;
+  if (!creds || creds->device_secret.empty()) {
+    return fail(ErrorKind::module,
+                "the module on " + port + " holds no DeviceSecret (layout " +
+                    std::string(serial::to_string(layout)) +
+                    "): burn one with `iotfleet provision --port " + port +
+                    "`, or try the other --layout");
+  }
+  if (!opts.mqtt.device_name.empty() && opts.mqtt.device_name != creds->device_name) {
+    return fail(ErrorKind::usage,
+                "the module on " + port + " holds DeviceName " + creds->device_name + ", not " +
+                    opts.mqtt.device_name + ": drop the DeviceName to probe the module's");
+  }
+  if (!creds->product_key.empty()) {
+    if (opts.mqtt.product_key && *opts.mqtt.product_key != creds->product_key) {
+      return fail(ErrorKind::usage,
+                  "the module on " + port + " holds ProductKey " + creds->product_key + ", not " +
+                      *opts.mqtt.product_key + ": drop --product-key to probe the module's");
+    }
+    opts.mqtt.product_key = creds->product_key;
+  }
+  opts.mqtt.device_name = creds->device_name;
+  opts.mqtt.given_secret = CredsMqttOptions::GivenSecret{creds->device_secret,
+                                                         "DeviceSecret from the module on " + port};
+  return {};
+}
+
 struct ProbeReport {
   core::Table table;
   cloud::MqttProbeResult result;
 };
 
-Result<ProbeReport> run_creds_probe(const CredsProbeOptions& opts, Context& ctx) {
+Result<ProbeReport> run_creds_probe(CredsProbeOptions& opts, Context& ctx) {
   std::optional<cloud::MqttEndpoint> override_endpoint;
   if (opts.mqtt_endpoint) {
     override_endpoint = IOT_TRY(parse_endpoint(*opts.mqtt_endpoint));
+  }
+  if (!opts.connect.port.empty()) {
+    IOT_TRY(read_module_triplet(opts, ctx));
+  } else if (opts.mqtt.device_name.empty()) {
+    return fail(ErrorKind::usage,
+                "which device? give its DeviceName, or --port P to probe the triplet the "
+                "module on P holds");
   }
   const auto c = IOT_TRY(resolve_mqtt_connection(opts.mqtt, ctx));
   std::string cloud_status;
@@ -229,7 +286,8 @@ void register_creds_probe(CLI::App* creds, Context& ctx) {
       "Ask the device's MQTT endpoint whether a DeviceSecret is the cloud's: one CONNECT, the "
       "CONNACK, DISCONNECT");
   auto device = std::make_shared<DeviceNamesInput>();
-  add_mqtt_connection_options(cmd, opts->mqtt, *device, ctx);
+  add_mqtt_connection_options(cmd, opts->mqtt, *device, ctx, false);
+  add_connection_options(cmd, opts->connect, &opts->layout, PortUse::optional_one);
   cmd->add_option("--mqtt-endpoint",
                   opts->mqtt_endpoint,
                   "Connect here instead of the device's endpoint (a lab broker); the "
@@ -249,7 +307,9 @@ void register_creds_probe(CLI::App* creds, Context& ctx) {
                ctx);
   cmd->footer(
       "The credentials are `creds mqtt`'s (the secret from the ledger, a file or stdin; never "
-      "the command line). Verdicts: accepted (the cloud holds this secret), bad-credentials "
+      "the command line), or with --port the triplet the module holds (its DeviceName and "
+      "ProductKey; --product-key when the layout stores none). Verdicts: accepted (the cloud holds "
+      "this secret), bad-credentials "
       "(CONNACK 4 or 5: the cloud's secret differs; seed FAQ §3 without a snapshot), refused "
       "(CONNACK 1-3), dns (check the ProductKey's letter case, §4.1), tcp, tls (the "
       "certificate: --ca-file for a lab broker), protocol, timeout; with the time each step "
@@ -260,11 +320,14 @@ void register_creds_probe(CLI::App* creds, Context& ctx) {
   add_exit_codes(cmd,
                  {{0, "accepted: the cloud holds this DeviceSecret"},
                   {2, "bad options, no secret found, the device is ONLINE (without --force)"},
+                  {3, "--port: the module could not be read or holds no DeviceSecret"},
                   {4, "dns, tcp, tls, protocol, timeout or refused; the cloud check failed"},
                   {6, "bad-credentials: the cloud's DeviceSecret differs"},
                   {130, "interrupted"}});
   cmd->callback([&ctx, opts, device] {
-    opts->mqtt.device_name = one_device_name(*device, ctx);
+    const auto names = value_or_throw(
+        resolve_device_names(*device, {DeviceArity::one, false, false, "DeviceName"}, ctx));
+    opts->mqtt.device_name = names.empty() ? std::string() : names.front();
     auto report = value_or_throw(run_creds_probe(*opts, ctx));
     ctx.output->emit(report.table);
     const auto& r = report.result;

@@ -158,6 +158,33 @@ run "$IOTFLEET" creds probe dev-ok "${lab[@]}" --device-secret-file ok.secret
 expect_rc 4 "no AccessKey for the ONLINE check"
 expect_err 'give --force to skip the check' "the way out is named"
 
+# --- the triplet the module holds (--port) -----------------------------------------------------
+sim_start "$IOT_TMP/sim" --count 1 --module luat --urc-rate 0
+run "$IOTFLEET" module at --port "${sim_ports[0]}" "AT+WISN=\"$pk|dev-ok|$s_ok\""
+expect_rc 0 "the module holds dev-ok's triplet"
+run "$IOTFLEET" "${cloud[@]}" -o json creds probe --port "${sim_ports[0]}" -m luat --layout triplet \
+  --mqtt-endpoint "127.0.0.1:$port"
+expect_rc 0 "the module's secret is the cloud's"
+expect_field device_name dev-ok "the module's DeviceName"
+expect_field product_key "$pk" "the module's ProductKey"
+expect_field signed_with "DeviceSecret from the module on ${sim_ports[0]}" "the source"
+run "$IOTFLEET" creds probe dev-live --port "${sim_ports[0]}" -m luat --layout triplet --force \
+  --mqtt-endpoint "127.0.0.1:$port"
+expect_rc 2 "a DeviceName that is not the module's"
+expect_err 'holds DeviceName dev-ok, not dev-live' "named"
+run "$IOTFLEET" module at --port "${sim_ports[0]}" "AT+WISN=\"$pk|dev-ok|wrong${s_ok:5}\""
+run "$IOTFLEET" "${cloud[@]}" creds probe --port "${sim_ports[0]}" -m luat --layout triplet \
+  --mqtt-endpoint "127.0.0.1:$port"
+expect_rc 6 "a corrupted module secret"
+expect_out "^meaning +the cloud refused the module's DeviceSecret: the module side" "module side"
+expect_no_out "wrong${s_ok:5}" "the module's secret is not printed"
+run "$IOTFLEET" creds probe --port "${sim_ports[0]}" -m luat --layout triplet \
+  --device-secret-file ok.secret --force
+expect_rc 2 "--port and --device-secret-file"
+run "$IOTFLEET" creds probe --force
+expect_rc 2 "no DeviceName and no --port"
+expect_err 'give its DeviceName, or --port P' "says what to give"
+
 # --- bad input and Ctrl-C ----------------------------------------------------------------------
 run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --mqtt-endpoint 127.0.0.1:99999 \
   --device-secret-file ok.secret --force

@@ -93,8 +93,9 @@ std::string meaning(const cloud::MqttProbeResult& r,
   case ProbeVerdict::bad_credentials:
     if (c.signed_with.starts_with("DeviceSecret from the module")) {
       return "the cloud refused the module's DeviceSecret: the module side is wrong (seed FAQ "
-             "§3): burn the ledger's secret again with `provision --overwrite`, or export the "
-             "cloud's with `secrets export` to see which one the cloud holds";
+             "§3): burn the ledger's secret again (`pool release DN --force --reason rework` "
+             "when the ledger says burned, then `provision --port P --overwrite`), or export "
+             "the cloud's with `secrets export` to see which one the cloud holds";
     }
     return "the cloud refused the signature: its DeviceSecret differs from this one (" +
            c.signed_with +

@@ -111,6 +111,42 @@ step "Why is ${line_imeis[1]} offline? (exit 6: a cause found)" "$iotfleet" "${c
 rc=$?
 set -e
 [ "$rc" = 6 ] || { echo "demo: diagnose device exited $rc, expected 6" >&2; exit 1; }
+# The direct witness, no snapshot needed: the MQTT endpoint accepts only the cloud's secret. A lab
+# broker plays Aliyun's endpoint: mosquitto on 127.0.0.1 with the emulator's certificate and a
+# password file computed from the cloud's secrets with Aliyun's algorithm (username DN&PK).
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+mqtt_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+: >"$demo_dir/mqtt.passwd"
+while IFS=, read -r pk dn ds _; do
+  [ "$pk" = product_key ] && continue
+  pw=$(printf 'clientId%s.%sdeviceName%sproductKey%s' "$pk" "$dn" "$dn" "$pk" |
+    openssl dgst -sha256 -hmac "$ds" | awk '{print toupper($NF)}')
+  mosquitto_passwd -b "$demo_dir/mqtt.passwd" "$dn&$pk" "$pw"
+done <"$demo_dir/snapshot.csv"
+cat >"$demo_dir/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+cafile $demo_dir/cloud/ca.pem
+certfile $demo_dir/cloud/server.pem
+keyfile $demo_dir/cloud/server-key.pem
+allow_anonymous false
+password_file $demo_dir/mqtt.passwd
+user $(id -un)
+CONF
+"$mosquitto_bin" -c "$demo_dir/mosquitto.conf" >"$demo_dir/mosquitto.log" 2>&1 &
+sim_pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && break; sleep 0.1; done
+probe=("$iotfleet" "${cloud[@]}" creds probe --port "${line_ports[1]}" --product-key a1DemoPK001
+  --mqtt-endpoint "127.0.0.1:$mqtt_port")
+set +e
+step "Ask the MQTT endpoint: is module 1's secret the cloud's? (exit 6: module side)" "${probe[@]}"
+rc=$?
+set -e
+[ "$rc" = 6 ] || { echo "demo: creds probe exited $rc, expected 6 (bad credentials)" >&2; exit 1; }
+step "Repair (seed FAQ §3, module side): free its ledger record for the rework..." "$iotfleet" \
+  pool release "${line_imeis[1]}" --force --reason "SN corrupted in the field, rework"
+step "...and burn the ledger's secret into module 1 again" "$iotfleet" provision \
+  --port "${line_ports[1]}" --overwrite
+step "Ask again: the endpoint accepts it" "${probe[@]}"
 # A week of a 5 000-device fleet's console log, with planted problems (iotfleet-sim fleetlog).
 "$sim" fleetlog --devices 5000 --days 7 --seed 3 --product-key a1DemoPK001 \
   --plant duplicate=4,nat-keepalive=12,flaky=6,disconnect=5,reboot=10 -O "$demo_dir/device-log.csv"

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cloud/device_sign.hpp"
+#include "cloud/mqtt_probe.hpp"
 #include "commands/common_options.hpp"
 #include "commands/context.hpp"
 #include "core/keepalive.hpp"
@@ -61,6 +62,18 @@ void add_mqtt_connection_options(CLI::App* cmd,
 
 // `creds probe` (commands/creds_probe.cpp), under the `creds` group.
 void register_creds_probe(CLI::App* creds, Context& ctx);
+
+// One probe of a secret already in hand (diagnose device --probe), with creds probe's defaults:
+// the device's endpoint or mqtt_endpoint (HOST[:PORT]), TLS, the default clientId. `from` names
+// the secret's origin for signed_with. ErrorKind::usage for a bad endpoint or secret; an
+// interruption is an ErrorKind::interrupted error, every other outcome a result.
+[[nodiscard]] Result<cloud::MqttProbeResult>
+probe_secret(const std::string& product_key,
+             const std::string& device_name,
+             const std::string& secret,
+             const std::string& from,
+             const std::optional<std::string>& mqtt_endpoint,
+             Context& ctx);
 
 // What a device connects with: the endpoint, the computed credentials, the ProductKey they were
 // signed for and where the secret came from ("DeviceSecret from file F", "... from the ledger").

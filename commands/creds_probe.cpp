@@ -228,6 +228,26 @@ Status read_module_triplet(CredsProbeOptions& opts, Context& ctx) {
   return {};
 }
 
+cloud::MqttProbeResult probe_connection(const MqttConnection& c,
+                                        const cloud::MqttEndpoint& endpoint,
+                                        const CredsMqttOptions& mqtt,
+                                        std::chrono::milliseconds timeout,
+                                        Context& ctx) {
+  cloud::MqttProbeTarget target;
+  target.host = endpoint.host;
+  target.port = static_cast<std::uint16_t>(endpoint.port);
+  target.tls = mqtt.secure_mode == 2;
+  target.ca_file = c.ca_file;
+  target.client_id = c.credentials.client_id;
+  target.username = c.credentials.username;
+  target.password = c.credentials.password;
+  target.keepalive_s = static_cast<int>(mqtt.keepalive);
+  target.timeout = timeout;
+  ctx.output->debug("probing " + endpoint.host + ":" + std::to_string(endpoint.port) +
+                    (target.tls ? " over TLS" : " over TCP") + " as " + target.username);
+  return cloud::probe_mqtt(target);
+}
+
 struct ProbeReport {
   core::Table table;
   cloud::MqttProbeResult result;
@@ -254,19 +274,7 @@ Result<ProbeReport> run_creds_probe(CredsProbeOptions& opts, Context& ctx) {
     cloud_status = IOT_TRY(check_cloud_state(c.product_key, opts.mqtt.device_name, ctx));
   }
   const auto endpoint = override_endpoint.value_or(c.endpoint);
-  cloud::MqttProbeTarget target;
-  target.host = endpoint.host;
-  target.port = static_cast<std::uint16_t>(endpoint.port);
-  target.tls = opts.mqtt.secure_mode == 2;
-  target.ca_file = c.ca_file;
-  target.client_id = c.credentials.client_id;
-  target.username = c.credentials.username;
-  target.password = c.credentials.password;
-  target.keepalive_s = static_cast<int>(opts.mqtt.keepalive);
-  target.timeout = opts.timeout;
-  ctx.output->debug("probing " + endpoint.host + ":" + std::to_string(endpoint.port) +
-                    (target.tls ? " over TLS" : " over TCP") + " as " + target.username);
-  auto result = cloud::probe_mqtt(target);
+  auto result = probe_connection(c, endpoint, opts.mqtt, opts.timeout, ctx);
   if (result.verdict == cloud::ProbeVerdict::interrupted) {
     return fail(ErrorKind::interrupted, "creds probe interrupted: nothing was changed");
   }
@@ -279,6 +287,29 @@ ErrorKind failure_kind(cloud::ProbeVerdict v) {
 }
 
 } // namespace
+
+Result<cloud::MqttProbeResult> probe_secret(const std::string& product_key,
+                                            const std::string& device_name,
+                                            const std::string& secret,
+                                            const std::string& from,
+                                            const std::optional<std::string>& mqtt_endpoint,
+                                            Context& ctx) {
+  CredsMqttOptions mqtt;
+  mqtt.device_name = device_name;
+  mqtt.product_key = product_key;
+  mqtt.given_secret = CredsMqttOptions::GivenSecret{secret, from};
+  std::optional<cloud::MqttEndpoint> override_endpoint;
+  if (mqtt_endpoint) {
+    override_endpoint = IOT_TRY(parse_endpoint(*mqtt_endpoint));
+  }
+  const auto c = IOT_TRY(resolve_mqtt_connection(mqtt, ctx));
+  auto result = probe_connection(
+      c, override_endpoint.value_or(c.endpoint), mqtt, CredsProbeOptions{}.timeout, ctx);
+  if (result.verdict == cloud::ProbeVerdict::interrupted) {
+    return fail(ErrorKind::interrupted, "interrupted while probing the MQTT endpoint");
+  }
+  return result;
+}
 
 void register_creds_probe(CLI::App* creds, Context& ctx) {
   auto opts = std::make_shared<CredsProbeOptions>();

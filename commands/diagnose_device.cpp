@@ -4,6 +4,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/config.hpp"
+#include "commands/creds.hpp"
 #include "commands/diagnose.hpp"
 #include "core/file.hpp"
 #include "core/secret_file.hpp"
@@ -289,6 +290,74 @@ void gather_cloud(const DiagnoseDeviceOptions& opts,
   sources.used_one("cloud", text);
 }
 
+// --probe: one MQTT connection signed with the module's secret (else the ledger's), only when the
+// cloud says the device is not online (a probe knocks a connected device off).
+Status gather_probe(const DiagnoseDeviceOptions& opts,
+                    Context& ctx,
+                    diagnose::DeviceFacts& facts,
+                    Sources& sources) {
+  if (!opts.probe) {
+    sources.missing("probe",
+                    "give --probe to ask the MQTT endpoint itself whether the module's (or the "
+                    "ledger's) secret is the cloud's");
+    return {};
+  }
+  if (!facts.cloud || !facts.cloud->device_found) {
+    sources.failed("probe",
+                   "not run: it needs the cloud's record of the device first (a probe knocks a "
+                   "connected device off); give an AccessKey and drop --no-cloud");
+    return {};
+  }
+  if (facts.cloud->status == core::DeviceStatus::online) {
+    sources.failed("probe",
+                   "not run: the device is ONLINE and a probe would knock it off (\"kicked by "
+                   "the same device\"); `iotfleet creds probe --force` if it is yours");
+    return {};
+  }
+  std::string secret;
+  std::string from;
+  if (facts.module && facts.module->has_credentials && !facts.module->secret.empty()) {
+    secret = facts.module->secret;
+    from = "module";
+  } else if (facts.ledger && facts.ledger->found && !facts.ledger->secret.empty()) {
+    secret = facts.ledger->secret;
+    from = "ledger";
+  } else {
+    sources.failed("probe",
+                   "not run: no secret to probe; give --port P (the module's) or a ledger that "
+                   "holds the device");
+    return {};
+  }
+  auto result = probe_secret(facts.product_key,
+                             facts.device_name,
+                             secret,
+                             "DeviceSecret from the " + from,
+                             opts.mqtt_endpoint,
+                             ctx);
+  if (!result) {
+    if (result.error().kind == ErrorKind::interrupted || result.error().kind == ErrorKind::usage) {
+      return fail(result.error().context("--probe"));
+    }
+    sources.failed("probe", result.error().message);
+    return {};
+  }
+  diagnose::ProbeFacts p;
+  p.accepted = result->verdict == cloud::ProbeVerdict::accepted;
+  p.refused = result->verdict == cloud::ProbeVerdict::bad_credentials;
+  p.secret_from = from;
+  p.detail = result->detail;
+  const std::string text = "the " + from +
+                           "'s secret: " + std::string(cloud::to_string(result->verdict)) +
+                           (result->detail.empty() ? "" : " (" + result->detail + ")");
+  if (p.accepted || p.refused) {
+    facts.probe = std::move(p);
+    sources.used_one("probe", text);
+  } else {
+    sources.failed("probe", text + ": nothing about the secret is known");
+  }
+  return {};
+}
+
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& i : items) {
@@ -326,6 +395,7 @@ Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& op
     facts.product_key = facts.snapshot->product_key;
   }
   gather_cloud(opts, ctx, facts, sources);
+  IOT_TRY(gather_probe(opts, ctx, facts, sources));
   if (opts.log) {
     auto log = IOT_TRY(analyse_device_log(
         *opts.log,
@@ -383,6 +453,14 @@ void register_diagnose_device(CLI::App& diagnose, Context& ctx) {
       ->option_text(std::string(value_name::file_or_stdin));
   cmd->add_flag("--no-cloud", opts->no_cloud, "Do not ask the cloud");
   cmd->add_flag("--no-ledger", opts->no_ledger, "Do not read the factory ledger");
+  cmd->add_flag("--probe",
+                opts->probe,
+                "Ask the MQTT endpoint whether the module's (else the ledger's) secret is the "
+                "cloud's: one CONNECT, only when the cloud says the device is not online");
+  cmd->add_option("--mqtt-endpoint",
+                  opts->mqtt_endpoint,
+                  "With --probe: connect here instead of the device's endpoint (a lab broker)")
+      ->option_text("HOST[:PORT]");
   cmd->add_option("--utc-offset", opts->utc_offset, "Zone of log times written without one")
       ->option_text("+HH:MM");
   cmd->footer(

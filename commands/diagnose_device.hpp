@@ -26,6 +26,8 @@ struct DiagnoseDeviceOptions {
   std::optional<std::string> label_imei; // the IMEI printed on the module's label
   std::optional<std::string> snapshot;   // a healthy-time `secrets export` file
   bool no_cloud = false;
+  bool probe = false; // ask the MQTT endpoint whether the module's (ledger's) secret is right
+  std::optional<std::string> mqtt_endpoint; // HOST[:PORT] for --probe; default the device's
   bool no_ledger = false;
   std::string utc_offset = "+08:00"; // zone of log times written without one
 };

@@ -13,32 +13,20 @@ namespace {
 constexpr std::string_view k_secret_mismatch = "secret-mismatch";
 
 // Root causes first, their symptoms last (within one confidence).
-constexpr std::array<std::string_view, 26> k_order = {
-    k_product_key_case,
-    k_product_not_found,
-    k_device_not_found,
-    k_device_disabled,
-    k_imei_not_written,
-    k_label_imei_differs,
-    k_duplicate_identity,
-    k_module_other_device,
-    k_module_no_credentials,
-    k_secret_module_side,
-    k_secret_cloud_side,
-    k_secret_factory,
-    k_secret_mismatch,
-    k_ledger_other_module,
-    k_sim_not_ready,
-    k_not_registered,
-    k_not_attached,
-    k_keepalive_too_long,
-    k_keepalive_too_short,
-    k_weak_signal,
-    k_auth_failures,
-    k_frequent_disconnect,
-    k_frequent_keepalive,
-    k_frequent_resets,
-    k_reboots,
+constexpr std::array<std::string_view, 27> k_order = {
+    k_product_key_case,      k_product_not_found,
+    k_device_not_found,      k_device_disabled,
+    k_imei_not_written,      k_label_imei_differs,
+    k_duplicate_identity,    k_module_other_device,
+    k_module_no_credentials, k_secret_refused,
+    k_secret_module_side,    k_secret_cloud_side,
+    k_secret_factory,        k_secret_mismatch,
+    k_ledger_other_module,   k_sim_not_ready,
+    k_not_registered,        k_not_attached,
+    k_keepalive_too_long,    k_keepalive_too_short,
+    k_weak_signal,           k_auth_failures,
+    k_frequent_disconnect,   k_frequent_keepalive,
+    k_frequent_resets,       k_reboots,
     k_never_activated,
 };
 
@@ -223,6 +211,29 @@ void module_rules(const DeviceFacts& d, Builder& b) {
   }
 }
 
+// The endpoint's own answer: the strongest cloud-side evidence there is.
+void probe_rules(const DeviceFacts& d, Builder& b) {
+  if (!d.probe || !d.probe->refused) {
+    return;
+  }
+  const bool from_module = d.probe->secret_from == "module";
+  b.add(k_secret_refused,
+        Confidence::high,
+        "the MQTT endpoint refused a connection signed with the " + d.probe->secret_from +
+            "'s DeviceSecret (" + d.probe->detail + "): the cloud holds another one",
+        from_module
+            ? "module side unless the cloud changed: burn the ledger's secret again (`iotfleet "
+              "pool release DN --force --reason rework`, then `iotfleet provision --port P "
+              "--overwrite`) and `iotfleet creds probe --port P`; if the endpoint refuses the "
+              "ledger's secret too, the cloud side changed: delete the device and enter it again "
+              "(seed FAQ §3.3)"
+            : "the cloud's secret is not the one the factory ledger holds: the cloud side "
+              "changed (seed FAQ §3); export the cloud's (`iotfleet secrets export`) and burn "
+              "it, or delete the device and enter it again (§3.3)")
+      .evidence.push_back("probe: the MQTT endpoint itself refused the " + d.probe->secret_from +
+                          "'s secret (the strongest cloud-side evidence)");
+}
+
 void secret_rules(const DeviceFacts& d, Builder& b) {
   const bool module_secret = d.module && d.module->has_credentials && !d.module->secret.empty();
   core::SecretEvidence e;
@@ -346,6 +357,7 @@ std::vector<Finding> device_findings(const DeviceFacts& facts) {
   Builder b(facts);
   cloud_rules(facts, b);
   module_rules(facts, b);
+  probe_rules(facts, b);
   secret_rules(facts, b);
   ledger_rules(facts, b);
   std::vector<Finding> from_log;

@@ -26,6 +26,7 @@ inline constexpr std::string_view k_imei_not_written = "imei-not-written";
 inline constexpr std::string_view k_label_imei_differs = "label-imei-differs";
 inline constexpr std::string_view k_module_other_device = "module-holds-another-device";
 inline constexpr std::string_view k_module_no_credentials = "module-without-credentials";
+inline constexpr std::string_view k_secret_refused = "secret-refused-by-endpoint";
 inline constexpr std::string_view k_secret_module_side = "secret-changed-on-module";
 inline constexpr std::string_view k_secret_cloud_side = "secret-changed-in-cloud";
 inline constexpr std::string_view k_secret_factory = "secret-burned-differs";
@@ -83,6 +84,15 @@ struct SnapshotFacts {
   core::DeviceStatus status = core::DeviceStatus::unknown;
 };
 
+// `diagnose device --probe`: what the MQTT endpoint answered to a connection signed with the
+// module's (else the ledger's) DeviceSecret.
+struct ProbeFacts {
+  bool accepted = false;
+  bool refused = false;    // CONNACK 4 / 5: the cloud holds another secret
+  std::string secret_from; // "module" or "ledger"
+  std::string detail;      // "CONNACK 5: not authorized"
+};
+
 struct DeviceFacts {
   std::string product_key;
   std::string device_name;
@@ -90,6 +100,7 @@ struct DeviceFacts {
   std::optional<ModuleFacts> module;
   std::optional<LedgerFacts> ledger;
   std::optional<SnapshotFacts> snapshot;
+  std::optional<ProbeFacts> probe;
   std::optional<FleetReport> log; // the device's own records, analysed; nullopt: no log given
 };
 

@@ -178,6 +178,23 @@ run "$IOTFLEET" "${cloud[@]}" creds probe --port "${sim_ports[0]}" -m luat --lay
 expect_rc 6 "a corrupted module secret"
 expect_out "^meaning +the cloud refused the module's DeviceSecret: the module side" "module side"
 expect_no_out "wrong${s_ok:5}" "the module's secret is not printed"
+first_cause() { python3 -c 'import json,sys; f=json.load(sys.stdin); print(f[0]["cause"] if f else "")' <<<"$out"; }
+diag=(diagnose device dev-ok --port "${sim_ports[0]}" -m luat --layout triplet --no-ledger)
+run "$IOTFLEET" "${cloud[@]}" -o json "${diag[@]}" --probe --mqtt-endpoint "127.0.0.1:$port"
+expect_rc 6 "diagnose device --probe: a cause"
+[ "$(first_cause)" = secret-refused-by-endpoint ] && ok || fail "first cause: $out $err"
+expect_out 'the strongest cloud-side evidence' "the evidence says what it is"
+expect_err "source probe: used — the module's secret: bad-credentials" "the probe is a source"
+run "$IOTFLEET" "${cloud[@]}" -o json "${diag[@]}"
+expect_err 'source probe: not used — give --probe' "without --probe: named as missing"
+if grep -q secret-refused-by-endpoint <<<"$out"; then fail "no probe, no probe cause"; else ok; fi
+run "$IOTFLEET" "${cloud[@]}" -o json diagnose device dev-live --product-key "$pk" --no-ledger --probe \
+  --mqtt-endpoint "127.0.0.1:$port"
+expect_err 'source probe: failed — not run: the device is ONLINE' "never probes an ONLINE device"
+run "$IOTFLEET" module at --port "${sim_ports[0]}" "AT+WISN=\"$pk|dev-ok|$s_ok\""
+run "$IOTFLEET" "${cloud[@]}" -o json "${diag[@]}" --probe --mqtt-endpoint "127.0.0.1:$port"
+expect_err "source probe: used — the module's secret: accepted" "the repaired module: accepted"
+if grep -q 'secret-' <<<"$out"; then fail "no secret cause once accepted: $out"; else ok; fi
 run "$IOTFLEET" creds probe --port "${sim_ports[0]}" -m luat --layout triplet \
   --device-secret-file ok.secret --force
 expect_rc 2 "--port and --device-secret-file"

@@ -276,6 +276,33 @@ TEST_SUITE("diagnose::device_rules") {
                                                                 std::string(k_frequent_keepalive)});
   }
 
+  TEST_CASE("the endpoint refusing the module's secret is the first secret cause") {
+    auto d = base();
+    d.cloud = healthy_cloud();
+    d.module = healthy_module();
+    d.module->secret = std::string(k_other); // the cloud's record differs too
+    d.probe = ProbeFacts{false, true, "module", "CONNACK 5: not authorized"};
+    const auto found = device_findings(d);
+    REQUIRE_FALSE(found.empty());
+    CHECK(found.front().kind == k_secret_refused);
+    CHECK(found.front().confidence == Confidence::high);
+    CHECK(found.front().detail.find("module's DeviceSecret (CONNACK 5") != std::string::npos);
+    CHECK(found.front().fix.find("provision --port P --overwrite") != std::string::npos);
+    CHECK(has(found, "secret-mismatch")); // the cloud comparison stays as further evidence
+    CHECK(found.front().detail.find(k_other) == std::string::npos);
+
+    d.probe = ProbeFacts{false, true, "ledger", "CONNACK 4: bad user name or password"};
+    const auto ledger = device_findings(d);
+    REQUIRE_FALSE(ledger.empty());
+    CHECK(ledger.front().kind == k_secret_refused);
+    CHECK(ledger.front().fix.find("the cloud side changed") != std::string::npos);
+
+    d.module->secret = std::string(k_secret);
+    d.probe = ProbeFacts{true, false, "module", ""};
+    CHECK_FALSE(has(device_findings(d), k_secret_refused));
+    CHECK(cause_rank(k_secret_refused) < cause_rank(k_secret_module_side));
+  }
+
   TEST_CASE("cause_rank puts identity before symptoms") {
     CHECK(cause_rank(k_imei_not_written) < cause_rank(k_keepalive_too_long));
     CHECK(cause_rank(k_product_key_case) < cause_rank(k_never_activated));

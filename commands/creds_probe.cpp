@@ -9,8 +9,7 @@
 #include "commands/common_options.hpp"
 #include "commands/creds.hpp"
 #include "commands/module_session.hpp"
-
-#include <charconv>
+#include "core/host_port.hpp"
 
 namespace iot::commands {
 namespace {
@@ -24,27 +23,16 @@ struct CredsProbeOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
 };
 
+// --mqtt-endpoint HOST[:PORT] (the port defaults to 1883, the device's).
 Result<cloud::MqttEndpoint> parse_endpoint(const std::string& text) {
-  const auto usage = [&] {
+  auto parsed = IOT_TRY_CTX(core::parse_host_port(text), "--mqtt-endpoint");
+  if (parsed.host.empty() || parsed.port == 0) {
     return fail(ErrorKind::usage,
                 "--mqtt-endpoint " + text +
-                    ": give HOST or HOST:PORT (e.g. 127.0.0.1:8883 for a lab broker; the port "
-                    "defaults to 1883)");
-  };
-  cloud::MqttEndpoint e;
-  const auto colon = text.rfind(':');
-  e.host = text.substr(0, colon);
-  if (colon != std::string::npos) {
-    const std::string port = text.substr(colon + 1);
-    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), e.port);
-    if (ec != std::errc{} || ptr != port.data() + port.size() || e.port < 1 || e.port > 65535) {
-      return usage();
-    }
+                    ": give HOST or HOST:PORT with a port 1-65535 (e.g. 127.0.0.1:8883 for a lab "
+                    "broker; the port defaults to 1883)");
   }
-  if (e.host.empty() || e.host.find_first_of(" /[]") != std::string::npos) {
-    return usage();
-  }
-  return e;
+  return cloud::MqttEndpoint{parsed.host, parsed.port.value_or(1883)};
 }
 
 // The cloud's status of the device (ONLINE, OFFLINE, UNACTIVE, DISABLE); an ONLINE or disabled

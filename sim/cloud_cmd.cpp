@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sim/cloud_cmd.hpp"
 
+#include "core/host_port.hpp"
 #include "sim/cloud_actions.hpp"
 #include "sim/cloud_ota.hpp"
 #include "sim/cloud_scenario.hpp"
@@ -176,34 +177,15 @@ std::string host_for_url(const std::string& host) {
 } // namespace
 
 Result<std::pair<std::string, int>> parse_listen(std::string_view text) {
-  std::string host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return fail(ErrorKind::usage, "--listen: expected [IPV6]:PORT, got " + std::string(text));
-    }
-    host = std::string(text.substr(1, close - 1));
-    port_text = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return fail(ErrorKind::usage, "--listen: expected HOST:PORT, got " + std::string(text));
-    }
-    host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
+  auto parsed = IOT_TRY_CTX(core::parse_host_port(text), "--listen");
+  if (!parsed.port) {
+    return fail(ErrorKind::usage,
+                "--listen " + std::string(text) + ": give a port (HOST:PORT, 0 = any free one)");
   }
-  if (host.empty()) {
-    host = "127.0.0.1";
+  if (parsed.host.empty()) {
+    parsed.host = "127.0.0.1";
   }
-  int port = -1;
-  const auto [ptr, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
-      port < 0 || port > 65535) {
-    return fail(ErrorKind::usage, "--listen: bad port in " + std::string(text));
-  }
-  return std::pair{host, port};
+  return std::pair{parsed.host, *parsed.port};
 }
 
 Result<std::pair<std::int64_t, std::int64_t>> parse_latency_ms(std::string_view text) {

@@ -206,7 +206,11 @@ expect_err 'give its DeviceName, or --port P' "says what to give"
 run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --mqtt-endpoint 127.0.0.1:99999 \
   --device-secret-file ok.secret --force
 expect_rc 2 "a bad --mqtt-endpoint"
-expect_err 'HOST:PORT' "the form is named"
+expect_err '--mqtt-endpoint: 127.0.0.1:99999: the port must be a number 0-65535.*HOST:PORT' \
+  "the option, the text and the form are named"
+run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --mqtt-endpoint :1883 \
+  --device-secret-file ok.secret --force
+expect_rc 2 "an --mqtt-endpoint without a host"
 run "$IOTFLEET" creds probe dev-ok --product-key "$pk" --force
 expect_rc 2 "no secret"
 

@@ -68,6 +68,11 @@ check_cloud_state(const std::string& product_key, const std::string& device_name
                          "whatever its secret, so a probe proves nothing; enable it (console or "
                          "EnableThing) and probe again");
   }
+  if (detail->status == "UNACTIVE") {
+    ctx.output->warn(device + " has never connected (UNACTIVE): an accepted probe is its first "
+                              "connection and activates it (a one-type-one-secret device can "
+                              "then no longer register dynamically)");
+  }
   return detail->status;
 }
 

@@ -10,6 +10,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/config.hpp"
+#include "commands/creds.hpp"
 #include "commands/ledger_access.hpp"
 #include "core/file.hpp"
 #include "core/interrupt.hpp"
@@ -146,6 +147,8 @@ struct Probe {
   SecretEvidence::Module module = SecretEvidence::Module::none;
   std::size_t line = 0;              // devices-file line
   const std::string* port = nullptr; // the port it was read from
+  bool copy_checked = false;         // the module's profile declares a saved copy (§3.2)
+  std::string_view copy_secret;      // what it holds ("" = nothing saved)
 };
 
 // A module reading, owned.
@@ -155,6 +158,7 @@ struct ModuleRow {
   std::string secret;
   std::string product_key;
   SecretEvidence::Module module = SecretEvidence::Module::none;
+  std::optional<std::string> copy_secret; // the saved copy, when the profile declares one
 };
 
 core::Cell fingerprint(std::string_view secret) {
@@ -179,7 +183,7 @@ class Comparer {
 public:
   Comparer(const SecretsCompareOptions& opts,
            Context& ctx,
-           const core::SecretSnapshot& snapshot,
+           const core::SecretSnapshot* snapshot,
            std::string product_key,
            cloud::IotApi* cloud,
            store::Ledger* ledger,
@@ -196,14 +200,25 @@ public:
                               "ledger_fp",
                               "explanation",
                               "action"};
+    // Modules read on ports may have a saved copy (§3.2); a probe column with --probe.
+    if (!m_opts.ports.empty()) {
+      m_report.table.columns.insert(m_report.table.columns.begin() + 5, "copy_fp");
+    }
+    if (m_opts.probe) {
+      m_report.table.columns.insert(m_report.table.columns.begin() + 4, "probe");
+    }
     if (m_ctx.global.show_secrets) {
       for (const char* c : {"module_secret", "snapshot_secret", "cloud_secret", "ledger_secret"}) {
         m_report.table.columns.emplace_back(c);
+      }
+      if (!m_opts.ports.empty()) {
+        m_report.table.columns.emplace_back("copy_secret");
       }
     }
   }
 
   Status process(std::span<const Probe> probes) {
+    IOT_TRY(product_key_of(probes));
     std::vector<cloud::DeviceDetail> details;
     std::unordered_map<std::string_view, const cloud::DeviceDetail*> live;
     if (m_cloud && !probes.empty()) {
@@ -220,11 +235,13 @@ public:
       }
     }
     m_names.resize(probes.size());
-    m_found.resize(probes.size());
+    m_found.assign(probes.size(), nullptr);
     for (std::size_t i = 0; i < probes.size(); ++i) {
       m_names[i] = probes[i].device_name;
     }
-    m_snapshot.find_many(m_names, m_found);
+    if (m_snapshot) {
+      m_snapshot->find_many(m_names, m_found);
+    }
     constexpr std::size_t ahead = 16; // entries, then their secrets, prefetched this far ahead
     for (std::size_t i = 0; i < probes.size(); ++i) {
       if (i + 2 * ahead < probes.size() && m_found[i + 2 * ahead]) {
@@ -238,6 +255,9 @@ public:
       e.module = p.module;
       e.module_secret = p.secret;
       e.module_product_key = p.product_key;
+      e.module_copy_checked = p.copy_checked;
+      e.module_copy_secret = p.copy_secret;
+      e.snapshot_checked = m_snapshot != nullptr;
       e.snapshot_product_key = m_pk;
       if (const auto* s = m_found[i]) {
         e.in_snapshot = true;
@@ -272,6 +292,10 @@ public:
           ++m_not_in_ledger;
         }
       }
+      std::string probe_text;
+      if (m_opts.probe) {
+        probe_text = IOT_TRY(run_probe(p, e));
+      }
       const SecretVerdict v = core::decide(e);
       ++m_report.checked;
       ++m_report.counts[static_cast<std::size_t>(v)];
@@ -279,16 +303,93 @@ public:
         ++m_report.differences;
       }
       if (core::is_difference(v) || v == SecretVerdict::unactivated || m_opts.all) {
-        add_row(p, e, v);
+        add_row(p, e, v, probe_text);
       }
     }
     return {};
   }
 
   [[nodiscard]] std::size_t not_in_ledger() const { return m_not_in_ledger; }
+  [[nodiscard]] std::size_t probes_skipped_online() const { return m_probes_skipped_online; }
+  [[nodiscard]] const std::string& product_key() const { return m_pk; }
 
 private:
-  void add_row(const Probe& p, const SecretEvidence& e, SecretVerdict v) {
+  // Without a snapshot or --product-key, the product is the modules' (one product a run: the
+  // cloud is asked per product).
+  Status product_key_of(std::span<const Probe> probes) {
+    for (const auto& p : probes) {
+      if (p.product_key.empty()) {
+        continue;
+      }
+      if (m_pk.empty() && m_cloud) {
+        m_pk = std::string(p.product_key);
+      } else if (m_cloud && p.product_key != m_pk && !m_snapshot) {
+        return fail(ErrorKind::usage,
+                    std::string(p.device_name) + " is of product " + std::string(p.product_key) +
+                        ", not " + m_pk + ": compare one product at a time (--product-key PK)");
+      }
+    }
+    if (m_cloud && m_pk.empty()) {
+      return fail(ErrorKind::usage,
+                  "the cloud is asked per product and nothing names it: give --product-key PK "
+                  "(or a snapshot, or modules that store the ProductKey)");
+    }
+    return {};
+  }
+
+  // --probe: one CONNECT signed with the module's secret, unless the cloud says the device is
+  // online (a probe would knock it off), unknown or disabled. Sets e.probe on an answer about
+  // the secret; the text for the probe column either way.
+  Result<std::string> run_probe(const Probe& p, SecretEvidence& e) {
+    if (e.module != SecretEvidence::Module::secret) {
+      return std::string();
+    }
+    if (!e.in_cloud) {
+      return std::string("not run: not on the cloud");
+    }
+    if (e.cloud_status == core::DeviceStatus::online) {
+      ++m_probes_skipped_online;
+      return std::string("not run: ONLINE (a probe would knock it off)");
+    }
+    if (e.cloud_status == core::DeviceStatus::disable) {
+      return std::string("not run: disabled (refused whatever the secret)");
+    }
+    const std::string pk = !p.product_key.empty() ? std::string(p.product_key) : m_pk;
+    auto result = probe_secret(pk,
+                               std::string(p.device_name),
+                               std::string(p.secret),
+                               "DeviceSecret from the module",
+                               m_opts.mqtt_endpoint,
+                               m_ctx);
+    if (!result) {
+      if (result.error().kind == ErrorKind::interrupted ||
+          result.error().kind == ErrorKind::usage) {
+        return fail(result.error().context("--probe"));
+      }
+      ++m_report.probes_failed;
+      m_ctx.output->warn(std::string(p.device_name) + ": probe failed: " + result.error().message);
+      return "failed: " + result.error().message;
+    }
+    switch (result->verdict) {
+    case cloud::ProbeVerdict::accepted:
+      e.probe = SecretEvidence::Probe::accepted;
+      return std::string("accepted");
+    case cloud::ProbeVerdict::bad_credentials:
+      e.probe = SecretEvidence::Probe::refused;
+      return "refused: " + cloud::connack_text(result->connack);
+    default:
+      break;
+    }
+    ++m_report.probes_failed;
+    std::string text = std::string(cloud::to_string(result->verdict)) +
+                       (result->detail.empty() ? "" : ": " + result->detail);
+    m_ctx.output->warn(std::string(p.device_name) + ": probe learnt nothing about the secret (" +
+                       text + ")");
+    return text;
+  }
+
+  void
+  add_row(const Probe& p, const SecretEvidence& e, SecretVerdict v, const std::string& probe_text) {
     const auto text = core::explain(v, e, p.device_name);
     std::string source = "snapshot";
     if (p.port) {
@@ -313,23 +414,33 @@ private:
                                    fingerprint(e.ledger_secret),
                                    text.explanation,
                                    text.action};
+    if (!m_opts.ports.empty()) {
+      row.insert(row.begin() + 5, fingerprint(e.module_copy_secret));
+    }
+    if (m_opts.probe) {
+      row.insert(row.begin() + 4, text_or_none(probe_text));
+    }
     if (m_ctx.global.show_secrets) {
       row.push_back(secret_cell(module_secret));
       row.push_back(secret_cell(e.snapshot_secret));
       row.push_back(secret_cell(e.cloud_secret));
       row.push_back(secret_cell(e.ledger_secret));
+      if (!m_opts.ports.empty()) {
+        row.push_back(secret_cell(e.module_copy_secret));
+      }
     }
     m_report.table.add_row(std::move(row));
   }
 
   const SecretsCompareOptions& m_opts;
   Context& m_ctx;
-  const core::SecretSnapshot& m_snapshot;
+  const core::SecretSnapshot* m_snapshot; // null: none given (--probe)
   std::string m_pk;
   cloud::IotApi* m_cloud;
   store::Ledger* m_ledger;
   SecretsCompareReport& m_report;
   std::size_t m_not_in_ledger = 0;
+  std::size_t m_probes_skipped_online = 0;
   std::vector<std::string_view> m_names;           // of the probes, for find_many
   std::vector<const core::SnapshotEntry*> m_found; // their snapshot entries
 };
@@ -375,12 +486,17 @@ Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, C
 
 std::string summary_line(const SecretsCompareReport& r,
                          const SecretsCompareOptions& opts,
-                         const core::SecretSnapshot& snapshot,
+                         const core::SecretSnapshot* snapshot,
                          const std::string& pk) {
   std::string s = "secrets compare: " + std::to_string(r.checked) + " device" +
-                  (r.checked == 1 ? "" : "s") + " checked against " + opts.snapshot + " (" +
-                  std::to_string(snapshot.size()) + " devices, " + std::string(snapshot.format()) +
-                  (pk.empty() ? std::string() : ", product " + pk) + "): ";
+                  (r.checked == 1 ? "" : "s") + " checked against ";
+  if (snapshot) {
+    s += opts.snapshot + " (" + std::to_string(snapshot->size()) + " devices, " +
+         std::string(snapshot->format()) + (pk.empty() ? std::string() : ", product " + pk) + ")";
+  } else {
+    s += "the live cloud" + (pk.empty() ? std::string() : " (product " + pk + ")");
+  }
+  s += opts.probe ? " and the MQTT endpoint: " : ": ";
   bool first = true;
   for (std::size_t i = 0; i < r.counts.size(); ++i) {
     const auto v = static_cast<SecretVerdict>(i);
@@ -398,6 +514,21 @@ std::string summary_line(const SecretsCompareReport& r,
 // ---- run_secrets_compare, step by step: check -> snapshot -> sources -> compare -> summary ----
 
 Status check_options(const SecretsCompareOptions& opts) {
+  if (opts.snapshot.empty() && !opts.probe) {
+    return fail(ErrorKind::usage,
+                "nothing to hold the modules' secrets against: give --snapshot FILE (what "
+                "`secrets export` wrote while the fleet was healthy), or --probe to ask the MQTT "
+                "endpoint itself");
+  }
+  if (opts.probe && opts.ports.empty() && !opts.devices) {
+    return fail(ErrorKind::usage,
+                "--probe signs a CONNECT with each module's secret: give --port P (read from the "
+                "module) or --devices FILE with a device_secret column (e.g. `module info -o csv "
+                "--show-secrets`)");
+  }
+  if (opts.mqtt_endpoint && !opts.probe) {
+    return fail(ErrorKind::usage, "--mqtt-endpoint is where --probe connects: add --probe");
+  }
   if (opts.ports.empty() && !opts.devices && !opts.cloud && !opts.ledger) {
     return fail(ErrorKind::usage,
                 "nothing to compare the snapshot with: give at least one of --port P (a "
@@ -423,12 +554,18 @@ std::string ms_since(std::chrono::steady_clock::time_point t) {
 // The snapshot, read and indexed, and the ProductKey of the comparison ("" when neither the
 // snapshot nor --product-key names one).
 struct LoadedSnapshot {
-  std::unique_ptr<InputFile> file; // the snapshot's views point into it: never moved
-  core::SecretSnapshot snapshot;
+  std::unique_ptr<InputFile> file;              // the snapshot's views point into it: never moved
+  std::optional<core::SecretSnapshot> snapshot; // none given (--probe)
   std::string product_key;
 };
 
 Result<LoadedSnapshot> load_snapshot(const SecretsCompareOptions& opts, Context& ctx) {
+  if (opts.snapshot.empty()) {
+    if (opts.product_key) {
+      return LoadedSnapshot{nullptr, std::nullopt, *opts.product_key};
+    }
+    return LoadedSnapshot{};
+  }
   const auto started = std::chrono::steady_clock::now();
   auto file =
       std::make_unique<InputFile>(IOT_TRY_CTX(InputFile::open(opts.snapshot, ctx), "--snapshot"));
@@ -461,7 +598,7 @@ Result<Sources> open_sources(const SecretsCompareOptions& opts,
                              cloud::IotApi* cloud_api,
                              std::string& pk) {
   Sources s;
-  if (opts.cloud) {
+  if (opts.cloud || opts.probe) {
     if (cloud_api) {
       s.cloud = cloud_api;
     } else {
@@ -470,12 +607,18 @@ Result<Sources> open_sources(const SecretsCompareOptions& opts,
       s.cloud_session = IOT_TRY_CTX(open_cloud(ctx, co), "--cloud");
       s.cloud = s.cloud_session->api.get();
       if (pk.empty()) {
-        pk = IOT_TRY_CTX(product_key_or_config(std::nullopt, s.cloud_session->settings), "--cloud");
+        if (auto configured = s.cloud_session->settings.value(cloud::key::product_key);
+            configured && !configured->empty()) {
+          pk = IOT_TRY_CTX(product_key_or_config(std::nullopt, s.cloud_session->settings),
+                           "--cloud");
+        }
       }
     }
-    if (pk.empty()) {
+    // Without a snapshot the ProductKey may come from the modules (Comparer::process).
+    if (pk.empty() && !(opts.snapshot.empty() && opts.probe)) {
       return fail(ErrorKind::usage,
-                  "--cloud needs the ProductKey: the snapshot has none; give --product-key PK");
+                  std::string(opts.cloud ? "--cloud" : "--probe") +
+                      " needs the ProductKey: the snapshot has none; give --product-key PK");
     }
   }
   if (opts.ledger) {
@@ -493,6 +636,8 @@ Status compare_modules(const SecretsCompareOptions& opts, Context& ctx, Comparer
     p.product_key = m.product_key;
     p.module = m.module;
     p.port = &m.port;
+    p.copy_checked = m.copy_secret.has_value();
+    p.copy_secret = m.copy_secret ? std::string_view(*m.copy_secret) : std::string_view();
     IOT_TRY(comparer.process(std::span<const Probe>(&p, 1)));
   }
   return {};
@@ -562,13 +707,14 @@ Status compare_whole_snapshot(const core::SecretSnapshot& snapshot, Comparer& co
 Result<SecretsCompareReport>
 run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotApi* cloud_api) {
   IOT_TRY(check_options(opts));
-  auto [file, snapshot, pk] = IOT_TRY(load_snapshot(opts, ctx));
+  auto [file, loaded, pk] = IOT_TRY(load_snapshot(opts, ctx));
+  const core::SecretSnapshot* snapshot = loaded ? &*loaded : nullptr;
   auto sources = IOT_TRY(open_sources(opts, ctx, cloud_api, pk));
   store::Ledger* ledger = sources.ledger ? sources.ledger->ledger.get() : nullptr;
 
   const auto started = std::chrono::steady_clock::now();
   SecretsCompareReport report;
-  report.snapshot_devices = snapshot.size();
+  report.snapshot_devices = snapshot ? snapshot->size() : 0;
   Comparer comparer(opts, ctx, snapshot, pk, sources.cloud, ledger, report);
   if (!opts.ports.empty()) {
     IOT_TRY(compare_modules(opts, ctx, comparer));
@@ -576,8 +722,14 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
   if (opts.devices) {
     IOT_TRY(compare_devices_file(*opts.devices, ctx, comparer));
   }
-  if (opts.ports.empty() && !opts.devices) {
-    IOT_TRY(compare_whole_snapshot(snapshot, comparer));
+  if (opts.ports.empty() && !opts.devices && snapshot) {
+    IOT_TRY(compare_whole_snapshot(*snapshot, comparer));
+  }
+  if (comparer.probes_skipped_online() > 0) {
+    ctx.output->warn(std::to_string(comparer.probes_skipped_online()) +
+                     " ONLINE device(s) not probed: a probe would knock the real device off "
+                     "(\"kicked by the same device\", seed FAQ §6); `iotfleet creds probe DN "
+                     "--force` if it is yours");
   }
 
   if (ledger && comparer.not_in_ledger() > 0) {
@@ -587,7 +739,7 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
   }
   ctx.output->debug("compared " + std::to_string(report.checked) + " devices in " +
                     ms_since(started));
-  report.summary = summary_line(report, opts, snapshot, pk);
+  report.summary = summary_line(report, opts, snapshot, comparer.product_key());
   return report;
 }
 
@@ -599,9 +751,8 @@ void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
   cmd->add_option("--snapshot",
                   opts->snapshot,
                   "What `secrets export` wrote while the fleet was healthy (csv, json or ndjson; "
-                  "the console's batch CSV too), - for stdin")
-      ->required()
-      ->option_text("FILE|- REQUIRED");
+                  "the console's batch CSV too), - for stdin; required unless --probe")
+      ->option_text(std::string(value_name::file_or_stdin));
   add_connection_options(cmd, opts->connect, &opts->layout, PortUse::optional, &opts->ports);
   cmd->add_option("--devices",
                   opts->devices,
@@ -629,6 +780,14 @@ void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
          "Deprecated: --with-ledger")
       ->expected(0, 1)
       ->group("");
+  cmd->add_flag("--probe",
+                opts->probe,
+                "Ask the MQTT endpoint whether each module's secret is the cloud's: one CONNECT "
+                "each, the strongest cloud-side evidence; implies --cloud, skips ONLINE devices");
+  cmd->add_option("--mqtt-endpoint",
+                  opts->mqtt_endpoint,
+                  "With --probe: connect here instead of the devices' endpoint (a lab broker)")
+      ->option_text("HOST[:PORT]");
   add_product_key(cmd, opts->product_key, "the snapshot's, else the config's");
   cmd->add_flag("--all", opts->all, "List matching devices too (default: only the others)");
   add_concurrency(cmd, opts->concurrency, ctx, 64, "--parallel");
@@ -642,14 +801,24 @@ void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
       "snapshot, the live cloud does not: delete and re-register the device, report to Alibaba "
       "Cloud); not-in-cloud; not-in-snapshot; unactivated (never connected: a note, not a "
       "difference); ledger-differs (the factory burned another secret than the snapshot's); "
-      "no-secret-on-module.\nRows: the devices that do not match (all with --all), each with "
+      "no-secret-on-module; mismatch (the module's secret is not the cloud's and nothing "
+      "healthy-time says which side changed).\n--probe signs one CONNECT with each module's "
+      "secret, one device after another, and reads the CONNACK: accepted means the cloud holds "
+      "it; refused is held against the snapshot, else the module's saved copy (a profile's "
+      "secret_copy, seed FAQ §3.2), else the ledger: the module differs -> module-side, equal "
+      "-> cloud-side. Without --snapshot the live cloud and those references decide. An ONLINE "
+      "device is never probed (it would be knocked off); an accepted probe of an UNACTIVE "
+      "device is its first connection.\nRows: the devices that do not match (all with --all), each "
+      "with "
       "the explanation, what to do and the first 8 hex digits of each secret's SHA-256; the "
       "secrets themselves only with --show-secrets. Counts on stderr.");
   add_exit_codes(cmd,
                  {{0, "every device matches"},
                   {2, "bad input (the file, the line and the fix), or nothing to compare with"},
                   {3, "a module could not be read"},
-                  {4, "the cloud refused or could not be reached"},
+                  {4,
+                   "the cloud refused or could not be reached, or a probe learnt nothing (the "
+                   "network, TLS, a timeout) and nothing differs"},
                   {6, "a difference was found (see the verdicts)"},
                   {130, "interrupted"}});
   cmd->callback([&ctx, opts] {
@@ -660,7 +829,14 @@ void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
       throw CommandFailure(Error{ErrorKind::difference,
                                  std::to_string(report.differences) + " of " +
                                      std::to_string(report.checked) +
-                                     " devices differ from the snapshot (see the verdicts)"});
+                                     " devices differ (see the verdicts)"});
+    }
+    if (report.probes_failed > 0) {
+      throw CommandFailure(Error{ErrorKind::network,
+                                 std::to_string(report.probes_failed) +
+                                     " probe(s) could not reach an answer from the MQTT endpoint "
+                                     "(see the probe column): nothing about those secrets is "
+                                     "known; check the network, --ca-file, --mqtt-endpoint"});
     }
   });
 }

@@ -24,7 +24,7 @@ class IotApi;
 namespace iot::commands {
 
 struct SecretsCompareOptions {
-  std::string snapshot;                   // what `secrets export` wrote (csv or json)
+  std::string snapshot;                   // what `secrets export` wrote; "" = none (--probe)
   std::vector<std::string> ports;         // modules to read
   ModuleConnectOptions connect;           // --module, --module-profile, --baud, --trace
   std::optional<std::string> layout;      // secret | triplet (default: the driver's)
@@ -34,15 +34,20 @@ struct SecretsCompareOptions {
   std::optional<std::string> product_key; // default: the snapshot's, else the config's
   bool all = false;                       // list matching devices too
   std::size_t concurrency = 8;            // cloud calls in flight
+  // --probe: each module secret signs one CONNECT to the MQTT endpoint (implies --cloud: an
+  // ONLINE device is not probed); at mqtt_endpoint (HOST[:PORT]) instead of the device's.
+  bool probe = false;
+  std::optional<std::string> mqtt_endpoint;
 };
 
-inline constexpr std::size_t k_verdict_count = 8;
+inline constexpr std::size_t k_verdict_count = 9;
 
 struct SecretsCompareReport {
   core::Table table;       // the devices that differ (all with opts.all), and the unactivated
   std::size_t checked = 0; // devices compared
   std::size_t snapshot_devices = 0;
-  std::size_t differences = 0;                          // is_difference verdicts
+  std::size_t differences = 0;   // is_difference verdicts
+  std::size_t probes_failed = 0; // --probe: probes that learnt nothing (network, TLS, timeout)
   std::array<std::size_t, k_verdict_count> counts = {}; // by core::SecretVerdict
   std::string summary; // the one-line count summary printed on stderr
 };

@@ -28,9 +28,11 @@ enum class SecretVerdict : std::uint8_t {
   unactivated,         // UNACTIVE: never connected (a note, not a secret difference)
   ledger_differs,      // the factory ledger's burned secret differs from the snapshot
   no_secret_on_module, // the module was read and holds no secret
+  mismatch, // the module's secret is not the cloud's and no healthy-time reference (snapshot,
+            // the module's own copy, the ledger) says which side changed
 };
 // "match", "module-side", "cloud-side", "not-in-cloud", "not-in-snapshot", "unactivated",
-// "ledger-differs", "no-secret-on-module".
+// "ledger-differs", "no-secret-on-module", "mismatch".
 [[nodiscard]] std::string_view to_string(SecretVerdict verdict);
 // Everything but match and unactivated: what makes `secrets compare` exit 6.
 [[nodiscard]] bool is_difference(SecretVerdict verdict);
@@ -45,6 +47,17 @@ struct SecretEvidence {
   Module module = Module::none;
   std::string_view module_secret;
   std::string_view module_product_key; // "" when the module / the row does not say
+  // The module's second stored copy (seed FAQ §3.2: the device script saves the secret in NVM
+  // after each successful connection): read when its profile declares one; "" = nothing saved.
+  bool module_copy_checked = false;
+  std::string_view module_copy_secret;
+
+  // The MQTT endpoint's answer to a CONNECT signed with module_secret (--probe): the strongest
+  // cloud-side evidence, it is what the cloud authenticates with.
+  enum class Probe : std::uint8_t { none, accepted, refused };
+  Probe probe = Probe::none;
+
+  bool snapshot_checked = true; // false: no snapshot was given (--probe without --snapshot)
 
   bool in_snapshot = false;
   std::string_view snapshot_secret;
@@ -65,6 +78,16 @@ struct SecretEvidence {
 // The one verdict, first rule that applies (no allocation, for a million devices):
 //   1. asked the cloud and it does not know the device         -> not-in-cloud
 //   2. the module was read and holds no secret                  -> no-secret-on-module
+//   P. the MQTT endpoint answered a probe of the module's secret:
+//        accepted: the ledger's burned secret differs           -> ledger-differs
+//                  otherwise                                    -> match
+//        refused: against the healthy-time reference (the snapshot's secret, else the module's
+//                 own copy, else the ledger's): the module differs -> module-side (ledger-differs
+//                 when the reference is the snapshot and the ledger equals the module); equal
+//                 -> cloud-side; no reference                   -> mismatch
+//   S. no snapshot given: the module against the live cloud: equal -> 7./8.; different ->
+//        against the reference as in P (refused); without a module secret the ledger against
+//        the cloud (different -> ledger-differs), then 7./8.
 //   3. not in the snapshot                                      -> not-in-snapshot
 //   4. module's secret (or ProductKey) differs from the snapshot:
 //        the ledger's burned secret equals the module's         -> ledger-differs (the module

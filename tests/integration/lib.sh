@@ -127,3 +127,71 @@ cloud_start() {
   return 1
 }
 cloud_stop() { kill "$cloud_pid" 2>/dev/null && wait "$cloud_pid" 2>/dev/null || true; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# aliyun_password PK DN SECRET: the MQTT password (docs/aliyun-iot-protocol.md §5) for the default
+# clientId PK.DN, TLS, hmacsha256, no timestamp.
+aliyun_password() {
+  printf 'clientId%sdeviceName%sproductKey%s' "$1.$2" "$2" "$1" |
+    openssl dgst -sha256 -hmac "$3" | awk '{print toupper($NF)}'
+}
+
+# mqtt_lab_start DIR PK DN=SECRET...: a real mosquitto on 127.0.0.1 with TLS (a test CA written
+# to DIR/ca.pem, the broker's certificate for IP 127.0.0.1) whose password file accepts each
+# device's Aliyun-signed password (username DN&PK), so a CONNECT is accepted only when it is
+# signed with that secret. Sets $mqtt_port, $mqtt_ca and $mqtt_dir; stopped at exit.
+mqtt_lab_start() {
+  mqtt_dir=$1 mqtt_pk=$2
+  shift 2
+  command -v mosquitto >/dev/null || PATH=$PATH:/usr/sbin
+  command -v mosquitto >/dev/null || { echo "mosquitto is not installed (scripts/setup.sh)" >&2; return 1; }
+  mkdir -p "$mqtt_dir"
+  (
+    cd "$mqtt_dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=iotfleet-test-ca -keyout ca.key \
+      -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr \
+      2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile san.ext -out server.pem 2>/dev/null
+  )
+  [ -s "$mqtt_dir/server.pem" ] || { echo "test certificates not made" >&2; return 1; }
+  mqtt_ca=$mqtt_dir/ca.pem
+  : >"$mqtt_dir/passwd"
+  local entry
+  for entry in "$@"; do
+    mosquitto_passwd -b "$mqtt_dir/passwd" "${entry%%=*}&$mqtt_pk" \
+      "$(aliyun_password "$mqtt_pk" "${entry%%=*}" "${entry#*=}")"
+  done
+  mqtt_port=$(free_port)
+  cat >"$mqtt_dir/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+cafile $mqtt_dir/ca.pem
+certfile $mqtt_dir/server.pem
+keyfile $mqtt_dir/server.key
+allow_anonymous false
+password_file $mqtt_dir/passwd
+user $(id -un)
+CONF
+  mosquitto -c "$mqtt_dir/mosquitto.conf" >"$mqtt_dir/mosquitto.log" 2>&1 &
+  mqtt_pid=$!
+  iot_cleanup_hooks+=("kill $mqtt_pid 2>/dev/null")
+  local i
+  for i in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then return 0; fi
+    kill -0 "$mqtt_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "mosquitto did not start: $(cat "$mqtt_dir/mosquitto.log")" >&2
+  return 1
+}
+
+# mqtt_lab_set DN SECRET: the broker now accepts DN's password signed with SECRET (as the cloud
+# does once the device was re-created); reloaded with SIGHUP.
+mqtt_lab_set() {
+  mosquitto_passwd -b "$mqtt_dir/passwd" "$1&$mqtt_pk" "$(aliyun_password "$mqtt_pk" "$1" "$2")"
+  kill -HUP "$mqtt_pid"
+  sleep 0.3
+}

@@ -18,47 +18,17 @@ s_ok=Pr0beSecretOk000000000000000000a
 s_live=Pr0beSecretLive0000000000000000b
 s_off=Pr0beSecretLedger00000000000000c
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# aliyun_password DN SECRET: the §5 password for the default clientId, TLS, hmacsha256.
-aliyun_password() {
-  printf 'clientId%sdeviceName%sproductKey%s' "$pk.$1" "$1" "$pk" |
-    openssl dgst -sha256 -hmac "$2" | awk '{print toupper($NF)}'
-}
+# aliyun_password DN SECRET, for this product.
+probe_password() { aliyun_password "$pk" "$1" "$2"; }
 
-# --- a test CA, the broker's certificate (127.0.0.1), and an unrelated CA -------------------------
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=probe-test-ca -keyout ca.key \
-  -out ca.pem 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-  -extfile san.ext -out server.pem 2>/dev/null
+# --- the broker (a test CA, its certificate for 127.0.0.1) and an unrelated CA -----------------
+mqtt_lab_start "$IOT_TMP/mqtt" "$pk" "dev-ok=$s_ok" "dev-live=$s_live" "dev-off=$s_off" && ok ||
+  fail "mosquitto did not start"
+port=$mqtt_port
+cp "$mqtt_ca" ca.pem
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key \
   -out other-ca.pem 2>/dev/null
-[ -s server.pem ] && [ -s other-ca.pem ] && ok || fail "test certificates"
-
-# --- the broker --------------------------------------------------------------------------------
-: >passwd
-for entry in "dev-ok:$s_ok" "dev-live:$s_live" "dev-off:$s_off"; do
-  mosquitto_passwd -b passwd "${entry%%:*}&$pk" "$(aliyun_password "${entry%%:*}" "${entry#*:}")"
-done
-port=$(free_port)
-cat >mosquitto.conf <<CONF
-listener $port 127.0.0.1
-cafile $IOT_TMP/ca.pem
-certfile $IOT_TMP/server.pem
-keyfile $IOT_TMP/server.key
-allow_anonymous false
-password_file $IOT_TMP/passwd
-user $(id -un)
-CONF
-mosquitto -c mosquitto.conf >mosquitto.log 2>&1 &
-broker_pid=$!
-iot_cleanup_hooks+=("kill $broker_pid 2>/dev/null")
-for i in $(seq 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  sleep 0.1
-done
-kill -0 "$broker_pid" 2>/dev/null && ok || fail "mosquitto did not start: $(cat mosquitto.log)"
+[ -s other-ca.pem ] && ok || fail "test certificates"
 
 # --- the cloud: the ONLINE check ---------------------------------------------------------------
 cat >scenario.json <<JSON
@@ -96,7 +66,7 @@ for step in dns_ms tcp_ms tls_ms connack_ms; do
   [[ "$(field $step)" =~ ^[0-9]+$ ]] && ok || fail "$step timed: $out"
 done
 expect_field signed_with "DeviceSecret from file ok.secret" "the source"
-expect_no_out "$(aliyun_password dev-ok "$s_ok")" "the password is not printed"
+expect_no_out "$(probe_password dev-ok "$s_ok")" "the password is not printed"
 expect_no_out "$s_ok" "the secret is not printed"
 
 run "$IOTFLEET" "${cloud[@]}" creds probe dev-ok "${lab[@]}" --device-secret-file wrong.secret
@@ -145,7 +115,7 @@ chmod 600 live.secret
 run "$IOTFLEET" "${cloud[@]}" creds probe dev-live "${lab[@]}" --device-secret-file live.secret
 expect_rc 2 "an ONLINE device is refused"
 expect_err 'ONLINE.*kicked by the same device.*--force' "says why and how"
-[ "$(grep -c "dev-live&$pk" mosquitto.log)" = 0 ] && ok || fail "the broker saw no connection"
+[ "$(grep -c "dev-live&$pk" "$mqtt_dir/mosquitto.log")" = 0 ] && ok || fail "the broker saw no connection"
 run "$IOTFLEET" "${cloud[@]}" creds probe dev-live "${lab[@]}" --device-secret-file live.secret --force
 expect_rc 0 "--force probes it anyway"
 run "$IOTFLEET" "${cloud[@]}" creds probe dev-gone "${lab[@]}" --device-secret-file ok.secret

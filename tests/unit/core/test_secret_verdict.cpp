@@ -234,3 +234,103 @@ TEST_SUITE("core::secret_verdict") {
     CHECK(contains(module.explanation, "changed after burning"));
   }
 }
+
+// --probe, no snapshot, and the module's saved copy (seed FAQ §3.2).
+namespace {
+
+SecretEvidence probed(SecretEvidence e, SecretEvidence::Probe answer) {
+  e.probe = answer;
+  return e;
+}
+
+SecretEvidence with_copy(SecretEvidence e, std::string_view copy) {
+  e.module_copy_checked = true;
+  e.module_copy_secret = copy;
+  return e;
+}
+
+// Neither a snapshot nor anything else: a module holding `secret`.
+SecretEvidence no_snapshot(std::string_view secret) {
+  SecretEvidence e;
+  e.snapshot_checked = false;
+  return with_module(e, secret);
+}
+
+} // namespace
+
+TEST_SUITE("core::secret_verdict") {
+  TEST_CASE("an accepted probe is a match whatever the snapshot says") {
+    using P = SecretEvidence::Probe;
+    // The snapshot holds B, the module A, the endpoint accepts A: the snapshot is stale.
+    const auto stale = probed(with_cloud(with_module(in_snapshot(), k_b), k_b), P::accepted);
+    REQUIRE(decide(probed(with_module(in_snapshot(), k_b), P::none)) == SecretVerdict::module_side);
+    CHECK(decide(stale) == SecretVerdict::match);
+    const auto text = explain(SecretVerdict::match, stale, "dev1");
+    CHECK(contains(text.explanation, "MQTT endpoint accepted"));
+    CHECK(contains(text.explanation, "not taken while the device was healthy"));
+    // Accepted, but the factory burned another secret: the ledger is out of step.
+    CHECK(decide(probed(with_ledger(no_snapshot(k_a), k_c), P::accepted)) ==
+          SecretVerdict::ledger_differs);
+    CHECK(decide(probed(with_ledger(no_snapshot(k_a), k_a), P::accepted)) == SecretVerdict::match);
+  }
+  TEST_CASE("a refused probe is held against the snapshot, the copy, the ledger") {
+    using P = SecretEvidence::Probe;
+    // The module equals the snapshot and the endpoint refuses it: the cloud changed.
+    CHECK(decide(probed(with_module(in_snapshot(), k_a), P::refused)) == SecretVerdict::cloud_side);
+    // The module differs from the snapshot: module-side, even when the cloud API agrees.
+    CHECK(decide(probed(with_module(in_snapshot(), k_b), P::refused)) ==
+          SecretVerdict::module_side);
+    // No snapshot: the module's saved copy is the reference.
+    const auto sn_changed = probed(with_copy(no_snapshot(k_b), k_a), P::refused);
+    CHECK(decide(sn_changed) == SecretVerdict::module_side);
+    const auto text = explain(SecretVerdict::module_side, sn_changed, "dev1");
+    CHECK(contains(text.explanation, "saved copy"));
+    CHECK(contains(text.explanation, "refused"));
+    CHECK(decide(probed(with_copy(no_snapshot(k_a), k_a), P::refused)) ==
+          SecretVerdict::cloud_side);
+    // Nor a copy: the ledger.
+    CHECK(decide(probed(with_ledger(no_snapshot(k_b), k_a), P::refused)) ==
+          SecretVerdict::module_side);
+    CHECK(decide(probed(with_ledger(no_snapshot(k_a), k_a), P::refused)) ==
+          SecretVerdict::cloud_side);
+    // An empty copy is no reference.
+    CHECK(decide(probed(with_copy(no_snapshot(k_a), ""), P::refused)) == SecretVerdict::mismatch);
+    // Nothing at all: which side is unknown.
+    const auto nothing = probed(no_snapshot(k_a), P::refused);
+    CHECK(decide(nothing) == SecretVerdict::mismatch);
+    CHECK(is_difference(SecretVerdict::mismatch));
+    CHECK(to_string(SecretVerdict::mismatch) == "mismatch");
+    const auto unknown = explain(SecretVerdict::mismatch, nothing, "dev1");
+    CHECK(contains(unknown.action, "devices recreate dev1"));
+    // The cloud's record holds the module's secret, the endpoint refuses it: cloud-side.
+    const auto record =
+        probed(with_cloud(no_snapshot(k_a), k_a, DeviceStatus::offline), P::refused);
+    CHECK(decide(record) == SecretVerdict::cloud_side);
+    CHECK(contains(explain(SecretVerdict::cloud_side, record, "dev1").explanation,
+                   "cloud's record holds the module's secret"));
+  }
+  TEST_CASE("without a snapshot or a probe answer the live cloud decides") {
+    const auto same = with_cloud(no_snapshot(k_a), k_a, DeviceStatus::offline);
+    CHECK(decide(same) == SecretVerdict::match);
+    CHECK(explain(SecretVerdict::match, same, "dev1")
+              .explanation.starts_with("the module and the live cloud hold the same secret"));
+    CHECK(decide(with_cloud(no_snapshot(k_a), k_a, DeviceStatus::unactive)) ==
+          SecretVerdict::unactivated);
+    CHECK(decide(with_cloud(no_snapshot(k_a), k_b)) == SecretVerdict::mismatch);
+    CHECK(decide(with_copy(with_cloud(no_snapshot(k_a), k_b), k_a)) == SecretVerdict::cloud_side);
+    CHECK(decide(with_copy(with_cloud(no_snapshot(k_b), k_a), k_a)) == SecretVerdict::module_side);
+    // A devices-file row without a secret: the ledger against the cloud.
+    SecretEvidence row;
+    row.snapshot_checked = false;
+    CHECK(decide(with_ledger(with_cloud(row, k_a), k_b)) == SecretVerdict::ledger_differs);
+    CHECK(decide(with_ledger(with_cloud(row, k_a), k_a)) == SecretVerdict::match);
+  }
+  TEST_CASE("the saved copy explains a snapshot verdict") {
+    const auto e = with_copy(with_module(in_snapshot(), k_b), k_a);
+    REQUIRE(decide(e) == SecretVerdict::module_side);
+    CHECK(contains(explain(SecretVerdict::module_side, e, "dev1").explanation,
+                   "the SN changed since the module last connected"));
+    const auto none = with_copy(with_module(in_snapshot(), k_a), "");
+    CHECK(contains(explain(decide(none), none, "dev1").explanation, "no saved copy"));
+  }
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# secrets compare --probe: simulated Luat modules on ptys holding triplets, the cloud emulator for
+# each device's state and secret, and a real mosquitto (TLS, a test CA) whose password file holds
+# each device's Aliyun-signed password as the cloud would check it. Verdicts with and without a
+# snapshot: accepted -> match (even against a stale snapshot), refused and the module equals the
+# snapshot -> cloud-side, refused and the module differs -> module-side (the ledger as the
+# reference when there is no snapshot), refused with no reference -> mismatch; an ONLINE device is
+# never probed; a probe that learns nothing exits 4; bad combinations exit 2; no secret printed.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+: "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
+export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
+pk=a1CmpProbe1
+s_a=CmpProbeSecretA0000000000000000a   # dev-a: cloud and broker
+s_b_old=CmpProbeSecretBold0000000000000b # dev-b: the healthy-time secret the module still holds
+s_b_new=CmpProbeSecretBnew0000000000000c # dev-b: what the cloud authenticates with now
+s_on=CmpProbeSecretOn00000000000000000d
+bad=CmpProbeSecretWrong00000000000000
+
+mqtt_lab_start "$IOT_TMP/mqtt" "$pk" "dev-a=$s_a" "dev-b=$s_b_new" "dev-on=$s_on" && ok ||
+  fail "mosquitto did not start"
+cat >scenario.json <<JSON
+{"access_keys": [{"id": "LTAI5tCmpProbe001", "secret": "cmpProbeAccessSecret1"}],
+ "products": [{"product_key": "$pk", "devices": [
+   {"name": "dev-a", "status": "OFFLINE", "secret": "$s_a"},
+   {"name": "dev-b", "status": "OFFLINE", "secret": "$s_b_new"},
+   {"name": "dev-on", "status": "ONLINE", "secret": "$s_on"}]}]}
+JSON
+cloud_start "$IOT_TMP/cloud" scenario.json --seed 5
+printf 'cmpProbeAccessSecret1' >ak.txt
+chmod 600 ak.txt
+cloud=(--endpoint "$cloud_url" --access-key-id LTAI5tCmpProbe001 --access-key-secret-file ak.txt
+  --ca-file "$mqtt_ca")
+lab=(--probe --mqtt-endpoint "127.0.0.1:$mqtt_port")
+
+sim_start "$IOT_TMP/sim" --count 4 --module luat --urc-rate 0
+burn() { # burn INDEX DN SECRET
+  run "$IOTFLEET" module at --port "${sim_ports[$1]}" "AT+WISN=\"$pk|$2|$3\""
+  expect_rc 0 "module $1 holds $2's triplet"
+}
+burn 0 dev-a "$s_a"
+burn 1 dev-a "$bad"
+burn 2 dev-b "$s_b_old"
+burn 3 dev-on "$s_on"
+mods=(-m luat --layout triplet)
+verdict_at() { # verdict_at INDEX: the verdict of the row read on module INDEX (-o csv)
+  python3 -c '
+import csv, sys
+rows = [r for r in csv.DictReader(sys.stdin) if r["source"] == sys.argv[1]]
+print(rows[0]["verdict"] + "|" + rows[0]["probe"] if rows else "none")' "${sim_ports[$1]}" <<<"$out"
+}
+secrets_hidden() {
+  local s
+  for s in "$s_a" "$bad" "$s_b_old" "$s_b_new" "$s_on"; do
+    if grep -q "$s" <<<"$out$err"; then fail "$1: a secret was printed"; else ok; fi
+  done
+}
+
+# --- without a snapshot: the endpoint, the live cloud and the ledger --------------------------
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "${sim_ports[0]}" "${mods[@]}" \
+  "${lab[@]}" --all
+expect_rc 0 "the module's secret is accepted"
+[ "$(verdict_at 0)" = "match|accepted" ] && ok || fail "module 0: $(verdict_at 0) ($out $err)"
+expect_err 'checked against the live cloud \(product a1CmpProbe1\) and the MQTT endpoint: 1 match' \
+  "the summary names what it was checked against"
+secrets_hidden "accepted"
+
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "${sim_ports[1]}" "${mods[@]}" "${lab[@]}"
+expect_rc 6 "a refused secret is a difference"
+[ "$(verdict_at 1)" = "mismatch|refused: bad user name or password" ] ||
+  [ "$(verdict_at 1)" = "mismatch|refused: not authorized" ] && ok ||
+  fail "module 1 without a reference: $(verdict_at 1) ($out)"
+expect_out 'no healthy-time reference' "says that nothing tells the side"
+secrets_hidden "refused"
+
+printf 'ProductKey,DeviceName,DeviceSecret\n%s,dev-a,%s\n' "$pk" "$s_a" >pool.csv
+run "$IOTFLEET" pool import pool.csv
+expect_rc 0 "pool import: the factory burned dev-a with the cloud's secret"
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "${sim_ports[1]}" "${mods[@]}" \
+  "${lab[@]}" --with-ledger
+expect_rc 6 "refused, the ledger as reference"
+[ "${out}" != "" ] && [ "$(verdict_at 1 | cut -d'|' -f1)" = module-side ] && ok ||
+  fail "the module differs from the ledger: module-side ($out $err)"
+expect_out "factory ledger's burned secret" "the reference is named"
+
+# --- with a healthy-time snapshot -------------------------------------------------------------
+{
+  echo "product_key,device_name,device_secret,status"
+  echo "$pk,dev-a,$bad,ONLINE" # stale: the endpoint accepts module 0's, not this one
+  echo "$pk,dev-b,$s_b_old,ONLINE"
+  echo "$pk,dev-on,$s_on,ONLINE"
+} >snap.csv
+ports=(--port "${sim_ports[0]}" --port "${sim_ports[1]}" --port "${sim_ports[2]}" --port "${sim_ports[3]}")
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --snapshot snap.csv "${ports[@]}" "${mods[@]}" \
+  "${lab[@]}" --all
+expect_rc 6 "four modules against the snapshot and the endpoint"
+[ "$(verdict_at 0)" = "match|accepted" ] && ok || fail "module 0 accepted despite the stale snapshot: $(verdict_at 0)"
+expect_out 'not taken while the device was healthy' "the stale snapshot is pointed out"
+[ "$(verdict_at 1 | cut -d'|' -f1)" = match ] && fail "module 1 was refused" || ok
+[ "$(verdict_at 2 | cut -d'|' -f1)" = cloud-side ] && ok ||
+  fail "module 2 equals the snapshot, the endpoint refuses it: cloud-side ($(verdict_at 2))"
+expect_out 'devices recreate dev-b --yes' "the cloud-side fix is named"
+[ "$(verdict_at 3)" = "match|not run: ONLINE (a probe would knock it off)" ] && ok ||
+  fail "module 3 is ONLINE and not probed: $(verdict_at 3)"
+expect_err '1 ONLINE device\(s\) not probed.*kicked by the same device' "the skip is explained"
+[ "$(grep -c "dev-on&$pk" "$mqtt_dir/mosquitto.log")" = 0 ] && ok ||
+  fail "the broker saw a connection for the ONLINE device"
+secrets_hidden "four modules"
+
+# --- a devices file with the modules' secrets -------------------------------------------------
+printf 'product_key,device_name,device_secret\n%s,dev-a,%s\n%s,dev-b,%s\n' "$pk" "$s_a" "$pk" "$s_b_new" \
+  >devices.csv
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices devices.csv "${lab[@]}"
+expect_rc 0 "both secrets of the devices file are accepted"
+expect_err '2 match' "counted"
+
+# --- a probe that learns nothing, bad combinations --------------------------------------------
+closed=$(free_port)
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "${sim_ports[0]}" "${mods[@]}" --probe \
+  --mqtt-endpoint "127.0.0.1:$closed"
+expect_rc 4 "no broker: nothing is known, exit 4"
+expect_err 'probe learnt nothing.*tcp' "the failed step is named"
+expect_err '1 probe\(s\) could not reach an answer' "the exit reason"
+run "$IOTFLEET" "${cloud[@]}" secrets compare --port "${sim_ports[0]}" "${mods[@]}"
+expect_rc 2 "neither --snapshot nor --probe"
+expect_err 'give --snapshot FILE.*or --probe' "says what to give"
+run "$IOTFLEET" "${cloud[@]}" secrets compare --probe
+expect_rc 2 "--probe without modules or a devices file"
+expect_err 'give --port P.*or --devices FILE' "says what to give"
+run "$IOTFLEET" "${cloud[@]}" secrets compare --snapshot snap.csv --cloud --mqtt-endpoint "127.0.0.1:$mqtt_port"
+expect_rc 2 "--mqtt-endpoint without --probe"
+run "$IOTFLEET" "${cloud[@]}" secrets compare --port "${sim_ports[0]}" "${mods[@]}" --probe \
+  --mqtt-endpoint 127.0.0.1:99999
+expect_rc 2 "a bad --mqtt-endpoint"
+expect_err 'mqtt-endpoint' "named"
+
+finish

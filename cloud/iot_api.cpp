@@ -635,6 +635,95 @@ Status IotApi::delete_device(const DeviceRef& device) {
   return {};
 }
 
+Result<std::vector<DeviceTag>> IotApi::query_device_prop(const DeviceRef& device) {
+  static constexpr std::string_view k_action = "QueryDeviceProp";
+  IOT_TRY(check_device_ref(k_action, device));
+  Params params;
+  add_device_ref(params, device);
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
+    std::vector<DeviceTag> tags;
+    const std::string props = text(body, "Props", "");
+    if (props.empty()) {
+      return tags;
+    }
+    const json parsed = json::parse(props, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      throw BadShape{"Props", "expected a JSON object of tags (as text)"};
+    }
+    for (const auto& [key, value] : parsed.items()) {
+      tags.push_back(DeviceTag{key, value.is_string() ? value.get<std::string>() : value.dump()});
+    }
+    return tags;
+  });
+}
+
+Status IotApi::save_device_prop(const DeviceRef& device, const std::vector<DeviceTag>& tags) {
+  static constexpr std::string_view k_action = "SaveDeviceProp";
+  IOT_TRY(check_device_ref(k_action, device));
+  if (tags.empty()) {
+    return fail(ErrorKind::usage, "SaveDeviceProp: no tags to save");
+  }
+  json props = json::object();
+  for (const auto& t : tags) {
+    props[t.key] = t.value;
+  }
+  Params params;
+  add_device_ref(params, device);
+  params["Props"] = props.dump();
+  IOT_TRY(m_client.call(k_action, params));
+  return {};
+}
+
+Result<std::vector<DeviceGroup>>
+IotApi::query_device_group_by_device(const std::string& product_key,
+                                     const std::string& device_name) {
+  static constexpr std::string_view k_action = "QueryDeviceGroupByDevice";
+  return call_parsed(
+      m_client,
+      ApiCall{std::string(k_action), {{"ProductKey", product_key}, {"DeviceName", device_name}}},
+      [](const json& body) {
+        std::vector<DeviceGroup> groups;
+        for (const auto& [item, at] : list(body, "GroupInfos", "")) {
+          DeviceGroup g;
+          g.id = text(*item, "GroupId", at);
+          g.name = text(*item, "GroupName", at);
+          g.description = text(*item, "GroupDesc", at);
+          g.type = text(*item, "GroupType", at);
+          g.utc_create = text(*item, "UtcCreate", at);
+          if (g.id.empty()) {
+            throw BadShape{at + ".GroupId", "missing"};
+          }
+          groups.push_back(std::move(g));
+        }
+        return groups;
+      });
+}
+
+Result<GroupAddResult>
+IotApi::batch_add_device_group_relations(const std::string& group_id,
+                                         const std::vector<DeviceRef>& devices) {
+  static constexpr std::string_view k_action = "BatchAddDeviceGroupRelations";
+  if (group_id.empty() || devices.empty() || devices.size() > k_group_add_max) {
+    return fail(ErrorKind::usage,
+                "BatchAddDeviceGroupRelations: a GroupId and 1-" + std::to_string(k_group_add_max) +
+                    " devices per call, not " + std::to_string(devices.size()));
+  }
+  Params params{{"GroupId", group_id}};
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const std::string n = "Device." + std::to_string(i + 1) + ".";
+    params[n + "ProductKey"] = devices[i].product_key;
+    params[n + "DeviceName"] = devices[i].device_name;
+  }
+  return call_parsed(m_client, ApiCall{std::string(k_action), params}, [](const json& body) {
+    GroupAddResult r;
+    r.valid = integer(body, "ValidDeviceCount", "");
+    r.added = integer(body, "SuccessAddedDeviceCount", "");
+    r.already_related = integer(body, "AlreadyRelatedGroupDeviceCount", "");
+    r.exceed_ten_groups = integer(body, "ExceedTenGroupDeviceCount", "");
+    return r;
+  });
+}
+
 Result<std::string> IotApi::reset_thing(const DeviceRef& device) {
   static constexpr std::string_view k_action = "ResetThing";
   IOT_TRY(check_device_ref(k_action, device));

@@ -75,6 +75,33 @@ struct DeviceDetail {
   std::string gmt_online;
 };
 
+// A device tag (QueryDeviceProp / SaveDeviceProp: the Props JSON object).
+struct DeviceTag {
+  std::string key;
+  std::string value;
+  friend bool operator==(const DeviceTag&, const DeviceTag&) = default;
+};
+
+// A group a device belongs to (QueryDeviceGroupByDevice's GroupInfo).
+struct DeviceGroup {
+  std::string id;
+  std::string name;
+  std::string description;
+  std::string type; // LINK_PLATFORM (devices added by hand) or LINK_PLATFORM_DYNAMIC (by a rule)
+  std::string utc_create;
+  [[nodiscard]] bool dynamic() const { return type == "LINK_PLATFORM_DYNAMIC"; }
+};
+
+// What BatchAddDeviceGroupRelations did.
+struct GroupAddResult {
+  std::int64_t valid = 0;             // ValidDeviceCount
+  std::int64_t added = 0;             // SuccessAddedDeviceCount
+  std::int64_t already_related = 0;   // AlreadyRelatedGroupDeviceCount
+  std::int64_t exceed_ten_groups = 0; // ExceedTenGroupDeviceCount: a device is in ≤ 10 groups
+};
+
+inline constexpr std::size_t k_group_add_max = 1000; // Device.N per BatchAddDeviceGroupRelations
+
 struct DeviceState {
   std::string device_name;
   std::string iot_id;
@@ -335,6 +362,19 @@ public:
   query_product_list(int current_page, int page_size, const std::string& commodity_code = {});
 
   [[nodiscard]] Status delete_device(const DeviceRef& device);
+
+  // Device tags: QueryDeviceProp answers Props, a JSON object (as text) of key -> value, in the
+  // platform's order; SaveDeviceProp adds or overwrites the given ones (the others stay).
+  [[nodiscard]] Result<std::vector<DeviceTag>> query_device_prop(const DeviceRef& device);
+  [[nodiscard]] Status save_device_prop(const DeviceRef& device,
+                                        const std::vector<DeviceTag>& tags);
+  // The groups the device is in (QueryDeviceGroupByDevice: ProductKey + DeviceName only).
+  [[nodiscard]] Result<std::vector<DeviceGroup>>
+  query_device_group_by_device(const std::string& product_key, const std::string& device_name);
+  // Adds devices to a (static) group; ≤ k_group_add_max a call (ErrorKind::usage beyond).
+  [[nodiscard]] Result<GroupAddResult>
+  batch_add_device_group_relations(const std::string& group_id,
+                                   const std::vector<DeviceRef>& devices);
   // Returns the JobId.
   [[nodiscard]] Result<std::string> reset_thing(const DeviceRef& device);
 

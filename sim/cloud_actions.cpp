@@ -11,7 +11,7 @@ namespace iot::sim::cloud {
 namespace {
 
 // QPS per Alibaba Cloud account (§2). Rows marked false are our picks (docs/cloud-emulator.md).
-constexpr std::array<ActionSpec, 28> k_actions{{
+constexpr std::array<ActionSpec, 32> k_actions{{
     {"QueryDevice", 50, true, DeepRule::deep_pages, &query_device},
     {"QueryDeviceDetail", 50, true, DeepRule::none, &query_device_detail},
     {"BatchQueryDeviceDetail", 5, true, DeepRule::none, &batch_query_device_detail},
@@ -37,6 +37,11 @@ constexpr std::array<ActionSpec, 28> k_actions{{
     {"ResetThing", 10, false, DeepRule::none, &reset_thing},
     {"DisableThing", 10, false, DeepRule::none, &disable_thing},
     {"EnableThing", 10, false, DeepRule::none, &enable_thing},
+    // Tags and groups (QPS ours).
+    {"QueryDeviceProp", 50, false, DeepRule::none, &query_device_prop},
+    {"SaveDeviceProp", 50, false, DeepRule::none, &save_device_prop},
+    {"QueryDeviceGroupByDevice", 50, false, DeepRule::none, &query_device_group_by_device},
+    {"BatchAddDeviceGroupRelations", 10, false, DeepRule::none, &batch_add_device_group_relations},
     // OTA (§3).
     {"GenerateOTAUploadURL", 10, true, DeepRule::none, &generate_ota_upload_url},
     {"CreateOTAFirmware", 10, false, DeepRule::none, &create_ota_firmware},

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <initializer_list>
 #include <set>
 #include <sstream>
@@ -165,7 +166,7 @@ ScenarioProduct product(const json& j, const std::string& path) {
     for (std::size_t i = 0; i < it->size(); ++i) {
       const json& d = (*it)[i];
       const std::string at = path + ".devices[" + std::to_string(i) + "]";
-      only_keys(d, at, {"name", "secret", "status", "nickname", "firmware"});
+      only_keys(d, at, {"name", "secret", "status", "nickname", "firmware", "tags", "groups"});
       ScenarioDevice dev;
       dev.name = text(d, "name", at, "");
       if (!valid_device_name(dev.name)) {
@@ -184,6 +185,28 @@ ScenarioProduct product(const json& j, const std::string& path) {
         bad(at + ".nickname", "must be 4-64 units of letters, digits, _ or CJK (2 units)");
       }
       dev.firmware = text(d, "firmware", at, "");
+      if (const auto tags = d.find("tags"); tags != d.end()) {
+        if (!tags->is_object() || tags->size() > k_max_tags_per_device) {
+          bad(at + ".tags", "expected an object of at most 100 tag: value (text)");
+        }
+        for (const auto& [key, value] : tags->items()) {
+          if (!value.is_string() || key.empty()) {
+            bad(at + ".tags." + key, "expected a non-empty key with a text value");
+          }
+          dev.tags.emplace_back(key, value.get<std::string>());
+        }
+      }
+      if (const auto groups = d.find("groups"); groups != d.end()) {
+        if (!groups->is_array() || groups->size() > k_max_groups_per_device) {
+          bad(at + ".groups", "expected a list of at most 10 group names");
+        }
+        for (const auto& g : *groups) {
+          if (!g.is_string()) {
+            bad(at + ".groups", "expected group names");
+          }
+          dev.groups.push_back(g.get<std::string>());
+        }
+      }
       p.devices.push_back(std::move(dev));
     }
   }
@@ -326,7 +349,8 @@ OtaScenario ota_scenario(const json& j, const std::string& path) {
 }
 
 Scenario scenario(const json& j) {
-  only_keys(j, "$", {"region", "iot_instance_id", "epoch", "access_keys", "products", "ota"});
+  only_keys(
+      j, "$", {"region", "iot_instance_id", "epoch", "access_keys", "products", "groups", "ota"});
   Scenario s;
   s.region = text(j, "region", "$", "cn-shanghai");
   s.iot_instance_id = text(j, "iot_instance_id", "$", "");
@@ -375,6 +399,51 @@ Scenario scenario(const json& j) {
         }
       }
       s.products.push_back(std::move(p));
+    }
+  }
+  if (const auto gs = j.find("groups"); gs != j.end()) {
+    if (!gs->is_array()) {
+      bad("$.groups", "expected a list");
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < gs->size(); ++i) {
+      const std::string at = "$.groups[" + std::to_string(i) + "]";
+      only_keys((*gs)[i], at, {"name", "description", "dynamic_tag"});
+      ScenarioGroup g;
+      g.name = text((*gs)[i], "name", at, "");
+      if (g.name.empty() || g.name.size() > 30) {
+        bad(at + ".name", "1-30 characters");
+      }
+      if (!names.insert(g.name).second) {
+        bad(at + ".name", "duplicate group name " + g.name);
+      }
+      g.description = text((*gs)[i], "description", at, "");
+      if (const std::string rule = text((*gs)[i], "dynamic_tag", at, ""); !rule.empty()) {
+        const auto eq = rule.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          bad(at + ".dynamic_tag", "expected KEY=VALUE (the tag its devices carry)");
+        }
+        g.rule_key = rule.substr(0, eq);
+        g.rule_value = rule.substr(eq + 1);
+      }
+      s.groups.push_back(std::move(g));
+    }
+  }
+  for (std::size_t pi = 0; pi < s.products.size(); ++pi) {
+    for (const ScenarioDevice& d : s.products[pi].devices) {
+      for (const std::string& name : d.groups) {
+        const auto it = std::find_if(
+            s.groups.begin(), s.groups.end(), [&](const auto& g) { return g.name == name; });
+        if (it == s.groups.end()) {
+          bad("$.products[" + std::to_string(pi) + "].devices (" + d.name + ").groups",
+              "no group " + name + " in $.groups");
+        }
+        if (it->dynamic()) {
+          bad("$.products[" + std::to_string(pi) + "].devices (" + d.name + ").groups",
+              "group " + name + " is dynamic: its devices are those with tag " + it->rule_key +
+                  "=" + it->rule_value);
+        }
+      }
     }
   }
   if (const auto ota = j.find("ota"); ota != j.end()) {

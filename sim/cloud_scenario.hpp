@@ -32,7 +32,22 @@ struct ScenarioDevice {
   std::string status = std::string(k_unactive);
   std::string nickname;
   std::string firmware;
+  std::vector<std::pair<std::string, std::string>> tags; // device tags (SaveDeviceProp)
+  std::vector<std::string> groups;                       // names of static groups it is in
 };
+
+// A device group. Static groups hold the devices that name them; a dynamic group
+// (LINK_PLATFORM_DYNAMIC) holds, at every moment, the devices whose tag `rule_key` is `rule_value`.
+struct ScenarioGroup {
+  std::string name;
+  std::string description;
+  std::string rule_key; // dynamic groups only
+  std::string rule_value;
+  [[nodiscard]] bool dynamic() const { return !rule_key.empty(); }
+};
+
+inline constexpr std::size_t k_max_groups_per_device = 10;
+inline constexpr std::size_t k_max_tags_per_device = 100;
 
 // Relative weights of the four statuses in a generated fleet (need not sum to 1).
 struct StatusMix {
@@ -117,6 +132,7 @@ struct Scenario {
   std::int64_t epoch_ms = 1704067200000; // 2024-01-01T00:00:00Z: creation time of the first device
   std::vector<ScenarioAccessKey> access_keys;
   std::vector<ScenarioProduct> products;
+  std::vector<ScenarioGroup> groups;
   OtaScenario ota;
 };
 

@@ -106,6 +106,16 @@ CREATE INDEX IF NOT EXISTS ota_tasks_in_job ON ota_tasks(job_seq, seq);
 CREATE TABLE IF NOT EXISTS device_modules(
   product_key TEXT NOT NULL, device_name TEXT NOT NULL, module TEXT NOT NULL,
   version TEXT NOT NULL, PRIMARY KEY(product_key, device_name, module)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_tags(
+  iot_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY(iot_id, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_groups(
+  seq INTEGER PRIMARY KEY, group_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL, rule_key TEXT NOT NULL, rule_value TEXT NOT NULL,
+  created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members(
+  group_id TEXT NOT NULL, iot_id TEXT NOT NULL, PRIMARY KEY(group_id, iot_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_members_by_device ON group_members(iot_id);
 )sql";
 
 std::string select_devices(std::string_view where) {
@@ -486,7 +496,24 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
           .bind(3, ak.account)
           .run();
     }
-    std::int64_t clock = scenario.epoch_ms; // device k is created at epoch + k seconds
+    std::int64_t clock = scenario.epoch_ms;       // device k is created at epoch + k seconds
+    std::map<std::string, std::string> group_ids; // name -> GroupId
+    {
+      Rng group_rng(derive_seed(seed, 2'000'000));
+      for (const ScenarioGroup& g : scenario.groups) {
+        const std::string id = random_alnum(group_rng, 16);
+        c.prepare("INSERT INTO device_groups(group_id, name, description, rule_key, rule_value, "
+                  "created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+            .bind(1, id)
+            .bind(2, g.name)
+            .bind(3, g.description)
+            .bind(4, g.rule_key)
+            .bind(5, g.rule_value)
+            .bind(6, scenario.epoch_ms - 3600 * 1000)
+            .run();
+        group_ids.emplace(g.name, id);
+      }
+    }
     for (std::size_t pi = 0; pi < scenario.products.size(); ++pi) {
       const ScenarioProduct& p = scenario.products[pi];
       Rng rng(derive_seed(seed, pi + 1));
@@ -547,6 +574,10 @@ Result<SeedStats> CloudStore::seed(const Scenario& scenario, std::uint64_t seed)
         clock += 1000;
         names.insert(d.device_name);
         add(d);
+        save_tags(c, d.iot_id, sd.tags);
+        for (const std::string& g : sd.groups) {
+          add_member(c, group_ids.at(g), d.iot_id);
+        }
       }
       const DeviceGenerator& g = p.generate;
       if (g.count > 0) {
@@ -753,7 +784,90 @@ void CloudStore::update_device(Conn& c, const DeviceRow& before, const DeviceRow
 
 void CloudStore::delete_device(Conn& c, const DeviceRow& row) {
   c.prepare("DELETE FROM devices WHERE seq = ?1").bind(1, row.seq).run();
+  // What the device carried goes with it (seed FAQ §3.3: re-creating a device loses it).
+  c.prepare("DELETE FROM device_tags WHERE iot_id = ?1").bind(1, row.iot_id).run();
+  c.prepare("DELETE FROM group_members WHERE iot_id = ?1").bind(1, row.iot_id).run();
   add_count(c, row.product_key, row.status, -1);
+}
+
+std::vector<std::pair<std::string, std::string>> CloudStore::tags(Conn& c,
+                                                                  std::string_view iot_id) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Stmt q = c.prepare("SELECT key, value FROM device_tags WHERE iot_id = ?1 ORDER BY seq");
+  q.bind(1, iot_id);
+  while (q.step()) {
+    out.emplace_back(q.text(0), q.text(1));
+  }
+  return out;
+}
+
+void CloudStore::save_tags(Conn& c,
+                           std::string_view iot_id,
+                           const std::vector<std::pair<std::string, std::string>>& tags) {
+  for (const auto& [key, value] : tags) {
+    c.prepare("INSERT INTO device_tags(iot_id, key, value, seq) VALUES(?1, ?2, ?3, "
+              "(SELECT COALESCE(MAX(seq), 0) + 1 FROM device_tags WHERE iot_id = ?1)) "
+              "ON CONFLICT(iot_id, key) DO UPDATE SET value = excluded.value")
+        .bind(1, iot_id)
+        .bind(2, key)
+        .bind(3, value)
+        .run();
+  }
+}
+
+namespace {
+GroupRow group_row(const Stmt& q) {
+  GroupRow g;
+  g.group_id = q.text(0);
+  g.name = q.text(1);
+  g.description = q.text(2);
+  g.rule_key = q.text(3);
+  g.rule_value = q.text(4);
+  g.created_ms = q.int64(5);
+  return g;
+}
+constexpr std::string_view k_group_columns =
+    "g.group_id, g.name, g.description, g.rule_key, g.rule_value, g.created_ms";
+} // namespace
+
+std::vector<GroupRow> CloudStore::groups_of(Conn& c, std::string_view iot_id) {
+  std::vector<GroupRow> out;
+  Stmt q = c.prepare(
+      "SELECT " + std::string(k_group_columns) +
+      " FROM device_groups g WHERE (g.rule_key = '' AND EXISTS (SELECT 1 FROM group_members m "
+      "WHERE m.group_id = g.group_id AND m.iot_id = ?1)) OR (g.rule_key <> '' AND EXISTS "
+      "(SELECT 1 FROM device_tags t WHERE t.iot_id = ?1 AND t.key = g.rule_key AND t.value = "
+      "g.rule_value)) ORDER BY g.seq");
+  q.bind(1, iot_id);
+  while (q.step()) {
+    out.push_back(group_row(q));
+  }
+  return out;
+}
+
+std::optional<GroupRow> CloudStore::group(Conn& c, std::string_view group_id) {
+  Stmt q = c.prepare("SELECT " + std::string(k_group_columns) +
+                     " FROM device_groups g WHERE g.group_id = ?1");
+  q.bind(1, group_id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return group_row(q);
+}
+
+bool CloudStore::add_member(Conn& c, std::string_view group_id, std::string_view iot_id) {
+  c.prepare("INSERT OR IGNORE INTO group_members(group_id, iot_id) VALUES(?1, ?2)")
+      .bind(1, group_id)
+      .bind(2, iot_id)
+      .run();
+  return c.changes() == 1;
+}
+
+std::int64_t CloudStore::static_group_count(Conn& c, std::string_view iot_id) {
+  Stmt q = c.prepare("SELECT COUNT(*) FROM group_members WHERE iot_id = ?1");
+  q.bind(1, iot_id);
+  q.step();
+  return q.int64(0);
 }
 
 } // namespace iot::sim::cloud

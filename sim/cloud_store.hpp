@@ -127,6 +127,17 @@ struct DeviceRow {
   std::int64_t status_ms = 0; // last status change
 };
 
+// A device group (ScenarioGroup, with its GroupId). rule_key = "" for a static group.
+struct GroupRow {
+  std::string group_id;
+  std::string name;
+  std::string description;
+  std::string rule_key;
+  std::string rule_value;
+  std::int64_t created_ms = 0;
+  [[nodiscard]] bool dynamic() const { return !rule_key.empty(); }
+};
+
 struct StatusCounts {
   std::int64_t online = 0;
   std::int64_t offline = 0;
@@ -203,7 +214,22 @@ public:
   static std::int64_t insert_device(Conn& c, const DeviceRow& row);
   // Rewrites every mutable column of row (by seq) and fixes the counters.
   static void update_device(Conn& c, const DeviceRow& before, const DeviceRow& after);
+  // Deletes the device with its tags and group memberships.
   static void delete_device(Conn& c, const DeviceRow& row);
+
+  // Device tags, in the order they were first saved; save_tags adds or overwrites.
+  [[nodiscard]] static std::vector<std::pair<std::string, std::string>>
+  tags(Conn& c, std::string_view iot_id);
+  static void save_tags(Conn& c,
+                        std::string_view iot_id,
+                        const std::vector<std::pair<std::string, std::string>>& tags);
+  // The groups the device is in: static ones it was added to, dynamic ones whose tag it has.
+  [[nodiscard]] static std::vector<GroupRow> groups_of(Conn& c, std::string_view iot_id);
+  [[nodiscard]] static std::optional<GroupRow> group(Conn& c, std::string_view group_id);
+  // Adds a device to a static group; false when it already was in it.
+  static bool add_member(Conn& c, std::string_view group_id, std::string_view iot_id);
+  // The static groups the device is in.
+  [[nodiscard]] static std::int64_t static_group_count(Conn& c, std::string_view iot_id);
 
 private:
   explicit CloudStore(std::filesystem::path path);

@@ -31,7 +31,7 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 // Migration i takes the schema from version i to i + 1. Append, never edit.
-constexpr std::array<std::string_view, 2> k_migrations = {
+constexpr std::array<std::string_view, 3> k_migrations = {
     R"sql(
 CREATE TABLE triplets (
   id          INTEGER PRIMARY KEY,
@@ -97,6 +97,35 @@ CREATE TRIGGER registrations_keep_secret BEFORE UPDATE OF secret ON registration
   WHEN OLD.secret <> ''
   BEGIN SELECT RAISE(ABORT, 'an issued secret is never changed'); END;
 )sql",
+    R"sql(
+CREATE TABLE recreations (
+  id          INTEGER PRIMARY KEY,
+  product_key TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  step        TEXT NOT NULL CHECK (step IN ('planned', 'deleted', 'registered', 'restored')),
+  old_iot_id  TEXT NOT NULL DEFAULT '',
+  new_iot_id  TEXT NOT NULL DEFAULT '',
+  metadata    TEXT NOT NULL DEFAULT '{}',
+  old_secret  TEXT NOT NULL DEFAULT '',
+  new_secret  TEXT NOT NULL DEFAULT '',
+  to_pool     INTEGER NOT NULL DEFAULT 1,
+  started_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  station     TEXT NOT NULL DEFAULT '',
+  pid         INTEGER NOT NULL DEFAULT 0,
+  detail      TEXT NOT NULL DEFAULT '',
+  CHECK (step IN ('planned', 'deleted') OR new_secret <> '')
+);
+CREATE INDEX recreations_device ON recreations (product_key, device_name, id);
+-- At most one unfinished recreation per device.
+CREATE UNIQUE INDEX recreations_open ON recreations (product_key, device_name)
+  WHERE step <> 'restored';
+CREATE TRIGGER recreations_keep BEFORE DELETE ON recreations
+  BEGIN SELECT RAISE(ABORT, 'recreations are kept'); END;
+CREATE TRIGGER recreations_keep_secret BEFORE UPDATE OF new_secret ON recreations
+  WHEN OLD.new_secret <> '' AND NEW.new_secret <> OLD.new_secret
+  BEGIN SELECT RAISE(ABORT, 'an issued secret is never changed'); END;
+)sql",
 };
 
 constexpr std::string_view k_columns =
@@ -114,6 +143,10 @@ constexpr Name<RegistrationStatus> k_registration_statuses[] = {
     {RegistrationStatus::issued, "issued"},
     {RegistrationStatus::superseded, "superseded"},
     {RegistrationStatus::failed, "failed"}};
+constexpr Name<RecreateStep> k_recreate_steps[] = {{RecreateStep::planned, "planned"},
+                                                   {RecreateStep::deleted, "deleted"},
+                                                   {RecreateStep::registered, "registered"},
+                                                   {RecreateStep::restored, "restored"}};
 constexpr Name<ClaimKind> k_claim_kinds[] = {
     {ClaimKind::fresh, "fresh"}, {ClaimKind::resumed, "resumed"}, {ClaimKind::burned, "burned"}};
 
@@ -174,6 +207,17 @@ Result<RegistrationStatus> parse_registration_status(std::string_view text) {
   }
   return fail(ErrorKind::io, "ledger: unknown registration status '" + std::string(text) + "'");
 }
+
+} // namespace
+
+Result<RecreateStep> parse_recreate_step(std::string_view text) {
+  if (auto step = value_named(k_recreate_steps, text)) {
+    return *step;
+  }
+  return fail(ErrorKind::io, "ledger: unknown recreation step '" + std::string(text) + "'");
+}
+
+namespace {
 
 class SqliteLedger final : public Ledger {
 public:
@@ -499,6 +543,126 @@ public:
     return out;
   }
 
+  Result<Recreation> begin_recreation(const Recreation& plan, const Actor& actor) override {
+    Recreation r = plan;
+    r.step = RecreateStep::planned;
+    r.station = actor.station;
+    r.pid = actor.pid;
+    IOT_TRY(write([&]() -> Status {
+      auto open = IOT_TRY(Statement::query(m_db,
+                                           "SELECT id, step FROM recreations WHERE product_key = "
+                                           "?1 AND device_name = ?2 AND step <> 'restored'",
+                                           r.product_key,
+                                           r.device_name));
+      if (IOT_TRY(open.step())) {
+        return fail(ErrorKind::usage,
+                    r.product_key + "/" + r.device_name + " has an unfinished recreation (step " +
+                        open.text(1) + ", started by this ledger's row " +
+                        std::to_string(open.integer(0)) +
+                        "): finish it with `iotfleet devices recreate --resume`");
+      }
+      r.started_at_ms = r.updated_at_ms = now_ms();
+      IOT_TRY(Statement::run(m_db,
+                             "INSERT INTO recreations (product_key, device_name, step, old_iot_id, "
+                             "metadata, old_secret, to_pool, started_at, updated_at, station, pid, "
+                             "detail) VALUES (?1, ?2, 'planned', ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, "
+                             "?10)",
+                             r.product_key,
+                             r.device_name,
+                             r.old_iot_id,
+                             r.metadata,
+                             r.old_secret,
+                             std::int64_t{r.to_pool ? 1 : 0},
+                             r.started_at_ms,
+                             r.station,
+                             r.pid,
+                             r.detail));
+      r.id = m_db.last_insert_rowid();
+      return append_event(recreation_event(r, actor, "planned", r.detail));
+    }));
+    return r;
+  }
+
+  Result<std::string> advance_recreation(const Recreation& r, const Actor& actor) override {
+    if (r.step != RecreateStep::planned && r.step != RecreateStep::deleted &&
+        r.new_secret.empty()) {
+      return fail(ErrorKind::failure, "advance_recreation: a registered device needs its secret");
+    }
+    std::string pool;
+    IOT_TRY(write([&]() -> Status {
+      const auto time = now_ms();
+      IOT_TRY(Statement::run(
+          m_db,
+          "UPDATE recreations SET step = ?2, new_iot_id = ?3, new_secret = ?4, updated_at = ?5, "
+          "detail = ?6, station = ?7, pid = ?8 WHERE id = ?1 AND (CASE step WHEN 'planned' THEN "
+          "0 WHEN 'deleted' THEN 1 WHEN 'registered' THEN 2 ELSE 3 END) <= ?9",
+          r.id,
+          std::string(to_string(r.step)),
+          r.new_iot_id,
+          r.new_secret,
+          time,
+          r.detail,
+          actor.station,
+          actor.pid,
+          static_cast<std::int64_t>(r.step)));
+      if (m_db.changes() != 1) {
+        return fail(ErrorKind::failure,
+                    "recreation " + std::to_string(r.id) + " of " + r.device_name +
+                        " is gone or already past " + std::string(to_string(r.step)));
+      }
+      if (r.step == RecreateStep::registered) {
+        pool = IOT_TRY(pool_after_recreation(r, time));
+      }
+      std::string detail = r.detail;
+      if (!pool.empty()) {
+        detail += (detail.empty() ? "" : "; ") + pool;
+      }
+      return append_event(recreation_event(r, actor, to_string(r.step), detail));
+    }));
+    return pool;
+  }
+
+  Result<std::vector<Recreation>> recreations(const std::optional<TripletKey>& key,
+                                              bool unfinished_only) override {
+    std::vector<Recreation> out;
+    if (m_schema < 3) {
+      return out; // a ledger opened for reading, from before recreations were recorded
+    }
+    std::lock_guard lock(m_mutex);
+    std::string sql = "SELECT id, product_key, device_name, step, old_iot_id, new_iot_id, "
+                      "metadata, old_secret, new_secret, to_pool, started_at, updated_at, "
+                      "station, pid, detail FROM recreations WHERE 1 = 1";
+    if (key) {
+      sql += " AND product_key = ?1 AND device_name = ?2";
+    }
+    if (unfinished_only) {
+      sql += " AND step <> 'restored'";
+    }
+    sql += " ORDER BY id";
+    auto s = IOT_TRY(key ? Statement::query(m_db, sql, key->product_key, key->device_name)
+                         : Statement::query(m_db, sql));
+    while (IOT_TRY(s.step())) {
+      Recreation r;
+      r.id = s.integer(0);
+      r.product_key = s.text(1);
+      r.device_name = s.text(2);
+      r.step = IOT_TRY(parse_recreate_step(s.text(3)));
+      r.old_iot_id = s.text(4);
+      r.new_iot_id = s.text(5);
+      r.metadata = s.text(6);
+      r.old_secret = s.text(7);
+      r.new_secret = s.text(8);
+      r.to_pool = s.integer(9) != 0;
+      r.started_at_ms = s.integer(10);
+      r.updated_at_ms = s.integer(11);
+      r.station = s.text(12);
+      r.pid = s.integer(13);
+      r.detail = s.text(14);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   Status record_event(const Event& event) override {
     Event stamped = event;
     if (stamped.time_ms == 0) {
@@ -795,6 +959,65 @@ private:
                  std::string(detail)};
   }
 
+  // The pool after a re-created device got its new secret (inside the write transaction).
+  Result<std::string> pool_after_recreation(const Recreation& r, std::int64_t time) {
+    const auto current = IOT_TRY(
+        select_one("WHERE product_key = ?1 AND device_name = ?2", {r.product_key, r.device_name}));
+    if (!current) {
+      if (!r.to_pool) {
+        return std::string();
+      }
+      IOT_TRY(Statement::run(m_db,
+                             "INSERT INTO triplets (product_key, device_name, secret, scheme, "
+                             "state, source, imported_at, updated_at) VALUES (?1, ?2, ?3, "
+                             "'device', 'available', 'devices recreate', ?4, ?4)",
+                             r.product_key,
+                             r.device_name,
+                             r.new_secret,
+                             time));
+      return std::string("the new secret added to the pool (available)");
+    }
+    if (current->scheme != core::Scheme::device) {
+      return std::string("the pool's triplet is one-type-one-secret (ProductSecret): unchanged");
+    }
+    if (current->state == TripletState::available) {
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE triplets SET secret = ?3, updated_at = ?4 WHERE product_key "
+                             "= ?1 AND device_name = ?2",
+                             r.product_key,
+                             r.device_name,
+                             r.new_secret,
+                             time));
+      return std::string("the pool's available triplet now holds the new secret");
+    }
+    IOT_TRY(Statement::run(m_db,
+                           "UPDATE triplets SET secret = ?3, state = 'bound', owner_pid = 0, "
+                           "updated_at = ?4 WHERE product_key = ?1 AND device_name = ?2",
+                           r.product_key,
+                           r.device_name,
+                           r.new_secret,
+                           time));
+    return "the pool's triplet (was " + std::string(to_string(current->state)) + ", IMEI " +
+           current->imei +
+           ") now holds the new secret and is bound to that module: `iotfleet provision` on "
+           "its port burns it (the module still holds the old one)";
+  }
+
+  static Event recreation_event(const Recreation& r,
+                                const Actor& actor,
+                                std::string_view outcome,
+                                std::string_view detail) {
+    return Event{now_ms(),
+                 actor.station,
+                 actor.port,
+                 "",
+                 r.product_key,
+                 r.device_name,
+                 "recreate",
+                 std::string(outcome),
+                 std::string(detail)};
+  }
+
   static Event registration_event(const Registration& r,
                                   const Actor& actor,
                                   std::string_view outcome,
@@ -1006,6 +1229,10 @@ std::string_view to_string(core::Scheme scheme) {
 
 std::string_view to_string(RegistrationStatus status) {
   return name_of(k_registration_statuses, status);
+}
+
+std::string_view to_string(RecreateStep step) {
+  return name_of(k_recreate_steps, step);
 }
 
 std::string_view to_string(ClaimKind kind) {

@@ -163,6 +163,34 @@ enum class PoolUpdate {
   busy,    // it is claimed, bound or burned: the secret is recorded, the triplet left as it was
 };
 
+// devices recreate (seed FAQ §3.3: delete the device on the cloud, register it again), written
+// ahead (docs/recreate.md). The device's metadata and secret are recorded before DeleteDevice,
+// and each step once the cloud confirmed it:
+//   planned -> deleted -> registered (the new secret recorded, the pool updated) -> restored
+// An unfinished row is finished by `devices recreate --resume`; a device is never re-created
+// twice at once. Rows are kept: the old secret stays as the superseded one.
+enum class RecreateStep { planned, deleted, registered, restored };
+[[nodiscard]] std::string_view to_string(RecreateStep step);
+[[nodiscard]] Result<RecreateStep> parse_recreate_step(std::string_view text);
+
+struct Recreation {
+  std::int64_t id = 0;
+  std::string product_key;
+  std::string device_name;
+  RecreateStep step = RecreateStep::planned;
+  std::string old_iot_id;
+  std::string new_iot_id; // "" until registered
+  std::string metadata;   // JSON: nickname, status, tags, groups (never a secret)
+  std::string old_secret; // the DeviceSecret before. SECRET.
+  std::string new_secret; // the DeviceSecret after ("" until registered). SECRET.
+  bool to_pool = true;    // registered: the new secret goes into the pool (not only to a file)
+  std::int64_t started_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+  std::string station;
+  std::int64_t pid = 0;
+  std::string detail; // what the last step did; never a secret
+};
+
 class Ledger {
 public:
   virtual ~Ledger() = default;
@@ -220,6 +248,23 @@ public:
   fail_registration(const Registration& pending, const Actor& actor, std::string_view reason) = 0;
   // Every registration of a device, oldest first.
   [[nodiscard]] virtual Result<std::vector<Registration>> registrations(const TripletKey& key) = 0;
+
+  // devices recreate: the plan (step planned), before DeleteDevice. ErrorKind::usage when the
+  // device has an unfinished recreation (finish it with --resume).
+  [[nodiscard]] virtual Result<Recreation> begin_recreation(const Recreation& plan,
+                                                            const Actor& actor) = 0;
+  // Records r.step (with new_iot_id, new_secret and detail) in one transaction with its audit
+  // event; steps only move forward. At `registered` the pool is updated in the same transaction
+  // (a device-scheme triplet gets the new secret: available stays available, claimed / bound /
+  // burned become bound to the same IMEI, so the next `provision` of that module burns the new
+  // secret; not in the pool and to_pool: added, available). Returns what happened to the pool
+  // ("" when nothing).
+  [[nodiscard]] virtual Result<std::string> advance_recreation(const Recreation& r,
+                                                               const Actor& actor) = 0;
+  // Recreations, oldest first: of one device (key) or all; only those not restored yet when
+  // unfinished_only.
+  [[nodiscard]] virtual Result<std::vector<Recreation>>
+  recreations(const std::optional<TripletKey>& key, bool unfinished_only) = 0;
 
   // Appends to the audit trail (for events that are not a transition, e.g. a refused module).
   [[nodiscard]] virtual Status record_event(const Event& event) = 0;

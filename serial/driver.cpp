@@ -765,7 +765,7 @@ Result<std::string> detect_module(AtChannel& channel) {
   }
   return fail(ErrorKind::module,
               "identify module: did not recognise \"" + shown +
-                  "\" — pass --module luat|quectel|esp-at or --profile FILE");
+                  "\" — pass --module luat|quectel|esp-at or --module-profile FILE");
 }
 
 Result<std::unique_ptr<ModuleDriver>>

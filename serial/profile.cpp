@@ -384,7 +384,7 @@ Result<ModuleProfile> builtin_profile(std::string_view name) {
     }
     return fail(ErrorKind::usage,
                 "unknown module \"" + std::string(name) + "\"; built-in: " + known +
-                    ", or auto, or --profile FILE");
+                    ", or auto, or --module-profile FILE");
   }
   return parse_profile(text, "built-in profile " + std::string(name));
 }

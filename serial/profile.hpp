@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Module profiles: a module's AT dialect as data (docs/module-profiles.md describes the JSON).
 // The built-ins luat, quectel and esp-at are such profiles (serial/builtin_profiles.cpp); users add
-// modules with --profile FILE without recompiling.
+// modules with --module-profile FILE without recompiling.
 #pragma once
 
 #include "core/error.hpp"

@@ -506,7 +506,7 @@ TEST_SUITE("serial::driver auto") {
     REQUIRE_FALSE(d);
     CHECK(d.error().kind == ErrorKind::module);
     CHECK(d.error().message == "identify module: did not recognise \"ACME Modem 1.0|\" — pass "
-                               "--module luat|quectel|esp-at or --profile FILE");
+                               "--module luat|quectel|esp-at or --module-profile FILE");
   }
 
   TEST_CASE("unknown module names and layouts are usage errors") {
@@ -515,8 +515,8 @@ TEST_SUITE("serial::driver auto") {
     auto d = make_driver("simcom", ch);
     REQUIRE_FALSE(d);
     CHECK(d.error().kind == ErrorKind::usage);
-    CHECK(d.error().message ==
-          "unknown module \"simcom\"; built-in: esp-at, luat, quectel, or auto, or --profile FILE");
+    CHECK(d.error().message == "unknown module \"simcom\"; built-in: esp-at, luat, quectel, or "
+                               "auto, or --module-profile FILE");
     CHECK_FALSE(parse_layout("sn"));
     CHECK(parse_layout("triplet") == Layout::triplet);
   }

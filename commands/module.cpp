@@ -48,6 +48,11 @@ std::vector<std::string> verdicts(const ModuleReading& r, const serial::Health& 
   if (!r.credentials) {
     out.push_back("no credentials stored");
   }
+  if (secret_copy_state(r) == "differs") {
+    out.push_back("the stored DeviceSecret differs from its copy: the SN or the copy changed since "
+                  "the last successful connection — secrets compare with a snapshot or "
+                  "--with-ledger, or creds probe --port, says which");
+  }
   if (cellular) {
     if (!h.sim.empty() && h.sim != "READY") {
       out.push_back("SIM not ready (" + h.sim + ")");
@@ -67,29 +72,45 @@ std::vector<std::string> verdicts(const ModuleReading& r, const serial::Health& 
   return out;
 }
 
+// Whether `profile` reads a secret with `wanted` (upper case): a secret identity query, a
+// credential read-back or the read of a secret copy.
+bool reads_secret(const serial::ModuleProfile& profile, const std::string& wanted) {
+  const auto same = [&](const serial::ProfileQuery& q) {
+    return q.secret && core::to_upper(q.command) == wanted;
+  };
+  for (const auto& [field, queries] : profile.identity) {
+    if (std::ranges::any_of(queries, same)) {
+      return true;
+    }
+  }
+  for (const auto& layout : profile.layouts) {
+    for (const auto& slot : layout.slots) {
+      if (same(slot.read)) {
+        return true;
+      }
+    }
+    if (layout.secret_copy && same(layout.secret_copy->read)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Queries whose answers hold secrets in some built-in profile (AT+WISN? on Luat, the aliauth
-// read-back on Quectel, …): `module at` masks their answers unless --show-secrets.
-bool is_secret_query(std::string_view command) {
+// read-back on Quectel, …) or in the --module-profile given (e.g. the read of its secret copy):
+// `module at` masks their answers unless --show-secrets.
+Result<bool> is_secret_query(std::string_view command,
+                             const std::optional<std::string>& profile_file) {
   const std::string wanted = core::to_upper(command);
   for (const auto& name : serial::builtin_profile_names()) {
     auto profile = serial::builtin_profile(name);
-    if (!profile) {
-      continue;
+    if (profile && reads_secret(*profile, wanted)) {
+      return true;
     }
-    for (const auto& [field, queries] : profile->identity) {
-      for (const auto& q : queries) {
-        if (q.secret && core::to_upper(q.command) == wanted) {
-          return true;
-        }
-      }
-    }
-    for (const auto& layout : profile->layouts) {
-      for (const auto& slot : layout.slots) {
-        if (slot.read.secret && core::to_upper(slot.read.command) == wanted) {
-          return true;
-        }
-      }
-    }
+  }
+  if (profile_file) {
+    auto profile = IOT_TRY(serial::load_profile(*profile_file));
+    return reads_secret(profile, wanted);
   }
   return false;
 }
@@ -113,10 +134,17 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
 
   core::Table t;
   t.single = true;
-  t.columns = {"port",    "module",      "manufacturer", "model",         "firmware",
-               "imei",    "imei_check",  "mac",          "iccid",         "sn",
-               "layout",  "product_key", "device_name",  "device_secret", "sim",
-               "csq",     "signal_dbm",  "registration", "attached",      "operator",
+  t.columns = {"port",         "module",
+               "manufacturer", "model",
+               "firmware",     "imei",
+               "imei_check",   "mac",
+               "iccid",        "sn",
+               "layout",       "product_key",
+               "device_name",  "device_secret",
+               "secret_copy",  "secret_copy_state",
+               "sim",          "csq",
+               "signal_dbm",   "registration",
+               "attached",     "operator",
                "verdicts"};
   const auto optional_int = [](const std::optional<int>& v) {
     return v ? core::Cell(static_cast<std::int64_t>(*v)) : core::Cell{};
@@ -139,6 +167,8 @@ Result<core::Table> run_module_info(const ModuleInfoOptions& opts, Context& ctx)
              text_or_none(creds.product_key),
              text_or_none(creds.device_name),
              secret_or_none(creds.device_secret),
+             secret_or_none(reading.secret_copy.value_or("")),
+             text_or_none(secret_copy_state(reading)),
              text_or_none(h.sim),
              optional_int(h.csq_rssi),
              optional_int(h.rssi_dbm),
@@ -158,8 +188,8 @@ Result<ModuleAtReport> run_module_at(const ModuleAtOptions& opts, Context& ctx) 
   if (!core::to_upper(cmd).starts_with("AT")) {
     return fail(ErrorKind::usage, "'" + cmd + "' is not an AT command: it must start with AT");
   }
+  const bool secret = IOT_TRY(is_secret_query(cmd, opts.connect.profile_file));
   auto session = IOT_TRY(open_session(opts.connect, ctx, !opts.no_sync, false));
-  const bool secret = is_secret_query(cmd);
   serial::CommandOptions co;
   co.secret_response = secret;
   auto response = IOT_TRY_CTX(session.channel->command(cmd, opts.timeout, co), opts.connect.port);
@@ -188,8 +218,16 @@ void register_module(CLI::App& app, Context& ctx) {
   auto* info = module->add_subcommand(
       "info", "Identity, stored credentials (masked), link health and verdicts");
   add_connection_options(info, info_opts->connect, &info_opts->layout, PortUse::one);
-  info->footer("Verdicts: IMEI placeholder / invalid (IMEI not written), no credentials stored, "
-               "SIM not ready, not registered, weak signal (< -100 dBm), not attached.");
+  info->footer(
+      "Verdicts: IMEI placeholder / invalid (IMEI not written), no credentials stored, the\n"
+      "DeviceSecret differs from its copy, SIM not ready, not registered, weak signal\n"
+      "(< -100 dBm), not attached.\n"
+      "secret_copy, secret_copy_state: only with a --module-profile whose layout declares a\n"
+      "secret_copy, the DeviceSecret the device script keeps in NVM after each successful\n"
+      "connection (seed FAQ §3.2, docs/module-profiles.md). The copy is masked unless\n"
+      "--show-secrets; the state is same, differs (the SN or the copy changed since the last\n"
+      "successful connection: secrets compare or creds probe --port says which) or no-copy\n"
+      "(none stored: not connected since the script was installed).");
   add_exit_codes(info,
                  {{0, "the module was read (verdicts may still name problems)"},
                   {2, "bad options"},
@@ -213,8 +251,8 @@ void register_module(CLI::App& app, Context& ctx) {
   at->add_flag("--no-sync",
                at_opts->no_sync,
                "Send the command as is: no AT/ATE0/AT+CMEE=2 handshake first");
-  at->footer("Answers that hold secrets (AT+WISN?, the aliauth read-back, …) are masked unless "
-             "--show-secrets.");
+  at->footer("Answers that hold secrets (AT+WISN?, the aliauth read-back, …, and the secret "
+             "reads of a --module-profile) are masked unless --show-secrets.");
   add_exit_codes(at,
                  {{0, "the module answered OK"},
                   {2, "bad options, or a command with a control byte (nothing was sent)"},

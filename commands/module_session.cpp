@@ -24,6 +24,8 @@ read_once(serial::ModuleDriver& driver, serial::Layout layout, ReadScope scope) 
   r.identity = std::move(identity);
   auto creds = IOT_TRY(driver.read_credentials(layout));
   r.credentials = std::move(creds);
+  auto copy = IOT_TRY(driver.read_secret_copy(layout));
+  r.secret_copy = std::move(copy);
   return r;
 }
 
@@ -123,6 +125,17 @@ read_stable(ModuleSession& s, serial::Layout layout, const std::string& port, Re
               port + ": no two of " + std::to_string(k_max_reads) +
                   " readings agreed (noisy line or loose cable?): nothing "
                   "reported");
+}
+
+std::string secret_copy_state(const ModuleReading& reading) {
+  if (!reading.secret_copy) {
+    return "";
+  }
+  if (reading.secret_copy->empty()) {
+    return "no-copy";
+  }
+  const std::string stored = reading.credentials ? reading.credentials->device_secret : "";
+  return *reading.secret_copy == stored ? "same" : "differs";
 }
 
 std::string imei_verdict(const std::string& imei) {

@@ -52,13 +52,24 @@ open_session(const ModuleConnectOptions& opts, Context& ctx, bool sync, bool nee
 struct ModuleReading {
   serial::Identity identity;
   std::optional<serial::Credentials> credentials;
+  // The layout's second copy of the DeviceSecret (a profile's "secret_copy", seed FAQ §3.2: kept
+  // by the device script in NVM after each successful connection): std::nullopt when the profile
+  // declares no copy for the layout read, "" when it declares one but the module holds none.
+  // A secret in clear, like credentials->device_secret.
+  std::optional<std::string> secret_copy;
 
   [[nodiscard]] bool same_as(const ModuleReading& o) const {
     return identity.imei == o.identity.imei && identity.mac == o.identity.mac &&
            identity.iccid == o.identity.iccid && identity.sn == o.identity.sn &&
-           credentials == o.credentials;
+           credentials == o.credentials && secret_copy == o.secret_copy;
   }
 };
+
+// Whether the SN storage and the layout's second copy agree (module info's secret_copy_state):
+// "same"; "differs" (one of them changed since the last successful connection); "no-copy" (a copy
+// is declared but none is stored: the module has not connected since its script was installed);
+// "" when the profile declares no copy.
+[[nodiscard]] std::string secret_copy_state(const ModuleReading& reading);
 
 enum class ReadScope {
   full,  // every identity field (module info)

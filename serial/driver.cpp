@@ -159,6 +159,19 @@ public:
     return std::optional<Credentials>(std::move(c));
   }
 
+  Result<std::optional<std::string>> read_secret_copy(Layout layout) override {
+    auto spec = IOT_TRY(find_layout(layout));
+    if (!spec->secret_copy) {
+      return std::optional<std::string>{};
+    }
+    const ProfileSecretCopy& copy = *spec->secret_copy;
+    auto out = IOT_TRY_CTX(run_query(copy.read), "read " + copy.name);
+    if (out.absent || out.failed) {
+      return std::optional<std::string>(std::string());
+    }
+    return std::optional<std::string>(out.groups[static_cast<std::size_t>(copy.ds_group)]);
+  }
+
   Result<std::vector<PlannedCommand>> plan_write(const Credentials& creds, Layout layout) override {
     // The IMEI of the last identification will do for a plan; the write itself reads it again.
     auto plan = IOT_TRY(make_plan(creds, layout, ImeiSource::identified));
@@ -752,7 +765,7 @@ Result<std::string> detect_module(AtChannel& channel) {
   }
   return fail(ErrorKind::module,
               "identify module: did not recognise \"" + shown +
-                  "\" — pass --module luat|quectel|esp-at or --profile FILE");
+                  "\" — pass --module luat|quectel|esp-at or --module-profile FILE");
 }
 
 Result<std::unique_ptr<ModuleDriver>>

@@ -3,9 +3,9 @@
 // ModuleProfile (serial/profile.hpp). The channel should be synced (AtChannel::sync) first.
 //
 // Secrets: write_credentials registers the DeviceSecret/ProductSecret with the channel (masked in
-// traces and errors); read-back mismatches show both values masked. Identity::sn and the result
-// of read_credentials may hold secrets in clear: callers mask them (core::mask_secret) unless the
-// user asked for --show-secrets.
+// traces and errors); read-back mismatches show both values masked. Identity::sn and the results
+// of read_credentials and read_secret_copy may hold secrets in clear: callers mask them
+// (core::mask_secret) unless the user asked for --show-secrets.
 #pragma once
 
 #include "core/error.hpp"
@@ -86,6 +86,13 @@ public:
   // device_name is the IMEI and product_key is empty (not stored on the module).
   // ErrorKind::usage if the profile has no such layout.
   [[nodiscard]] virtual Result<std::optional<Credentials>> read_credentials(Layout layout) = 0;
+
+  // The layout's second stored copy of the DeviceSecret (ProfileLayout::secret_copy, kept by the
+  // module's own software after each successful connection): nullopt when the layout declares
+  // none; "" when it declares one but the module holds none (the absent pattern matched, the value
+  // is empty, or an optional query answered ERROR). The value is a secret in clear: callers mask
+  // it. ErrorKind::usage if the profile has no such layout.
+  [[nodiscard]] virtual Result<std::optional<std::string>> read_secret_copy(Layout layout) = 0;
 
   // Validates every value (core/validate.hpp; ErrorKind::usage naming the field; nothing is
   // sent), checks lengths (e.g. Luat SN <= 64 bytes) and layout rules (secret: DeviceName == a

@@ -193,6 +193,43 @@ parse_slot(const json& j, const std::string& where, long long query_t, long long
   return s;
 }
 
+ProfileSecretCopy parse_secret_copy(const json& j, const std::string& where, long long query_t) {
+  if (!j.is_object()) {
+    bad(where,
+        "must be an object like {\"name\": \"NVM copy\", \"read\": {…}, \"fields\": {\"ds\": 1}}");
+  }
+  if (j.contains("write")) {
+    bad(where + ".write",
+        "a secret copy is written by the module's own software after it connects; iotfleet only "
+        "reads it — remove \"write\"");
+  }
+  ProfileSecretCopy c;
+  c.name = get_string(j, "name", where, true);
+  if (c.name.empty()) {
+    bad(where + ".name", "must not be empty (it names the copy in messages, e.g. \"NVM copy\")");
+  }
+  auto read = j.find("read");
+  if (read == j.end()) {
+    bad(where, "missing \"read\" (the query that reads the copy)");
+  }
+  c.read = parse_query(*read, where + ".read", query_t);
+  c.read.secret = true; // the copy is a DeviceSecret
+  auto fields = j.find("fields");
+  if (fields == j.end() || !fields->is_object() || fields->size() != 1 || !fields->contains("ds")) {
+    bad(where + ".fields",
+        "must be {\"ds\": N}: the capture group of read.pattern holding the DeviceSecret");
+  }
+  const auto groups = c.read.pattern_re.mark_count();
+  const auto& ds = fields->at("ds");
+  if (!ds.is_number_integer() || ds.get<long long>() < 1 ||
+      static_cast<std::size_t>(ds.get<long long>()) > groups) {
+    bad(where + ".fields.ds",
+        "must be a capture group of read.pattern (1.." + std::to_string(groups) + ")");
+  }
+  c.ds_group = ds.get<int>();
+  return c;
+}
+
 ModuleProfile parse(const json& j) {
   if (!j.is_object()) {
     bad("(top level)", "must be a JSON object");
@@ -267,6 +304,9 @@ ModuleProfile parse(const json& j) {
     for (std::size_t i = 0; i < slots->size(); ++i) {
       l.slots.push_back(
           parse_slot((*slots)[i], where + ".slots[" + std::to_string(i) + "]", query_t, write_t));
+    }
+    if (auto copy = v.find("secret_copy"); copy != v.end()) {
+      l.secret_copy = parse_secret_copy(*copy, where + ".secret_copy", query_t);
     }
     p.layouts.push_back(std::move(l));
   }
@@ -344,7 +384,7 @@ Result<ModuleProfile> builtin_profile(std::string_view name) {
     }
     return fail(ErrorKind::usage,
                 "unknown module \"" + std::string(name) + "\"; built-in: " + known +
-                    ", or auto, or --profile FILE");
+                    ", or auto, or --module-profile FILE");
   }
   return parse_profile(text, "built-in profile " + std::string(name));
 }

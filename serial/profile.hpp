@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Module profiles: a module's AT dialect as data (docs/module-profiles.md describes the JSON).
 // The built-ins luat, quectel and esp-at are such profiles (serial/builtin_profiles.cpp); users add
-// modules with --profile FILE without recompiling.
+// modules with --module-profile FILE without recompiling.
 #pragma once
 
 #include "core/error.hpp"
@@ -47,10 +47,20 @@ struct ProfileSlot {
   std::map<std::string, int> fields; // credential field ("pk","dn","ds","ps") -> capture group
 };
 
+// A second stored copy of the DeviceSecret that the module's own software keeps (seed FAQ §3.2:
+// the device script saves the secret to NVM after each successful connection to Aliyun). iotfleet
+// only reads it, to tell whether the SN storage changed since that connection; nothing writes it.
+struct ProfileSecretCopy {
+  std::string name;  // shown in messages: "NVM copy"
+  ProfileQuery read; // its pattern captures the secret; "not stored" = absent, ERROR (optional)
+  int ds_group = 1;  // capture group of read.pattern holding the DeviceSecret ("fields": {"ds": N})
+};
+
 struct ProfileLayout {
   std::string name;        // "secret", "triplet"
   bool dn_is_imei = false; // DeviceName is not stored: it is the module's IMEI
   std::vector<ProfileSlot> slots;
+  std::optional<ProfileSecretCopy> secret_copy; // nullopt: the layout declares no copy
 };
 
 struct ModuleProfile {

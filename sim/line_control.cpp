@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -83,12 +84,20 @@ std::string_view take_token(std::string_view& s) {
 }
 
 // What a log line may show of a control line: the first two tokens, printable ASCII only, so a
-// set-sn value (or a secret typed by mistake) never reaches the log.
+// set-sn / set-copy value (or a secret typed by mistake) never reaches the log. The second token
+// of set-sn / set-copy is shown only when it is a number (the fixture index): with the index
+// forgotten it is the value.
 std::string loggable(std::string_view line) {
   std::string_view rest = line;
   const std::string_view first = take_token(rest);
-  const std::string_view second = take_token(rest);
+  std::string_view second = take_token(rest);
   std::string out(first.substr(0, 32));
+  const bool hide =
+      (first == "set-sn" || first == "set-copy") &&
+      !std::all_of(second.begin(), second.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (hide) {
+    second = {};
+  }
   if (!second.empty()) {
     out += ' ';
     out += second.substr(0, 32);
@@ -99,7 +108,7 @@ std::string loggable(std::string_view line) {
       c = '?';
     }
   }
-  if (!trim(rest).empty()) {
+  if (hide || !trim(rest).empty()) {
     out += " ...";
   }
   return out;
@@ -148,6 +157,10 @@ std::string_view to_string(ControlCommand::Verb verb) {
     return "swap";
   case ControlCommand::Verb::set_sn:
     return "set-sn";
+  case ControlCommand::Verb::connected:
+    return "connected";
+  case ControlCommand::Verb::set_copy:
+    return "set-copy";
   }
   return "?";
 }
@@ -165,8 +178,20 @@ parse_control_line(std::string_view line, ModuleKind kind, std::size_t fixtures)
     cmd.verb = ControlCommand::Verb::swap;
   } else if (verb == "set-sn") {
     cmd.verb = ControlCommand::Verb::set_sn;
+  } else if (verb == "connected") {
+    cmd.verb = ControlCommand::Verb::connected;
+  } else if (verb == "set-copy") {
+    cmd.verb = ControlCommand::Verb::set_copy;
   } else {
-    return fail(ErrorKind::usage, "unknown command (remove, insert, swap, set-sn)");
+    return fail(ErrorKind::usage,
+                "unknown command (remove, insert, swap, set-sn, connected, set-copy)");
+  }
+  const bool copy_verb =
+      cmd.verb == ControlCommand::Verb::connected || cmd.verb == ControlCommand::Verb::set_copy;
+  if (copy_verb && kind != ModuleKind::luat) {
+    return fail(ErrorKind::usage,
+                std::string(verb) + ": the secret copy (AT+NVMDS?) is modelled on luat modules "
+                                    "only — start the simulator with --module luat");
   }
   const std::string_view index = take_token(rest);
   if (index.empty()) {
@@ -189,14 +214,14 @@ parse_control_line(std::string_view line, ModuleKind kind, std::size_t fixtures)
     }
     cmd.index = value;
   }
-  if (cmd.verb == ControlCommand::Verb::set_sn) {
+  if (cmd.verb == ControlCommand::Verb::set_sn || cmd.verb == ControlCommand::Verb::set_copy) {
     cmd.value = std::string(trim(rest));
     if (cmd.value.empty()) {
-      return fail(ErrorKind::usage, "set-sn needs a value");
+      return fail(ErrorKind::usage, std::string(verb) + " needs a value");
     }
     return cmd;
   }
-  if (cmd.verb != ControlCommand::Verb::remove) {
+  if (cmd.verb != ControlCommand::Verb::remove && cmd.verb != ControlCommand::Verb::connected) {
     cmd.identity = std::string(take_token(rest));
     if (!cmd.identity.empty()) {
       if (!cmd.index) {
@@ -652,6 +677,24 @@ void ProductionLine::apply(const ControlCommand& command, TimePoint now) {
       return;
     }
     LogLine(log_stream()) << "control: set-sn " << i << '\n';
+    return;
+  }
+  case Verb::connected:
+  case Verb::set_copy: {
+    const std::string_view verb = to_string(command.verb);
+    ModuleModel* model = m_server.model(i);
+    if (model == nullptr) {
+      LogLine(log_stream()) << "control: " << verb << ' ' << i << ": fixture empty, ignored\n";
+      return;
+    }
+    if (auto done = command.verb == Verb::connected ? model->simulate_connection()
+                                                    : model->overwrite_secret_copy(command.value);
+        !done) {
+      LogLine(log_stream()) << "control: " << verb << ' ' << i
+                            << " failed: " << done.error().message << '\n';
+      return;
+    }
+    LogLine(log_stream()) << "control: " << verb << ' ' << i << '\n';
     return;
   }
   case Verb::swap:

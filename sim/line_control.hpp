@@ -4,9 +4,9 @@
 // A fixture is one pty of the PtyServer (a USB-serial adapter: the port stays open while the
 // module in it changes). ProductionLine owns what is in each fixture: it creates the module
 // models (restoring the current module of every fixture from the state dir), applies the control
-// commands (`remove`, `insert`, `swap`, `set-sn`, read as lines from the --control FIFO on the
-// poll thread), keeps every module's NVM file, appends each inserted module to
-// <state-dir>/modules.ndjson and rewrites ports.json (and the registry entry) on every change.
+// commands (`remove`, `insert`, `swap`, `set-sn`, `connected`, `set-copy`, read as lines from the
+// --control FIFO on the poll thread), keeps every module's NVM file, appends each inserted module
+// to <state-dir>/modules.ndjson and rewrites ports.json (and the registry entry) on every change.
 // The formats are documented in docs/simulator.md ("Production-line control").
 #pragma once
 
@@ -30,19 +30,21 @@ namespace iot::sim {
 
 // One line of the control FIFO, parsed.
 struct ControlCommand {
-  enum class Verb { remove, insert, swap, set_sn };
+  enum class Verb { remove, insert, swap, set_sn, connected, set_copy };
   Verb verb = Verb::remove;
   std::optional<std::size_t> index; // nullopt: every fixture (`swap all`)
   std::string identity;             // insert / swap: IMEI (MAC for esp-at); empty = random
-  std::string value;                // set-sn: the new content of the SN storage
+  std::string value;                // set-sn / set-copy: the new content of the storage
 };
 
 [[nodiscard]] std::string_view to_string(ControlCommand::Verb verb);
 
-// Parses "remove I", "insert I [IMEI]", "swap I [IMEI]", "swap all", "set-sn I VALUE" (VALUE is
-// the rest of the line, surrounding blanks removed). I must be < fixtures; an IMEI is any 15
-// digits (a MAC aa:bb:cc:dd:ee:ff for esp-at). Errors are ErrorKind::usage and never quote a
-// set-sn VALUE.
+// Parses "remove I", "insert I [IMEI]", "swap I [IMEI]", "swap all", "set-sn I VALUE",
+// "connected I" (the device connected to Aliyun: its script copies the SN's DeviceSecret to the
+// NVM copy) and "set-copy I VALUE" (VALUE is the rest of the line, surrounding blanks removed).
+// I must be < fixtures; an IMEI is any 15 digits (a MAC aa:bb:cc:dd:ee:ff for esp-at).
+// `connected` and `set-copy` need a luat line (the only kind modelling the copy). Errors are
+// ErrorKind::usage and never quote a set-sn / set-copy VALUE.
 [[nodiscard]] Result<ControlCommand>
 parse_control_line(std::string_view line, ModuleKind kind, std::size_t fixtures);
 

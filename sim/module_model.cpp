@@ -554,6 +554,50 @@ Status ModuleModel::overwrite_sn_storage(std::string value) {
   return {};
 }
 
+Status ModuleModel::simulate_connection() {
+  if (m_config.kind != ModuleKind::luat) {
+    return fail(ErrorKind::usage,
+                "the secret copy (AT+NVMDS?) is modelled on luat modules only, not " +
+                    std::string(to_string(m_config.kind)));
+  }
+  if (!m_nvm.sn || m_nvm.sn->empty()) {
+    return fail(ErrorKind::usage,
+                "the module holds no SN, so it has no DeviceSecret to connect with — provision "
+                "it or set-sn first");
+  }
+  std::string secret = *m_nvm.sn;
+  if (std::count(secret.begin(), secret.end(), '|') == 2) {
+    secret = secret.substr(secret.rfind('|') + 1); // layout triplet: PK|DN|DS
+  }
+  Nvm next = m_nvm;
+  next.secret_copy = std::move(secret);
+  if (m_persist) {
+    IOT_TRY(m_persist(next));
+  }
+  m_nvm = std::move(next);
+  return {};
+}
+
+Status ModuleModel::overwrite_secret_copy(std::string value) {
+  if (m_config.kind != ModuleKind::luat) {
+    return fail(ErrorKind::usage,
+                "the secret copy (AT+NVMDS?) is modelled on luat modules only, not " +
+                    std::string(to_string(m_config.kind)));
+  }
+  if (value.empty() || value.size() > k_luat_sn_max) {
+    return fail(ErrorKind::usage,
+                "the secret copy holds 1-" + std::to_string(k_luat_sn_max) + " bytes, got " +
+                    std::to_string(value.size()));
+  }
+  Nvm next = m_nvm;
+  next.secret_copy = std::move(value);
+  if (m_persist) {
+    IOT_TRY(m_persist(next));
+  }
+  m_nvm = std::move(next);
+  return {};
+}
+
 // ---- command dispatch ----------------------------------------------------------------------
 
 ModuleModel::Reply ModuleModel::execute(std::string_view line) {
@@ -784,6 +828,17 @@ ModuleModel::execute_luat(std::string_view name, char form, std::string_view arg
       return commit(std::move(next));
     }
     return cme_error(k_cme_bad_param);
+  }
+  if (name == "+NVMDS") {
+    // The assumed device script's copy of the DeviceSecret (seed FAQ §3.2, docs/simulator.md):
+    // read-only over AT, the script writes it after connecting.
+    if (form == '?') {
+      return ok({"+NVMDS: \"" + m_nvm.secret_copy.value_or("") + "\""});
+    }
+    if (form == 't') {
+      return ok();
+    }
+    return cme_error(k_cme_not_allowed);
   }
   if (name == "+WIMEI" && form == '=') {
     const auto parsed = split_args(args, false);

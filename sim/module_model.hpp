@@ -12,11 +12,11 @@
 // "\r\nOK\r\n", "\r\nERROR\r\n", "\r\n+CME ERROR: <n|text>\r\n"; echo (ATE1, on after every
 // boot) sends every received byte back as received, so a command comes back as "AT…\r".
 //
-// Persistence: every NVM change (SN, IMEI, aliauth, SYSMFG) is handed to the persist callback
-// before the command's OK is produced; when the callback fails the command answers an error and
-// the in-memory NVM is left unchanged. A fault never changes NVM: a command that a reboot or
-// stuck fault swallows is not executed at all; a dropped, slow or garbled reply belongs to a
-// command that was executed (and persisted) normally.
+// Persistence: every NVM change (SN, IMEI, aliauth, SYSMFG, the secret copy) is handed to the
+// persist callback before the command's OK is produced; when the callback fails the command answers
+// an error and the in-memory NVM is left unchanged. A fault never changes NVM: a command that a
+// reboot or stuck fault swallows is not executed at all; a dropped, slow or garbled reply belongs
+// to a command that was executed (and persisted) normally.
 #pragma once
 
 #include "core/error.hpp"
@@ -102,6 +102,16 @@ public:
   // aliyun-key/DeviceSecret (AT+SYSMFG). Persisted like a host write; on failure (value empty,
   // longer than the field holds, or not saved) nothing changes.
   [[nodiscard]] Status overwrite_sn_storage(std::string value);
+
+  // The Luat device script of seed FAQ §3.2 (assumed, docs/simulator.md): after each successful
+  // connection to Aliyun it saves the DeviceSecret it connected with to NVM, read with AT+NVMDS?
+  // (`+NVMDS: "<secret>"`, `+NVMDS: ""` before the first connection). simulate_connection is such
+  // a connection (the production line's `connected`): the SN's DeviceSecret — the whole SN, or its
+  // third field when the SN holds PK|DN|DS — becomes the copy; it fails when there is no SN.
+  // overwrite_secret_copy corrupts the copy behind everyone's back (`set-copy`; 1–64 bytes). Luat
+  // only; persisted like a host write; on failure nothing changes.
+  [[nodiscard]] Status simulate_connection();
+  [[nodiscard]] Status overwrite_secret_copy(std::string value);
 
   [[nodiscard]] const Nvm& nvm() const { return m_nvm; }
   [[nodiscard]] const ModelStats& stats() const { return m_stats; }

@@ -302,7 +302,8 @@ void register_modules(CLI::App& app) {
   cmd->add_option("--control",
                   options->control,
                   "Create a FIFO at PATH and read production-line commands from it: remove I, "
-                  "insert I [IMEI], swap I|all [IMEI], set-sn I VALUE");
+                  "insert I [IMEI], swap I|all [IMEI], set-sn I VALUE, connected I, "
+                  "set-copy I VALUE");
   cmd->add_option("--swap-gap-ms", options->swap_gap_ms, "Pause between a swap's remove and insert")
       ->check(CLI::Range(0L, 600000L))
       ->capture_default_str();

@@ -113,6 +113,9 @@ std::string nvm_to_json(const Nvm& nvm, ModuleKind kind) {
   if (nvm.sn) {
     j["sn_hex"] = to_hex(*nvm.sn);
   }
+  if (nvm.secret_copy) {
+    j["secret_copy_hex"] = to_hex(*nvm.secret_copy);
+  }
   json auth = json::array();
   for (const auto& [index, a] : nvm.aliauth) {
     auth.push_back({{"index", index},
@@ -143,6 +146,9 @@ Result<Nvm> nvm_from_json(std::string_view text) {
     nvm.imsi = j.value("imsi", "");
     if (j.contains("sn_hex")) {
       nvm.sn = from_hex(j.at("sn_hex").get<std::string>());
+    }
+    if (j.contains("secret_copy_hex")) {
+      nvm.secret_copy = from_hex(j.at("secret_copy_hex").get<std::string>());
     }
     if (j.contains("aliauth")) {
       for (const auto& a : j.at("aliauth")) {

@@ -5,8 +5,8 @@
 // <index> when the state dir was first used (generation 0), <module>-<index>-g<G>.json for the
 // G-th module inserted in that fixture later (see sim/line_control.hpp). A file is replaced
 // atomically (temp file, fsync, rename, fsync of the directory), so a kill at any moment leaves
-// the old or the new content. Values a host can write (SN, aliauth fields, SYSMFG values) may hold
-// any byte, so they are stored hex-encoded.
+// the old or the new content. Values a host or the control FIFO can write (SN, aliauth fields,
+// SYSMFG values, the secret copy) may hold any byte, so they are stored hex-encoded.
 #pragma once
 
 #include "core/error.hpp"
@@ -41,12 +41,15 @@ struct MfgValue {
 };
 
 struct Nvm {
-  std::string imei;               // cellular modules (15 digits)
-  std::string mac;                // esp-at station MAC
-  std::string iccid;              // cellular
-  std::string imsi;               // cellular
-  std::optional<std::string> sn;  // Luat AT+WISN (unset = "Missing SN"); Quectel AT+EGMR 5
-  std::map<int, AliAuth> aliauth; // Quectel, by client index 0–5
+  std::string imei;              // cellular modules (15 digits)
+  std::string mac;               // esp-at station MAC
+  std::string iccid;             // cellular
+  std::string imsi;              // cellular
+  std::optional<std::string> sn; // Luat AT+WISN (unset = "Missing SN"); Quectel AT+EGMR 5
+  // Luat: the device script's copy of the DeviceSecret it last connected with (seed FAQ §3.2;
+  // AT+NVMDS?, docs/simulator.md); unset until the first simulated connection.
+  std::optional<std::string> secret_copy;
+  std::map<int, AliAuth> aliauth;                                // Quectel, by client index 0–5
   std::map<std::string, std::map<std::string, MfgValue>> sysmfg; // ESP-AT namespace → key → value
   friend bool operator==(const Nvm&, const Nvm&) = default;
 };

@@ -36,7 +36,7 @@ expect_out "^info,$secret\$" "SN in full with --show-secrets"
 run "$IOTFLEET" module info --port "$luat0" -o csv --show-secrets
 expect_rc 0 "luat info with secret (module auto-detected)"
 expect_out "^port,module,.*,device_secret,.*verdicts\$" "csv header"
-expect_out ",luat,.*,$imei0,valid,.*,secret,,$imei0,$secret,READY," "layout secret: DN = IMEI, DS = SN"
+expect_out ",luat,.*,$imei0,valid,.*,secret,,$imei0,$secret,,,READY," "layout secret: DN = IMEI, DS = SN, no copy declared"
 run "$IOTFLEET" module info --port "$luat0" --trace
 expect_err "trace $luat0 >> AT\+WISN\?" "--trace shows the conversation"
 expect_err "trace $luat0 << abcd…2345" "--trace masks the secret"
@@ -67,7 +67,7 @@ run "$IOTFLEET" module at --port "$q0" "AT+QMTCFG=\"aliauth\",0,\"a1b2c3d4e5f\",
 expect_rc 0 "quectel aliauth write"
 run "$IOTFLEET" module info --port "$q0" -o csv
 expect_rc 0 "quectel info (auto)"
-expect_out ",quectel,Quectel,.*,$qimei,valid,.*,triplet,a1b2c3d4e5f,$qimei,abcd…2345,READY," "quectel triplet read back, masked"
+expect_out ",quectel,Quectel,.*,$qimei,valid,.*,triplet,a1b2c3d4e5f,$qimei,abcd…2345,,,READY," "quectel triplet read back, masked"
 
 sim_start "$IOT_TMP/esp" --count 1 --module esp-at --no-pacing --urc-rate 0 --nvm-latency-ms 5-10
 e0=${sim_ports[0]} mac=${sim_ids[0]}

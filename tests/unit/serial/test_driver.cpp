@@ -206,6 +206,79 @@ TEST_SUITE("serial::driver luat") {
   }
 }
 
+TEST_SUITE("serial::driver secret copy") {
+  // The built-in luat layout secret plus a copy read with AT+NVMDS? (docs/module-profiles.md).
+  std::string copy_profile(const std::string& copy_read) {
+    return R"({"name": "luat-copy", "identity": {"imei": [{"command": "AT+CGSN", "prefix": "",
+      "pattern": "^([0-9]{14,17})$", "optional": false}]},
+      "layouts": {"secret": {"dn_is_imei": true, "slots": [{"name": "SN", "value": "{ds}",
+        "write": "AT+WISN=\"{value}\"", "read": {"command": "AT+WISN?", "prefix": "",
+        "pattern": "^(.+)$", "absent": "^\\*CME ERROR: *Missing SN$"}, "fields": {"ds": 1}}],
+        "secret_copy": {"name": "NVM copy", "read": )" +
+           copy_read + R"(, "fields": {"ds": 1}}}}})";
+  }
+  constexpr const char* k_nvmds = R"({"command": "AT+NVMDS?", "prefix": "+NVMDS:",
+    "pattern": "^\\+NVMDS: *\"([^\"]*)\"$", "absent": "^\\+NVMDS: *\"\"$")";
+
+  std::unique_ptr<ModuleDriver> copy_driver(const std::string& copy_read, AtChannel& ch) {
+    auto p = parse_profile(copy_profile(copy_read), "test");
+    REQUIRE_MESSAGE(p, (p ? std::string() : p.error().message));
+    return make_profile_driver(std::move(*p), ch);
+  }
+
+  TEST_CASE("a layout without a copy reads none and sends nothing") {
+    FakeSerialPort port;
+    AtChannel ch(port);
+    auto d = driver("luat", ch);
+    for (const auto layout : {Layout::secret, Layout::triplet}) {
+      auto copy = d->read_secret_copy(layout);
+      REQUIRE(copy);
+      CHECK_FALSE(copy->has_value());
+    }
+    CHECK(port.writes().empty());
+  }
+
+  TEST_CASE("the copy is read, absent or empty reads as no copy, masked in the trace") {
+    FakeSerialPort port;
+    port.expect("AT+NVMDS?\r").reply(std::string("\r\n+NVMDS: \"") + k_ds + "\"\r\n\r\nOK\r\n");
+    port.expect("AT+NVMDS?\r").reply("\r\n+NVMDS: \"\"\r\n\r\nOK\r\n");
+    AtChannel ch(port);
+    std::string trace;
+    ch.set_trace([&](std::string_view dir, std::string_view line) {
+      trace += std::string(dir) + " " + std::string(line) + "\n";
+    });
+    auto d = copy_driver(std::string(k_nvmds) + "}", ch);
+    auto copy = d->read_secret_copy(Layout::secret);
+    REQUIRE(copy);
+    CHECK(*copy == std::optional<std::string>(k_ds));
+    auto none = d->read_secret_copy(Layout::secret);
+    REQUIRE(none);
+    CHECK(*none == std::optional<std::string>(""));
+    CHECK(trace.find("AT+NVMDS?") != std::string::npos);
+    CHECK(trace.find(k_ds) == std::string::npos);
+    CHECK(trace.find("<< +NVM\u2026") != std::string::npos); // the answer masked, not dropped
+    auto other = d->read_secret_copy(Layout::triplet);
+    REQUIRE_FALSE(other);
+    CHECK(other.error().kind == ErrorKind::usage);
+  }
+
+  TEST_CASE("ERROR to an optional copy read is no copy, to a required one an error") {
+    FakeSerialPort port;
+    port.expect("AT+NVMDS?\r").reply("\r\n+CME ERROR: 4\r\n");
+    port.expect("AT+NVMDS?\r").reply("\r\n+CME ERROR: 4\r\n");
+    AtChannel ch(port);
+    auto optional = copy_driver(std::string(k_nvmds) + "}", ch);
+    auto none = optional->read_secret_copy(Layout::secret);
+    REQUIRE(none);
+    CHECK(*none == std::optional<std::string>(""));
+    auto required = copy_driver(std::string(k_nvmds) + R"(, "optional": false})", ch);
+    auto failed = required->read_secret_copy(Layout::secret);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().kind == ErrorKind::module);
+    CHECK(failed.error().message.starts_with("read NVM copy: AT+NVMDS?: +CME ERROR: 4"));
+  }
+}
+
 TEST_SUITE("serial::driver quectel") {
   TEST_CASE("aliauth write, read back and verify") {
     FakeSerialPort port;
@@ -433,7 +506,7 @@ TEST_SUITE("serial::driver auto") {
     REQUIRE_FALSE(d);
     CHECK(d.error().kind == ErrorKind::module);
     CHECK(d.error().message == "identify module: did not recognise \"ACME Modem 1.0|\" — pass "
-                               "--module luat|quectel|esp-at or --profile FILE");
+                               "--module luat|quectel|esp-at or --module-profile FILE");
   }
 
   TEST_CASE("unknown module names and layouts are usage errors") {
@@ -442,8 +515,8 @@ TEST_SUITE("serial::driver auto") {
     auto d = make_driver("simcom", ch);
     REQUIRE_FALSE(d);
     CHECK(d.error().kind == ErrorKind::usage);
-    CHECK(d.error().message ==
-          "unknown module \"simcom\"; built-in: esp-at, luat, quectel, or auto, or --profile FILE");
+    CHECK(d.error().message == "unknown module \"simcom\"; built-in: esp-at, luat, quectel, or "
+                               "auto, or --module-profile FILE");
     CHECK_FALSE(parse_layout("sn"));
     CHECK(parse_layout("triplet") == Layout::triplet);
   }

@@ -201,6 +201,92 @@ TEST_SUITE("serial::profile") {
         "m.json: layouts.triplet.slots[0].write: unknown placeholder {secret}"));
   }
 
+  TEST_CASE("a layout's secret_copy parses into its read query and DeviceSecret group") {
+    const std::string profile = R"({"name":"m","layouts":{
+      "triplet":{"slots":[{"name":"S","write":"AT+X=\"{pk}\",\"{dn}\",\"{ds}\"",
+        "read":{"command":"AT+X?","pattern":"^(.*)$"},"fields":{"ds":1}}],
+        "secret_copy":{"name":"NVM copy","read":{"command":"AT+NVMDS?","prefix":"+NVMDS:",
+          "pattern":"^\\+NVMDS: *(\"?)([^\"]*)\\1$","absent":"^\\+NVMDS: *\"\"$",
+          "timeout_ms":700,"optional":false},"fields":{"ds":2}}},
+      "secret":{"slots":[{"name":"S","value":"{ds}","write":"AT+X=\"{value}\"",
+        "read":{"command":"AT+X?","pattern":"^(.*)$"},"fields":{"ds":1}}]}}})";
+    auto p = parse_profile(profile, "m.json");
+    REQUIRE_MESSAGE(p, (p ? std::string() : p.error().message));
+    const ProfileLayout* triplet = p->layout("triplet");
+    REQUIRE(triplet != nullptr);
+    REQUIRE(triplet->secret_copy.has_value());
+    const ProfileSecretCopy& copy = *triplet->secret_copy;
+    CHECK(copy.name == "NVM copy");
+    CHECK(copy.read.command == "AT+NVMDS?");
+    CHECK(copy.read.prefix == std::optional<std::string>("+NVMDS:"));
+    CHECK(copy.read.timeout == std::chrono::milliseconds(700));
+    CHECK_FALSE(copy.read.optional);
+    CHECK(copy.read.secret); // forced: the copy is a DeviceSecret
+    CHECK(copy.read.absent_re.has_value());
+    CHECK(copy.ds_group == 2);
+    const ProfileLayout* secret = p->layout("secret");
+    REQUIRE(secret != nullptr);
+    CHECK_FALSE(secret->secret_copy.has_value());
+    for (const auto& name : builtin_profile_names()) {
+      CAPTURE(name);
+      auto b = builtin_profile(name);
+      REQUIRE(b);
+      for (const auto& l : b->layouts) {
+        CHECK_FALSE(l.secret_copy.has_value()); // a copy needs the customer's script
+      }
+    }
+  }
+
+  TEST_CASE("a bad secret_copy is a config error naming its JSON path and the fix") {
+    const std::string base = R"({"name":"m","layouts":{"secret":{"slots":[{"name":"S",
+      "value":"{ds}","write":"AT+X=\"{value}\"","read":{"command":"AT+X?","pattern":"^(.*)$"},
+      "fields":{"ds":1}}],"secret_copy":COPY}}})";
+    const auto with = [&](const std::string& copy) {
+      std::string text = base;
+      return parse_profile(text.replace(text.find("COPY"), 4, copy), "m.json");
+    };
+    const std::string read = R"("read":{"command":"AT+NVMDS?","pattern":"^\\+NVMDS: \"(.*)\"$"})";
+    REQUIRE(with(R"({"name":"NVM copy",)" + read + R"(,"fields":{"ds":1}})"));
+    const std::pair<std::string, std::string> cases[] = {
+        {"[1]", "m.json: layouts.secret.secret_copy: must be an object like"},
+        {R"({)" + read + R"(,"fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy: missing \"name\""},
+        {R"({"name":"",)" + read + R"(,"fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy.name: must not be empty"},
+        {R"({"name":"C","fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy: missing \"read\""},
+        {R"({"name":"C","read":{"command":"AT+NVMDS?"},"fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy.read: missing \"pattern\""},
+        {R"({"name":"C","read":{"command":"AT+N?","pattern":"^(.*$"},"fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy.read.pattern: invalid regular expression"},
+        {R"({"name":"C","read":{"command":"AT+N?","pattern":"^(.*)$","optional":"yes"},
+           "fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy.read.optional: must be true or false"},
+        {R"({"name":"C",)" + read + "}",
+         "m.json: layouts.secret.secret_copy.fields: must be {\"ds\": N}"},
+        {R"({"name":"C",)" + read + R"(,"fields":{"pk":1}})",
+         "m.json: layouts.secret.secret_copy.fields: must be {\"ds\": N}"},
+        {R"({"name":"C",)" + read + R"(,"fields":{"ds":1,"dn":1}})",
+         "m.json: layouts.secret.secret_copy.fields: must be {\"ds\": N}"},
+        {R"({"name":"C",)" + read + R"(,"fields":{"ds":2}})",
+         "m.json: layouts.secret.secret_copy.fields.ds: must be a capture group of read.pattern "
+         "(1..1)"},
+        {R"({"name":"C",)" + read + R"(,"fields":{"ds":"1"}})",
+         "m.json: layouts.secret.secret_copy.fields.ds: must be a capture group"},
+        {R"({"name":"C","write":"AT+NVMDS=\"{ds}\"",)" + read + R"(,"fields":{"ds":1}})",
+         "m.json: layouts.secret.secret_copy.write: a secret copy is written by the module's own "
+         "software"},
+    };
+    for (const auto& [copy, want] : cases) {
+      CAPTURE(copy);
+      auto p = with(copy);
+      REQUIRE_FALSE(p);
+      CHECK(p.error().kind == ErrorKind::config);
+      CHECK_MESSAGE(p.error().message.starts_with(want), p.error().message);
+      CHECK(p.error().message.ends_with("(see docs/module-profiles.md)"));
+    }
+  }
+
   TEST_CASE("render_template") {
     CHECK(render_template("AT+WISN=\"{value}\"", {{"value", "abc"}}) == "AT+WISN=\"abc\"");
     CHECK(render_template("{pk}|{dn}|{ds}", {{"pk", "P"}, {"dn", "D"}, {"ds", "S"}}) == "P|D|S");

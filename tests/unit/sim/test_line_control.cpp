@@ -164,6 +164,53 @@ TEST_SUITE("sim::line control commands") {
     CHECK_FALSE(parse_control_line("insert 0 490154203237518", ModuleKind::esp_at, 1));
     CHECK_FALSE(parse_control_line("insert 0 24:0a:c4:aa:bb:cc", ModuleKind::luat, 1));
   }
+
+  TEST_CASE("connected and set-copy parse on a luat line") {
+    auto c = parse_control_line("connected 1", ModuleKind::luat, 2);
+    REQUIRE(c);
+    CHECK(c->verb == Verb::connected);
+    CHECK(c->index == 1u);
+    CHECK(c->value.empty());
+    CHECK(to_string(c->verb) == "connected");
+
+    c = parse_control_line("  set-copy 0   an0ther copy|x ", ModuleKind::luat, 2);
+    REQUIRE(c);
+    CHECK(c->verb == Verb::set_copy);
+    CHECK(c->index == 0u);
+    CHECK(c->value == "an0ther copy|x");
+    CHECK(to_string(c->verb) == "set-copy");
+  }
+
+  TEST_CASE("bad connected and set-copy lines are refused, never quoting the value") {
+    const char* bad[] = {"connected",
+                         "connected 2",
+                         "connected x",
+                         "connected all",
+                         "connected 1 s3cret",
+                         "set-copy 1",
+                         "set-copy 1   ",
+                         "set-copy s3cret",
+                         "set-copy all s3cret",
+                         "set-copy 7 s3cret"};
+    for (const char* line : bad) {
+      CAPTURE(line);
+      const auto c = parse_control_line(line, ModuleKind::luat, 2);
+      REQUIRE_FALSE(c);
+      CHECK(c.error().kind == iot::ErrorKind::usage);
+      CHECK(c.error().message.find("s3cret") == std::string::npos);
+    }
+    const auto missing = parse_control_line("set-copy 1", ModuleKind::luat, 2);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message == "set-copy needs a value");
+    for (const auto kind : {ModuleKind::quectel, ModuleKind::esp_at}) {
+      CAPTURE(to_string(kind));
+      const auto c = parse_control_line("set-copy 0 s3cret", kind, 1);
+      REQUIRE_FALSE(c);
+      CHECK(c.error().message.find("modelled on luat modules only") != std::string::npos);
+      CHECK(c.error().message.find("s3cret") == std::string::npos);
+      CHECK_FALSE(parse_control_line("connected 0", kind, 1));
+    }
+  }
 }
 
 TEST_SUITE("sim::ModuleModel set-sn") {
@@ -208,6 +255,77 @@ TEST_SUITE("sim::ModuleModel set-sn") {
     });
     CHECK_FALSE(broken.model.overwrite_sn_storage("abc"));
     CHECK_FALSE(broken.model.nvm().sn.has_value());
+  }
+}
+
+TEST_SUITE("sim::ModuleModel secret copy") {
+  TEST_CASE("Luat: AT+NVMDS? answers an empty copy until a connection copies the SN") {
+    std::optional<Nvm> persisted;
+    Bench b(ModuleKind::luat, {}, 1, [&](const Nvm& n) -> iot::Status {
+      persisted = n;
+      return {};
+    });
+    REQUIRE(b.at("ATE0") == "ATE0\r\r\nOK\r\n");
+    CHECK(b.at("AT+NVMDS?") == "\r\n+NVMDS: \"\"\r\n\r\nOK\r\n");
+    REQUIRE(b.at("AT+WISN=\"goodSecret\"") == "\r\nOK\r\n");
+    CHECK(b.at("AT+NVMDS?") == "\r\n+NVMDS: \"\"\r\n\r\nOK\r\n"); // burned, never connected
+    REQUIRE(b.model.simulate_connection());
+    CHECK(b.at("AT+NVMDS?") == "\r\n+NVMDS: \"goodSecret\"\r\n\r\nOK\r\n");
+    REQUIRE(persisted);
+    CHECK(persisted->secret_copy == "goodSecret");
+    // The SN changes behind the copy's back: the copy keeps what last connected.
+    REQUIRE(b.model.overwrite_sn_storage("c0rrupted"));
+    CHECK(b.at("AT+NVMDS?") == "\r\n+NVMDS: \"goodSecret\"\r\n\r\nOK\r\n");
+    REQUIRE(b.model.overwrite_secret_copy("badCopy"));
+    CHECK(b.at("AT+NVMDS?") == "\r\n+NVMDS: \"badCopy\"\r\n\r\nOK\r\n");
+    CHECK(persisted->secret_copy == "badCopy");
+    CHECK(b.at("AT+WISN?") == "\r\nc0rrupted\r\n\r\nOK\r\n");
+  }
+
+  TEST_CASE("Luat: a PK|DN|DS SN copies only the DeviceSecret, the copy is read-only over AT") {
+    Bench b(ModuleKind::luat);
+    REQUIRE(b.at("ATE0") == "ATE0\r\r\nOK\r\n");
+    REQUIRE(b.at("AT+CMEE=1") == "\r\nOK\r\n");
+    REQUIRE(b.at("AT+WISN=\"a1B2c3D4e5F|dev-1|theSecret\"") == "\r\nOK\r\n");
+    REQUIRE(b.model.simulate_connection());
+    CHECK(b.model.nvm().secret_copy == "theSecret");
+    CHECK(b.at("AT+NVMDS=\"x\"") == "\r\n+CME ERROR: 3\r\n");
+    CHECK(b.at("AT+NVMDS=?") == "\r\nOK\r\n");
+    CHECK(b.model.nvm().secret_copy == "theSecret");
+  }
+
+  TEST_CASE("no SN, a value the copy cannot hold, a failed save or another kind change nothing") {
+    Bench b(ModuleKind::luat);
+    const auto none = b.model.simulate_connection();
+    REQUIRE_FALSE(none);
+    CHECK(none.error().message.find("holds no SN") != std::string::npos);
+    CHECK_FALSE(b.model.overwrite_secret_copy(std::string(65, 'a')));
+    CHECK_FALSE(b.model.overwrite_secret_copy(""));
+    CHECK_FALSE(b.model.nvm().secret_copy.has_value());
+    Bench broken(ModuleKind::luat, {}, 1, [](const Nvm&) -> iot::Status {
+      return iot::fail(iot::ErrorKind::io, "disk full");
+    });
+    CHECK_FALSE(broken.model.overwrite_secret_copy("abc"));
+    CHECK_FALSE(broken.model.nvm().secret_copy.has_value());
+    Bench quectel(ModuleKind::quectel);
+    REQUIRE(quectel.model.overwrite_sn_storage("abc"));
+    CHECK_FALSE(quectel.model.simulate_connection());
+    CHECK_FALSE(quectel.model.overwrite_secret_copy("abc"));
+    CHECK_FALSE(quectel.model.nvm().secret_copy.has_value());
+  }
+
+  TEST_CASE("the copy round-trips through the NVM file") {
+    Nvm nvm = test_nvm();
+    nvm.sn = "sn";
+    nvm.secret_copy = std::string("c\"o\0py", 6);
+    const auto back = nvm_from_json(nvm_to_json(nvm, ModuleKind::luat));
+    REQUIRE(back);
+    CHECK(back->secret_copy == nvm.secret_copy);
+    CHECK(*back == nvm);
+    nvm.secret_copy.reset();
+    const auto unset = nvm_from_json(nvm_to_json(nvm, ModuleKind::luat));
+    REQUIRE(unset);
+    CHECK_FALSE(unset->secret_copy.has_value());
   }
 }
 
@@ -403,6 +521,61 @@ TEST_SUITE("sim::ProductionLine") {
     CHECK(log.find("notTheRightSecret") == std::string::npos);
     CHECK(log.find("another") == std::string::npos);
     CHECK(log.find("xxxx") == std::string::npos);
+  }
+
+  TEST_CASE("connected and set-copy rewrite the NVM file and log no secret") {
+    TempDir dir;
+    {
+      LineBench lb(dir.path, 2, ModuleKind::luat);
+      lb.command("connected 0"); // no SN yet: refused
+      CHECK_FALSE(load(dir.path / "luat-0.json").secret_copy.has_value());
+      lb.command("set-sn 0 theBurnedSecret");
+      lb.command("connected 0");
+      CHECK(load(dir.path / "luat-0.json").secret_copy == "theBurnedSecret");
+      CHECK(lb.server.model(0)->nvm().secret_copy == "theBurnedSecret");
+      lb.command("set-copy 0 aCorruptedCopy");
+      CHECK(load(dir.path / "luat-0.json").secret_copy == "aCorruptedCopy");
+      CHECK(load(dir.path / "luat-0.json").sn == "theBurnedSecret");
+      lb.command("set-copy 0 " + std::string(65, 'y'));
+      CHECK(load(dir.path / "luat-0.json").secret_copy == "aCorruptedCopy");
+      lb.command("set-copy mistypedSecret");
+      lb.command("remove 1");
+      lb.command("connected 1");
+      lb.command("set-copy 1 yetAnother");
+      const std::string log = lb.log.str();
+      CHECK(log.find("control: connected 0 failed: the module holds no SN") != std::string::npos);
+      CHECK(log.find("control: connected 0\n") != std::string::npos);
+      CHECK(log.find("control: set-copy 0\n") != std::string::npos);
+      CHECK(log.find("control: set-copy 0 failed: the secret copy holds 1-64 bytes, got 65") !=
+            std::string::npos);
+      CHECK(log.find("control: ignored 'set-copy ...': the fixture index must be a number") !=
+            std::string::npos);
+      CHECK(log.find("control: connected 1: fixture empty, ignored") != std::string::npos);
+      CHECK(log.find("control: set-copy 1: fixture empty, ignored") != std::string::npos);
+      for (const char* secret :
+           {"theBurnedSecret", "aCorruptedCopy", "yyyy", "mistypedSecret", "yetAnother"}) {
+        CAPTURE(secret);
+        CHECK(log.find(secret) == std::string::npos);
+      }
+      // A fresh module in the fixture has no copy.
+      lb.command("insert 1");
+      CHECK_FALSE(lb.server.model(1)->nvm().secret_copy.has_value());
+    }
+    // A restart gives fixture 0 its copy back.
+    LineBench again(dir.path, 2, ModuleKind::luat);
+    CHECK(again.server.model(0)->nvm().secret_copy == "aCorruptedCopy");
+    CHECK_FALSE(again.server.model(1)->nvm().secret_copy.has_value());
+  }
+
+  TEST_CASE("an ignored set-sn line without its index does not log the value") {
+    TempDir dir;
+    LineBench lb(dir.path, 1);
+    lb.command("set-sn s3cretValue");
+    lb.command("set-sn s3cretValue more");
+    const auto lines = lines_of(lb.log.str());
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == "control: ignored 'set-sn ...': the fixture index must be a number");
+    CHECK(lines[1] == "control: ignored 'set-sn ...': the fixture index must be a number");
   }
 
   TEST_CASE("bad lines are logged and ignored, comments and blank lines silently") {

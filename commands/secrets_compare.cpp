@@ -460,6 +460,7 @@ Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, C
     auto reading = IOT_TRY(read_stable(session, layout, port, ReadScope::brief));
     ModuleRow row;
     row.port = port;
+    row.copy_secret = reading.secret_copy;
     const auto& creds = reading.credentials;
     if (creds && !creds->device_secret.empty()) {
       row.module = SecretEvidence::Module::secret;

@@ -115,6 +115,42 @@ run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices devices.csv "${la
 expect_rc 0 "both secrets of the devices file are accepted"
 expect_err '2 match' "counted"
 
+# --- the module's saved copy (seed FAQ §3.2) as the reference -------------------------------
+repo=$(cd "$here/../.." && pwd)
+copy_profile=(--module-profile "$repo/docs/profiles/luat-nvm-copy.json" --layout triplet)
+fifo="$IOT_TMP/copy.ctl"
+line_ports=("${sim_ports[@]}")
+sim_start "$IOT_TMP/copy" --count 1 --module luat --urc-rate 0 --control "$fifo"
+cport=${sim_ports[0]}
+sim_ports=("${line_ports[@]}")
+control() { # control CMD: one FIFO line, then wait until the simulator logged it
+  local before i
+  before=$(grep -c '^control: ' "$IOT_TMP/copy/sim.err" || true)
+  printf '%s\n' "$1" >"$fifo"
+  for i in $(seq 50); do
+    [ "$(grep -c '^control: ' "$IOT_TMP/copy/sim.err" || true)" -gt "$before" ] && return 0
+    sleep 0.1
+  done
+  fail "the simulator did not apply '${1%% *}'"
+}
+control "set-sn 0 $pk|dev-a|$s_a"
+control "connected 0" # the device script saved the secret that connected
+control "set-sn 0 $pk|dev-a|$bad" # then the SN changed
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "$cport" "${copy_profile[@]}" "${lab[@]}"
+expect_rc 6 "the SN changed after the last connection"
+row=$(python3 -c 'import csv,sys; r=list(csv.DictReader(sys.stdin))[0]; print(r["verdict"], r["copy_fp"] != r["module_fp"] and r["copy_fp"] != "")' <<<"$out")
+[ "$row" = "module-side True" ] && ok || fail "the copy pins it on the SN: $row ($out)"
+expect_out "module's saved copy" "the copy is named as the reference"
+control "set-sn 0 $pk|dev-b|$s_b_old"
+control "connected 0" # dev-b's secret connected once; the cloud changed it since
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "$cport" "${copy_profile[@]}" "${lab[@]}"
+expect_rc 6 "the module still holds what last connected"
+[ "$(python3 -c 'import csv,sys; print(list(csv.DictReader(sys.stdin))[0]["verdict"])' <<<"$out")" = cloud-side ] &&
+  ok || fail "SN = copy, refused: cloud-side ($out)"
+run "$IOTFLEET" "${cloud[@]}" -o json --show-secrets secrets compare --port "$cport" "${copy_profile[@]}" \
+  "${lab[@]}"
+expect_out "\"copy_secret\": \"$s_b_old\"" "--show-secrets shows the copy"
+
 # --- a probe that learns nothing, bad combinations --------------------------------------------
 closed=$(free_port)
 run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --port "${sim_ports[0]}" "${mods[@]}" --probe \

@@ -196,6 +196,19 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
   auto scope = IOT_TRY(open_scope(&opts.device, k_one_device, opts.product_key, ctx));
   const auto d =
       IOT_TRY(scope.cloud.api->query_device_detail({scope.product_key, scope.names.front(), {}}));
+  const auto tags = IOT_TRY_CTX(
+      scope.cloud.api->query_device_prop({scope.product_key, d.device_name, d.iot_id}), "its tags");
+  const auto groups =
+      IOT_TRY_CTX(scope.cloud.api->query_device_group_by_device(scope.product_key, d.device_name),
+                  "its groups");
+  std::string tag_text;
+  for (const auto& tag : tags) {
+    tag_text += (tag_text.empty() ? "" : ", ") + tag.key + "=" + tag.value;
+  }
+  std::string group_text;
+  for (const auto& g : groups) {
+    group_text += (group_text.empty() ? "" : ", ") + g.name + (g.dynamic() ? " (dynamic)" : "");
+  }
   core::Table t;
   t.single = true;
   t.columns = {"product_key",
@@ -209,6 +222,8 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
                "created",
                "activated",
                "last_online",
+               "tags",
+               "groups",
                "device_secret"};
   t.add_row({d.product_key,
              opt_text(d.product_name),
@@ -221,6 +236,8 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
              opt_text(d.utc_create),
              opt_text(d.utc_active),
              opt_text(d.utc_online),
+             opt_text(tag_text),
+             opt_text(group_text),
              secret_or_none(d.device_secret)});
   return t;
 }
@@ -551,6 +568,8 @@ void register_devices(CLI::App& app, Context& ctx) {
   reset->callback([&ctx, reset_opts] {
     ctx.output->emit(value_or_throw(run_devices_reset(*reset_opts, ctx)));
   });
+
+  register_devices_recreate(devices, ctx);
 }
 
 } // namespace iot::commands

@@ -49,6 +49,8 @@ struct DevicesBatchRegisterOptions {
 };
 
 void register_devices(CLI::App& app, Context& ctx);
+// `devices recreate` (commands/devices_recreate.cpp), under the `devices` group.
+void register_devices_recreate(CLI::App* devices, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_register(const DevicesRegisterOptions& opts,

@@ -475,3 +475,83 @@ TEST_CASE("ledger: registrations are never deleted and an issued secret never ch
   CHECK_FALSE(db.exec("DELETE FROM registrations").has_value());
   CHECK_FALSE(db.exec("UPDATE registrations SET secret = 'other'").has_value());
 }
+
+TEST_CASE("ledger: a recreation is journaled step by step and its new secret reaches the pool") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "ledger.db");
+  REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false).value().added == 2);
+  const auto imported = ledger->find("dev1000", std::string("a1B2c3D4e5F")).value().at(0);
+  // dev0001 is burned into a module; dev0002 is still available.
+  auto claim = ledger->claim(request_for("356938035643809")).value();
+  REQUIRE(claim);
+  REQUIRE(claim->record.device_name == "dev1000");
+  REQUIRE(ledger->mark_attempted({"a1B2c3D4e5F", "dev1000"}, k_actor));
+  REQUIRE(ledger->mark_burned({"a1B2c3D4e5F", "dev1000"}, k_actor, "verified"));
+
+  Recreation plan;
+  plan.product_key = "a1B2c3D4e5F";
+  plan.device_name = "dev1000";
+  plan.old_iot_id = "old-iot-id";
+  plan.old_secret = imported.secret;
+  plan.metadata = R"({"nickname":"Pump_01","tags":[{"key":"site","value":"north"}]})";
+  auto r = ledger->begin_recreation(plan, k_actor).value();
+  CHECK(r.id > 0);
+  CHECK(r.step == RecreateStep::planned);
+  // One unfinished recreation per device.
+  const auto twice = ledger->begin_recreation(plan, k_actor);
+  REQUIRE_FALSE(twice.has_value());
+  CHECK(twice.error().kind == ErrorKind::usage);
+  CHECK(twice.error().message.find("--resume") != std::string::npos);
+
+  r.step = RecreateStep::deleted;
+  r.detail = "deleted";
+  CHECK(ledger->advance_recreation(r, k_actor).value().empty());
+  // A registered step needs the new secret.
+  r.step = RecreateStep::registered;
+  CHECK_FALSE(ledger->advance_recreation(r, k_actor).has_value());
+  r.new_iot_id = "new-iot-id";
+  r.new_secret = "new-secret-xxxxxxxxxxxxxxxxxxxxxx";
+  const auto pool = ledger->advance_recreation(r, k_actor).value();
+  CHECK(pool.find("bound to that module") != std::string::npos);
+  auto now = ledger->find("dev1000", std::string("a1B2c3D4e5F")).value().at(0);
+  CHECK(now.secret == "new-secret-xxxxxxxxxxxxxxxxxxxxxx");
+  CHECK(now.state == TripletState::bound);
+  CHECK(now.imei == "356938035643809"); // the same module gets it on its next provision
+  // Steps never go back.
+  r.step = RecreateStep::deleted;
+  CHECK_FALSE(ledger->advance_recreation(r, k_actor).has_value());
+
+  auto open = ledger->recreations(std::nullopt, true).value();
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].step == RecreateStep::registered);
+  CHECK(open[0].old_secret == imported.secret); // kept: the superseded secret
+  CHECK(open[0].metadata == plan.metadata);
+  r.step = RecreateStep::restored;
+  REQUIRE(ledger->advance_recreation(r, k_actor));
+  CHECK(ledger->recreations(std::nullopt, true).value().empty());
+  CHECK(ledger->recreations(TripletKey{"a1B2c3D4e5F", "dev1000"}, false).value().size() == 1);
+  // Finished: the device may be re-created again.
+  CHECK(ledger->begin_recreation(plan, k_actor).has_value());
+
+  // An available triplet keeps its state; a device not in the pool is added.
+  Recreation other = plan;
+  other.device_name = "dev1001";
+  auto r2 = ledger->begin_recreation(other, k_actor).value();
+  r2.step = RecreateStep::registered;
+  r2.new_secret = "second-new-secret-xxxxxxxxxxxxxxxx";
+  CHECK(ledger->advance_recreation(r2, k_actor).value().find("available") != std::string::npos);
+  CHECK(ledger->find("dev1001", std::string("a1B2c3D4e5F")).value().at(0).state ==
+        TripletState::available);
+  Recreation fresh = plan;
+  fresh.device_name = "dev0099";
+  auto r3 = ledger->begin_recreation(fresh, k_actor).value();
+  r3.step = RecreateStep::registered;
+  r3.new_secret = "third-new-secret-xxxxxxxxxxxxxxxxx";
+  CHECK(ledger->advance_recreation(r3, k_actor).value().find("added") != std::string::npos);
+  // The audit trail has each step, never a secret.
+  const auto events = ledger->events(100, std::string("dev1000")).value();
+  CHECK(events.size() >= 5);
+  for (const auto& e : events) {
+    CHECK(e.detail.find("new-secret") == std::string::npos);
+  }
+}

@@ -78,7 +78,8 @@ std::int64_t available(Ledger& ledger) {
 void make_schema_1(const fs::path& path) {
   open_or_die(path)->import(rows(2), "a.csv", k_actor, false).value();
   auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
-  REQUIRE(db.exec("DROP TABLE registrations; PRAGMA user_version = 1").has_value());
+  REQUIRE(db.exec("DROP TABLE registrations; DROP TABLE recreations; PRAGMA user_version = 1")
+              .has_value());
 }
 
 template <class R> std::string error_of(const R& result) {
@@ -266,6 +267,7 @@ TEST_CASE("ledger open: an older schema reads as it is, and is migrated by a wri
     auto reader = open_or_die(path, mode(OpenMode::read));
     CHECK(available(*reader) == 2);
     CHECK(reader->registrations({"a1B2c3D4e5F", "dev1000"}).value().empty());
+    CHECK(reader->recreations(std::nullopt, false).value().empty());
   }
   CHECK(user_version(path) == 1);
   auto writer = open_or_die(path, mode(OpenMode::existing));

@@ -120,8 +120,9 @@ current(cloud::IotApi& api, const std::string& pk, const std::string& dn) {
 std::string next_step(const Carried& c, const std::string& dn, const std::string& pool) {
   if (c.scheme == "product") {
     return "one-type-one-secret: the re-created device is not activated yet, so on its next boot "
-           "the module registers dynamically and receives the new secret (a module that still "
-           "holds the old DeviceSecret must have it cleared first)";
+           "the module registers dynamically and receives its secret (at a station: `iotfleet "
+           "provision --port P --register`; a module that still holds the old DeviceSecret "
+           "needs --overwrite)";
   }
   if (pool.find("bound to that module") != std::string::npos) {
     return "burn the new secret: `iotfleet provision --port P` on the module of " + dn;
@@ -208,6 +209,7 @@ public:
     plan.old_secret = device->device_secret;
     plan.metadata = metadata_json(c);
     plan.to_pool = !m_opts.out_file;
+    plan.scheme = c.scheme == "product" ? core::Scheme::product : core::Scheme::device;
     plan.detail = "metadata read: nickname, " + std::to_string(c.tags.size()) + " tag(s), " +
                   std::to_string(c.groups.size()) + " group(s)";
     auto r = IOT_TRY(m_ledger.ledger->begin_recreation(plan, m_ledger.actor));

@@ -109,6 +109,7 @@ CREATE TABLE recreations (
   old_secret  TEXT NOT NULL DEFAULT '',
   new_secret  TEXT NOT NULL DEFAULT '',
   to_pool     INTEGER NOT NULL DEFAULT 1,
+  scheme      TEXT NOT NULL DEFAULT 'device' CHECK (scheme IN ('device', 'product')),
   started_at  INTEGER NOT NULL,
   updated_at  INTEGER NOT NULL,
   station     TEXT NOT NULL DEFAULT '',
@@ -565,8 +566,8 @@ public:
       IOT_TRY(Statement::run(m_db,
                              "INSERT INTO recreations (product_key, device_name, step, old_iot_id, "
                              "metadata, old_secret, to_pool, started_at, updated_at, station, pid, "
-                             "detail) VALUES (?1, ?2, 'planned', ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, "
-                             "?10)",
+                             "detail, scheme) VALUES (?1, ?2, 'planned', ?3, ?4, ?5, ?6, ?7, ?7, "
+                             "?8, ?9, ?10, ?11)",
                              r.product_key,
                              r.device_name,
                              r.old_iot_id,
@@ -576,7 +577,8 @@ public:
                              r.started_at_ms,
                              r.station,
                              r.pid,
-                             r.detail));
+                             r.detail,
+                             std::string(to_string(r.scheme))));
       r.id = m_db.last_insert_rowid();
       return append_event(recreation_event(r, actor, "planned", r.detail));
     }));
@@ -631,7 +633,7 @@ public:
     std::lock_guard lock(m_mutex);
     std::string sql = "SELECT id, product_key, device_name, step, old_iot_id, new_iot_id, "
                       "metadata, old_secret, new_secret, to_pool, started_at, updated_at, "
-                      "station, pid, detail FROM recreations WHERE 1 = 1";
+                      "station, pid, detail, scheme FROM recreations WHERE 1 = 1";
     if (key) {
       sql += " AND product_key = ?1 AND device_name = ?2";
     }
@@ -658,6 +660,7 @@ public:
       r.station = s.text(12);
       r.pid = s.integer(13);
       r.detail = s.text(14);
+      r.scheme = s.text(15) == "product" ? core::Scheme::product : core::Scheme::device;
       out.push_back(std::move(r));
     }
     return out;
@@ -979,6 +982,29 @@ private:
     }
     if (current->scheme != core::Scheme::device) {
       return std::string("the pool's triplet is one-type-one-secret (ProductSecret): unchanged");
+    }
+    if (r.scheme == core::Scheme::product) {
+      // Dynamic registration: the module asks again; nothing is bound to it any more.
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE triplets SET secret = ?3, state = 'available', imei = '', "
+                             "iccid = '', station = '', port = '', owner_pid = 0, updated_at = ?4 "
+                             "WHERE product_key = ?1 AND device_name = ?2",
+                             r.product_key,
+                             r.device_name,
+                             r.new_secret,
+                             time));
+      IOT_TRY(
+          Statement::run(m_db,
+                         "UPDATE registrations SET status = 'superseded', detail = ?3 WHERE "
+                         "product_key = ?1 AND device_name = ?2 AND status IN ('issued', "
+                         "'pending')",
+                         r.product_key,
+                         r.device_name,
+                         "the device was re-created on the cloud at " + core::iso8601_utc(time)));
+      return "the pool's triplet (was " + std::string(to_string(current->state)) +
+             (current->imei.empty() ? "" : ", IMEI " + current->imei) +
+             ") is available again with the re-created device's secret: the module registers "
+             "dynamically anew (`iotfleet provision --register` or its firmware)";
     }
     if (current->state == TripletState::available) {
       IOT_TRY(Statement::run(m_db,

@@ -184,6 +184,7 @@ struct Recreation {
   std::string old_secret; // the DeviceSecret before. SECRET.
   std::string new_secret; // the DeviceSecret after ("" until registered). SECRET.
   bool to_pool = true;    // registered: the new secret goes into the pool (not only to a file)
+  core::Scheme scheme = core::Scheme::device; // product: one-type-one-secret (dynamic)
   std::int64_t started_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::string station;
@@ -257,7 +258,9 @@ public:
   // event; steps only move forward. At `registered` the pool is updated in the same transaction
   // (a device-scheme triplet gets the new secret: available stays available, claimed / bound /
   // burned become bound to the same IMEI, so the next `provision` of that module burns the new
-  // secret; not in the pool and to_pool: added, available). Returns what happened to the pool
+  // secret; not in the pool and to_pool: added, available). A one-type-one-secret recreation
+  // (scheme product) makes the device's triplet available again instead (its module registers
+  // dynamically anew) and supersedes its issued registrations. Returns what happened to the pool
   // ("" when nothing).
   [[nodiscard]] virtual Result<std::string> advance_recreation(const Recreation& r,
                                                                const Actor& actor) = 0;

@@ -100,11 +100,17 @@ expect_rc 0 "the repaired module's secret is accepted"
 old2=$(iot_id_of dev-r2)
 "$IOTFLEET" "${cloud[@]}" devices recreate dev-r2 --yes --product-key "$pk" >kill.out 2>kill.err &
 victim=$!
-for i in $(seq 200); do
-  [ "$(iot_id_of dev-r2)" = "" ] && break
-  sleep 0.01
-done
-kill -9 "$victim"
+# One process polls the emulator's state every 5 ms and kills at the first moment dev-r2 is gone.
+python3 - "$db" "$victim" <<'PY' || fail "dev-r2 never disappeared"
+import os, signal, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=5)
+for _ in range(3000):
+    if db.execute("select 1 from devices where device_name='dev-r2'").fetchone() is None:
+        os.kill(int(sys.argv[2]), signal.SIGKILL)
+        sys.exit(0)
+    time.sleep(0.005)
+sys.exit(1)
+PY
 wait "$victim" 2>/dev/null || true
 [ "$(iot_id_of dev-r2)" = "" ] && ok || fail "killed after DeleteDevice, before RegisterDevice ($(cat kill.err))"
 step=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select step from recreations where device_name=? order by id desc", ("dev-r2",)).fetchone()[0])' "$IOTFLEET_LEDGER")

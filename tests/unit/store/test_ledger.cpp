@@ -555,3 +555,32 @@ TEST_CASE("ledger: a recreation is journaled step by step and its new secret rea
     CHECK(e.detail.find("new-secret") == std::string::npos);
   }
 }
+
+TEST_CASE("ledger: a one-type-one-secret recreation frees the triplet for a new registration") {
+  TempDir dir;
+  auto ledger = open_or_die(dir.path / "ledger.db");
+  const TripletKey key{"a1B2c3D4e5F", "356938035643809"};
+  auto reg = ledger->begin_registration(key, k_actor).value();
+  REQUIRE(ledger->record_registration(reg, "issued-secret-xxxxxxxxxxxxxxxxxxx", k_actor));
+  auto claim = ledger->claim(request_for("356938035643809")).value();
+  REQUIRE(claim);
+  REQUIRE(ledger->mark_attempted(key, k_actor));
+  REQUIRE(ledger->mark_burned(key, k_actor, "verified"));
+
+  Recreation plan;
+  plan.product_key = key.product_key;
+  plan.device_name = key.device_name;
+  plan.scheme = core::Scheme::product;
+  auto r = ledger->begin_recreation(plan, k_actor).value();
+  r.step = RecreateStep::registered;
+  r.new_secret = "recreated-secret-xxxxxxxxxxxxxxxx";
+  CHECK(ledger->advance_recreation(r, k_actor).value().find("registers dynamically") !=
+        std::string::npos);
+  const auto now = ledger->find(key.device_name, key.product_key).value().at(0);
+  CHECK(now.state == TripletState::available);
+  CHECK(now.imei.empty());
+  const auto history = ledger->registrations(key).value();
+  REQUIRE(history.size() == 1);
+  CHECK(history[0].status == RegistrationStatus::superseded);
+  CHECK(ledger->recreations(key, false).value().at(0).scheme == core::Scheme::product);
+}

@@ -464,6 +464,7 @@ Result<core::Table> run_devices_recreate(const RecreateOptions& opts, Context& c
   std::size_t refused = 0; // failed for a reason of the request (ONLINE, an unfinished one)
   std::size_t total = 0;
   std::optional<Error> stop;
+  Error last;
   const auto one = [&](const std::string& dn, const Status& s) {
     ++total;
     if (s) {
@@ -475,7 +476,10 @@ Result<core::Table> run_devices_recreate(const RecreateOptions& opts, Context& c
     }
     ++failed;
     refused += s.error().kind == ErrorKind::usage ? 1 : 0;
-    ctx.output->warn(s.error().message);
+    last = s.error();
+    if (names.size() != 1 || opts.resume) {
+      ctx.output->warn(s.error().message);
+    }
     recreator.table().add_row({pk,
                                dn,
                                std::string("failed"),
@@ -521,6 +525,9 @@ Result<core::Table> run_devices_recreate(const RecreateOptions& opts, Context& c
     ctx.output->emit(recreator.table());
     return fail(*stop);
   }
+  if (failed > 0 && total == 1 && names.size() == 1 && !opts.resume) {
+    return fail(last); // one device: its own error, nothing to tabulate
+  }
   if (failed > 0) {
     ctx.output->emit(recreator.table());
     const ErrorKind kind = failed < total      ? ErrorKind::partial
@@ -528,8 +535,8 @@ Result<core::Table> run_devices_recreate(const RecreateOptions& opts, Context& c
                                                : ErrorKind::cloud;
     return fail(kind,
                 std::to_string(failed) + " of " + std::to_string(total) +
-                    " devices were not re-created (see the table; the journal keeps each one's "
-                    "state: --resume finishes them)");
+                    " devices were not re-created (see the table); those the ledger journaled "
+                    "are finished by `iotfleet devices recreate --resume`");
   }
   return recreator.table();
 }

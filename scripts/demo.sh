@@ -133,15 +133,18 @@ password_file $demo_dir/mqtt.passwd
 user $(id -un)
 CONF
 "$mosquitto_bin" -c "$demo_dir/mosquitto.conf" >"$demo_dir/mosquitto.log" 2>&1 &
-sim_pids+=($!)
+mqtt_pid=$!
+sim_pids+=("$mqtt_pid")
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && break; sleep 0.1; done
 probe=("$iotfleet" "${cloud[@]}" creds probe --port "${line_ports[1]}" --product-key a1DemoPK001
   --mqtt-endpoint "127.0.0.1:$mqtt_port")
 set +e
-step "Ask the MQTT endpoint: is module 1's secret the cloud's? (exit 6: module side)" "${probe[@]}"
+step "Ask the MQTT endpoint itself, no snapshot: module 1's secret (exit 6: module side)" \
+  "$iotfleet" "${cloud[@]}" secrets compare --probe --port "${line_ports[1]}" \
+  --product-key a1DemoPK001 --with-ledger --mqtt-endpoint "127.0.0.1:$mqtt_port"
 rc=$?
 set -e
-[ "$rc" = 6 ] || { echo "demo: creds probe exited $rc, expected 6 (bad credentials)" >&2; exit 1; }
+[ "$rc" = 6 ] || { echo "demo: secrets compare --probe exited $rc, expected 6" >&2; exit 1; }
 step "Repair (seed FAQ §3, module side): free its ledger record for the rework..." "$iotfleet" \
   pool release "${line_imeis[1]}" --force --reason "SN corrupted in the field, rework"
 step "...and burn the ledger's secret into module 1 again" "$iotfleet" provision \
@@ -179,6 +182,37 @@ step "Registering them again sends nothing: the ledger has their secrets" "$iotf
   --product-secret-file "$demo_dir/product.secret"
 step "What a line-2 device connects with (MQTT, from the ledger, masked)" \
   "$iotfleet" creds mqtt "${line2_imeis[0]}" --product-key a1DemoDyn01
+# Line-2 module 0 connects (the device is activated), then loses its secret in the field: asking
+# the cloud again is refused (6289), as dynamic registration ends at activation (seed FAQ §3).
+dyn0=${line2_imeis[0]}
+mapfile -t line2_ports < <(cut -d' ' -f1 "$demo_dir/line2.out")
+curl -sS --cacert "$demo_dir/cloud/ca.pem" --data-binary "productKey=a1DemoDyn01&deviceName=$dyn0&status=OFFLINE" \
+  "$(head -1 "$demo_dir/cloud.url")/_emulator/activate" >/dev/null
+set +e
+step "The module asks for its secret again, as its firmware would (refused: 6289, active)" \
+  "$iotfleet" "${cloud[@]}" --ledger "$demo_dir/field.db" dynreg "$dyn0" --product-key a1DemoDyn01 \
+  --product-secret-file "$demo_dir/product.secret"
+rc=$?
+set -e
+[ "$rc" != 0 ] || { echo "demo: dynreg of an activated device succeeded" >&2; exit 1; }
+step "Repair (seed FAQ §3.3): re-create the device, keeping its nickname, tags and groups" \
+  "$iotfleet" "${cloud[@]}" devices recreate "$dyn0" --product-key a1DemoDyn01 --yes
+step "The re-created device is not activated: the module registers dynamically again" \
+  "$iotfleet" "${cloud[@]}" dynreg "$dyn0" --product-key a1DemoDyn01 --force \
+  --product-secret-file "$demo_dir/product.secret"
+step "...and the station burns what it was issued" "$iotfleet" "${cloud[@]}" provision \
+  --port "${line2_ports[0]}" -m quectel --register --product-key a1DemoDyn01 \
+  --product-secret-file "$demo_dir/product.secret" --overwrite
+# The lab broker learns the cloud's current secret of that device, as Aliyun's endpoint would.
+dyn_secret=$("$iotfleet" "${cloud[@]}" --show-secrets -o json devices show "$dyn0" \
+  --product-key a1DemoDyn01 | jq -r .device_secret)
+dyn_pw=$(printf 'clientIda1DemoDyn01.%sdeviceName%sproductKeya1DemoDyn01' "$dyn0" "$dyn0" |
+  openssl dgst -sha256 -hmac "$dyn_secret" | awk '{print toupper($NF)}')
+mosquitto_passwd -b "$demo_dir/mqtt.passwd" "$dyn0&a1DemoDyn01" "$dyn_pw"
+kill -HUP "$mqtt_pid"
+sleep 0.3
+step "Ask the endpoint: line-2 module 0's secret is accepted" "$iotfleet" "${cloud[@]}" \
+  creds probe --port "${line2_ports[0]}" -m quectel --mqtt-endpoint "127.0.0.1:$mqtt_port"
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv

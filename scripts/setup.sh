@@ -14,6 +14,7 @@ packages=(
   mosquitto        # the real MQTT broker the creds probe tests start on 127.0.0.1
   clang clang-format libclang-rt-14-dev openssl python3
   jq       # tests and the demo read JSON output with it; bench/diagnose.sh compares with it
+  curl     # tests and the demo call the emulator's test endpoints (/_emulator/activate)
   procps   # ps / kill in the crash tests
   chromium # headless: the diagnose fleet --html test renders the report
 )

@@ -1029,34 +1029,33 @@ private:
            "its port burns it (the module still holds the old one)";
   }
 
+  // An audit event of a device's cloud-side step (no IMEI: the module is not involved).
+  static Event device_event(const TripletKey& key,
+                            const Actor& actor,
+                            std::string_view action,
+                            std::string_view outcome,
+                            std::string_view detail) {
+    return Event{now_ms(),
+                 actor.station,
+                 actor.port,
+                 "",
+                 key.product_key,
+                 key.device_name,
+                 std::string(action),
+                 std::string(outcome),
+                 std::string(detail)};
+  }
   static Event recreation_event(const Recreation& r,
                                 const Actor& actor,
                                 std::string_view outcome,
                                 std::string_view detail) {
-    return Event{now_ms(),
-                 actor.station,
-                 actor.port,
-                 "",
-                 r.product_key,
-                 r.device_name,
-                 "recreate",
-                 std::string(outcome),
-                 std::string(detail)};
+    return device_event({r.product_key, r.device_name}, actor, "recreate", outcome, detail);
   }
-
   static Event registration_event(const Registration& r,
                                   const Actor& actor,
                                   std::string_view outcome,
                                   std::string_view detail) {
-    return Event{now_ms(),
-                 actor.station,
-                 actor.port,
-                 "",
-                 r.product_key,
-                 r.device_name,
-                 "register",
-                 std::string(outcome),
-                 std::string(detail)};
+    return device_event({r.product_key, r.device_name}, actor, "register", outcome, detail);
   }
 
   Status append_event(const Event& e) {

@@ -244,8 +244,8 @@ std::string failure_text(const CLI::App* app, const CLI::Error& e) {
 void warn_old_command_names(int argc, const char* const* argv, commands::Output& output) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "dynreg") {
-      return;
+    if (arg == "dynreg" || arg == "devices") {
+      return; // `iotfleet devices register` is RegisterDevice, not the old name
     }
     if (arg == "register") {
       output.warn(commands::deprecation_warning("'iotfleet register'", "'iotfleet dynreg'") +

@@ -136,6 +136,22 @@ Error unsaved_secrets(const Error& error,
 
 } // namespace
 
+std::string tags_text(const std::vector<cloud::DeviceTag>& tags) {
+  std::string out;
+  for (const auto& t : tags) {
+    out += (out.empty() ? "" : ", ") + t.key + "=" + t.value;
+  }
+  return out;
+}
+
+std::string groups_text(const std::vector<cloud::DeviceGroup>& groups) {
+  std::string out;
+  for (const auto& g : groups) {
+    out += (out.empty() ? "" : ", ") + g.name + (g.dynamic() ? " (dynamic)" : "");
+  }
+  return out;
+}
+
 Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ctx) {
   auto scope = IOT_TRY(open_scope(nullptr, k_devices, opts.product_key, ctx));
   auto* cloud = &scope.cloud;
@@ -201,14 +217,8 @@ Result<core::Table> run_devices_show(const DevicesShowOptions& opts, Context& ct
   const auto groups =
       IOT_TRY_CTX(scope.cloud.api->query_device_group_by_device(scope.product_key, d.device_name),
                   "its groups");
-  std::string tag_text;
-  for (const auto& tag : tags) {
-    tag_text += (tag_text.empty() ? "" : ", ") + tag.key + "=" + tag.value;
-  }
-  std::string group_text;
-  for (const auto& g : groups) {
-    group_text += (group_text.empty() ? "" : ", ") + g.name + (g.dynamic() ? " (dynamic)" : "");
-  }
+  const std::string tag_text = tags_text(tags);
+  const std::string group_text = groups_text(groups);
   core::Table t;
   t.single = true;
   t.columns = {"product_key",

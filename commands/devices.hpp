@@ -3,6 +3,7 @@
 // over the IoT OpenAPI (pre-registration for one-device-one-secret, batches for the factory).
 #pragma once
 
+#include "cloud/iot_api.hpp"
 #include "commands/common_options.hpp"
 #include "commands/context.hpp"
 
@@ -49,6 +50,10 @@ struct DevicesBatchRegisterOptions {
 };
 
 void register_devices(CLI::App& app, Context& ctx);
+// "k=v, k2=v2" and "name, name2 (dynamic)": how devices show and devices recreate print a
+// device's tags and groups.
+[[nodiscard]] std::string tags_text(const std::vector<cloud::DeviceTag>& tags);
+[[nodiscard]] std::string groups_text(const std::vector<cloud::DeviceGroup>& groups);
 // `devices recreate` (commands/devices_recreate.cpp), under the `devices` group.
 void register_devices_recreate(CLI::App* devices, Context& ctx);
 [[nodiscard]] Result<core::Table> run_devices_list(const DevicesListOptions& opts, Context& ctx);

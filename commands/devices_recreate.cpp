@@ -84,22 +84,6 @@ Result<Carried> parse_metadata(const std::string& text) {
   return c;
 }
 
-std::string tags_text(const std::vector<cloud::DeviceTag>& tags) {
-  std::string out;
-  for (const auto& t : tags) {
-    out += (out.empty() ? "" : ", ") + t.key + "=" + t.value;
-  }
-  return out;
-}
-
-std::string groups_text(const std::vector<cloud::DeviceGroup>& groups) {
-  std::string out;
-  for (const auto& g : groups) {
-    out += (out.empty() ? "" : ", ") + g.name + (g.dynamic() ? " (dynamic)" : "");
-  }
-  return out;
-}
-
 bool is_code(const Error& e, std::string_view code) {
   return e.message.find(code) != std::string::npos;
 }
@@ -222,7 +206,7 @@ public:
     std::string pool;
     if (r.step == RecreateStep::planned) {
       IOT_TRY(interrupted_at(r));
-      IOT_TRY(delete_old(r));
+      IOT_TRY(delete_old(r, resumed));
     }
     if (r.step == RecreateStep::deleted) {
       IOT_TRY(interrupted_at(r));
@@ -298,9 +282,13 @@ private:
 
   // planned -> deleted. A device that is already gone, or already there again under a new
   // IotId (a run that died after RegisterDevice), is taken as it is.
-  Status delete_old(Recreation& r) {
-    auto now = IOT_TRY(current(m_api, r.product_key, r.device_name));
-    if (now && now->iot_id == r.old_iot_id) {
+  // A fresh plan was made from the device just read: it is there under the old IotId.
+  Status delete_old(Recreation& r, bool resumed) {
+    std::optional<cloud::DeviceDetail> now;
+    if (resumed) {
+      now = IOT_TRY(current(m_api, r.product_key, r.device_name));
+    }
+    if (!resumed || (now && now->iot_id == r.old_iot_id)) {
       auto gone = m_api.delete_device(cloud::DeviceRef{r.product_key, r.device_name, r.old_iot_id});
       if (!gone && !is_code(gone.error(), "NotExistedDevice")) {
         return fail(gone.error().context(r.device_name + ": DeleteDevice (nothing changed; the "

@@ -44,6 +44,9 @@ expect_err 'iot.device.NotExistedDevice' "the cloud's code"
 run cli devices register reg-0001 reg-0002 --product-key $pk -O reg.csv -o csv
 expect_rc 0 "register two"
 [ "$(grep -c '^a1DevicesPk,reg-000[12],' reg.csv)" = 2 ] && ok || fail "reg.csv: $(cat reg.csv)"
+expect_no_err 'deprecated' "devices register is not the old name of dynreg: no warning"
+run cli register --help
+expect_err "'iotfleet register' is deprecated.*'iotfleet dynreg'" "the old top-level name warns"
 ls -l reg.csv | grep -q '^-rw-------' && ok || fail "reg.csv not 0600"
 run cli devices register reg-0001 reg-0003 --product-key $pk -o csv
 expect_rc 5 "one exists already"

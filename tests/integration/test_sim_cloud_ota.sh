@@ -195,8 +195,15 @@ post QueryOTAJob JobId="$job3"
 all_tasks "$job3" >"$IOT_TMP/tasks3.jsonl"
 canceled=$(jq -r 'select(.TaskStatus == "CANCELED") | .DeviceName' "$IOT_TMP/tasks3.jsonl" | wc -l)
 open=$(jq -r 'select(.TaskStatus == "QUEUED" or .TaskStatus == "NOTIFIED" or .TaskStatus == "IN_PROGRESS") | .DeviceName' "$IOT_TMP/tasks3.jsonl" | wc -l)
-echo "job 3: $canceled canceled of $(wc -l <"$IOT_TMP/tasks3.jsonl")" >&2
-[ "$open" -eq 0 ] && [ "$canceled" -ge 950 ] && ok || fail "after cancel: $open open, $canceled canceled"
+total3=$(wc -l <"$IOT_TMP/tasks3.jsonl")
+finished=$(jq -r 'select(.TaskStatus == "SUCCEEDED" or .TaskStatus == "FAILED") | .DeviceName' "$IOT_TMP/tasks3.jsonl" | wc -l)
+echo "job 3: $canceled canceled, $finished finished before the cancel, of $total3" >&2
+# How many devices finished before the cancel depends on how fast this machine is (an ASan build on
+# two busy cores finishes more in the 2.5 s); what must hold is that nothing is left open, that every
+# task is either canceled or finished, and that the cancel came while most of the job was still queued.
+[ "$open" -eq 0 ] && [ "$total3" -eq 1000 ] && [ $((canceled + finished)) -eq 1000 ] &&
+  [ "$canceled" -ge 500 ] && ok ||
+  fail "after cancel: $open open, $canceled canceled, $finished finished of $total3"
 post ListOTAJobByFirmware FirmwareId="$fw3"
 [ "$(field .Total)" = 1 ] && [ "$(field '.Data.SimpleOTAJobInfo[0].JobStatus')" = CANCELED ] && ok ||
   fail "ListOTAJobByFirmware: $out"

@@ -11,7 +11,7 @@ namespace iot::sim::cloud {
 namespace {
 
 // QPS per Alibaba Cloud account (§2). Rows marked false are our picks (docs/cloud-emulator.md).
-constexpr std::array<ActionSpec, 32> k_actions{{
+constexpr std::array<ActionSpec, 37> k_actions{{
     {"QueryDevice", 50, true, DeepRule::deep_pages, &query_device},
     {"QueryDeviceDetail", 50, true, DeepRule::none, &query_device_detail},
     {"BatchQueryDeviceDetail", 5, true, DeepRule::none, &batch_query_device_detail},
@@ -42,12 +42,17 @@ constexpr std::array<ActionSpec, 32> k_actions{{
     {"SaveDeviceProp", 50, false, DeepRule::none, &save_device_prop},
     {"QueryDeviceGroupByDevice", 50, false, DeepRule::none, &query_device_group_by_device},
     {"BatchAddDeviceGroupRelations", 10, false, DeepRule::none, &batch_add_device_group_relations},
+    {"QueryDeviceBySQL", 10, true, DeepRule::none, &query_device_by_sql},
+    {"QueryDeviceByTags", 50, false, DeepRule::none, &query_device_by_tags},
+    {"QueryDeviceListByDeviceGroup", 50, false, DeepRule::none, &query_device_list_by_device_group},
+    {"QueryDeviceGroupList", 50, false, DeepRule::none, &query_device_group_list},
     // OTA (§3).
     {"GenerateOTAUploadURL", 10, true, DeepRule::none, &generate_ota_upload_url},
     {"CreateOTAFirmware", 10, false, DeepRule::none, &create_ota_firmware},
     {"QueryOTAFirmware", 10, false, DeepRule::none, &query_ota_firmware},
     {"CreateOTAVerifyJob", 10, true, DeepRule::none, &create_ota_verify_job},
     {"CreateOTAStaticUpgradeJob", 20, true, DeepRule::none, &create_ota_static_upgrade_job},
+    {"CreateOTADynamicUpgradeJob", 20, false, DeepRule::none, &create_ota_dynamic_upgrade_job},
     {"GenerateDeviceNameListURL", 10, false, DeepRule::none, &generate_device_name_list_url},
     {"QueryOTAJob", 10, false, DeepRule::none, &query_ota_job},
     {"ListOTATaskByJob", 10, true, DeepRule::none, &list_ota_task_by_job},

@@ -167,6 +167,57 @@ json grant_json(const OssGrant& g, bool device_list, std::int64_t now) {
   return d;
 }
 
+// One entry of CreateOTAFirmware's MultiFiles.N (several files for one version: seed 001's
+// user1.bin + user2.bin).
+struct MultiFile {
+  std::string name;
+  std::int64_t size = 0;
+  std::string url;
+  std::string sign; // SignValue: the SignMethod digest, lower-case hex
+  std::string md5;  // FileMd5 (optional)
+};
+
+constexpr std::size_t k_multi_files_max = 20; // UNVERIFIED
+
+std::vector<MultiFile> multi_files_param(const ActionContext& ctx) {
+  const auto names = ctx.repeated_map("MultiFiles", "Name");
+  const auto urls = ctx.repeated_map("MultiFiles", "Url");
+  const auto sizes = ctx.repeated_map("MultiFiles", "Size");
+  const auto signs = ctx.repeated_map("MultiFiles", "SignValue");
+  const auto md5s = ctx.repeated_map("MultiFiles", "FileMd5");
+  if (names.size() > k_multi_files_max || urls.size() > k_multi_files_max) {
+    invalid("MultiFiles: at most 20 files.");
+  }
+  std::vector<MultiFile> out;
+  std::set<std::string> seen;
+  for (const auto& [n, url] : urls) {
+    const auto name = names.find(n);
+    const auto size = sizes.find(n);
+    const auto sign = signs.find(n);
+    const std::string label = "MultiFiles." + std::to_string(n);
+    if (name == names.end() || name->second.empty() || size == sizes.end() || sign == signs.end()) {
+      invalid(label + " needs Name, Size, Url and SignValue.");
+    }
+    const auto bytes = parse_int(size->second);
+    if (!bytes || *bytes < 1) {
+      invalid(label + ".Size must be a positive number of bytes.");
+    }
+    if (!seen.insert(name->second).second) {
+      invalid(label + ".Name: two files named " + name->second + ".");
+    }
+    const auto md5 = md5s.find(n);
+    out.push_back(MultiFile{name->second,
+                            *bytes,
+                            url,
+                            core::to_lower(sign->second),
+                            md5 == md5s.end() ? std::string() : core::to_lower(md5->second)});
+  }
+  if (out.size() < names.size()) {
+    invalid("MultiFiles.N.Name without MultiFiles.N.Url.");
+  }
+  return out;
+}
+
 // The uploaded object behind an object URL: refused with `code` when it is not one of ours,
 // not uploaded, of another kind or purged (not used within 60 min of the upload).
 OssObject uploaded_object(const ActionContext& ctx,
@@ -278,6 +329,98 @@ json tags_param(const ActionContext& ctx) {
     list.push_back(json{{"Key", key}, {"Value", value->second}});
   }
   return list;
+}
+
+// The parameters static and dynamic upgrade jobs share (§3), checked; `details` starts with
+// the ones QueryOTAJob echoes.
+struct JobParams {
+  std::vector<std::string> src_versions;
+  std::optional<std::int64_t> max_per_minute;
+  std::optional<std::int64_t> retry_interval;
+  std::optional<std::int64_t> retry_count;
+  std::optional<std::int64_t> timeout;
+  std::int64_t overwrite = 1;
+  json details;
+};
+
+JobParams job_params(const ActionContext& ctx) {
+  JobParams p;
+  p.src_versions = ctx.repeated("SrcVersion");
+  const auto& src_versions = p.src_versions;
+  if (src_versions.size() > k_src_versions_max) {
+    invalid("At most 10 SrcVersion.N values are allowed.");
+  }
+  for (const std::string& v : src_versions) {
+    if (!valid_version(v)) {
+      invalid("SrcVersion.N must be 1-64 of [A-Za-z0-9._-].");
+    }
+  }
+  p.max_per_minute = int_param(ctx, "MaximumPerMinute", 10, 10'000);
+  p.retry_interval = int_param(ctx, "RetryInterval", 0, 1440);
+  if (p.retry_interval && *p.retry_interval != 0 && *p.retry_interval != 10 &&
+      *p.retry_interval != 30 && *p.retry_interval != 60 && *p.retry_interval != 1440) {
+    invalid("RetryInterval must be 0, 10, 30, 60 or 1440 (minutes).");
+  }
+  p.retry_count = int_param(ctx, "RetryCount", 1, 5);
+  if (p.retry_count && *p.retry_count != 1 && *p.retry_count != 2 && *p.retry_count != 5) {
+    invalid("RetryCount must be 1, 2 or 5.");
+  }
+  if (p.retry_interval.has_value() != p.retry_count.has_value()) {
+    invalid("RetryInterval and RetryCount go together.");
+  }
+  p.timeout = int_param(ctx, "TimeoutInMinutes", 1, 1440);
+  p.overwrite = int_param(ctx, "OverwriteMode", 1, 2).value_or(1);
+  json& details = p.details;
+  if (!src_versions.empty()) {
+    details["SrcVersions"] = json{{"SrcVersion", src_versions}};
+  }
+  details["OverwriteMode"] = p.overwrite;
+  details["NeedPush"] = bool_param(ctx, "NeedPush", true);
+  details["NeedConfirm"] = bool_param(ctx, "NeedConfirm", false);
+  details["MultiModuleMode"] = bool_param(ctx, "MultiModuleMode", false);
+  details["DownloadProtocol"] = ctx.param("DownloadProtocol").value_or("HTTPS");
+  const json tags = tags_param(ctx);
+  if (!tags.empty()) {
+    details["Tags"] = json{{"OtaTagDTO", tags}};
+  }
+  return p;
+}
+
+// The FirmwareId of an upgrade job: of this product, verified when it needed to be.
+FirmwareRow upgradable_firmware(const ActionContext& ctx, Conn& c, const ProductRow& product) {
+  const FirmwareRow f = visible_firmware(ctx, c);
+  if (f.product_key != product.product_key) {
+    refuse("iot.ota.NotExistedFirmware", "The specified firmware does not exist.");
+  }
+  if (f.verify_status == k_verify_none || f.verify_status == k_verify_running ||
+      f.verify_status == k_verify_failed) {
+    refuse("iot.ota.UnverifiedFirmware",
+           "The firmware needs a successful verification job (NeedToVerify) first.");
+  }
+  return f;
+}
+
+void fill_job(OtaJobRow& job, const JobParams& p) {
+  job.job_type = std::string(k_job_upgrade);
+  job.details = p.details.dump();
+  job.max_per_minute = p.max_per_minute.value_or(0);
+  job.retry_interval = p.retry_interval.value_or(-1);
+  job.retry_count = p.retry_count.value_or(0);
+  job.timeout_min = p.timeout.value_or(0);
+}
+
+// The device seqs of group `group_id` (iot.group.NotExistedGroup when there is none); its id
+// and name go into the job's details as QueryOTAJob shows them.
+std::unordered_set<std::int64_t>
+group_members(Conn& c, const std::string& group_id, json& details) {
+  const auto g = CloudStore::group(c, group_id);
+  if (!g) {
+    refuse("iot.group.NotExistedGroup", "The group does not exist."); // UNVERIFIED
+  }
+  details["GroupId"] = g->group_id;
+  details["GroupName"] = g->name;
+  const auto seqs = CloudStore::member_seqs(c, *g);
+  return {seqs.begin(), seqs.end()};
 }
 
 // Creates the job and its tasks: devices at DestVersion are skipped, devices with an open task
@@ -428,7 +571,9 @@ Reply create_ota_firmware(ActionContext& ctx) {
   const ProductRow& product = ctx.product();
   const std::string dest = ctx.required("DestVersion");
   const std::string name = ctx.required("FirmwareName");
-  const std::string url = ctx.required("FirmwareUrl");
+  const auto files = multi_files_param(ctx);
+  const std::string url = files.empty() ? ctx.required("FirmwareUrl")
+                                        : ctx.param("FirmwareUrl").value_or(files.front().url);
   if (!valid_version(dest)) {
     invalid("DestVersion must be 1-64 of [A-Za-z0-9._-].");
   }
@@ -490,7 +635,29 @@ Reply create_ota_firmware(ActionContext& ctx) {
              "FirmwareSign does not match the " + method +
                  " digest of the uploaded file: the upload may be corrupted.");
     }
+    json stored = json::array();
+    for (const MultiFile& file : files) {
+      const OssObject o = uploaded_object(
+          ctx, c, file.url, "firmware", "iot.ota.InvalidFirmwareUrl", "MultiFiles.N.Url");
+      if (file.size != o.size) {
+        refuse("iot.ota.FirmwareSizeMismatch",
+               "MultiFiles: the size of " + file.name + " differs from the uploaded file's.");
+      }
+      if (file.sign != (method == "MD5" ? o.md5 : o.sha256) ||
+          (!file.md5.empty() && file.md5 != o.md5)) {
+        refuse("iot.ota.FirmwareSignMismatch",
+               "MultiFiles: SignValue or FileMd5 of " + file.name +
+                   " does not match the uploaded file: the upload may be corrupted.");
+      }
+      stored.push_back(json{{"Name", file.name},
+                            {"Size", file.size},
+                            {"Url", file.url},
+                            {"SignValue", file.sign},
+                            {"FileMd5", o.md5},
+                            {"object_key", o.key}});
+    }
     FirmwareRow f;
+    f.files = stored.dump();
     f.firmware_id = firmware_id;
     f.product_key = product.product_key;
     f.name = name;
@@ -537,6 +704,15 @@ Reply query_ota_firmware(ActionContext& ctx) {
     info["VerifyProgress"] =
         f.verify_status == k_verify_ok || f.verify_status == k_verify_failed ? 100 : 0;
     info["Udi"] = f.udi;
+    const json files = json::parse(f.files, nullptr, false);
+    if (files.is_array() && !files.empty()) {
+      json list = json::array();
+      for (json file : files) {
+        file.erase("object_key");
+        list.push_back(std::move(file));
+      }
+      info["MultiFiles"] = std::move(list);
+    }
     info["UtcCreate"] = utc_iso(f.created_ms);
     info["UtcModified"] = utc_iso(f.modified_ms);
     return ok(json{{"FirmwareInfo", std::move(info)}});
@@ -593,8 +769,9 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       selection != "GROUP") {
     invalid("TargetSelection must be ALL, SPECIFIC, GRAY or GROUP.");
   }
-  if (selection == "GROUP") {
-    invalid("TargetSelection GROUP is not emulated (no device groups).");
+  const std::string group_id = ctx.param("GroupId").value_or("");
+  if (selection == "GROUP" && group_id.empty()) {
+    invalid("TargetSelection GROUP needs GroupId (and GroupType).");
   }
   const std::vector<std::string> names = ctx.repeated("TargetDeviceName");
   const std::string dn_list_url = ctx.param("DnListFileUrl").value_or("");
@@ -620,29 +797,8 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       (void)ctx.required("GrayPercent");
     }
   }
-  const std::vector<std::string> src_versions = ctx.repeated("SrcVersion");
-  if (src_versions.size() > k_src_versions_max) {
-    invalid("At most 10 SrcVersion.N values are allowed.");
-  }
-  for (const std::string& v : src_versions) {
-    if (!valid_version(v)) {
-      invalid("SrcVersion.N must be 1-64 of [A-Za-z0-9._-].");
-    }
-  }
-  const auto max_per_minute = int_param(ctx, "MaximumPerMinute", 10, 10'000);
-  const auto retry_interval = int_param(ctx, "RetryInterval", 0, 1440);
-  if (retry_interval && *retry_interval != 0 && *retry_interval != 10 && *retry_interval != 30 &&
-      *retry_interval != 60 && *retry_interval != 1440) {
-    invalid("RetryInterval must be 0, 10, 30, 60 or 1440 (minutes).");
-  }
-  const auto retry_count = int_param(ctx, "RetryCount", 1, 5);
-  if (retry_count && *retry_count != 1 && *retry_count != 2 && *retry_count != 5) {
-    invalid("RetryCount must be 1, 2 or 5.");
-  }
-  if (retry_interval.has_value() != retry_count.has_value()) {
-    invalid("RetryInterval and RetryCount go together.");
-  }
-  const auto timeout = int_param(ctx, "TimeoutInMinutes", 1, 1440);
+  JobParams p = job_params(ctx);
+  const auto& src_versions = p.src_versions;
   const auto schedule = int_param(ctx, "ScheduleTime", 1, INT64_MAX);
   const auto schedule_finish = int_param(ctx, "ScheduleFinishTime", 1, INT64_MAX);
   const std::int64_t now = ctx.now_ms();
@@ -655,15 +811,11 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       invalid("ScheduleFinishTime must be 1 hour to 30 days after the start.");
     }
   }
-  const auto overwrite = int_param(ctx, "OverwriteMode", 1, 2);
-  json details;
+  json& details = p.details;
   details["SelectionType"] = "STATIC";
   details["TargetSelection"] = selection;
   if (gray) {
     details["GrayPercent"] = std::to_string(*gray);
-  }
-  if (!src_versions.empty()) {
-    details["SrcVersions"] = json{{"SrcVersion", src_versions}};
   }
   if (!dn_list_url.empty()) {
     details["DnListFileUrl"] = dn_list_url;
@@ -674,26 +826,9 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
   if (schedule_finish) {
     details["UtcScheduleFinishTime"] = utc_iso(*schedule_finish);
   }
-  details["OverwriteMode"] = overwrite.value_or(1);
-  details["NeedPush"] = bool_param(ctx, "NeedPush", true);
-  details["NeedConfirm"] = bool_param(ctx, "NeedConfirm", false);
-  details["MultiModuleMode"] = bool_param(ctx, "MultiModuleMode", false);
-  details["DownloadProtocol"] = ctx.param("DownloadProtocol").value_or("HTTPS");
-  const json tags = tags_param(ctx);
-  if (!tags.empty()) {
-    details["Tags"] = json{{"OtaTagDTO", tags}};
-  }
   const double scale = ctx.options().time_scale;
   return ctx.write([&](Conn& c) {
-    const FirmwareRow f = visible_firmware(ctx, c);
-    if (f.product_key != product.product_key) {
-      refuse("iot.ota.NotExistedFirmware", "The specified firmware does not exist.");
-    }
-    if (f.verify_status == k_verify_none || f.verify_status == k_verify_running ||
-        f.verify_status == k_verify_failed) {
-      refuse("iot.ota.UnverifiedFirmware",
-             "The firmware needs a successful verification job (NeedToVerify) first.");
-    }
+    const FirmwareRow f = upgradable_firmware(ctx, c, product);
     details["DestVersion"] = f.dest_version;
     const std::set<std::string, std::less<>> wanted(src_versions.begin(), src_versions.end());
     auto eligible = [&](const std::string& version) {
@@ -722,6 +857,10 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       while (s.step()) {
         seqs.push_back(s.int64(0));
       }
+      if (selection == "GROUP") {
+        const auto members = group_members(c, group_id, details);
+        std::erase_if(seqs, [&](std::int64_t seq) { return !members.contains(seq); });
+      }
       for (const std::int64_t seq : seqs) {
         auto d = CloudStore::device_by_seq(c, seq);
         if (!d) {
@@ -743,7 +882,7 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       }
     }
     // OverwriteMode 2: pending (not yet IN_PROGRESS) tasks of other jobs give way.
-    if (overwrite.value_or(1) == 2) {
+    if (p.overwrite == 2) {
       for (const Target& t : targets) {
         Stmt s = c.prepare(
             task_table().select("WHERE product_key = ?1 AND device_name = ?2 AND "
@@ -757,12 +896,7 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
       }
     }
     OtaJobRow job;
-    job.job_type = std::string(k_job_upgrade);
-    job.details = details.dump();
-    job.max_per_minute = max_per_minute.value_or(0);
-    job.retry_interval = retry_interval.value_or(-1);
-    job.retry_count = retry_count.value_or(0);
-    job.timeout_min = timeout.value_or(0);
+    fill_job(job, p);
     if (schedule) {
       job.schedule_ms = *schedule;
       job.start_ms = now + static_cast<std::int64_t>(static_cast<double>(*schedule - now) / scale);
@@ -775,6 +909,33 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
     }
     const std::string initial(details["NeedConfirm"].get<bool>() ? k_task_confirm : k_task_queued);
     return ok(json{{"Data", create_job(ctx, c, job, f, std::move(targets), initial)}});
+  });
+}
+
+// A dynamic job (docs/cloud-emulator.md "OTA"): no tasks at creation; every tick it takes on
+// the devices that match (sim/cloud_ota_sim.cpp pick_up) until CancelOTAStrategyByJob.
+Reply create_ota_dynamic_upgrade_job(ActionContext& ctx) {
+  const ProductRow& product = ctx.product();
+  JobParams p = job_params(ctx);
+  if (p.src_versions.empty()) {
+    invalid("A dynamic job needs SrcVersion.N: the versions it upgrades."); // UNVERIFIED
+  }
+  const std::int64_t mode = int_param(ctx, "DynamicMode", 1, 2).value_or(1);
+  const std::string group_id = ctx.param("GroupId").value_or("");
+  json& details = p.details;
+  details["SelectionType"] = "DYNAMIC";
+  details["TargetSelection"] = group_id.empty() ? "ALL" : "GROUP";
+  details["DynamicMode"] = mode;
+  return ctx.write([&](Conn& c) {
+    const FirmwareRow f = upgradable_firmware(ctx, c, product);
+    if (!group_id.empty()) {
+      (void)group_members(c, group_id, details);
+    }
+    details["DestVersion"] = f.dest_version;
+    OtaJobRow job;
+    fill_job(job, p);
+    job.dynamic_mode = mode;
+    return ok(json{{"Data", create_job(ctx, c, job, f, {}, k_task_queued)}});
   });
 }
 
@@ -925,7 +1086,11 @@ Reply cancel_ota_strategy_by_job(ActionContext& ctx) {
       return ok();
     }
     // No task is started any more: those not yet notified are canceled; notified and running
-    // ones carry on. The job ends CANCELED.
+    // ones carry on. The job ends CANCELED; a dynamic job takes on no more devices.
+    if (job.dynamic_mode > 0) {
+      job.dynamic_mode = 0;
+      update_job(c, job);
+    }
     cancel_tasks(
         c, job.seq, {k_task_confirm, k_task_queued}, "The job's strategy was canceled.", now);
     if (auto fresh = find_job_by_seq(c, job.seq)) {

@@ -75,6 +75,9 @@ struct FirmwareRow {
   int verify_status = k_verify_not_needed;
   std::int64_t created_ms = 0;
   std::int64_t modified_ms = 0;
+  // JSON array of the MultiFiles entries {Name, Size, Url, SignValue, FileMd5, object_key};
+  // "[]" for a single-file firmware.
+  std::string files = "[]";
 };
 
 struct OtaJobRow {
@@ -98,6 +101,10 @@ struct OtaJobRow {
   std::int64_t canceled_tasks = 0;
   std::int64_t created_ms = 0;
   std::int64_t modified_ms = 0;
+  // A dynamic job's DynamicMode (1: the devices at SrcVersion now and later, 2: only those
+  // that come online later); 0 for a static job, and once CancelOTAStrategyByJob stopped it.
+  // A dynamic job stays IN_PROGRESS while it has no open task.
+  std::int64_t dynamic_mode = 0;
 };
 
 struct OtaTaskRow {

@@ -14,8 +14,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <unordered_set>
 
 namespace iot::sim::cloud {
+
+using json = nlohmann::ordered_json;
 
 const RowTable<FirmwareRow>& firmware_table() {
   static const RowTable<FirmwareRow> table("ota_firmwares",
@@ -37,7 +41,8 @@ const RowTable<FirmwareRow>& firmware_table() {
                                             {"udi", &FirmwareRow::udi},
                                             {"verify_status", &FirmwareRow::verify_status},
                                             {"created_ms", &FirmwareRow::created_ms},
-                                            {"modified_ms", &FirmwareRow::modified_ms}});
+                                            {"modified_ms", &FirmwareRow::modified_ms},
+                                            {"files", &FirmwareRow::files}});
   return table;
 }
 
@@ -62,7 +67,8 @@ const RowTable<OtaJobRow>& job_table() {
                                           {"open_tasks", &OtaJobRow::open_tasks},
                                           {"canceled_tasks", &OtaJobRow::canceled_tasks},
                                           {"created_ms", &OtaJobRow::created_ms},
-                                          {"modified_ms", &OtaJobRow::modified_ms}});
+                                          {"modified_ms", &OtaJobRow::modified_ms},
+                                          {"dynamic_mode", &OtaJobRow::dynamic_mode}});
   return table;
 }
 
@@ -91,7 +97,23 @@ const RowTable<OtaTaskRow>& task_table() {
 
 namespace {
 
-constexpr std::int64_t k_budget = 20'000; // events per advance_ota() transaction
+constexpr std::int64_t k_budget = 20'000;       // events per advance_ota() transaction
+constexpr std::int64_t k_dynamic_scan_ms = 250; // how often dynamic jobs look for devices (real)
+
+// A task id for a task a dynamic job adds: unique, derived from the job and the device (the
+// ticker has no RNG of its own).
+std::string random_task_suffix(const OtaJobRow& job, std::int64_t device_seq) {
+  static constexpr char k_alnum[] =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::uint64_t x = derive_seed(static_cast<std::uint64_t>(job.seq) * 0x9E3779B97F4A7C15ULL,
+                                static_cast<std::uint64_t>(device_seq));
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    out += k_alnum[x % 62];
+    x = x / 62 + static_cast<std::uint64_t>(i) * 0x2545F4914F6CDD1DULL;
+  }
+  return out;
+}
 
 // What one device does in one attempt of one task.
 struct Plan {
@@ -369,6 +391,87 @@ std::int64_t notify(Conn& c,
   return done;
 }
 
+// A dynamic job takes on the devices that match it now: ONLINE, at one of its SrcVersions (of
+// the firmware's module, not at DestVersion), in its group when it names one, without a task in
+// this job yet; DynamicMode 2 only devices that came online after the job was created. A device
+// with an open task in another job waits for a later tick. Returns the tasks added.
+std::int64_t pick_up(Conn& c, OtaJobRow& job, std::int64_t now, std::int64_t budget) {
+  const auto firmware = find_firmware(c, job.firmware_id);
+  const json details = json::parse(job.details, nullptr, false);
+  if (!firmware || details.is_discarded()) {
+    return 0;
+  }
+  std::set<std::string, std::less<>> versions;
+  if (details.contains("SrcVersions")) {
+    for (const auto& v : details["SrcVersions"].value("SrcVersion", json::array())) {
+      versions.insert(v.get<std::string>());
+    }
+  }
+  std::optional<std::unordered_set<std::int64_t>> members;
+  if (const std::string group = details.value("GroupId", ""); !group.empty()) {
+    const auto g = CloudStore::group(c, group);
+    const auto seqs = g ? CloudStore::member_seqs(c, *g) : std::vector<std::int64_t>{};
+    members.emplace(seqs.begin(), seqs.end());
+  }
+  std::vector<std::int64_t> candidates;
+  {
+    Stmt s = c.prepare("SELECT d.seq FROM devices d WHERE d.product_key = ?1 AND d.status = "
+                       "'ONLINE' AND d.online_ms > ?3 AND NOT EXISTS (SELECT 1 FROM ota_tasks t "
+                       "WHERE t.job_seq = ?2 AND t.device_name = d.device_name) ORDER BY d.seq "
+                       "LIMIT ?4");
+    s.bind(1, job.product_key)
+        .bind(2, job.seq)
+        .bind(3, job.dynamic_mode == 2 ? job.created_ms : std::int64_t{-1})
+        .bind(4, budget);
+    while (s.step()) {
+      candidates.push_back(s.int64(0));
+    }
+  }
+  std::int64_t added = 0;
+  for (const std::int64_t seq : candidates) {
+    if (members && !members->contains(seq)) {
+      continue;
+    }
+    const auto device = CloudStore::device_by_seq(c, seq);
+    if (!device) {
+      continue;
+    }
+    const std::string version = device_version(c, *device, firmware->module);
+    if (version == firmware->dest_version || (!versions.empty() && !versions.contains(version)) ||
+        (firmware->type == 1 && version != firmware->src_version)) {
+      continue;
+    }
+    Stmt busy = c.prepare("SELECT 1 FROM ota_tasks WHERE product_key = ?1 AND device_name = ?2 "
+                          "AND module = ?3 AND status IN ('CONFIRM', 'QUEUED', 'NOTIFIED', "
+                          "'IN_PROGRESS') LIMIT 1");
+    busy.bind(1, device->product_key).bind(2, device->device_name).bind(3, firmware->module);
+    if (busy.step()) {
+      continue;
+    }
+    OtaTaskRow task;
+    task.task_id = job.job_id.substr(0, 10) + random_task_suffix(job, seq);
+    task.job_seq = job.seq;
+    task.product_key = device->product_key;
+    task.device_name = device->device_name;
+    task.iot_id = device->iot_id;
+    task.module = firmware->module;
+    task.src_version = version;
+    task.status = std::string(details.value("NeedConfirm", false) ? k_task_confirm : k_task_queued);
+    task.progress = "0";
+    task.ready_ms = now;
+    task.created_ms = now;
+    task.modified_ms = now;
+    insert_task(c, task);
+    ++added;
+  }
+  if (added > 0) {
+    job.open_tasks += added;
+    job.modified_ms = std::max(job.modified_ms, now);
+    update_job(c, job);
+  }
+  return added;
+}
+
 // Cancels the tasks of a job whose ScheduleFinishTime has come (IN_PROGRESS ones carry on).
 void finish_schedule(Conn& c, OtaJobRow& job, std::int64_t now) {
   cancel_tasks(c,
@@ -479,7 +582,8 @@ std::int64_t cancel_tasks(Conn& c,
 }
 
 void end_job_if_done(Conn& c, OtaJobRow& job, std::int64_t t) {
-  if (job.open_tasks > 0 || job.status == k_job_completed || job.status == k_job_canceled) {
+  if (job.open_tasks > 0 || job.status == k_job_completed || job.status == k_job_canceled ||
+      job.dynamic_mode > 0) {
     return;
   }
   job.status = std::string(job.canceled_tasks > 0 ? k_job_canceled : k_job_completed);
@@ -546,6 +650,9 @@ std::int64_t advance_ota(CloudStore& store, std::int64_t now, const ServiceOptio
           finish_schedule(c, job, now);
           continue;
         }
+        if (job.dynamic_mode > 0) {
+          budget -= pick_up(c, job, now, budget);
+        }
         const std::int64_t n = notify(c, job, now, budget, store, options);
         budget -= n;
         more = more || n > 0;
@@ -588,6 +695,9 @@ std::int64_t advance_ota(CloudStore& store, std::int64_t now, const ServiceOptio
     }
     for (const OtaJobRow& job : jobs_with_status(c, k_job_in_progress)) {
       consider(job.schedule_finish_ms);
+      if (job.dynamic_mode > 0) {
+        consider(now + k_dynamic_scan_ms); // devices may come online at any time
+      }
       Stmt s = c.prepare("SELECT MIN(ready_ms) FROM ota_tasks WHERE job_seq = ?1 AND "
                          "status = 'QUEUED'");
       s.bind(1, job.seq);

@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS ota_firmwares(
   type INTEGER NOT NULL, module TEXT NOT NULL, url TEXT NOT NULL, object_key TEXT NOT NULL,
   size INTEGER NOT NULL, sign TEXT NOT NULL, sign_method TEXT NOT NULL, md5 TEXT NOT NULL,
   description TEXT NOT NULL, udi TEXT NOT NULL, verify_status INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL, files TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS ota_jobs(
   seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL UNIQUE, firmware_id TEXT NOT NULL,
   product_key TEXT NOT NULL, job_type TEXT NOT NULL, status TEXT NOT NULL,
@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS ota_jobs(
   retry_count INTEGER NOT NULL, timeout_min INTEGER NOT NULL, schedule_ms INTEGER NOT NULL,
   schedule_finish_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
   next_slot_us INTEGER NOT NULL, open_tasks INTEGER NOT NULL, canceled_tasks INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+  created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL,
+  dynamic_mode INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS ota_jobs_by_firmware ON ota_jobs(firmware_id, seq);
 CREATE INDEX IF NOT EXISTS ota_jobs_by_status ON ota_jobs(status);
 CREATE TABLE IF NOT EXISTS ota_tasks(
@@ -853,6 +854,49 @@ std::optional<GroupRow> CloudStore::group(Conn& c, std::string_view group_id) {
     return std::nullopt;
   }
   return group_row(q);
+}
+
+std::vector<GroupRow> CloudStore::all_groups(Conn& c) {
+  std::vector<GroupRow> out;
+  Stmt q =
+      c.prepare("SELECT " + std::string(k_group_columns) + " FROM device_groups g ORDER BY g.seq");
+  while (q.step()) {
+    out.push_back(group_row(q));
+  }
+  return out;
+}
+
+namespace {
+std::vector<std::int64_t> seqs_of(Stmt& q) {
+  std::vector<std::int64_t> out;
+  while (q.step()) {
+    out.push_back(q.int64(0));
+  }
+  return out;
+}
+} // namespace
+
+std::vector<std::int64_t> CloudStore::member_seqs(Conn& c, const GroupRow& group) {
+  if (group.dynamic()) {
+    Stmt q = c.prepare("SELECT d.seq FROM devices d JOIN device_tags t ON t.iot_id = d.iot_id "
+                       "WHERE t.key = ?1 AND t.value = ?2 ORDER BY d.seq");
+    q.bind(1, group.rule_key).bind(2, group.rule_value);
+    return seqs_of(q);
+  }
+  Stmt q = c.prepare("SELECT d.seq FROM devices d JOIN group_members m ON m.iot_id = d.iot_id "
+                     "WHERE m.group_id = ?1 ORDER BY d.seq");
+  q.bind(1, group.group_id);
+  return seqs_of(q);
+}
+
+std::vector<std::int64_t> CloudStore::device_seqs(Conn& c, std::string_view product_key) {
+  if (product_key.empty()) {
+    Stmt q = c.prepare("SELECT seq FROM devices ORDER BY seq");
+    return seqs_of(q);
+  }
+  Stmt q = c.prepare("SELECT seq FROM devices WHERE product_key = ?1 ORDER BY seq");
+  q.bind(1, product_key);
+  return seqs_of(q);
 }
 
 bool CloudStore::add_member(Conn& c, std::string_view group_id, std::string_view iot_id) {

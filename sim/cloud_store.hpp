@@ -230,6 +230,13 @@ public:
   static bool add_member(Conn& c, std::string_view group_id, std::string_view iot_id);
   // The static groups the device is in.
   [[nodiscard]] static std::int64_t static_group_count(Conn& c, std::string_view iot_id);
+  // Every group, in creation order.
+  [[nodiscard]] static std::vector<GroupRow> all_groups(Conn& c);
+  // The seqs of the devices in a group (members of a static one, holders of a dynamic one's
+  // tag), in device order.
+  [[nodiscard]] static std::vector<std::int64_t> member_seqs(Conn& c, const GroupRow& group);
+  // The seqs of every device, of one product when product_key is not empty, in device order.
+  [[nodiscard]] static std::vector<std::int64_t> device_seqs(Conn& c, std::string_view product_key);
 
 private:
   explicit CloudStore(std::filesystem::path path);

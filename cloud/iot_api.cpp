@@ -279,6 +279,46 @@ Status check_device_ref(std::string_view action, const DeviceRef& device) {
   return {};
 }
 
+void add_job_tags(Params& params, const std::vector<OtaTag>& tags) {
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    params["Tag." + n + ".Key"] = tags[i].key;
+    params["Tag." + n + ".Value"] = tags[i].value;
+  }
+}
+
+// Every page of a {Page, PageCount, Data.SimpleDeviceInfo[]} list (QueryDeviceByTags,
+// QueryDeviceListByDeviceGroup) as device refs.
+Result<std::vector<DeviceRef>>
+all_device_pages(OpenApiClient& client, std::string_view action, const Params& base, int size) {
+  std::vector<DeviceRef> out;
+  for (int page = 1;; ++page) {
+    Params params = base;
+    params["PageSize"] = std::to_string(size);
+    params["CurrentPage"] = std::to_string(page);
+    auto count = IOT_TRY(
+        call_parsed(client, ApiCall{std::string(action), std::move(params)}, [&](const json& body) {
+          const json& data = object_or_empty(body, "Data", "");
+          std::size_t n = 0;
+          for (const auto& [item, at] : list(data, "SimpleDeviceInfo", "Data")) {
+            DeviceRef d;
+            d.product_key = text(*item, "ProductKey", at);
+            d.device_name = text(*item, "DeviceName", at);
+            d.iot_id = text(*item, "IotId", at);
+            if (d.device_name.empty()) {
+              throw BadShape{at + ".DeviceName", "missing"};
+            }
+            out.push_back(std::move(d));
+            ++n;
+          }
+          return std::pair<std::size_t, std::int64_t>(n, integer(body, "PageCount", ""));
+        }));
+    if (count.first == 0 || page >= count.second) {
+      return out;
+    }
+  }
+}
+
 std::string range_text(std::size_t first, std::size_t last) {
   return "names " + std::to_string(first + 1) + "-" + std::to_string(last);
 }
@@ -774,6 +814,7 @@ OtaJobInfo ota_job(const json& j, const std::string& at) {
   o.firmware_id = text(j, "FirmwareId", at);
   o.product_key = text(j, "ProductKey", at);
   o.target_selection = text(j, "TargetSelection", at);
+  o.selection_type = text(j, "SelectionType", at);
   o.dest_version = text(j, "DestVersion", at);
   o.utc_create = text(j, "UtcCreate", at);
   o.utc_start_time = text(j, "UtcStartTime", at);
@@ -848,6 +889,19 @@ Result<std::string> IotApi::create_ota_firmware(const CreateFirmwareRequest& r) 
   if (!r.description.empty()) {
     params["FirmwareDesc"] = r.description;
   }
+  if (r.files.size() > k_firmware_files_max) {
+    return fail(ErrorKind::usage,
+                std::string(k_action) + ": at most " + std::to_string(k_firmware_files_max) +
+                    " files, not " + std::to_string(r.files.size()));
+  }
+  for (std::size_t i = 0; i < r.files.size(); ++i) {
+    const std::string n = "MultiFiles." + std::to_string(i + 1) + ".";
+    params[n + "Name"] = r.files[i].name;
+    params[n + "Size"] = std::to_string(r.files[i].size);
+    params[n + "Url"] = r.files[i].url;
+    params[n + "SignValue"] = r.files[i].sign_value;
+    params[n + "FileMd5"] = r.files[i].file_md5;
+  }
   // Retried like any call: a retry after a lost answer can leave a second, unused firmware
   // record (harmless: nothing rolls it out), never a second rollout.
   return call_parsed(
@@ -892,6 +946,15 @@ Result<FirmwareInfo> IotApi::query_ota_firmware(const std::string& firmware_id) 
                        f.type = opt_integer(*j, "Type", at);
                        f.status = opt_integer(*j, "Status", at);
                        f.verify_progress = text(*j, "VerifyProgress", at);
+                       for (const auto& [item, where] : list(*j, "MultiFiles", at)) {
+                         FirmwareFile file;
+                         file.name = text(*item, "Name", where);
+                         file.size = opt_integer(*item, "Size", where).value_or(0);
+                         file.url = text(*item, "Url", where);
+                         file.sign_value = text(*item, "SignValue", where);
+                         file.file_md5 = text(*item, "FileMd5", where);
+                         f.files.push_back(std::move(file));
+                       }
                        return f;
                      });
 }
@@ -948,11 +1011,10 @@ Result<std::string> IotApi::create_ota_static_upgrade_job(const StaticJobRequest
   set_opt(params, "RetryCount", r.retry_count);
   set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
   set_opt(params, "OverwriteMode", r.overwrite_mode);
-  for (std::size_t i = 0; i < r.tags.size(); ++i) {
-    const std::string n = std::to_string(i + 1);
-    params["Tag." + n + ".Key"] = r.tags[i].key;
-    params["Tag." + n + ".Value"] = r.tags[i].value;
+  if (r.multi_module_mode) {
+    params["MultiModuleMode"] = *r.multi_module_mode ? "true" : "false";
   }
+  add_job_tags(params, r.tags);
   return call_parsed(
       m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
         std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
@@ -1044,6 +1106,118 @@ IotApi::list_all_ota_jobs_by_firmware(const std::string& firmware_id) {
     auto p = IOT_TRY(list_ota_job_by_firmware(firmware_id, 100, page));
     std::move(p.jobs.begin(), p.jobs.end(), std::back_inserter(out));
     if (p.jobs.empty() || page >= p.page_count) {
+      return out;
+    }
+  }
+}
+
+Result<std::string> IotApi::create_ota_dynamic_upgrade_job(const DynamicJobRequest& r) {
+  static constexpr std::string_view k_action = "CreateOTADynamicUpgradeJob";
+  if (r.src_versions.empty()) {
+    return fail(ErrorKind::usage, std::string(k_action) + ": at least one SrcVersion");
+  }
+  Params params{{"ProductKey", r.product_key},
+                {"FirmwareId", r.firmware_id},
+                {"DynamicMode", std::to_string(r.dynamic_mode)}};
+  for (std::size_t i = 0; i < r.src_versions.size(); ++i) {
+    params["SrcVersion." + std::to_string(i + 1)] = r.src_versions[i];
+  }
+  if (!r.group_id.empty()) {
+    params["GroupId"] = r.group_id;
+    params["GroupType"] = r.group_type.empty() ? "LINK_PLATFORM" : r.group_type;
+  }
+  set_opt(params, "MaximumPerMinute", r.max_per_minute);
+  set_opt(params, "RetryInterval", r.retry_interval);
+  set_opt(params, "RetryCount", r.retry_count);
+  set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
+  set_opt(params, "OverwriteMode", r.overwrite_mode);
+  if (r.multi_module_mode) {
+    params["MultiModuleMode"] = *r.multi_module_mode ? "true" : "false";
+  }
+  add_job_tags(params, r.tags);
+  // Never retried after an ambiguous failure, like the static job: the rollout's journal
+  // finds a job that was created after all by its tags.
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
+        std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
+        if (id.empty()) {
+          throw BadShape{"Data.JobId", "missing"};
+        }
+        return id;
+      });
+}
+
+Status IotApi::cancel_ota_strategy_by_job(const std::string& job_id) {
+  static constexpr std::string_view k_action = "CancelOTAStrategyByJob";
+  IOT_TRY(m_client.call(k_action, Params{{"JobId", job_id}}));
+  return {};
+}
+
+Result<SqlPage> IotApi::query_device_by_sql(const std::string& sql) {
+  static constexpr std::string_view k_action = "QueryDeviceBySQL";
+  return call_parsed(
+      m_client, ApiCall{std::string(k_action), Params{{"SQL", sql}}}, [](const json& body) {
+        SqlPage page;
+        page.total_count = integer(body, "TotalCount", "");
+        for (const auto& [item, at] : list(body, "Data", "")) {
+          SqlDevice d;
+          d.product_key = text(*item, "ProductKey", at);
+          d.device_name = text(*item, "DeviceName", at);
+          d.status = text(*item, "Status", at);
+          for (const auto& [module, where] : list(*item, "OTAModules", at)) {
+            const std::string name = text(*module, "ModuleName", where);
+            if (name.empty() || name == "default") {
+              d.firmware_version = text(*module, "FirmwareVersion", where);
+            }
+          }
+          if (d.device_name.empty()) {
+            throw BadShape{at + ".DeviceName", "missing"};
+          }
+          page.devices.push_back(std::move(d));
+        }
+        return page;
+      });
+}
+
+Result<std::vector<DeviceRef>> IotApi::query_devices_by_tag(const DeviceTag& tag) {
+  Params base{{"Tag.1.TagKey", tag.key}};
+  if (!tag.value.empty()) {
+    base["Tag.1.TagValue"] = tag.value;
+  }
+  return all_device_pages(m_client, "QueryDeviceByTags", base, k_tag_query_page_max);
+}
+
+Result<std::vector<DeviceRef>> IotApi::query_group_devices(const std::string& group_id) {
+  return all_device_pages(
+      m_client, "QueryDeviceListByDeviceGroup", Params{{"GroupId", group_id}}, k_group_page_max);
+}
+
+Result<std::vector<DeviceGroup>> IotApi::query_device_groups(const std::string& name) {
+  static constexpr std::string_view k_action = "QueryDeviceGroupList";
+  std::vector<DeviceGroup> out;
+  for (int page = 1;; ++page) {
+    Params params{{"PageSize", std::to_string(k_group_page_max)},
+                  {"CurrentPage", std::to_string(page)}};
+    if (!name.empty()) {
+      params["GroupName"] = name;
+    }
+    auto page_count = IOT_TRY(call_parsed(
+        m_client, ApiCall{std::string(k_action), std::move(params)}, [&](const json& body) {
+          const json& data = object_or_empty(body, "Data", "");
+          std::size_t n = 0;
+          for (const auto& [item, at] : list(data, "GroupInfo", "Data")) {
+            DeviceGroup g;
+            g.id = text(*item, "GroupId", at);
+            g.name = text(*item, "GroupName", at);
+            g.description = text(*item, "GroupDesc", at);
+            g.type = text(*item, "GroupType", at);
+            g.utc_create = text(*item, "UtcCreate", at);
+            out.push_back(std::move(g));
+            ++n;
+          }
+          return n == 0 ? std::int64_t{0} : integer(body, "PageCount", "");
+        }));
+    if (page >= page_count) {
       return out;
     }
   }

@@ -190,6 +190,18 @@ struct UploadGrant {
   std::string object_storage;
 };
 
+// One file of a multi-file firmware (CreateOTAFirmware MultiFiles.N, QueryOTAFirmware
+// MultiFiles): seed 001's user1.bin + user2.bin for one version.
+struct FirmwareFile {
+  std::string name;
+  std::int64_t size = 0;
+  std::string url;
+  std::string sign_value; // the SignMethod digest, hex
+  std::string file_md5;
+  friend bool operator==(const FirmwareFile&, const FirmwareFile&) = default;
+};
+inline constexpr std::size_t k_firmware_files_max = 20; // MultiFiles.N (UNVERIFIED)
+
 struct CreateFirmwareRequest {
   std::string product_key;
   std::string dest_version;
@@ -203,6 +215,7 @@ struct CreateFirmwareRequest {
   int type = 0;              // 0 full, 1 differential
   std::optional<bool> need_to_verify;
   std::string description;
+  std::vector<FirmwareFile> files; // MultiFiles.N: every file of a multi-file firmware
 };
 
 struct FirmwareInfo {
@@ -220,6 +233,7 @@ struct FirmwareInfo {
   // -1 no verification needed, 0 not verified, 1 verified, 2 verifying, 3 failed (UNVERIFIED)
   std::optional<std::int64_t> status;
   std::string verify_progress;
+  std::vector<FirmwareFile> files; // MultiFiles; empty for a single-file firmware
 };
 
 struct OtaTag {
@@ -242,8 +256,43 @@ struct StaticJobRequest {
   std::optional<int> retry_count;     // 1, 2, 5
   std::optional<int> timeout_minutes; // 1..1440
   std::optional<int> overwrite_mode;  // 1 | 2
-  std::vector<OtaTag> tags;           // ≤ 10
+  std::optional<bool> multi_module_mode;
+  std::vector<OtaTag> tags; // ≤ 10
 };
+
+// CreateOTADynamicUpgradeJob: the devices at one of src_versions now (DynamicMode 1) and those
+// that come online at it later, in group_id when given, until CancelOTAStrategyByJob.
+struct DynamicJobRequest {
+  std::string product_key;
+  std::string firmware_id;
+  std::vector<std::string> src_versions; // required, ≤ 10
+  int dynamic_mode = 1;                  // 1 now and later, 2 only devices that come online later
+  std::string group_id;
+  std::string group_type; // LINK_PLATFORM | LINK_PLATFORM_DYNAMIC, with group_id
+  std::optional<int> max_per_minute;
+  std::optional<int> retry_interval;
+  std::optional<int> retry_count;
+  std::optional<int> timeout_minutes;
+  std::optional<int> overwrite_mode;
+  std::optional<bool> multi_module_mode;
+  std::vector<OtaTag> tags;
+};
+
+// A device found by QueryDeviceBySQL (its default module's version from OTAModules).
+struct SqlDevice {
+  std::string product_key;
+  std::string device_name;
+  std::string status;
+  std::string firmware_version;
+};
+struct SqlPage {
+  std::vector<SqlDevice> devices;
+  std::int64_t total_count = 0;
+};
+inline constexpr std::int64_t k_sql_page_max = 50;     // LIMIT n,k: k ≤ 50
+inline constexpr std::int64_t k_sql_rows_max = 10'000; // n + k ≤ 10 000
+inline constexpr int k_tag_query_page_max = 50;        // QueryDeviceByTags (UNVERIFIED)
+inline constexpr int k_group_page_max = 50;            // group lists (UNVERIFIED: ≤ 200)
 
 struct OtaJobInfo {
   std::string job_id;
@@ -252,6 +301,7 @@ struct OtaJobInfo {
   std::string firmware_id;
   std::string product_key;
   std::string target_selection;
+  std::string selection_type; // STATIC | DYNAMIC
   std::string dest_version;
   std::string utc_create;
   std::string utc_start_time;
@@ -412,6 +462,20 @@ public:
   // Every job of the firmware (newest first).
   [[nodiscard]] Result<std::vector<OtaJobInfo>>
   list_all_ota_jobs_by_firmware(const std::string& firmware_id);
+  [[nodiscard]] Result<std::string>
+  create_ota_dynamic_upgrade_job(const DynamicJobRequest& request);
+  // Stops a job taking on devices (a dynamic job) or starting queued ones.
+  [[nodiscard]] Status cancel_ota_strategy_by_job(const std::string& job_id);
+
+  // --- device selection (ota rollout --query / --tag / --group) ---
+  // One QueryDeviceBySQL call: the statement as given (with its LIMIT).
+  [[nodiscard]] Result<SqlPage> query_device_by_sql(const std::string& sql);
+  // Every device with the tag (QueryDeviceByTags, one tag per call, all pages).
+  [[nodiscard]] Result<std::vector<DeviceRef>> query_devices_by_tag(const DeviceTag& tag);
+  // Every device of a group (QueryDeviceListByDeviceGroup, all pages).
+  [[nodiscard]] Result<std::vector<DeviceRef>> query_group_devices(const std::string& group_id);
+  // Every group whose name contains `name` (QueryDeviceGroupList, all pages).
+  [[nodiscard]] Result<std::vector<DeviceGroup>> query_device_groups(const std::string& name);
 
 private:
   OpenApiClient& m_client;

@@ -21,7 +21,10 @@ void register_ota(CLI::App& app, Context& ctx) {
       "upload",
       "Upload a firmware file (streamed, MD5/SHA256 computed on the way) and create the "
       "firmware; prints the FirmwareId");
-  up->add_option("FILE", up_opts->file, "The firmware file (regular, not empty, ≤ 1000 MB)")
+  up->add_option("FILE",
+                 up_opts->files,
+                 "The firmware file (regular, not empty, ≤ 1000 MB); several files (up to 20, "
+                 "e.g. ESP8266 NONOS user1.bin user2.bin) make one multi-file firmware")
       ->required()
       ->type_name("");
   add_product_key(up, up_opts->product_key);
@@ -96,18 +99,40 @@ void register_ota(CLI::App& app, Context& ctx) {
   add_product_key(roll, ro->product_key, "the firmware's");
   add_device_names(roll, ro->devices, {DeviceArity::many, true, false, "DeviceName"});
   roll->add_flag("--all", ro->all, "Every device of the product");
+  roll->add_option("--group",
+                   ro->group,
+                   "The devices of this device group (its name or GroupId), of the product")
+      ->option_text("NAME|ID");
+  roll->add_option("--tag", ro->tags, "Devices with this tag (repeatable: every tag must hold)")
+      ->option_text("KEY=VALUE");
+  roll->add_option("--query",
+                   ro->query,
+                   "Devices matching the platform's SQL-like search (the WHERE condition, e.g. "
+                   "\"status = 'ONLINE' AND nickname LIKE 'hwrevB%'\"; ≤ 10000 devices)")
+      ->option_text("CONDITION");
   roll->add_option("--src-version",
                    ro->src_version,
-                   "Only devices at this version (alone: of the whole product)")
+                   "Only devices at this version (alone: of the whole product). Selections "
+                   "combine as an intersection")
       ->option_text("VERSION");
+  roll->add_flag("--dynamic",
+                 ro->dynamic,
+                 "One dynamic job instead of waves: the devices at --src-version (in --group) "
+                 "now and every one that comes online at it later, until `ota cancel`. No "
+                 "--waves: the job is one wave, judged by the abort rule while it is watched")
+      ->needs("--src-version");
+  roll->add_flag("--multi-module",
+                 ro->multi_module,
+                 "MultiModuleMode: devices upgrade several modules in one job");
   roll->add_option("--waves",
                    ro->waves,
                    "Cumulative shares or counts (default 1%,10%,50%,100%; e.g. 10,100,all)")
       ->option_text("LIST");
   roll->add_option("--max-per-minute",
                    ro->max_per_minute,
-                   "Pushes per minute per wave (MaximumPerMinute, 10-10000)")
-      ->option_text(std::string(value_name::count));
+                   "Pushes per minute (MaximumPerMinute, 10-10000): one rate for every wave, or "
+                   "one per --waves entry, e.g. 100,1000,5000")
+      ->option_text("N[,N…]");
   add_duration(roll,
                "--retry-interval",
                ro->retry_interval,

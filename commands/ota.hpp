@@ -17,7 +17,7 @@
 namespace iot::commands {
 
 struct OtaUploadOptions {
-  std::string file;
+  std::vector<std::string> files; // FILE...: one firmware; several = a multi-file firmware
   std::optional<std::string> product_key;
   std::string version;
   std::string module;      // --firmware-module: the firmware's ModuleName; empty = default
@@ -30,14 +30,21 @@ struct OtaUploadOptions {
   std::string description;
 };
 
+inline constexpr std::string_view k_default_waves = "1%,10%,50%,100%";
+
 struct OtaRolloutOptions {
   std::string firmware_id;
   std::optional<std::string> product_key; // default: the firmware's
   DeviceNamesInput devices;               // DEVICE_NAME..., --device-name, --devices FILE|-
   bool all = false;
+  std::string group;             // --group NAME|ID
+  std::vector<std::string> tags; // --tag KEY=VALUE, all must hold
+  std::string query;             // --query CONDITION (QueryDeviceBySQL's WHERE)
   std::string src_version;
-  std::string waves = "1%,10%,50%,100%";
-  std::optional<int> max_per_minute;
+  bool dynamic = false;       // one dynamic job instead of waves of static ones
+  bool multi_module = false;  // MultiModuleMode
+  std::string waves;          // empty = k_default_waves
+  std::string max_per_minute; // "N" or "N1,N2,…" (one per wave)
   std::optional<std::chrono::milliseconds> retry_interval; // whole minutes: 0, 10, 30, 60, 1440
   std::optional<int> retry_count;
   std::optional<std::chrono::milliseconds> task_timeout; // whole minutes, 1 to 1440

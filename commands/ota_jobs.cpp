@@ -183,7 +183,7 @@ Result<core::Table> run_ota_cancel(const OtaCancelOptions& opts, Context& ctx) {
   if (target.state) {
     // Stop the rollout first: a running `ota rollout` checks this before each wave.
     auto& s = *target.state;
-    if (s.status != ota::RolloutStatus::done) {
+    if (s.status != ota::RolloutStatus::done || s.dynamic) {
       s.status = ota::RolloutStatus::canceled;
       s.reason = "canceled with ota cancel";
       IOT_TRY(ota::save_state(target.path, s));
@@ -194,6 +194,16 @@ Result<core::Table> run_ota_cancel(const OtaCancelOptions& opts, Context& ctx) {
   core::Table t;
   t.columns = {"wave", "job_id", "canceled", "open"};
   for (const auto& j : target.jobs) {
+    // A dynamic job would take on more devices after its tasks are canceled: its strategy is
+    // canceled first (harmless for a static job, but only done where it is needed).
+    bool dynamic = target.state && target.state->dynamic;
+    if (!target.state) {
+      const auto info = IOT_TRY(cloud.api->query_ota_job(j.job_id));
+      dynamic = info.selection_type == "DYNAMIC";
+    }
+    if (dynamic) {
+      IOT_TRY(cloud.api->cancel_ota_strategy_by_job(j.job_id));
+    }
     IOT_TRY(cloud.api->cancel_ota_task_by_job(j.job_id, which));
     auto c = IOT_TRY(job_counts(*cloud.api, j.job_id));
     t.add_row({j.wave.empty() ? core::Cell{} : core::Cell{j.wave},

@@ -2,11 +2,13 @@
 #include "commands/ota_plan.hpp"
 
 #include "core/file.hpp"
+#include "core/text.hpp"
 #include "store/atomic_file.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -33,6 +35,19 @@ std::optional<double> number(std::string_view s) {
     return std::nullopt;
   }
   return v;
+}
+
+std::vector<std::string_view> split_commas(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
+    if (comma == std::string_view::npos) {
+      return out;
+    }
+    start = comma + 1;
+  }
 }
 
 } // namespace
@@ -75,9 +90,14 @@ Result<std::vector<WaveSpec>> parse_waves(std::string_view text) {
   return out;
 }
 
-std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs, std::size_t total) {
-  std::vector<std::size_t> ends;
-  for (const auto& spec : specs) {
+namespace {
+
+// The non-empty waves' ends with the index of the spec each comes from.
+std::vector<std::pair<std::size_t, std::size_t>> wave_ends(const std::vector<WaveSpec>& specs,
+                                                           std::size_t total) {
+  std::vector<std::pair<std::size_t, std::size_t>> ends;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& spec = specs[i];
     std::size_t end = 0;
     if (spec.percent) {
       end = static_cast<std::size_t>(
@@ -86,25 +106,125 @@ std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs, std:
       end = static_cast<std::size_t>(spec.value);
     }
     end = std::min(end, total);
-    if (end > (ends.empty() ? 0 : ends.back())) {
-      ends.push_back(end);
+    if (end > (ends.empty() ? 0 : ends.back().first)) {
+      ends.emplace_back(end, i);
     }
   }
   return ends;
 }
 
-std::vector<WaveRecord> plan_waves(const std::vector<WaveSpec>& specs, std::size_t devices) {
+} // namespace
+
+std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs, std::size_t total) {
+  std::vector<std::size_t> out;
+  for (const auto& [end, spec] : wave_ends(specs, total)) {
+    out.push_back(end);
+  }
+  return out;
+}
+
+std::vector<WaveRecord>
+plan_waves(const std::vector<WaveSpec>& specs, std::size_t devices, const std::vector<int>& rates) {
   std::vector<WaveRecord> waves;
   std::size_t begin = 0;
-  for (const std::size_t end : plan_wave_ends(specs, devices)) {
+  for (const auto& [end, spec] : wave_ends(specs, devices)) {
     WaveRecord w;
     w.number = static_cast<int>(waves.size()) + 1;
     w.begin = begin;
     w.end = end;
+    if (rates.size() == 1) {
+      w.max_per_minute = rates.front();
+    } else if (spec < rates.size()) {
+      w.max_per_minute = rates[spec];
+    }
     waves.push_back(w);
     begin = end;
   }
   return waves;
+}
+
+Result<std::vector<int>> parse_push_rates(std::string_view text, std::size_t waves) {
+  std::vector<int> out;
+  for (const auto part : split_commas(text)) {
+    const auto t = trim(part);
+    const auto v = number(t);
+    if (!v || *v != std::floor(*v) || *v < 10 || *v > 10'000) {
+      return fail(ErrorKind::usage,
+                  "--max-per-minute '" + std::string(t) +
+                      "': pushes per minute are whole numbers from 10 to 10000 (§3)");
+    }
+    out.push_back(static_cast<int>(*v));
+  }
+  if (out.empty()) {
+    return fail(ErrorKind::usage, "--max-per-minute: give a rate such as 1000 or 100,1000,5000");
+  }
+  if (out.size() != 1 && out.size() != waves) {
+    return fail(ErrorKind::usage,
+                "--max-per-minute has " + std::to_string(out.size()) + " rates for " +
+                    std::to_string(waves) + " waves: give one rate, or one per --waves entry");
+  }
+  return out;
+}
+
+Result<TagFilter> parse_tag_filter(std::string_view text) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size()) {
+    return fail(ErrorKind::usage,
+                "--tag '" + std::string(text) +
+                    "': give KEY=VALUE, e.g. --tag hwrev=B (every --tag must hold)");
+  }
+  return TagFilter{std::string(trim(text.substr(0, eq))), std::string(trim(text.substr(eq + 1)))};
+}
+
+namespace {
+
+// Whether `word` occurs in `text` as a whole word, case-insensitively.
+bool has_word(std::string_view text, std::string_view word) {
+  const std::string lower = core::to_lower(text);
+  for (std::size_t at = lower.find(word); at != std::string::npos; at = lower.find(word, at + 1)) {
+    const bool left = at == 0 || (std::isalnum(static_cast<unsigned char>(lower[at - 1])) == 0 &&
+                                  lower[at - 1] != '_' && lower[at - 1] != '.');
+    const std::size_t after = at + word.size();
+    const bool right =
+        after >= lower.size() || (std::isalnum(static_cast<unsigned char>(lower[after])) == 0 &&
+                                  lower[after] != '_' && lower[after] != '.');
+    if (left && right) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+Result<SqlStatement> device_query(std::string_view condition, std::string_view product_key) {
+  const auto c = trim(condition);
+  if (c.empty()) {
+    return fail(ErrorKind::usage, "--query: give a condition, e.g. \"status = 'ONLINE'\"");
+  }
+  if (has_word(c.substr(0, 6), "select")) {
+    return fail(ErrorKind::usage,
+                "--query takes the WHERE condition only (iotfleet writes SELECT * FROM device "
+                "WHERE … and pages it with LIMIT): drop the SELECT … WHERE part");
+  }
+  if (has_word(c, "limit") || has_word(c, "order")) {
+    return fail(ErrorKind::usage,
+                "--query: no LIMIT or ORDER BY (iotfleet pages the whole result itself)");
+  }
+  SqlStatement s;
+  if (has_word(c, "product_key") || has_word(c, "or")) {
+    s.where = std::string(c);
+    s.filters_product = has_word(c, "product_key") && !has_word(c, "or");
+  } else {
+    s.where = "product_key = '" + std::string(product_key) + "' AND " + std::string(c);
+  }
+  return s;
+}
+
+std::string
+device_query_page(const SqlStatement& statement, std::int64_t offset, std::int64_t limit) {
+  return "SELECT * FROM device WHERE " + statement.where + " LIMIT " + std::to_string(offset) +
+         "," + std::to_string(limit);
 }
 
 Result<double> parse_rate(std::string_view text) {
@@ -253,11 +373,16 @@ std::string state_to_json(const RolloutState& s) {
   j["firmware_id"] = s.firmware_id;
   j["dest_version"] = s.dest_version;
   j["selection"] = s.selection;
+  if (s.dynamic) {
+    j["dynamic"] = {
+        {"src_version", s.src_version}, {"group_id", s.group_id}, {"group_type", s.group_type}};
+  }
   j["status"] = std::string(to_string(s.status));
   j["reason"] = s.reason;
   j["skipped"] = s.skipped;
   const auto& o = s.options;
   j["options"] = {{"max_per_minute", opt_int(o.max_per_minute)},
+                  {"multi_module", o.multi_module},
                   {"retry_interval", opt_int(o.retry_interval)},
                   {"retry_count", opt_int(o.retry_count)},
                   {"timeout_minutes", opt_int(o.timeout_minutes)},
@@ -275,6 +400,7 @@ std::string state_to_json(const RolloutState& s) {
                      {"job_id", w.job_id},
                      {"created_at", w.created_at},
                      {"finished_at", w.finished_at},
+                     {"max_per_minute", opt_int(w.max_per_minute)},
                      {"counts",
                       {{"total", w.counts.total},
                        {"succeeded", w.counts.succeeded},
@@ -316,12 +442,20 @@ Result<RolloutState> state_from_json(std::string_view text) {
     s.firmware_id = j.at("firmware_id").get<std::string>();
     s.dest_version = j.at("dest_version").get<std::string>();
     s.selection = j.value("selection", "");
+    if (j.contains("dynamic")) {
+      const json& d = j.at("dynamic");
+      s.dynamic = true;
+      s.src_version = d.at("src_version").get<std::string>();
+      s.group_id = d.value("group_id", "");
+      s.group_type = d.value("group_type", "");
+    }
     s.status =
         IOT_TRY_CTX(parse_rollout_status(j.at("status").get<std::string>()), "rollout state file");
     s.reason = j.value("reason", "");
     s.skipped = j.value("skipped", std::int64_t{0});
     const json& o = j.at("options");
     s.options.max_per_minute = get_opt_int(o, "max_per_minute");
+    s.options.multi_module = o.value("multi_module", false);
     s.options.retry_interval = get_opt_int(o, "retry_interval");
     s.options.retry_count = get_opt_int(o, "retry_count");
     s.options.timeout_minutes = get_opt_int(o, "timeout_minutes");
@@ -343,6 +477,9 @@ Result<RolloutState> state_from_json(std::string_view text) {
       r.job_id = w.at("job_id").get<std::string>();
       r.created_at = w.at("created_at").get<std::int64_t>();
       r.finished_at = w.at("finished_at").get<std::int64_t>();
+      // Journals written before per-wave rates carry the rollout's rate only.
+      r.max_per_minute = w.contains("max_per_minute") ? get_opt_int(w, "max_per_minute")
+                                                      : s.options.max_per_minute;
       const json& c = w.at("counts");
       r.counts = {c.at("total").get<std::int64_t>(),
                   c.at("succeeded").get<std::int64_t>(),

@@ -33,6 +33,32 @@ struct WaveSpec {
 [[nodiscard]] std::vector<std::size_t> plan_wave_ends(const std::vector<WaveSpec>& specs,
                                                       std::size_t total);
 
+// --max-per-minute: "1000" (every wave) or "100,1000,5000" (one per --waves entry); each 10 to
+// 10 000 (§3). ErrorKind::usage naming the bad value, or a list whose length is neither 1 nor
+// `waves`.
+[[nodiscard]] Result<std::vector<int>> parse_push_rates(std::string_view text, std::size_t waves);
+
+// --tag KEY=VALUE → {KEY, VALUE}; ErrorKind::usage without '=' or with an empty key or value.
+struct TagFilter {
+  std::string key;
+  std::string value;
+  friend bool operator==(const TagFilter&, const TagFilter&) = default;
+};
+[[nodiscard]] Result<TagFilter> parse_tag_filter(std::string_view text);
+
+// The QueryDeviceBySQL statement for --query's condition and one page of it: the product's
+// condition is put first unless the condition names product_key itself or has an OR (the
+// platform does not nest, so "pk AND (a OR b)" cannot be written; then the caller filters by
+// product). ErrorKind::usage for a whole statement (SELECT …) or a LIMIT of the user's.
+struct SqlStatement {
+  std::string where;           // the WHERE clause without LIMIT
+  bool filters_product = true; // false: rows of other products may come back
+};
+[[nodiscard]] Result<SqlStatement> device_query(std::string_view condition,
+                                                std::string_view product_key);
+[[nodiscard]] std::string
+device_query_page(const SqlStatement& statement, std::int64_t offset, std::int64_t limit);
+
 // "5%" or "0.05" → 0.05. ErrorKind::usage outside [0, 1].
 [[nodiscard]] Result<double> parse_rate(std::string_view text);
 
@@ -97,14 +123,16 @@ struct WaveRecord {
   std::size_t end = 0;
   WaveState state = WaveState::pending;
   std::string job_id;
-  std::int64_t created_at = 0;  // epoch s
-  std::int64_t finished_at = 0; // epoch s; the soak runs from here
+  std::int64_t created_at = 0;       // epoch s
+  std::int64_t finished_at = 0;      // epoch s; the soak runs from here
+  std::optional<int> max_per_minute; // this wave's push rate; unset = the rollout's / none
   WaveCounts counts;
   friend bool operator==(const WaveRecord&, const WaveRecord&) = default;
 };
 
 struct RolloutOptions {
-  std::optional<int> max_per_minute;
+  std::optional<int> max_per_minute; // journals before per-wave rates; now each wave has its own
+  bool multi_module = false;         // MultiModuleMode
   std::optional<int> retry_interval;
   std::optional<int> retry_count;
   std::optional<int> timeout_minutes;
@@ -113,9 +141,9 @@ struct RolloutOptions {
   std::int64_t notified_grace_s = 600;
   std::int64_t poll_ms = 5000;
   friend bool operator==(const RolloutOptions& a, const RolloutOptions& b) {
-    return a.max_per_minute == b.max_per_minute && a.retry_interval == b.retry_interval &&
-           a.retry_count == b.retry_count && a.timeout_minutes == b.timeout_minutes &&
-           a.abort.failure_rate == b.abort.failure_rate &&
+    return a.max_per_minute == b.max_per_minute && a.multi_module == b.multi_module &&
+           a.retry_interval == b.retry_interval && a.retry_count == b.retry_count &&
+           a.timeout_minutes == b.timeout_minutes && a.abort.failure_rate == b.abort.failure_rate &&
            a.abort.min_finished == b.abort.min_finished && a.wave_soak_s == b.wave_soak_s &&
            a.notified_grace_s == b.notified_grace_s && a.poll_ms == b.poll_ms;
   }
@@ -128,6 +156,12 @@ struct RolloutState {
   std::string firmware_id;
   std::string dest_version;
   std::string selection; // how the devices were chosen, for the report
+  // A dynamic rollout: one wave, one CreateOTADynamicUpgradeJob for the devices at src_version
+  // (in group_id when set) now and later; `devices` are those that matched when planned.
+  bool dynamic = false;
+  std::string src_version;
+  std::string group_id;
+  std::string group_type;
   RolloutOptions options;
   std::vector<PlannedDevice> devices; // plan order; waves are ranges of it
   std::int64_t skipped = 0;           // already at the target version when planned
@@ -142,9 +176,11 @@ struct RolloutState {
 inline constexpr std::string_view k_tag_rollout = "iotfleet.rollout";
 inline constexpr std::string_view k_tag_wave = "iotfleet.wave";
 
-// Waves over the devices: one WaveRecord per non-empty wave of the spec.
+// Waves over the devices: one WaveRecord per non-empty wave of the spec, each with its entry of
+// `rates` (one per spec, or one for all, or none); a wave that vanishes takes its rate along.
 [[nodiscard]] std::vector<WaveRecord> plan_waves(const std::vector<WaveSpec>& specs,
-                                                 std::size_t devices);
+                                                 std::size_t devices,
+                                                 const std::vector<int>& rates = {});
 
 [[nodiscard]] std::string state_to_json(const RolloutState& state);
 // ErrorKind::usage naming what is wrong (not a rollout state file, unknown version, bad shape).

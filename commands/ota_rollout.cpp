@@ -7,6 +7,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/ota.hpp"
 #include "commands/ota_plan.hpp"
+#include "commands/ota_select.hpp"
 #include "core/interrupt.hpp"
 
 #include <fcntl.h>
@@ -121,7 +122,28 @@ struct Rollout {
     return std::optional<std::string>();
   }
 
+  Result<std::string> create_dynamic_job(const WaveRecord& w) {
+    cloud::DynamicJobRequest r;
+    r.product_key = state.product_key;
+    r.firmware_id = state.firmware_id;
+    r.src_versions = {state.src_version};
+    r.group_id = state.group_id;
+    r.group_type = state.group_type;
+    r.max_per_minute = w.max_per_minute;
+    r.retry_interval = state.options.retry_interval;
+    r.retry_count = state.options.retry_count;
+    r.timeout_minutes = state.options.timeout_minutes;
+    if (state.options.multi_module) {
+      r.multi_module_mode = true;
+    }
+    r.tags = tags(w);
+    return api().create_ota_dynamic_upgrade_job(r);
+  }
+
   Result<std::string> create_job(const WaveRecord& w) {
+    if (state.dynamic) {
+      return create_dynamic_job(w);
+    }
     cloud::StaticJobRequest r;
     r.product_key = state.product_key;
     r.firmware_id = state.firmware_id;
@@ -145,7 +167,10 @@ struct Rollout {
       }
       r.dn_list_file_url = grant.url;
     }
-    r.max_per_minute = state.options.max_per_minute;
+    r.max_per_minute = w.max_per_minute;
+    if (state.options.multi_module) {
+      r.multi_module_mode = true;
+    }
     r.retry_interval = state.options.retry_interval;
     r.retry_count = state.options.retry_count;
     r.timeout_minutes = state.options.timeout_minutes;
@@ -284,6 +309,12 @@ struct Rollout {
 
   Error finish_abort(WaveRecord& w) {
     if (!w.job_id.empty()) {
+      if (state.dynamic) {
+        if (auto ok = api().cancel_ota_strategy_by_job(w.job_id); !ok) {
+          return ok.error().context(state.reason + "; stopping dynamic job " + w.job_id +
+                                    " failed");
+        }
+      }
       if (auto ok = api().cancel_ota_task_by_job(w.job_id, cloud::CancelTasks{}); !ok) {
         return ok.error().context(state.reason + "; canceling job " + w.job_id + " failed");
       }
@@ -308,6 +339,7 @@ struct Rollout {
     bar->set_total(w.end - w.begin);
     std::uint64_t shown = 0;
     std::int64_t last_notified = -1;
+    std::pair<std::int64_t, std::int64_t> last_seen{-1, -1};
     auto notified_since = std::chrono::steady_clock::now();
     const auto grace = std::chrono::seconds(state.options.notified_grace_s);
     for (;;) {
@@ -336,7 +368,17 @@ struct Rollout {
         (void)save();
         return fail(ErrorKind::failure, state.reason + ": stopped before the next wave");
       }
-      if (c->active == 0) {
+      if (state.dynamic) {
+        // A dynamic job takes on devices as they come online: it has settled when nothing is
+        // active and its counts have not moved for --notified-grace.
+        const auto moved = std::make_pair(c->total, c->notified);
+        if (c->active > 0 || moved != last_seen) {
+          last_seen = moved;
+          notified_since = std::chrono::steady_clock::now();
+        } else if (std::chrono::steady_clock::now() - notified_since >= grace) {
+          break;
+        }
+      } else if (c->active == 0) {
         if (c->notified == 0) {
           break;
         }
@@ -360,7 +402,15 @@ struct Rollout {
   }
 
   Result<core::Table> run() {
-    if (state.status == ota::RolloutStatus::done || state.status == ota::RolloutStatus::canceled) {
+    if (state.dynamic && state.status == ota::RolloutStatus::done && !state.waves.empty() &&
+        !state.waves.front().job_id.empty()) {
+      // A dynamic job keeps taking on devices after its rollout settled: a resume watches it
+      // again, under the abort rule.
+      state.waves.front().state = ota::WaveState::running;
+      ctx.output->info("dynamic job " + state.waves.front().job_id +
+                       " is still taking on devices: watching it again");
+    } else if (state.status == ota::RolloutStatus::done ||
+               state.status == ota::RolloutStatus::canceled) {
       return finish();
     }
     if (state.status == ota::RolloutStatus::aborted) {
@@ -488,15 +538,24 @@ struct Rollout {
     ctx.output->info("rollout done: " + std::to_string(planned) + " devices at " +
                      state.dest_version + ", " + std::to_string(state.skipped) +
                      " skipped (already at " + state.dest_version + ")");
+    if (state.dynamic && !state.waves.empty()) {
+      ctx.output->info("dynamic job " + state.waves.front().job_id +
+                       " stays active: devices that come "
+                       "online at " +
+                       state.src_version +
+                       " later are upgraded too. `iotfleet ota rollout "
+                       "--resume " +
+                       path.string() +
+                       "` watches it again under the abort rule, `iotfleet ota "
+                       "cancel " +
+                       path.string() + "` ends it");
+    }
     return table();
   }
 };
 
 Result<ota::RolloutOptions> rollout_options(const OtaRolloutOptions& o) {
   ota::RolloutOptions r;
-  if (o.max_per_minute && (*o.max_per_minute < 10 || *o.max_per_minute > 10'000)) {
-    return fail(ErrorKind::usage, "--max-per-minute: 10 to 10000 (§3)");
-  }
   if (o.retry_interval.has_value() != o.retry_count.has_value()) {
     return fail(ErrorKind::usage, "--retry-interval and --retry-count go together");
   }
@@ -517,7 +576,7 @@ Result<ota::RolloutOptions> rollout_options(const OtaRolloutOptions& o) {
   if (o.abort_min_finished < 1) {
     return fail(ErrorKind::usage, "--abort-min-finished: at least 1");
   }
-  r.max_per_minute = o.max_per_minute;
+  r.multi_module = o.multi_module;
   r.retry_count = o.retry_count;
   r.abort = {IOT_TRY_CTX(ota::parse_rate(o.abort_failure_rate), "--abort-failure-rate"),
              o.abort_min_finished};
@@ -527,17 +586,35 @@ Result<ota::RolloutOptions> rollout_options(const OtaRolloutOptions& o) {
   return r;
 }
 
+// A dynamic job selects by version and group only (CreateOTADynamicUpgradeJob has no list, tag
+// or SQL selection), and is one wave.
+Status check_dynamic(const OtaRolloutOptions& o, const std::vector<std::string>& listed) {
+  if (!o.dynamic) {
+    return {};
+  }
+  if (!listed.empty() || !o.tags.empty() || !o.query.empty()) {
+    return fail(ErrorKind::usage,
+                "--dynamic selects by --src-version and --group only (the platform's dynamic "
+                "job takes no device list, tag or SQL search): drop them, or roll out "
+                "statically");
+  }
+  if (!o.waves.empty()) {
+    return fail(ErrorKind::usage,
+                "--dynamic is one job, not waves: drop --waves (the abort rule judges the job "
+                "while it is watched)");
+  }
+  return {};
+}
+
 // The plan: which devices, in which order, which are skipped.
 Result<RolloutState> plan_rollout(const OtaRolloutOptions& o, CloudSession& cloud, Context& ctx) {
-  auto specs = IOT_TRY(ota::parse_waves(o.waves));
+  const auto specs = IOT_TRY(ota::parse_waves(o.waves.empty() ? k_default_waves : o.waves));
   auto options = IOT_TRY(rollout_options(o));
   const auto listed = IOT_TRY(resolve_device_names(o.devices, {.required = false}, ctx));
-  if (listed.empty() && !o.all && o.src_version.empty()) {
-    return fail(ErrorKind::usage,
-                "choose the devices: DEVICE_NAME..., --devices FILE, --all or --src-version V");
-  }
-  if (!listed.empty() && o.all) {
-    return fail(ErrorKind::usage, "device names and --all are exclusive");
+  IOT_TRY(check_dynamic(o, listed));
+  std::vector<int> rates;
+  if (!o.max_per_minute.empty()) {
+    rates = IOT_TRY(ota::parse_push_rates(o.max_per_minute, o.dynamic ? 1 : specs.size()));
   }
   auto fw = IOT_TRY(cloud.api->query_ota_firmware(o.firmware_id));
   RolloutState s;
@@ -550,17 +627,15 @@ Result<RolloutState> plan_rollout(const OtaRolloutOptions& o, CloudSession& clou
   s.dest_version = fw.dest_version;
   s.options = options;
 
-  std::vector<std::string> names;
-  if (!listed.empty()) {
-    names = listed;
-    s.selection = o.devices.file ? "devices from " + *o.devices.file
-                                 : std::to_string(names.size()) + " named devices";
-  } else {
-    auto all = IOT_TRY(cloud.api->query_all_devices(s.product_key));
-    for (const auto& d : all) {
-      names.push_back(d.device_name);
-    }
-    s.selection = "all devices of " + s.product_key;
+  auto selection = IOT_TRY(ota::select_devices(o, listed, s.product_key, *cloud.api, ctx));
+  std::vector<std::string> names = std::move(selection.names);
+  s.selection = selection.text;
+  if (o.dynamic) {
+    s.dynamic = true;
+    s.src_version = o.src_version;
+    s.group_id = selection.group.id;
+    s.group_type = selection.group.type;
+    s.selection = "dynamic: " + s.selection;
   }
   if (!o.src_version.empty()) {
     s.selection += " at " + o.src_version;
@@ -606,7 +681,18 @@ Result<RolloutState> plan_rollout(const OtaRolloutOptions& o, CloudSession& clou
                 std::to_string(unknown.size()) + " devices are not in product " + s.product_key +
                     ": " + list + (unknown.size() > 5 ? ", …" : "") + " (fix the device list)");
   }
-  s.waves = ota::plan_waves(specs, s.devices.size());
+  if (s.dynamic) {
+    // One wave over the devices matching now; the job takes on later ones by itself.
+    ota::WaveRecord w;
+    w.number = 1;
+    w.end = s.devices.size();
+    if (!rates.empty()) {
+      w.max_per_minute = rates.front();
+    }
+    s.waves = {w};
+  } else {
+    s.waves = ota::plan_waves(specs, s.devices.size(), rates);
+  }
   ctx.output->info("plan: " + std::to_string(s.devices.size()) + " devices in " +
                    std::to_string(s.waves.size()) + " waves; " + std::to_string(s.skipped) +
                    " already at " + s.dest_version +

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <set>
 
 namespace iot::commands {
 namespace {
@@ -31,7 +32,7 @@ std::string firmware_name(const OtaUploadOptions& opts) {
   if (!opts.name.empty()) {
     return opts.name;
   }
-  std::string raw = std::filesystem::path(opts.file).stem().string() + "-" + opts.version;
+  std::string raw = std::filesystem::path(opts.files.front()).stem().string() + "-" + opts.version;
   std::string out;
   for (char c : raw) {
     const bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
@@ -151,8 +152,47 @@ Result<UploadChecks> check_upload(const OtaUploadOptions& opts, Context& ctx) {
   if (c.verify_devices.size() > cloud::k_ota_verify_devices_max) {
     return fail(ErrorKind::usage, "--verify-device: at most 10 devices (§3)");
   }
-  IOT_TRY(check_firmware_file(opts.file));
+  if (opts.files.size() > cloud::k_firmware_files_max) {
+    return fail(ErrorKind::usage,
+                "at most " + std::to_string(cloud::k_firmware_files_max) +
+                    " files make one firmware, not " + std::to_string(opts.files.size()));
+  }
+  std::set<std::string> names;
+  for (const auto& file : opts.files) {
+    IOT_TRY(check_firmware_file(file));
+    if (!names.insert(std::filesystem::path(file).filename().string()).second) {
+      return fail(ErrorKind::usage,
+                  "two firmware files are named " +
+                      std::filesystem::path(file).filename().string() +
+                      ": a device tells the files of a multi-file firmware apart by name");
+    }
+  }
   return c;
+}
+
+// One file on the platform's OSS: what CreateOTAFirmware needs of it.
+struct Uploaded {
+  std::string name; // the file name a device sees
+  std::string url;
+  std::int64_t size = 0;
+  std::string md5;
+  std::string sha256;
+};
+
+Result<Uploaded> upload_file(const std::string& file, CloudSession& cloud, Context& ctx) {
+  auto source = IOT_TRY(cloud::HashingFileSource::open(file));
+  const auto grant = IOT_TRY(cloud.api->generate_ota_upload_url(file_suffix(file)));
+  cloud::PostObjectOptions po;
+  po.filename = std::filesystem::path(file).filename().string();
+  po.timeout = std::chrono::minutes(30);
+  ctx.output->info("uploading " + file + " (" + std::to_string(source->size()) + " bytes)");
+  IOT_TRY(cloud::post_object(*cloud.http, grant, source->body(ctx.seams.tamper_upload), po));
+  if (source->bytes_read() != source->size()) {
+    return fail(ErrorKind::io,
+                file + " changed while it was uploaded (" + std::to_string(source->bytes_read()) +
+                    " of " + std::to_string(source->size()) + " bytes read): upload again");
+  }
+  return Uploaded{po.filename, grant.url, source->size(), source->md5_hex(), source->sha256_hex()};
 }
 
 } // namespace
@@ -160,29 +200,28 @@ Result<UploadChecks> check_upload(const OtaUploadOptions& opts, Context& ctx) {
 Result<core::Table> run_ota_upload(const OtaUploadOptions& opts, Context& ctx) {
   const auto checks = IOT_TRY(check_upload(opts, ctx));
   const auto& method = checks.method;
-  auto source = IOT_TRY(cloud::HashingFileSource::open(opts.file));
   auto cloud = IOT_TRY(open_cloud(ctx));
   const auto pk = IOT_TRY(product_key_or_config(opts.product_key, cloud.settings));
-  const auto grant = IOT_TRY(cloud.api->generate_ota_upload_url(file_suffix(opts.file)));
-  cloud::PostObjectOptions po;
-  po.filename = std::filesystem::path(opts.file).filename().string();
-  po.timeout = std::chrono::minutes(30);
-  ctx.output->info("uploading " + opts.file + " (" + std::to_string(source->size()) + " bytes)");
-  IOT_TRY(cloud::post_object(*cloud.http, grant, source->body(ctx.seams.tamper_upload), po));
-  if (source->bytes_read() != source->size()) {
-    return fail(ErrorKind::io,
-                opts.file + " changed while it was uploaded (" +
-                    std::to_string(source->bytes_read()) + " of " + std::to_string(source->size()) +
-                    " bytes read): upload again");
+  std::vector<Uploaded> uploaded;
+  for (const auto& file : opts.files) {
+    uploaded.push_back(IOT_TRY(upload_file(file, cloud, ctx)));
   }
+  auto sign_of = [&](const Uploaded& u) { return method == "MD5" ? u.md5 : u.sha256; };
   cloud::CreateFirmwareRequest req;
   req.product_key = pk;
   req.dest_version = opts.version;
   req.firmware_name = firmware_name(opts);
-  req.firmware_url = grant.url;
-  req.firmware_size = source->size();
+  // The first file is the firmware's FirmwareUrl; a multi-file firmware lists every file in
+  // MultiFiles, each signed (UNVERIFIED: whether the platform wants the first file in both).
+  req.firmware_url = uploaded.front().url;
+  req.firmware_size = uploaded.front().size;
   req.sign_method = method;
-  req.firmware_sign = method == "MD5" ? source->md5_hex() : source->sha256_hex();
+  req.firmware_sign = sign_of(uploaded.front());
+  if (uploaded.size() > 1) {
+    for (const auto& u : uploaded) {
+      req.files.push_back(cloud::FirmwareFile{u.name, u.size, u.url, sign_of(u), u.md5});
+    }
+  }
   req.module_name = opts.module;
   req.type = opts.diff ? 1 : 0;
   req.src_version = opts.diff ? opts.src_version : std::string();
@@ -210,6 +249,10 @@ Result<core::Table> run_ota_upload(const OtaUploadOptions& opts, Context& ctx) {
                     "firmware " + *fw + " created; verification");
     verify = IOT_TRY(wait_verify(*cloud.api, *fw, job, opts.verify_timeout, ctx));
   }
+  std::int64_t total_size = 0;
+  for (const auto& u : uploaded) {
+    total_size += u.size;
+  }
   core::Table t;
   t.single = true;
   t.columns = {"firmware_id",
@@ -220,16 +263,18 @@ Result<core::Table> run_ota_upload(const OtaUploadOptions& opts, Context& ctx) {
                "size",
                "sign_method",
                "sign",
-               "verify"};
+               "verify",
+               "files"};
   t.add_row({*fw,
              pk,
              opts.version,
              opts.module.empty() ? std::string("default") : opts.module,
              req.firmware_name,
-             req.firmware_size,
+             total_size,
              method,
              req.firmware_sign,
-             verify});
+             verify,
+             static_cast<std::int64_t>(uploaded.size())});
   return t;
 }
 

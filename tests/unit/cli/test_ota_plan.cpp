@@ -126,3 +126,98 @@ TEST_CASE("the journal round-trips and is written 0600") {
   REQUIRE(!bad);
   CHECK(bad.error().message.find("out of the plan") != std::string::npos);
 }
+
+TEST_CASE("--max-per-minute: one rate for all waves or one per --waves entry") {
+  auto one = parse_push_rates("1000", 4);
+  REQUIRE(one);
+  CHECK(*one == std::vector<int>{1000});
+  auto each = parse_push_rates("100, 1000,5000", 3);
+  REQUIRE(each);
+  CHECK(*each == std::vector<int>{100, 1000, 5000});
+  CHECK(!parse_push_rates("100,1000", 3));
+  CHECK(parse_push_rates("100,1000", 3).error().message.find("2 rates for 3 waves") !=
+        std::string::npos);
+  CHECK(!parse_push_rates("9", 1));
+  CHECK(!parse_push_rates("10001", 1));
+  CHECK(!parse_push_rates("12.5", 1));
+  CHECK(!parse_push_rates("", 1));
+  CHECK(!parse_push_rates("100,,200", 3));
+
+  // A wave that vanishes takes its rate along: 2 devices, "1,2,all" has only two waves.
+  const auto waves = plan_waves(*parse_waves("1,2,all"), 2, {10, 20, 30});
+  REQUIRE(waves.size() == 2);
+  CHECK(waves[0].max_per_minute == 10);
+  CHECK(waves[1].max_per_minute == 20);
+  const auto same = plan_waves(*parse_waves("50%,100%"), 10, {500});
+  CHECK(same[0].max_per_minute == 500);
+  CHECK(same[1].max_per_minute == 500);
+  CHECK_FALSE(plan_waves(*parse_waves("100%"), 10)[0].max_per_minute.has_value());
+}
+
+TEST_CASE("--tag KEY=VALUE") {
+  auto t = parse_tag_filter("hwrev=B");
+  REQUIRE(t);
+  CHECK(*t == TagFilter{"hwrev", "B"});
+  auto eq = parse_tag_filter("url=a=b");
+  REQUIRE(eq);
+  CHECK(*eq == TagFilter{"url", "a=b"});
+  CHECK(!parse_tag_filter("hwrev"));
+  CHECK(!parse_tag_filter("=B"));
+  CHECK(!parse_tag_filter("hwrev="));
+}
+
+TEST_CASE("--query: the product's condition first unless the condition names it or has an OR") {
+  auto s = device_query("status = 'ONLINE'", "a1PK");
+  REQUIRE(s);
+  CHECK(s->where == "product_key = 'a1PK' AND status = 'ONLINE'");
+  CHECK(s->filters_product);
+  CHECK(device_query_page(*s, 50, 50) ==
+        "SELECT * FROM device WHERE product_key = 'a1PK' AND status = 'ONLINE' LIMIT 50,50");
+  auto own = device_query("product_key = 'a1Other' AND nickname LIKE 'x%'", "a1PK");
+  REQUIRE(own);
+  CHECK(own->where == "product_key = 'a1Other' AND nickname LIKE 'x%'");
+  auto either = device_query("device_name = 'a' OR device_name = 'b'", "a1PK");
+  REQUIRE(either);
+  CHECK(either->where == "device_name = 'a' OR device_name = 'b'");
+  CHECK_FALSE(either->filters_product);
+  // "or" inside a value or a word is not an OR.
+  auto word = device_query("nickname = 'floor2' AND device_name LIKE 'door%'", "a1PK");
+  REQUIRE(word);
+  CHECK(word->where.starts_with("product_key = 'a1PK' AND "));
+  CHECK(!device_query("", "a1PK"));
+  CHECK(!device_query("SELECT * FROM device WHERE status = 'ONLINE'", "a1PK"));
+  CHECK(!device_query("status = 'ONLINE' LIMIT 10", "a1PK"));
+  CHECK(!device_query("status = 'ONLINE' ORDER BY gmt_create", "a1PK"));
+}
+
+TEST_CASE("the journal keeps a dynamic rollout and per-wave rates") {
+  RolloutState s;
+  s.rollout_id = "rdyn";
+  s.product_key = "pk";
+  s.firmware_id = "fw";
+  s.dest_version = "V2";
+  s.selection = "dynamic: group g at V1";
+  s.dynamic = true;
+  s.src_version = "V1";
+  s.group_id = "G123";
+  s.group_type = "LINK_PLATFORM_DYNAMIC";
+  s.options.multi_module = true;
+  s.devices = {{"a", ""}};
+  s.waves = plan_waves(*parse_waves("100%"), 1, {250});
+  auto back = state_from_json(state_to_json(s));
+  REQUIRE(back);
+  CHECK(*back == s);
+  CHECK(back->waves[0].max_per_minute == 250);
+
+  // A journal written before per-wave rates: each wave takes the rollout's rate.
+  RolloutState old = s;
+  old.dynamic = false;
+  old.options.max_per_minute = 600;
+  auto text = state_to_json(old);
+  const auto at = text.find("\"max_per_minute\": 250");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, std::string("\"max_per_minute\": 250,").size(), "");
+  auto migrated = state_from_json(text);
+  REQUIRE(migrated);
+  CHECK(migrated->waves[0].max_per_minute == 600);
+}

@@ -53,7 +53,7 @@ struct OtaBench {
   }
   Result<core::Table> upload() {
     OtaUploadOptions o;
-    o.file = firmware_file();
+    o.files = {firmware_file()};
     o.product_key = std::string(k_pk);
     o.version = "V2";
     return run_ota_upload(o, b.ctx);

@@ -104,6 +104,7 @@ void register_ota(CLI::App& app, Context& ctx) {
                    "The devices of this device group (its name or GroupId), of the product")
       ->option_text("NAME|ID");
   roll->add_option("--tag", ro->tags, "Devices with this tag (repeatable: every tag must hold)")
+      ->allow_extra_args(false)
       ->option_text("KEY=VALUE");
   roll->add_option("--query",
                    ro->query,
@@ -119,8 +120,7 @@ void register_ota(CLI::App& app, Context& ctx) {
                  ro->dynamic,
                  "One dynamic job instead of waves: the devices at --src-version (in --group) "
                  "now and every one that comes online at it later, until `ota cancel`. No "
-                 "--waves: the job is one wave, judged by the abort rule while it is watched")
-      ->needs("--src-version");
+                 "--waves: the job is one wave, judged by the abort rule while it is watched");
   roll->add_flag("--multi-module",
                  ro->multi_module,
                  "MultiModuleMode: devices upgrade several modules in one job");
@@ -132,7 +132,7 @@ void register_ota(CLI::App& app, Context& ctx) {
                    ro->max_per_minute,
                    "Pushes per minute (MaximumPerMinute, 10-10000): one rate for every wave, or "
                    "one per --waves entry, e.g. 100,1000,5000")
-      ->option_text("N[,N…]");
+      ->option_text("N[,N...]");
   add_duration(roll,
                "--retry-interval",
                ro->retry_interval,

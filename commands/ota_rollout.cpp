@@ -592,6 +592,11 @@ Status check_dynamic(const OtaRolloutOptions& o, const std::vector<std::string>&
   if (!o.dynamic) {
     return {};
   }
+  if (o.src_version.empty()) {
+    return fail(ErrorKind::usage,
+                "--dynamic needs --src-version V: the version whose devices the job upgrades, "
+                "now and when they come online later");
+  }
   if (!listed.empty() || !o.tags.empty() || !o.query.empty()) {
     return fail(ErrorKind::usage,
                 "--dynamic selects by --src-version and --group only (the platform's dynamic "

@@ -228,7 +228,14 @@ cat >"$demo_dir/ota.json" <<'JSON'
    "failure": [{"match": {"nickname_prefix": "hwrevB"}, "rate": 0.5,
                 "desc": "{step} failed ({code}) hw={nickname}"}]}}
 JSON
-"$sim" cloud --state-dir "$demo_dir/ota-cloud" --scenario "$demo_dir/ota.json" --time-scale 60 \
+# 40 door sensors with a tag for their site: a rollout picks them by tag.
+jq -nc '[range(1; 41) | {name: ("door-" + (tostring | if length < 2 then "0" + . else . end)),
+  status: "ONLINE", firmware: "V1", nickname: "revA",
+  tags: {site: (if . % 4 == 0 then "south" else "north" end)}}]' >"$demo_dir/doors.json"
+jq --slurpfile d "$demo_dir/doors.json" \
+  '.products += [{"product_key": "a1DemoDoor1", "name": "door sensors", "devices": $d[0]}]' \
+  "$demo_dir/ota.json" >"$demo_dir/ota-all.json"
+"$sim" cloud --state-dir "$demo_dir/ota-cloud" --scenario "$demo_dir/ota-all.json" --time-scale 60 \
   >"$demo_dir/ota-cloud.url" 2>"$demo_dir/ota-cloud.err" &
 sim_pids+=($!)
 for _ in $(seq 300); do grep -qx ready "$demo_dir/ota-cloud.err" 2>/dev/null && break; sleep 0.1; done
@@ -249,4 +256,11 @@ set -e
 [ "$rc" = 1 ] || { echo "demo: ota rollout exited $rc, expected 1 (aborted)" >&2; exit 1; }
 step "Where the rollout stands, failures with their TaskDesc" "$iotfleet" "${ota[@]}" \
   ota status "$demo_dir/rollout.json"
+head -c 50000 /dev/urandom >"$demo_dir/door-V2.bin"
+fw_door=$("$iotfleet" "${ota[@]}" ota upload "$demo_dir/door-V2.bin" --product-key a1DemoDoor1 \
+  --dest-version V2 -o json 2>/dev/null | jq -r .firmware_id)
+step "Roll out by tag: the north site's door sensors, 5 first at 100/min, then the rest at 1000/min" \
+  "$iotfleet" "${ota[@]}" ota rollout --firmware "$fw_door" --tag site=north --waves 5,100% \
+  --max-per-minute 100,1000 --poll-interval 500ms --notified-grace 5s \
+  --journal "$demo_dir/rollout-north.json"
 echo "demo: ok (module $imei0 on $port0 burned)" >&2

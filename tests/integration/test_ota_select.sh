@@ -87,7 +87,7 @@ select_check "an SQL condition (LIKE, AND), at one version" sx07,sx08,sx09,sx10 
 select_check "an SQL condition with OR: other products filtered out" sx12 \
   --query "device_name = 'sx12' OR device_name = 'ox01'"
 expect_err "1 matching devices of other products left out" "the OR query's other product is named"
-select_check "names intersected with a tag" sx01,sx05,sx06 sx01 sx05 sx06 sx07 --tag site=north
+select_check "names intersected with a tag" sx01,sx05,sx06 sx01 sx05 --tag site=north sx06 sx07
 
 # --- push rate per wave ---------------------------------------------------------------------------
 fw=$(upload a1Sel00001 V30)
@@ -116,6 +116,7 @@ expect_err "--query: QueryDeviceBySQL: .*unknown field colour" "the platform's r
 refuse "--all with a narrowing selector" "drop --all" --all --tag hw=B
 refuse "--dynamic with a tag" "dynamic job takes no device list, tag or SQL" --dynamic --src-version V1 --tag hw=B
 refuse "--dynamic with waves" "drop --waves" --dynamic --src-version V1 --waves 10%,100%
+refuse "--dynamic without a version" "--dynamic needs --src-version V" --dynamic --all
 refuse "rates that do not fit the waves" "3 rates for 2 waves" --all --waves 10%,100% --max-per-minute 10,20,30
 refuse "a rate out of range" "10 to 10000" --all --max-per-minute 5
 [ "$(sql 'select count(*) from ota_jobs')" = "$jobs_before" ] && ok || fail "a refused rollout created a job"

@@ -194,6 +194,13 @@ TEST_SUITE("cli conventions") {
         CHECK(forms.size() == 2);
         continue;
       }
+      if (name == "--dynamic") {
+        // The platform's word for two things: creds mqtt's dynamic registration connection
+        // (register|regnwl) and ota rollout's dynamic upgrade job (a flag),
+        // docs/cli-conventions.md.
+        CHECK(forms.size() == 2);
+        continue;
+      }
       CHECK(forms.size() == 1);
     }
     for (const auto& [name, texts] : help) {

@@ -476,9 +476,12 @@ void register_devices(CLI::App& app, Context& ctx) {
       "devices", "Device management over the OpenAPI: list, show, register, batch-register, …");
   devices->require_subcommand(0, 1);
   const std::vector<std::pair<int, std::string>> cloud_codes = {
-      {2, "bad options or names, or a local file that cannot be written (nothing was changed)"},
+      {2, "bad options or names (nothing was changed)"},
       {4, "the cloud refused or could not be reached"},
       {130, "interrupted"}};
+  // -O FILE is created before the first call: when that fails nothing was changed.
+  const std::pair<int, std::string> out_file_code = {
+      1, "the -O file could not be created (nothing was changed) or written"};
   const auto codes = [&](std::vector<std::pair<int, std::string>> specific) {
     specific.insert(specific.end(), cloud_codes.begin(), cloud_codes.end());
     return specific;
@@ -520,6 +523,7 @@ void register_devices(CLI::App& app, Context& ctx) {
               "the triplets into the station's ledger.");
   add_exit_codes(reg,
                  codes({{0, "every device was registered"},
+                        out_file_code,
                         {5, "some were not (the others are listed and written)"}}));
   reg->callback(
       [&ctx, reg_opts] { ctx.output->emit(value_or_throw(run_devices_register(*reg_opts, ctx))); });
@@ -553,7 +557,8 @@ void register_devices(CLI::App& app, Context& ctx) {
                 "written when every apply succeeded. When devices were created but the file "
                 "could not be written, the error names the applies and the `secrets export` "
                 "that recovers the secrets. `iotfleet pool import FILE` loads the file.");
-  add_exit_codes(batch, codes({{0, "every name was registered and written"}}));
+  add_exit_codes(batch,
+                 codes({{0, "every name was registered and written"}, out_file_code}));
   batch->callback([&ctx, batch_opts] {
     ctx.output->emit(value_or_throw(run_devices_batch_register(*batch_opts, ctx)));
   });

@@ -567,6 +567,7 @@ void register_devices_recreate(CLI::App* devices, Context& ctx) {
       "register dynamically on their next boot: the re-created device is not activated.");
   add_exit_codes(cmd,
                  {{0, "every device was re-created (or, with --dry-run, read)"},
+                  {1, "the -O file could not be created (nothing changed) or written"},
                   {2,
                    "bad options, no --yes, an ONLINE device, or one with an unfinished "
                    "recreation (nothing changed for it)"},

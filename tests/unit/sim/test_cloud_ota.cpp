@@ -873,3 +873,160 @@ TEST_SUITE("sim::cloud OTA") {
     CHECK(throttled == 5); // QPS 10 (§3)
   }
 }
+
+namespace {
+
+// POST /_emulator/activate: the device is ONLINE (or OFFLINE) from now on.
+void set_online(CloudBench& b, const std::string& dn, const std::string& status = "ONLINE") {
+  iot::sim::cloud::CloudRequest r;
+  r.method = "POST";
+  r.path = "/_emulator/activate";
+  r.content_type = "application/x-www-form-urlencoded";
+  r.body = std::string("productKey=") + k_pk + "&deviceName=" + dn + "&status=" + status;
+  const auto answer = b.service->handle(r);
+  REQUIRE(answer.status == 200);
+}
+
+std::set<std::string> task_names(CloudBench& b, const std::string& job) {
+  std::set<std::string> out;
+  for (const json& t : tasks(b, job)) {
+    out.insert(t["DeviceName"].get<std::string>());
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_SUITE("sim::cloud OTA selection") {
+  TEST_CASE("dynamic job: online devices at SrcVersion now and later, until its strategy ends") {
+    CloudBench b(fleet(3,
+                       k_fast,
+                       R"([{"name": "late-001", "status": "OFFLINE", "firmware": "V1"},
+                           {"name": "late-002", "status": "OFFLINE", "firmware": "V1"},
+                           {"name": "old-0001", "status": "ONLINE", "firmware": "V0"}])"));
+    const std::string fw = make_firmware(b, "V2");
+    CHECK(b.json("CreateOTADynamicUpgradeJob",
+                 {{"ProductKey", k_pk}, {"FirmwareId", fw}})["Success"] == false); // no SrcVersion
+    const json created = b.json("CreateOTADynamicUpgradeJob",
+                                {{"ProductKey", k_pk},
+                                 {"FirmwareId", fw},
+                                 {"SrcVersion.1", "V1"},
+                                 {"Tag.1.Key", "k"},
+                                 {"Tag.1.Value", "v"}});
+    REQUIRE(created["Success"] == true);
+    const std::string job = created["Data"]["JobId"];
+    run_for(b, 60'000);
+    CHECK(task_names(b, job) == std::set<std::string>{"dev000001", "dev000002", "dev000003"});
+    CHECK(job_status(b, job) == "IN_PROGRESS"); // no open task, still taking on devices
+    const json info = b.json("QueryOTAJob", {{"JobId", job}})["Data"];
+    CHECK(info["SelectionType"] == "DYNAMIC");
+    CHECK(info["DynamicMode"] == 1);
+    set_online(b, "late-001");
+    run_for(b, 60'000);
+    CHECK(task_names(b, job).contains("late-001"));
+    CHECK(firmware_of(b, "late-001") == "V2");
+    CHECK_FALSE(task_names(b, job).contains("old-0001")); // not at a SrcVersion
+    REQUIRE(b.json("CancelOTAStrategyByJob", {{"JobId", job}})["Success"] == true);
+    CHECK(job_status(b, job) == "CANCELED");
+    set_online(b, "late-002");
+    run_for(b, 60'000);
+    CHECK_FALSE(task_names(b, job).contains("late-002"));
+  }
+
+  TEST_CASE("dynamic job, DynamicMode 2: only devices that come online after it") {
+    CloudBench b(
+        fleet(2, k_fast, R"([{"name": "late-001", "status": "OFFLINE", "firmware": "V1"}])"));
+    const std::string fw = make_firmware(b, "V2");
+    const json created = b.json(
+        "CreateOTADynamicUpgradeJob",
+        {{"ProductKey", k_pk}, {"FirmwareId", fw}, {"SrcVersion.1", "V1"}, {"DynamicMode", "2"}});
+    REQUIRE(created["Success"] == true);
+    const std::string job = created["Data"]["JobId"];
+    run_for(b, 30'000);
+    CHECK(task_names(b, job).empty());
+    b.now_ms += 1000;
+    set_online(b, "late-001");
+    run_for(b, 60'000);
+    CHECK(task_names(b, job) == std::set<std::string>{"late-001"});
+  }
+
+  TEST_CASE("static job, TargetSelection GROUP: the group's devices of the product") {
+    const std::string s = scenario_with(
+        R"([{"product_key": "a1OtaProduct", "devices": [
+              {"name": "grp-0001", "status": "ONLINE", "firmware": "V1", "groups": ["g1"]},
+              {"name": "grp-0002", "status": "ONLINE", "firmware": "V1", "tags": {"hw": "B"}},
+              {"name": "grp-0003", "status": "ONLINE", "firmware": "V1"}]}])",
+        R"("groups": [{"name": "g1"}, {"name": "hwb", "dynamic_tag": "hw=B"}], "ota": )" + k_fast +
+            ",");
+    CloudBench b(s);
+    const std::string fw = make_firmware(b, "V2");
+    const json list = b.json("QueryDeviceGroupList", {{"GroupName", "hw"}});
+    REQUIRE(list["Data"]["GroupInfo"].size() == 1);
+    CHECK(list["Data"]["GroupInfo"][0]["GroupType"] == "LINK_PLATFORM_DYNAMIC");
+    const std::string dyn = list["Data"]["GroupInfo"][0]["GroupId"];
+    const json all = b.json("QueryDeviceGroupList", {});
+    REQUIRE(all["Data"]["GroupInfo"].size() == 2);
+    const std::string g1 = all["Data"]["GroupInfo"][0]["GroupId"];
+    std::string job = job_of(b, fw, {{"TargetSelection", "GROUP"}, {"GroupId", g1}});
+    CHECK(task_names(b, job) == std::set<std::string>{"grp-0001"});
+    job = job_of(b, fw, {{"TargetSelection", "GROUP"}, {"GroupId", dyn}});
+    CHECK(task_names(b, job) == std::set<std::string>{"grp-0002"});
+    CHECK(b.json("QueryOTAJob", {{"JobId", job}})["Data"]["GroupName"] == "hwb");
+    CHECK(static_job(b, fw, {{"TargetSelection", "GROUP"}, {"GroupId", "nope"}})["Code"] ==
+          "iot.group.NotExistedGroup");
+    const json members =
+        b.json("QueryDeviceListByDeviceGroup", {{"GroupId", g1}, {"PageSize", "1"}});
+    CHECK(members["Total"] == 1);
+    CHECK(members["Data"]["SimpleDeviceInfo"][0]["DeviceName"] == "grp-0001");
+    const json tagged =
+        b.json("QueryDeviceByTags", {{"Tag.1.TagKey", "hw"}, {"Tag.1.TagValue", "B"}});
+    CHECK(tagged["Total"] == 1);
+    CHECK(tagged["Data"]["SimpleDeviceInfo"][0]["DeviceName"] == "grp-0002");
+    const json found = b.json(
+        "QueryDeviceBySQL",
+        {{"SQL",
+          "SELECT * FROM device WHERE tag.hw = 'B' OR device_name LIKE 'grp-000_' LIMIT 1,2"}});
+    REQUIRE(found["Success"] == true);
+    CHECK(found["TotalCount"] == 3);
+    REQUIRE(found["Data"].size() == 2);
+    CHECK(found["Data"][0]["DeviceName"] == "grp-0002");
+    CHECK(found["Data"][0]["Tags"][0]["TagName"] == "hw");
+    CHECK(found["Data"][0]["OTAModules"][0]["FirmwareVersion"] == "V1");
+  }
+
+  TEST_CASE("multi-file firmware: every file checked, listed by QueryOTAFirmware") {
+    CloudBench b(fleet(1, k_fast));
+    const std::string one = "user1 image";
+    const std::string two = "user2 image, longer";
+    const json g1 = upload_grant(b);
+    REQUIRE(post_object(b, g1, one).status == 200);
+    const json g2 = upload_grant(b);
+    REQUIRE(post_object(b, g2, two).status == 200);
+    Fields p{{"ProductKey", k_pk},
+             {"DestVersion", "V2"},
+             {"FirmwareName", "fw-multi"},
+             {"MultiFiles.1.Name", "user1.bin"},
+             {"MultiFiles.1.Size", std::to_string(one.size())},
+             {"MultiFiles.1.Url", g1["FirmwareUrl"]},
+             {"MultiFiles.1.SignValue", md5(one)},
+             {"MultiFiles.2.Name", "user2.bin"},
+             {"MultiFiles.2.Size", std::to_string(two.size())},
+             {"MultiFiles.2.Url", g2["FirmwareUrl"]},
+             {"MultiFiles.2.SignValue", md5(one)}}; // wrong: user1's digest
+    CHECK(b.json("CreateOTAFirmware", p)["Code"] == "iot.ota.FirmwareSignMismatch");
+    p["MultiFiles.2.SignValue"] = md5(two);
+    p["MultiFiles.2.Name"] = "user1.bin";
+    CHECK(b.json("CreateOTAFirmware", p)["Success"] == false); // two files of one name
+    p["MultiFiles.2.Name"] = "user2.bin";
+    const json created = b.json("CreateOTAFirmware", p);
+    REQUIRE(created["Success"] == true);
+    const json info = b.json("QueryOTAFirmware", {{"FirmwareId", created["Data"]["FirmwareId"]}});
+    const json files = info["FirmwareInfo"]["MultiFiles"];
+    REQUIRE(files.size() == 2);
+    CHECK(files[1]["Name"] == "user2.bin");
+    CHECK(files[1]["Size"] == two.size());
+    CHECK(files[1]["FileMd5"] == md5(two));
+    CHECK_FALSE(files[1].contains("object_key"));
+    CHECK(info["FirmwareInfo"]["FirmwareUrl"] == g1["FirmwareUrl"]); // the first file's
+  }
+}

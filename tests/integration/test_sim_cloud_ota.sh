@@ -51,7 +51,8 @@ url=
 cloud_pid=
 start_cloud() {
   rm -f "$IOT_TMP/cloud.out" "$IOT_TMP/cloud.err"
-  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "$@" \
+  exchange_log_args
+  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "${exchange_args[@]}" "$@" \
     >"$IOT_TMP/cloud.out" 2>"$IOT_TMP/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")

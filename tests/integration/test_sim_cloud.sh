@@ -106,6 +106,20 @@ post QueryDeviceDetail ProductKey=a1TrackerEm DeviceName=862345678901234
 [ "$(field .Data.DeviceSecret)" = 0123456789abcdef0123456789abcdef ] && ok ||
   fail "QueryDeviceDetail of a listed device: $out"
 
+# Device state: BatchGetDeviceState, GetDeviceStatus; DisableThing and EnableThing on the
+# scenario's second listed device (UNACTIVE: enabling restores that).
+post BatchGetDeviceState ProductKey=a1TrackerEm DeviceName.1=862345678901234 DeviceName.2=862345678901242
+[ "$(field '[.DeviceStatusList.DeviceStatus[].Status] | join(",")')" = ONLINE,UNACTIVE ] && ok ||
+  fail "BatchGetDeviceState: $out"
+post DisableThing ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Success)" = true ] && ok || fail "DisableThing: $out"
+post GetDeviceStatus ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Data.Status)" = DISABLE ] && ok || fail "GetDeviceStatus after DisableThing: $out"
+post EnableThing ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Success)" = true ] && ok || fail "EnableThing: $out"
+post GetDeviceStatus ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Data.Status)" = UNACTIVE ] && ok || fail "GetDeviceStatus after EnableThing: $out"
+
 # A body signed for one request and altered: SignatureDoesNotMatch, HTTP 400.
 body=$(sign POST QueryProduct ProductKey=a1TrackerEm)
 set +e

@@ -208,6 +208,9 @@ echo "job 3: $canceled canceled, $finished finished before the cancel, of $total
 post ListOTAJobByFirmware FirmwareId="$fw3"
 [ "$(field .Total)" = 1 ] && [ "$(field '.Data.SimpleOTAJobInfo[0].JobStatus')" = CANCELED ] && ok ||
   fail "ListOTAJobByFirmware: $out"
+# Stopping the strategy of a job that has ended is a success that changes nothing.
+post CancelOTAStrategyByJob JobId="$job3"
+[ "$(field .Success)" = true ] && ok || fail "CancelOTAStrategyByJob on an ended job: $out"
 stop_cloud
 grep -qE '^  /_oss/iotx-ota \(upload\): 3$' "$IOT_TMP/cloud.err" && ok || fail "upload counter: $(cat "$IOT_TMP/cloud.err")"
 

@@ -195,9 +195,6 @@ DeviceInfo device_info(const json& j, const std::string& at) {
   d.utc_modified = text(j, "UtcModified", at);
   d.gmt_create = text(j, "GmtCreate", at);
   d.gmt_modified = text(j, "GmtModified", at);
-  d.last_online_time = text(j, "LastOnlineTime", at);
-  d.utc_last_online_time = text(j, "UtcLastOnlineTime", at);
-  d.active_time = text(j, "ActiveTime", at);
   return d;
 }
 
@@ -237,7 +234,7 @@ ProductInfo product_info(const json& j, const std::string& at) {
   p.net_type = opt_integer(j, "NetType", at);
   p.product_status = text(j, "ProductStatus", at);
   p.aliyun_commodity_code = text(j, "AliyunCommodityCode", at);
-  p.validate_type = text(j, "ValidateType", at);
+  p.validate_type = opt_integer(j, "ValidateType", at);
   p.protocol_type = text(j, "ProtocolType", at);
   p.category_key = text(j, "CategoryKey", at);
   p.category_name = text(j, "CategoryName", at);
@@ -245,21 +242,6 @@ ProductInfo product_info(const json& j, const std::string& at) {
   p.gmt_create = opt_integer(j, "GmtCreate", at);
   p.description = text(j, "Description", at);
   return p;
-}
-
-std::vector<InvalidDeviceDetail> invalid_details(const json& data, const std::string& at) {
-  std::vector<InvalidDeviceDetail> out;
-  for (const auto& [item, item_at] : list(data, "InvalidDetailList", at)) {
-    InvalidDeviceDetail d;
-    d.device_name = text(*item, "DeviceName", item_at);
-    d.nickname = text(*item, "NickName", item_at);
-    if (d.nickname.empty()) {
-      d.nickname = text(*item, "Nickname", item_at);
-    }
-    d.error_message = text(*item, "ErrorMsg", item_at);
-    out.push_back(std::move(d));
-  }
-  return out;
 }
 
 void add_device_ref(Params& params, const DeviceRef& device) {
@@ -500,7 +482,6 @@ IotApi::batch_get_device_state(const std::string& product_key,
                                           s.status = text(*item, "Status", at);
                                           s.as_address = text(*item, "AsAddress", at);
                                           s.last_online_time = text(*item, "LastOnlineTime", at);
-                                          s.timestamp = opt_integer(*item, "Timestamp", at);
                                           s.device_id = text(*item, "DeviceId", at);
                                           states.push_back(std::move(s));
                                         }
@@ -571,7 +552,6 @@ IotApi::batch_check_device_names(const std::string& product_key,
     r.apply_id = integer(data, "ApplyId", "Data");
     r.invalid_device_names = string_list(data, "InvalidDeviceNameList", "Data");
     r.invalid_nicknames = string_list(data, "InvalidDeviceNicknameList", "Data");
-    r.invalid_details = invalid_details(data, "Data");
     return r;
   });
 }
@@ -588,7 +568,6 @@ IotApi::query_batch_register_device_status(const std::string& product_key, std::
                        s.status = text(data, "Status", "Data");
                        s.valid = string_list(data, "ValidList", "Data");
                        s.invalid = string_list(data, "InvalidList", "Data");
-                       s.invalid_details = invalid_details(data, "Data");
                        return s;
                      });
 }

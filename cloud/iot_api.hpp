@@ -33,16 +33,14 @@ struct DeviceInfo {
   std::string iot_id;
   std::string status; // ONLINE, OFFLINE, UNACTIVE, DISABLE
   std::string nickname;
-  std::string device_type;
-  std::string device_id; // legacy
+  std::string device_type; // QueryDevice only
+  std::string device_id;   // legacy; QueryDevice and QueryPageByApplyId only
   std::string utc_create;
   std::string utc_modified;
   std::string gmt_create;
   std::string gmt_modified;
-  // QueryDeviceByStatus only
-  std::string last_online_time;
-  std::string utc_last_online_time;
-  std::string active_time;
+  // No activation or last-online time: QueryDeviceByStatus does not have them (the SDK model),
+  // QueryDeviceDetail does (DeviceDetail::utc_active, utc_online).
 };
 
 struct DevicePage {
@@ -108,8 +106,8 @@ struct DeviceState {
   std::string status;
   std::string as_address;
   std::string last_online_time;
-  std::optional<std::int64_t> timestamp; // ms
   std::string device_id;
+  // No status-change time: the SDK's BatchGetDeviceState model has none (GetDeviceStatus does).
 };
 
 struct DeviceNameEntry {
@@ -117,25 +115,20 @@ struct DeviceNameEntry {
   std::string nickname; // optional
 };
 
-struct InvalidDeviceDetail {
-  std::string device_name;
-  std::string nickname;
-  std::string error_message;
-};
-
+// The answer says which names and nicknames are malformed, not why (the SDK model has no
+// per-name detail).
 struct CheckNamesResult {
   std::int64_t apply_id = 0;
   std::vector<std::string> invalid_device_names;
   std::vector<std::string> invalid_nicknames;
-  std::vector<InvalidDeviceDetail> invalid_details;
 };
 
-// Status: CHECK, CHECK_SUCCESS, CHECK_FAILED, CREATE, CREATE_SUCCESS, CREATE_FAILED.
+// Status: CHECK, CHECK_SUCCESS, CHECK_FAILED, CREATE, CREATE_SUCCESS, CREATE_FAILED. The names
+// only (InvalidList: malformed, repeated or already registered), no reason per name.
 struct BatchRegisterStatus {
   std::string status;
   std::vector<std::string> valid;
   std::vector<std::string> invalid;
-  std::vector<InvalidDeviceDetail> invalid_details;
 };
 
 struct ApplyPage {
@@ -157,8 +150,8 @@ struct ProductInfo {
   std::optional<bool> id2;
   std::optional<std::int64_t> net_type; // 3 Wi-Fi, 6 cellular, 7 Ethernet, 8 other
   std::string product_status;
-  std::string aliyun_commodity_code; // iothub_senior, iothub
-  std::string validate_type;
+  std::string aliyun_commodity_code;         // iothub_senior, iothub
+  std::optional<std::int64_t> validate_type; // a number (the SDK's model); 1 = weak (UNVERIFIED)
   std::string protocol_type;
   std::string category_key;
   std::string category_name;

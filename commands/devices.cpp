@@ -73,23 +73,19 @@ Result<cloud::BatchRegisterStatus> wait_apply(cloud::IotApi& api,
   }
 }
 
+// The names the apply refused (the platform says which, not why: malformed, repeated in the list
+// or registered already).
 std::string invalid_summary(const cloud::BatchRegisterStatus& s) {
   std::string out;
   std::size_t shown = 0;
-  for (const auto& d : s.invalid_details) {
+  for (const auto& name : s.invalid) {
     if (shown++ == 10) {
       out += "; …";
       break;
     }
-    out += (out.empty() ? "" : "; ") + d.device_name + ": " + d.error_message;
-  }
-  for (const auto& name : s.invalid) {
-    if (shown++ >= 10) {
-      break;
-    }
     out += (out.empty() ? "" : "; ") + name;
   }
-  return out;
+  return out.empty() ? "no names listed" : "refused: " + out;
 }
 
 // What every devices command starts with: the names checked before any call, the cloud client,

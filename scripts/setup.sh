@@ -18,6 +18,11 @@ packages=(
   procps   # ps / kill in the crash tests
   chromium # headless: the diagnose fleet --html test renders the report
 )
+# The SDK contract test (tests/contract) runs on Node with npm's packages; Debian's nodejs / npm
+# unless a node and npm are already on the PATH.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,6 +41,11 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present" >&2
 fi
+
+# The contract test's pinned npm packages (@alicloud/iot20180120, the API's generated SDK), as
+# the committed package-lock.json has them, into tests/contract/node_modules.
+echo "setup: npm ci in tests/contract" >&2
+(cd tests/contract && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 if [ "${IOTFLEET_SETUP_NO_BUILD:-0}" != 1 ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2

@@ -107,17 +107,6 @@ json names_object(std::string_view element, const std::vector<std::string>& name
   return json{{std::string(element), std::move(list)}};
 }
 
-json invalid_details(const std::vector<ApplyName>& names) {
-  json list = json::array();
-  for (const ApplyName& n : names) {
-    if (!n.error.empty()) {
-      list.push_back(
-          json{{"DeviceName", n.device_name}, {"NickName", n.nickname}, {"ErrorMsg", n.error}});
-    }
-  }
-  return json{{"InvalidDetailList", std::move(list)}};
-}
-
 // The CHECK phase: duplicates within the list and names that exist already.
 bool check(Conn& c, const Apply& apply, std::vector<ApplyName>& names) {
   bool failed = false;
@@ -250,7 +239,7 @@ Reply batch_check_device_names(ActionContext& ctx) {
   data["ApplyId"] = apply_id;
   data["InvalidDeviceNameList"] = names_object("InvalidDeviceName", bad_names);
   data["InvalidDeviceNicknameList"] = names_object("InvalidDeviceNickname", bad_nicknames);
-  data["InvalidDetailList"] = invalid_details(names);
+  // No per-name reasons (InvalidDetailList): the SDK's model has none.
   return ok(json{{"Data", std::move(data)}});
 }
 
@@ -276,8 +265,6 @@ Reply query_batch_register_device_status(ActionContext& ctx) {
   data["Status"] = status;
   data["ValidList"] = names_object("Name", valid);
   data["InvalidList"] = names_object("Name", invalid);
-  data["InvalidDetailList"] =
-      invalid_details(status == k_check ? std::vector<ApplyName>{} : snap.names);
   return ok(json{{"Data", std::move(data)}});
 }
 

@@ -141,7 +141,6 @@ json simple_device_info(const DeviceRow& d) {
   j["ProductKey"] = d.product_key;
   j["DeviceName"] = d.device_name;
   j["IotId"] = d.iot_id;
-  j["DeviceId"] = d.iot_id;
   j["DeviceSecret"] = d.device_secret;
   j["Status"] = d.status;
   j["Nickname"] = d.nickname;
@@ -149,14 +148,8 @@ json simple_device_info(const DeviceRow& d) {
   j["UtcCreate"] = utc_iso(d.created_ms);
   j["GmtModified"] = gmt_cookie(d.modified_ms);
   j["UtcModified"] = utc_iso(d.modified_ms);
-  if (d.online_ms > 0) {
-    j["LastOnlineTime"] = china_local(d.online_ms);
-    j["UtcLastOnlineTime"] = utc_iso(d.online_ms);
-  }
-  if (d.active_ms > 0) {
-    j["ActiveTime"] = china_local(d.active_ms);
-    j["UtcActiveTime"] = utc_iso(d.active_ms);
-  }
+  // The SDK's QueryDeviceByStatusResponseBodyDataSimpleDeviceInfo has no DeviceId and no
+  // activation / last-online times: those are QueryDeviceDetail's (UtcActive, UtcOnline).
   return j;
 }
 
@@ -337,7 +330,7 @@ Reply batch_get_device_state(ActionContext& ctx) {
     j["Status"] = d.status;
     j["AsAddress"] = d.status == k_online ? d.ip : "";
     j["LastOnlineTime"] = d.online_ms > 0 ? china_local(d.online_ms) : "";
-    j["Timestamp"] = d.status_ms;
+    // No Timestamp: the SDK's DeviceStatus model has none (GetDeviceStatus has it).
     list.push_back(std::move(j));
   }
   return ok(json{{"DeviceStatusList", json{{"DeviceStatus", std::move(list)}}}});

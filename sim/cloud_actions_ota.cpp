@@ -290,7 +290,6 @@ json task_json(const OtaTaskRow& t,
   out["ProductName"] = product != nullptr ? product->name : "";
   out["DeviceName"] = t.device_name;
   out["FirmwareId"] = j.firmware_id;
-  out["ModuleName"] = t.module;
   out["SrcVersion"] = t.src_version;
   out["DestVersion"] = dest_version;
   out["TaskStatus"] = t.status;
@@ -817,9 +816,8 @@ Reply create_ota_static_upgrade_job(ActionContext& ctx) {
   if (gray) {
     details["GrayPercent"] = std::to_string(*gray);
   }
-  if (!dn_list_url.empty()) {
-    details["DnListFileUrl"] = dn_list_url;
-  }
+  // QueryOTAJob does not echo DnListFileUrl: the SDK's QueryOTAJobResponseBodyData has no such
+  // field.
   if (schedule) {
     details["UtcScheduleTime"] = utc_iso(*schedule);
   }

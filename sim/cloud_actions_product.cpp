@@ -20,7 +20,7 @@ Reply query_product(ActionContext& ctx) {
   data["NetType"] = p.net_type;
   data["ProductStatus"] = "RELEASE_STATUS";
   data["AliyunCommodityCode"] = p.commodity;
-  data["ValidateType"] = "WEAK";
+  data["ValidateType"] = 1; // a number in the SDK's model; 1 = weak validation (UNVERIFIED value)
   data["ProtocolType"] = "";
   data["CategoryKey"] = "";
   data["CategoryName"] = "";

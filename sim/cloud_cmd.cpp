@@ -342,6 +342,7 @@ void serve_api(CloudService& service,
   }
   request.body = req.body;
   request.content_type = req.get_header_value("Content-Type");
+  request.user_agent = req.get_header_value("User-Agent");
   const CloudResponse response = service.handle(request);
   if (response.delay.count() > 0) {
     std::this_thread::sleep_for(response.delay);
@@ -601,7 +602,12 @@ Status run_cloud(const CloudOptions& options) {
   CloudState state = IOT_TRY(open_state(options, plan.seed));
   Listener listener = IOT_TRY(make_listener(options.tls, state.dir, plan.host));
   const sigset_t signals = IOT_TRY(block_signals());
+  std::unique_ptr<ExchangeLog> exchange_log;
+  if (!options.exchange_log.empty()) {
+    exchange_log = IOT_TRY(ExchangeLog::open(options.exchange_log));
+  }
   CloudService service(*state.store, plan.service);
+  service.set_exchange_log(exchange_log.get());
   configure(*listener.server, options.threads);
   add_routes(*listener.server, service, *state.store, options.verbose);
   const int port = IOT_TRY(bind_listener(listener, plan, options.listen));
@@ -612,9 +618,19 @@ Status run_cloud(const CloudOptions& options) {
   return serve(*listener.server, service, signals);
 }
 
+std::string action_list() {
+  std::string out;
+  for (const ActionSpec& spec : action_table()) {
+    out += spec.name;
+    out += '\n';
+  }
+  return out;
+}
+
 void register_cloud(CLI::App& app) {
   auto options = std::make_shared<CloudOptions>();
   auto seed = std::make_shared<std::uint64_t>(0);
+  auto list_actions = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "cloud",
       "Emulate the Alibaba Cloud IoT Platform OpenAPI (Iot 2018-01-20) and HTTPS dynamic "
@@ -663,7 +679,18 @@ void register_cloud(CLI::App& app) {
       ->check(CLI::Range(0.001, 1.0e6))
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", options->verbose, "One line per request on stderr (no parameters)");
-  cmd->callback([options, seed, seed_opt]() {
+  cmd->add_option("--exchange-log",
+                  options->exchange_log,
+                  "Append one JSON line per OpenAPI exchange to FILE: Action, parameters, sender, "
+                  "status, answer; secrets masked (for the SDK contract test)")
+      ->option_text("FILE");
+  cmd->add_flag(
+      "--list-actions", *list_actions, "Print the OpenAPI Actions served, one per line, and exit");
+  cmd->callback([options, seed, seed_opt, list_actions]() {
+    if (*list_actions) {
+      std::cout << action_list() << std::flush;
+      return;
+    }
     if (seed_opt->count() > 0) {
       options->seed = *seed;
     }

@@ -33,6 +33,7 @@ struct CloudOptions {
   std::int64_t batch_delay_ms = 1000;
   double time_scale = 1.0; // OTA: simulated seconds per real second
   bool verbose = false;
+  std::string exchange_log; // append one NDJSON line per OpenAPI exchange here (secrets masked)
 };
 
 // Adds the `cloud` subcommand to app; its callback runs run_cloud and throws
@@ -43,6 +44,9 @@ void register_cloud(CLI::App& app);
 [[nodiscard]] Result<std::pair<std::string, int>> parse_listen(std::string_view text);
 // "MIN-MAX" or "N" milliseconds.
 [[nodiscard]] Result<std::pair<std::int64_t, std::int64_t>> parse_latency_ms(std::string_view text);
+
+// The Actions the emulator serves, one per line, in table order (`--list-actions`).
+[[nodiscard]] std::string action_list();
 
 // Serves until SIGINT / SIGTERM / SIGHUP; returns success on a clean shutdown.
 [[nodiscard]] Status run_cloud(const CloudOptions& options);

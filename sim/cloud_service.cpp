@@ -278,8 +278,8 @@ CloudService::rpc(const CloudRequest& request, std::int64_t now, std::string req
 
   Reply reply;
   int action_index = -1;
+  Params params;
   [&] {
-    Params params;
     auto query = iot::cloud::parse_form(request.query);
     if (!query) {
       reply = gateway_error(400, "InvalidParameter", "Malformed percent-encoding in the query.");
@@ -443,6 +443,21 @@ CloudService::rpc(const CloudRequest& request, std::int64_t now, std::string req
   out.body = body.dump();
   if (!out.code.empty()) {
     count_error(out.code);
+  }
+  if (m_exchange_log != nullptr) {
+    const auto action = params.find("Action");
+    m_exchange_log->write(Exchange{
+        .action = action == params.end() ? std::string() : action->second,
+        .method = request.method,
+        .user_agent = request.user_agent,
+        .params = &params,
+        .status = out.status,
+        .code = out.code,
+        .delivery = out.delivery == Delivery::truncate ? "truncate"
+                    : out.delivery == Delivery::reset  ? "reset"
+                                                       : "normal",
+        .body = out.body,
+    });
   }
   return out;
 }

@@ -13,6 +13,7 @@
 // are routed to sim/cloud_dynreg.hpp.
 #pragma once
 
+#include "sim/cloud_exchange.hpp"
 #include "sim/cloud_store.hpp"
 #include "sim/cloud_util.hpp"
 
@@ -60,6 +61,7 @@ struct CloudRequest {
   std::string query;  // raw, without '?'
   std::string body;
   std::string content_type;
+  std::string user_agent; // for the exchange log: iotfleet's client or another sender
 };
 
 enum class Delivery {
@@ -151,6 +153,9 @@ public:
 
   [[nodiscard]] Counters counters() const;
   [[nodiscard]] const ServiceOptions& options() const { return m_options; }
+  // Every OpenAPI exchange ("/" requests) from now on is also written to `log` (null: none).
+  // Set before serving; the log must outlive the service's requests.
+  void set_exchange_log(ExchangeLog* log) { m_exchange_log = log; }
   // Sets ServiceOptions::public_url once the port is known (before serving).
   void set_public_url(std::string url) { m_options.public_url = std::move(url); }
   // The RNG and fault decisions for the OSS-style upload endpoint (sim/cloud_oss.hpp).
@@ -174,6 +179,7 @@ private:
   ServiceOptions m_options;
   Clock m_clock;
   std::unique_ptr<State> m_state;
+  ExchangeLog* m_exchange_log = nullptr;
 };
 
 } // namespace iot::sim::cloud

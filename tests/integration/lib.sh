@@ -103,6 +103,24 @@ sim_start() {
   return 1
 }
 
+# Recording for the SDK contract test (tests/contract/check.js): with IOT_EXCHANGE_DIR set (CTest
+# sets it, tests/integration/CMakeLists.txt), every emulator start writes its OpenAPI exchanges to
+# a file of its own there, <test>.<random>.ndjson. This test's files of an earlier run go first.
+iot_test_name=$(basename "$0" .sh)
+if [ -n "${IOT_EXCHANGE_DIR:-}" ]; then
+  mkdir -p "$IOT_EXCHANGE_DIR"
+  rm -f "$IOT_EXCHANGE_DIR/$iot_test_name".*.ndjson
+fi
+# exchange_log_args: sets the array $exchange_args to "--exchange-log <new file>" (or to nothing
+# without IOT_EXCHANGE_DIR); every "iotfleet-sim cloud" a test starts passes "${exchange_args[@]}".
+exchange_log_args() {
+  exchange_args=()
+  if [ -n "${IOT_EXCHANGE_DIR:-}" ]; then
+    exchange_args=(--exchange-log
+      "$(mktemp --suffix=.ndjson "$IOT_EXCHANGE_DIR/$iot_test_name.XXXXXX")")
+  fi
+}
+
 # cloud_start DIR SCENARIO ARGS...: runs "iotfleet-sim cloud" in the background with its state in
 # DIR, waits for "ready", and sets $cloud_pid and $cloud_url. Stopped at exit.
 cloud_start() {
@@ -110,7 +128,9 @@ cloud_start() {
   shift 2
   : "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
   mkdir -p "$dir"
-  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$dir" --scenario "$scenario" "$@" \
+  exchange_log_args
+  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$dir" --scenario "$scenario" \
+    "${exchange_args[@]}" "$@" \
     >"$dir/cloud.out" 2>"$dir/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")

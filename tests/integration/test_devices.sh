@@ -16,8 +16,9 @@ cat >scenario.json <<JSON
 JSON
 printf '%s' devicesTestSecret0000000000001 >ak.secret
 chmod 600 ak.secret
+exchange_log_args
 "$IOTFLEET_SIM" cloud --state-dir "$IOT_TMP/cloud" --scenario scenario.json --seed 3 \
-  --batch-delay-ms 300 >cloud.url 2>cloud.err &
+  --batch-delay-ms 300 "${exchange_args[@]}" >cloud.url 2>cloud.err &
 cloud_pid=$!
 iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
 for _ in $(seq 300); do grep -qx ready cloud.err 2>/dev/null && break; sleep 0.1; done

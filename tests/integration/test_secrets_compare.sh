@@ -183,7 +183,9 @@ JSON
 printf '%s' compareTestSecret0000000000001 >ak.secret
 chmod 600 ak.secret
 export ALIBABA_CLOUD_REGION_ID=cn-shanghai
-"$IOTFLEET_SIM" cloud --state-dir "$IOT_TMP/cloud" --scenario scenario.json --seed 3 >cloud.url 2>cloud.err &
+exchange_log_args
+"$IOTFLEET_SIM" cloud --state-dir "$IOT_TMP/cloud" --scenario scenario.json --seed 3 \
+  "${exchange_args[@]}" >cloud.url 2>cloud.err &
 cloud_pid=$!
 iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
 for _ in $(seq 300); do grep -qx ready cloud.err 2>/dev/null && break; sleep 0.1; done

@@ -24,7 +24,9 @@ export ALIBABA_CLOUD_REGION_ID=cn-shanghai
 cloud_start() { # cloud_start NAME ARGS...: sets $url
   local name=$1
   shift
-  "$IOTFLEET_SIM" cloud --state-dir "$IOT_TMP/cloud" --scenario scenario.json --seed 7 "$@" \
+  exchange_log_args
+  "$IOTFLEET_SIM" cloud --state-dir "$IOT_TMP/cloud" --scenario scenario.json --seed 7 \
+    "${exchange_args[@]}" "$@" \
     >"$name.url" 2>"$name.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")

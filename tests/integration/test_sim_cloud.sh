@@ -28,12 +28,15 @@ p["Signature"] = base64.b64encode(
 print("&".join(enc(k) + "=" + enc(v) for k, v in sorted(p.items())))
 EOF
 sign() { python3 "$IOT_TMP/sign.py" "$1" "$ak" "$sk" "${@:2}"; }
+# This test checks the exchange log itself, so it records even outside CTest.
+IOT_EXCHANGE_DIR=${IOT_EXCHANGE_DIR:-$IOT_TMP/exchanges}
 
 url=
 cloud_pid=
 start_cloud() { # start_cloud ARGS...: starts the emulator on $state, waits for "ready"
   rm -f "$IOT_TMP/cloud.out" "$IOT_TMP/cloud.err"
-  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "$@" \
+  exchange_log_args
+  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "${exchange_args[@]}" "$@" \
     >"$IOT_TMP/cloud.out" 2>"$IOT_TMP/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
@@ -103,6 +106,20 @@ post QueryDeviceDetail ProductKey=a1TrackerEm DeviceName=862345678901234
 [ "$(field .Data.DeviceSecret)" = 0123456789abcdef0123456789abcdef ] && ok ||
   fail "QueryDeviceDetail of a listed device: $out"
 
+# Device state: BatchGetDeviceState, GetDeviceStatus; DisableThing and EnableThing on the
+# scenario's second listed device (UNACTIVE: enabling restores that).
+post BatchGetDeviceState ProductKey=a1TrackerEm DeviceName.1=862345678901234 DeviceName.2=862345678901242
+[ "$(field '[.DeviceStatusList.DeviceStatus[].Status] | join(",")')" = ONLINE,UNACTIVE ] && ok ||
+  fail "BatchGetDeviceState: $out"
+post DisableThing ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Success)" = true ] && ok || fail "DisableThing: $out"
+post GetDeviceStatus ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Data.Status)" = DISABLE ] && ok || fail "GetDeviceStatus after DisableThing: $out"
+post EnableThing ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Success)" = true ] && ok || fail "EnableThing: $out"
+post GetDeviceStatus ProductKey=a1TrackerEm DeviceName=862345678901242
+[ "$(field .Data.Status)" = UNACTIVE ] && ok || fail "GetDeviceStatus after EnableThing: $out"
+
 # A body signed for one request and altered: SignatureDoesNotMatch, HTTP 400.
 body=$(sign POST QueryProduct ProductKey=a1TrackerEm)
 set +e
@@ -147,6 +164,20 @@ grep -q 'SignatureNonceUsed=1' "$IOT_TMP/cloud.err" && ok || fail "no error coun
 if grep -q 'Xq7mB2kLp9RtZc4W\|0123456789abcdef0123456789abcdef\|emulatorDemoSecret' "$IOT_TMP/cloud.err"; then
   fail "a secret reached the emulator's stderr"
 else ok; fi
+# The exchange log of that run: one line per OpenAPI request, the answers' secrets masked.
+xlog=${exchange_args[1]}
+[ "$(jq -r 'select(.action == "QueryProduct" and .status == 200) | .response.Data.ProductSecret' "$xlog" | sort -u)" = '***' ] &&
+  ok || fail "exchange log: QueryProduct's ProductSecret is not masked: $(head -c 600 "$xlog")"
+[ "$(jq -r 'select(.code == "SignatureNonceUsed") | .client' "$xlog")" = other ] && ok ||
+  fail "exchange log: the replay is not logged as curl's"
+[ "$(jq -r 'select(.action == "QueryPageByApplyId") | .params | keys | join(",")' "$xlog")" = ApplyId ] &&
+  ok || fail "exchange log: common parameters were not left out"
+if grep -q 'Xq7mB2kLp9RtZc4W\|0123456789abcdef0123456789abcdef\|emulatorDemoSecret' "$xlog"; then
+  fail "a secret reached the exchange log"
+else ok; fi
+run "$IOTFLEET_SIM" cloud --list-actions
+expect_rc 0 "--list-actions"
+expect_out '^QueryDeviceByStatus$' "--list-actions names the Actions"
 
 # --- second run on the same state: same cloud, scenario not re-applied ---------------------------
 start_cloud --scenario "$scenario" -v

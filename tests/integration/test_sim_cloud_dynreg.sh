@@ -59,8 +59,9 @@ url=
 cloud_pid=
 start_cloud() { # start_cloud ARGS...: the emulator on $state, waits for "ready"
   rm -f "$IOT_TMP/cloud.out" "$IOT_TMP/cloud.err"
+  exchange_log_args
   "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" --scenario "$IOT_TMP/scenario.json" \
-    "$@" >"$IOT_TMP/cloud.out" 2>"$IOT_TMP/cloud.err" &
+    "${exchange_args[@]}" "$@" >"$IOT_TMP/cloud.out" 2>"$IOT_TMP/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
   local i

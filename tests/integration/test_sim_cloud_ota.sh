@@ -51,7 +51,8 @@ url=
 cloud_pid=
 start_cloud() {
   rm -f "$IOT_TMP/cloud.out" "$IOT_TMP/cloud.err"
-  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "$@" \
+  exchange_log_args
+  "$IOTFLEET_SIM" cloud --listen 127.0.0.1:0 --state-dir "$state" "${exchange_args[@]}" "$@" \
     >"$IOT_TMP/cloud.out" 2>"$IOT_TMP/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
@@ -207,6 +208,9 @@ echo "job 3: $canceled canceled, $finished finished before the cancel, of $total
 post ListOTAJobByFirmware FirmwareId="$fw3"
 [ "$(field .Total)" = 1 ] && [ "$(field '.Data.SimpleOTAJobInfo[0].JobStatus')" = CANCELED ] && ok ||
   fail "ListOTAJobByFirmware: $out"
+# Stopping the strategy of a job that has ended is a success that changes nothing.
+post CancelOTAStrategyByJob JobId="$job3"
+[ "$(field .Success)" = true ] && ok || fail "CancelOTAStrategyByJob on an ended job: $out"
 stop_cloud
 grep -qE '^  /_oss/iotx-ota \(upload\): 3$' "$IOT_TMP/cloud.err" && ok || fail "upload counter: $(cat "$IOT_TMP/cloud.err")"
 

@@ -74,7 +74,7 @@ TEST_SUITE("cloud::IotApi") {
       const Params p = form_of(req);
       json list = json::array();
       for (const auto& n : names_of(p)) {
-        list.push_back({{"DeviceName", n}, {"Status", "ONLINE"}, {"Timestamp", 1700000000000}});
+        list.push_back({{"DeviceName", n}, {"Status", "ONLINE"}, {"LastOnlineTime", "t"}});
       }
       return ok({{"DeviceStatusList", {{"DeviceStatus", list}}}});
     });
@@ -85,7 +85,7 @@ TEST_SUITE("cloud::IotApi") {
     for (std::size_t i = 0; i < names.size(); ++i) {
       CHECK((*states)[i].device_name == names[i]);
     }
-    CHECK((*states)[0].timestamp == 1700000000000);
+    CHECK((*states)[0].last_online_time == "t");
     const auto requests = h.http.requests();
     REQUIRE(requests.size() == 3);
     std::multiset<std::size_t> sizes;
@@ -268,14 +268,19 @@ TEST_SUITE("cloud::IotApi") {
 
   TEST_CASE("QueryDeviceByStatus parses SimpleDeviceInfo") {
     Harness h;
+    // The SDK model's fields (QueryDeviceByStatusResponseBodyDataSimpleDeviceInfo).
     h.http.reply(200, R"({"Success":true,"Total":1,"PageSize":10,"PageCount":1,"Page":1,
-      "Data":{"SimpleDeviceInfo":[{"DeviceName":"d","Status":"OFFLINE","LastOnlineTime":"2019-04-22 09:58:41",
-      "UtcLastOnlineTime":"2019-04-22T01:58:41.000Z","DeviceSecret":"s"}]}})");
+      "Data":{"SimpleDeviceInfo":[{"DeviceName":"d","Status":"OFFLINE","IotId":"i",
+      "ProductKey":"pk","Nickname":"n","DeviceSecret":"s","GmtCreate":"Mon, 22-Apr-2019 01:58:41 GMT",
+      "UtcCreate":"2019-04-22T01:58:41.000Z","GmtModified":"Mon, 22-Apr-2019 01:58:41 GMT",
+      "UtcModified":"2019-04-22T01:58:41.000Z"}]}})");
     auto page = h.api->query_device_by_status("pk", 3, 10, 1);
     REQUIRE(page);
     REQUIRE(page->devices.size() == 1);
     CHECK(page->devices[0].status == "OFFLINE");
-    CHECK(page->devices[0].utc_last_online_time == "2019-04-22T01:58:41.000Z");
+    CHECK(page->devices[0].iot_id == "i");
+    CHECK(page->devices[0].device_secret == "s");
+    CHECK(page->devices[0].utc_create == "2019-04-22T01:58:41.000Z");
     CHECK(form_of(h.http.requests().at(0)).at("Status") == "3");
   }
 
@@ -299,15 +304,15 @@ TEST_SUITE("cloud::IotApi") {
 
   TEST_CASE("bulk registration flow") {
     Harness h;
+    // The SDK model's wrappers: InvalidDeviceNameList.InvalidDeviceName[], likewise for nicknames.
     h.http.reply(200, R"({"Success":true,"Data":{"ApplyId":1295006,
-      "InvalidDeviceNameList":{"Name":["bad name"]},"InvalidDeviceNicknameList":{"Name":[]},
-      "InvalidDetailList":{"InvalidDetailList":[{"DeviceName":"bad name","NickName":"","ErrorMsg":"invalid"}]}}})");
+      "InvalidDeviceNameList":{"InvalidDeviceName":["bad name"]},
+      "InvalidDeviceNicknameList":{"InvalidDeviceNickname":["x!"]}}})");
     auto check = h.api->batch_check_device_names("pk", {{"good", "Nick_1"}, {"bad name", ""}});
     REQUIRE(check);
     CHECK(check->apply_id == 1295006);
     CHECK(check->invalid_device_names == std::vector<std::string>{"bad name"});
-    REQUIRE(check->invalid_details.size() == 1);
-    CHECK(check->invalid_details[0].error_message == "invalid");
+    CHECK(check->invalid_nicknames == std::vector<std::string>{"x!"});
     Params p = form_of(h.http.requests().back());
     CHECK(p.at("DeviceNameList.1.DeviceName") == "good");
     CHECK(p.at("DeviceNameList.1.DeviceNickname") == "Nick_1");

@@ -730,7 +730,6 @@ TEST_SUITE("sim::cloud OTA") {
                             "ProductName",
                             "DeviceName",
                             "FirmwareId",
-                            "ModuleName",
                             "SrcVersion",
                             "DestVersion",
                             "TaskStatus",
@@ -742,6 +741,7 @@ TEST_SUITE("sim::cloud OTA") {
       CAPTURE(key);
       CHECK(t.contains(key));
     }
+    CHECK_FALSE(t.contains("ModuleName")); // not in the SDK's SimpleOTATaskInfo
     j = b.json("ListOTATaskByJob",
                {{"JobId", job},
                 {"DeviceNames.1", "dev000007"},
@@ -826,7 +826,7 @@ TEST_SUITE("sim::cloud OTA") {
     const std::string job =
         job_of(b, fw, {{"TargetSelection", "SPECIFIC"}, {"DnListFileUrl", g["FileUrl"]}});
     CHECK(tasks(b, job).size() == 450);
-    CHECK(b.json("QueryOTAJob", {{"JobId", job}})["Data"]["DnListFileUrl"] == g["FileUrl"]);
+    CHECK_FALSE(b.json("QueryOTAJob", {{"JobId", job}})["Data"].contains("DnListFileUrl"));
     // A firmware URL is not a device list, and a list with an unknown name is refused.
     const json fg = upload_grant(b);
     REQUIRE(post_object(b, fg, "x").status == 200);

@@ -259,7 +259,7 @@ TEST_SUITE("sim::cloud queries") {
     REQUIRE(list.size() == 2);
     CHECK(list[0]["Status"] == "ONLINE");
     CHECK(list[1]["Status"] == "DISABLE");
-    CHECK(list[0]["Timestamp"].is_number_integer());
+    CHECK_FALSE(list[0].contains("Timestamp")); // not in the SDK's DeviceStatus model
     CHECK_FALSE(list[0]["AsAddress"].get<std::string>().empty());
     const std::string iot_id = list[1]["IotId"];
     j = b.json("BatchGetDeviceState", {{"IotId.1", iot_id}});

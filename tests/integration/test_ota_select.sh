@@ -38,8 +38,13 @@ cat >sel.json <<EOF
   {"product_key": "a1Dyn00001", "devices": [
     $(dev dx01 ONLINE hwrevA V1 '{}'), $(dev dx02 ONLINE hwrevA V1 '{}'),
     $(dev dx03 ONLINE hwrevA V0 '{}'), $(dev dx04 OFFLINE hwrevA V1 '{}'),
-    $(dev dx05 OFFLINE hwrevA V1 '{}')]}],
- "ota": {"speed": {"pickup_s": 2, "download_s": 8, "verify_s": 1, "burn_s": 2, "jitter": 0.2}}}
+    $(dev dx05 OFFLINE hwrevA V1 '{}')]},
+  {"product_key": "a1Dyn00002", "devices": [
+    $(dev ex01 ONLINE hwrevC V1 '{}'), $(dev ex02 ONLINE hwrevC V1 '{}'),
+    $(dev ex03 ONLINE hwrevC V1 '{}'), $(dev ex04 OFFLINE hwrevC V1 '{}')]}],
+ "ota": {"speed": {"pickup_s": 2, "download_s": 8, "verify_s": 1, "burn_s": 2, "jitter": 0.2},
+   "failure": [{"match": {"product_key": "a1Dyn00002"}, "rate": 1.0, "step": "burn",
+                "desc": "burn failed ({code}) hw={nickname}"}]}}
 EOF
 printf %s otaSelectSecret000000000000001 >ak.secret
 chmod 600 ak.secret
@@ -149,6 +154,21 @@ expect_rc 0 "ota cancel ends the dynamic job"
 curl -sS --data-binary "productKey=a1Dyn00001&deviceName=dx05&status=ONLINE" "$cloud_url/_emulator/activate" >/dev/null
 sleep 1
 [ "$(tasked "$fw")" = dx01,dx02,dx04 ] && ok || fail "a canceled dynamic job took on $(tasked "$fw")"
+
+# A dynamic job is judged by the abort rule too: tripped, its strategy is canceled, so it takes
+# on no one else.
+fw=$(upload a1Dyn00002 V2)
+run cli ota rollout --firmware "$fw" --dynamic --src-version V1 --abort-failure-rate 50% \
+  --abort-min-finished 2 --poll-interval 200ms --notified-grace 1s --journal dynbad.json
+expect_rc 1 "a failing dynamic job trips the abort rule"
+expect_err "rollout aborted in wave 1 of 1.*failing group: hwrevC" "the abort names the group"
+job=$(jq -r '.waves[0].job_id' dynbad.json)
+[ "$(sql 'select dynamic_mode from ota_jobs where job_id = ?' "$job")" = 0 ] && ok ||
+  fail "the aborted dynamic job still takes on devices"
+curl -sS --data-binary "productKey=a1Dyn00002&deviceName=ex04&status=ONLINE" "$cloud_url/_emulator/activate" >/dev/null
+sleep 1
+[ "$(sql "select count(*) from ota_tasks where device_name = 'ex04'")" = 0 ] && ok ||
+  fail "an aborted dynamic job took on ex04"
 
 # --- multi-file firmware: every file uploaded, signed, downloadable whole ------------------------
 head -c 4096 /dev/urandom >user1.bin

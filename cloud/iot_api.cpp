@@ -261,12 +261,35 @@ Status check_device_ref(std::string_view action, const DeviceRef& device) {
   return {};
 }
 
-void add_job_tags(Params& params, const std::vector<OtaTag>& tags) {
-  for (std::size_t i = 0; i < tags.size(); ++i) {
-    const std::string n = std::to_string(i + 1);
-    params["Tag." + n + ".Key"] = tags[i].key;
-    params["Tag." + n + ".Value"] = tags[i].value;
+void set_opt(Params& params, const char* name, const std::optional<int>& value) {
+  if (value) {
+    params[name] = std::to_string(*value);
   }
+}
+
+void add_job_settings(Params& params, const UpgradeJobSettings& r) {
+  set_opt(params, "MaximumPerMinute", r.max_per_minute);
+  set_opt(params, "RetryInterval", r.retry_interval);
+  set_opt(params, "RetryCount", r.retry_count);
+  set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
+  set_opt(params, "OverwriteMode", r.overwrite_mode);
+  if (r.multi_module_mode) {
+    params["MultiModuleMode"] = *r.multi_module_mode ? "true" : "false";
+  }
+  for (std::size_t i = 0; i < r.tags.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    params["Tag." + n + ".Key"] = r.tags[i].key;
+    params["Tag." + n + ".Value"] = r.tags[i].value;
+  }
+}
+
+// The JobId of a Create*Job answer.
+std::string created_job_id(const json& body) {
+  std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
+  if (id.empty()) {
+    throw BadShape{"Data.JobId", "missing"};
+  }
+  return id;
 }
 
 // Every page of a {Page, PageCount, Data.SimpleDeviceInfo[]} list (QueryDeviceByTags,
@@ -816,12 +839,6 @@ OtaTaskInfo ota_task(const json& j, const std::string& at) {
   return t;
 }
 
-void set_opt(Params& params, const char* name, const std::optional<int>& value) {
-  if (value) {
-    params[name] = std::to_string(*value);
-  }
-}
-
 } // namespace
 
 Result<UploadGrant> IotApi::generate_ota_upload_url(const std::string& file_suffix) {
@@ -985,23 +1002,9 @@ Result<std::string> IotApi::create_ota_static_upgrade_job(const StaticJobRequest
   for (std::size_t i = 0; i < r.src_versions.size(); ++i) {
     params["SrcVersion." + std::to_string(i + 1)] = r.src_versions[i];
   }
-  set_opt(params, "MaximumPerMinute", r.max_per_minute);
-  set_opt(params, "RetryInterval", r.retry_interval);
-  set_opt(params, "RetryCount", r.retry_count);
-  set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
-  set_opt(params, "OverwriteMode", r.overwrite_mode);
-  if (r.multi_module_mode) {
-    params["MultiModuleMode"] = *r.multi_module_mode ? "true" : "false";
-  }
-  add_job_tags(params, r.tags);
+  add_job_settings(params, r);
   return call_parsed(
-      m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
-        std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
-        if (id.empty()) {
-          throw BadShape{"Data.JobId", "missing"};
-        }
-        return id;
-      });
+      m_client, ApiCall{std::string(k_action), std::move(params), false}, created_job_id);
 }
 
 Result<OtaJobInfo> IotApi::query_ota_job(const std::string& job_id) {
@@ -1105,25 +1108,11 @@ Result<std::string> IotApi::create_ota_dynamic_upgrade_job(const DynamicJobReque
     params["GroupId"] = r.group_id;
     params["GroupType"] = r.group_type.empty() ? "LINK_PLATFORM" : r.group_type;
   }
-  set_opt(params, "MaximumPerMinute", r.max_per_minute);
-  set_opt(params, "RetryInterval", r.retry_interval);
-  set_opt(params, "RetryCount", r.retry_count);
-  set_opt(params, "TimeoutInMinutes", r.timeout_minutes);
-  set_opt(params, "OverwriteMode", r.overwrite_mode);
-  if (r.multi_module_mode) {
-    params["MultiModuleMode"] = *r.multi_module_mode ? "true" : "false";
-  }
-  add_job_tags(params, r.tags);
+  add_job_settings(params, r);
   // Never retried after an ambiguous failure, like the static job: the rollout's journal
   // finds a job that was created after all by its tags.
   return call_parsed(
-      m_client, ApiCall{std::string(k_action), std::move(params), false}, [](const json& body) {
-        std::string id = text(object_or_empty(body, "Data", ""), "JobId", "Data");
-        if (id.empty()) {
-          throw BadShape{"Data.JobId", "missing"};
-        }
-        return id;
-      });
+      m_client, ApiCall{std::string(k_action), std::move(params), false}, created_job_id);
 }
 
 Status IotApi::cancel_ota_strategy_by_job(const std::string& job_id) {

@@ -235,15 +235,8 @@ struct OtaTag {
   friend bool operator==(const OtaTag&, const OtaTag&) = default;
 };
 
-// CreateOTAStaticUpgradeJob. Optional integers left empty are not sent.
-struct StaticJobRequest {
-  std::string product_key;
-  std::string firmware_id;
-  std::string target_selection = "SPECIFIC"; // ALL | SPECIFIC | GRAY
-  std::vector<std::string> device_names;     // SPECIFIC: ≤ k_ota_names_per_job
-  std::string dn_list_file_url;              // SPECIFIC: instead of names
-  std::optional<int> gray_percent;
-  std::vector<std::string> src_versions;
+// What static and dynamic upgrade jobs share. Optional values left empty are not sent.
+struct UpgradeJobSettings {
   std::optional<int> max_per_minute;  // 10..10 000
   std::optional<int> retry_interval;  // 0, 10, 30, 60, 1440 (with retry_count)
   std::optional<int> retry_count;     // 1, 2, 5
@@ -253,22 +246,26 @@ struct StaticJobRequest {
   std::vector<OtaTag> tags; // ≤ 10
 };
 
+// CreateOTAStaticUpgradeJob.
+struct StaticJobRequest : UpgradeJobSettings {
+  std::string product_key;
+  std::string firmware_id;
+  std::string target_selection = "SPECIFIC"; // ALL | SPECIFIC | GRAY
+  std::vector<std::string> device_names;     // SPECIFIC: ≤ k_ota_names_per_job
+  std::string dn_list_file_url;              // SPECIFIC: instead of names
+  std::optional<int> gray_percent;
+  std::vector<std::string> src_versions;
+};
+
 // CreateOTADynamicUpgradeJob: the devices at one of src_versions now (DynamicMode 1) and those
 // that come online at it later, in group_id when given, until CancelOTAStrategyByJob.
-struct DynamicJobRequest {
+struct DynamicJobRequest : UpgradeJobSettings {
   std::string product_key;
   std::string firmware_id;
   std::vector<std::string> src_versions; // required, ≤ 10
   int dynamic_mode = 1;                  // 1 now and later, 2 only devices that come online later
   std::string group_id;
   std::string group_type; // LINK_PLATFORM | LINK_PLATFORM_DYNAMIC, with group_id
-  std::optional<int> max_per_minute;
-  std::optional<int> retry_interval;
-  std::optional<int> retry_count;
-  std::optional<int> timeout_minutes;
-  std::optional<int> overwrite_mode;
-  std::optional<bool> multi_module_mode;
-  std::vector<OtaTag> tags;
 };
 
 // A device found by QueryDeviceBySQL (its default module's version from OTAModules).

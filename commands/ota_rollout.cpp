@@ -122,13 +122,8 @@ struct Rollout {
     return std::optional<std::string>();
   }
 
-  Result<std::string> create_dynamic_job(const WaveRecord& w) {
-    cloud::DynamicJobRequest r;
-    r.product_key = state.product_key;
-    r.firmware_id = state.firmware_id;
-    r.src_versions = {state.src_version};
-    r.group_id = state.group_id;
-    r.group_type = state.group_type;
+  // The wave's push rate, the rollout's retry / timeout / module options and the wave's tags.
+  void settings(cloud::UpgradeJobSettings& r, const WaveRecord& w) const {
     r.max_per_minute = w.max_per_minute;
     r.retry_interval = state.options.retry_interval;
     r.retry_count = state.options.retry_count;
@@ -137,6 +132,16 @@ struct Rollout {
       r.multi_module_mode = true;
     }
     r.tags = tags(w);
+  }
+
+  Result<std::string> create_dynamic_job(const WaveRecord& w) {
+    cloud::DynamicJobRequest r;
+    settings(r, w);
+    r.product_key = state.product_key;
+    r.firmware_id = state.firmware_id;
+    r.src_versions = {state.src_version};
+    r.group_id = state.group_id;
+    r.group_type = state.group_type;
     return api().create_ota_dynamic_upgrade_job(r);
   }
 
@@ -167,14 +172,7 @@ struct Rollout {
       }
       r.dn_list_file_url = grant.url;
     }
-    r.max_per_minute = w.max_per_minute;
-    if (state.options.multi_module) {
-      r.multi_module_mode = true;
-    }
-    r.retry_interval = state.options.retry_interval;
-    r.retry_count = state.options.retry_count;
-    r.timeout_minutes = state.options.timeout_minutes;
-    r.tags = tags(w);
+    settings(r, w);
     return api().create_ota_static_upgrade_job(r);
   }
 

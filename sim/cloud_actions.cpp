@@ -80,6 +80,21 @@ std::int64_t page_count(std::int64_t total, std::int64_t page_size) {
   return (total + page_size - 1) / page_size;
 }
 
+Reply page_reply(std::string_view page_field,
+                 std::int64_t total,
+                 std::int64_t page_size,
+                 std::int64_t current,
+                 std::string_view item,
+                 json list) {
+  json out;
+  out["Total"] = total;
+  out["PageSize"] = page_size;
+  out["PageCount"] = page_count(total, page_size);
+  out[std::string(page_field)] = current;
+  out["Data"] = json{{std::string(item), std::move(list)}};
+  return ok(std::move(out));
+}
+
 Reply ok(json fields) {
   Reply r;
   r.body = json::object();

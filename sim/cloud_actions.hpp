@@ -46,6 +46,14 @@ struct ReplyError {
 [[nodiscard]] Reply ok(json fields = json::object());
 // The PageCount of a paged answer: pages of page_size (> 0) that hold total items.
 [[nodiscard]] std::int64_t page_count(std::int64_t total, std::int64_t page_size);
+// A page of a list Action: Total, PageSize, PageCount, `page_field` (CurrentPage or Page, as the
+// Action's model names it) and Data.<item>[].
+[[nodiscard]] Reply page_reply(std::string_view page_field,
+                               std::int64_t total,
+                               std::int64_t page_size,
+                               std::int64_t current,
+                               std::string_view item,
+                               json list);
 // IoT business failure: HTTP 200, {"Success": false, "Code", "ErrorMessage"}.
 [[nodiscard]] Reply business_error(std::string code, std::string message);
 // Gateway failure: HTTP `status`, {"HostId", "Code", "Message", "Recommend"}.

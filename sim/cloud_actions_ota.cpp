@@ -114,19 +114,6 @@ bool is_hex(std::string_view v) {
 }
 
 // A paged OTA list: {"Total", "PageSize", "PageCount", "CurrentPage", "Data": {item: list}}.
-Reply page_reply(std::int64_t total,
-                 std::int64_t page_size,
-                 std::int64_t current,
-                 std::string_view item,
-                 json list) {
-  json out;
-  out["Total"] = total;
-  out["PageSize"] = page_size;
-  out["PageCount"] = page_count(total, page_size);
-  out["CurrentPage"] = current;
-  out["Data"] = json{{std::string(item), std::move(list)}};
-  return ok(std::move(out));
-}
 
 FirmwareRow visible_firmware(const ActionContext& ctx, Conn& c) {
   const std::string id = ctx.required("FirmwareId");
@@ -986,7 +973,8 @@ Reply list_ota_task_by_job(ActionContext& ctx) {
     while (s.step()) {
       list.push_back(task_json(task_table().read(s), job, product, dest));
     }
-    return page_reply(total, page_size, current, "SimpleOTATaskInfo", std::move(list));
+    return page_reply(
+        "CurrentPage", total, page_size, current, "SimpleOTATaskInfo", std::move(list));
   });
 }
 
@@ -1072,7 +1060,8 @@ Reply list_ota_job_by_firmware(ActionContext& ctx) {
       }
       list.push_back(std::move(item));
     }
-    return page_reply(total, page_size, current, "SimpleOTAJobInfo", std::move(list));
+    return page_reply(
+        "CurrentPage", total, page_size, current, "SimpleOTAJobInfo", std::move(list));
   });
 }
 

@@ -22,23 +22,6 @@ std::string group_type(const GroupRow& g) {
   return g.dynamic() ? "LINK_PLATFORM_DYNAMIC" : "LINK_PLATFORM";
 }
 
-// {Page, PageSize, PageCount, Total, Data.<item>[]} as QueryDeviceByTags and
-// QueryDeviceListByDeviceGroup answer (QueryDeviceGroupList says CurrentPage).
-Reply paged(std::string_view page_field,
-            std::int64_t total,
-            std::int64_t page_size,
-            std::int64_t current,
-            std::string_view item,
-            json list) {
-  json out;
-  out["Total"] = total;
-  out["PageSize"] = page_size;
-  out["PageCount"] = page_count(total, page_size);
-  out[std::string(page_field)] = current;
-  out["Data"] = json{{std::string(item), std::move(list)}};
-  return ok(std::move(out));
-}
-
 // DeviceName, IotId, ProductKey, ProductName: the simple device info of the tag and group
 // queries.
 json listed_device(const ActionContext& ctx, const DeviceRow& d) {
@@ -222,7 +205,7 @@ Reply query_device_by_tags(ActionContext& ctx) {
     total = static_cast<std::int64_t>(seqs.size());
     list = device_page(ctx, c, seqs, current, page_size);
   });
-  return paged("Page", total, page_size, current, "SimpleDeviceInfo", std::move(list));
+  return page_reply("Page", total, page_size, current, "SimpleDeviceInfo", std::move(list));
 }
 
 Reply query_device_list_by_device_group(ActionContext& ctx) {
@@ -243,7 +226,7 @@ Reply query_device_list_by_device_group(ActionContext& ctx) {
   if (total < 0) {
     return business_error("iot.group.NotExistedGroup", "The group does not exist."); // UNVERIFIED
   }
-  return paged("Page", total, page_size, current, "SimpleDeviceInfo", std::move(list));
+  return page_reply("Page", total, page_size, current, "SimpleDeviceInfo", std::move(list));
 }
 
 Reply query_device_group_list(ActionContext& ctx) {
@@ -270,12 +253,12 @@ Reply query_device_group_list(ActionContext& ctx) {
                         {"GroupType", group_type(g)},
                         {"UtcCreate", utc_iso(g.created_ms)}});
   }
-  return paged("CurrentPage",
-               static_cast<std::int64_t>(groups.size()),
-               page_size,
-               current,
-               "GroupInfo",
-               std::move(list));
+  return page_reply("CurrentPage",
+                    static_cast<std::int64_t>(groups.size()),
+                    page_size,
+                    current,
+                    "GroupInfo",
+                    std::move(list));
 }
 
 } // namespace iot::sim::cloud

@@ -553,8 +553,7 @@ void register_devices(CLI::App& app, Context& ctx) {
                 "written when every apply succeeded. When devices were created but the file "
                 "could not be written, the error names the applies and the `secrets export` "
                 "that recovers the secrets. `iotfleet pool import FILE` loads the file.");
-  add_exit_codes(batch,
-                 codes({{0, "every name was registered and written"}, out_file_code}));
+  add_exit_codes(batch, codes({{0, "every name was registered and written"}, out_file_code}));
   batch->callback([&ctx, batch_opts] {
     ctx.output->emit(value_or_throw(run_devices_batch_register(*batch_opts, ctx)));
   });

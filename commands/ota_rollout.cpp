@@ -537,16 +537,12 @@ struct Rollout {
                      state.dest_version + ", " + std::to_string(state.skipped) +
                      " skipped (already at " + state.dest_version + ")");
     if (state.dynamic && !state.waves.empty()) {
+      const std::string journal = path.string();
       ctx.output->info("dynamic job " + state.waves.front().job_id +
-                       " stays active: devices that come "
-                       "online at " +
-                       state.src_version +
-                       " later are upgraded too. `iotfleet ota rollout "
-                       "--resume " +
-                       path.string() +
-                       "` watches it again under the abort rule, `iotfleet ota "
-                       "cancel " +
-                       path.string() + "` ends it");
+                       " stays active: devices that come online at " + state.src_version +
+                       " later are upgraded too. `iotfleet ota rollout --resume " + journal +
+                       "` watches it again under the abort rule, `iotfleet ota cancel " + journal +
+                       "` ends it");
     }
     return table();
   }

@@ -8,6 +8,8 @@ find_package(CURL REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(SQLite3 REQUIRED)
 pkg_check_modules(libserialport REQUIRED IMPORTED_TARGET libserialport)
+# libpq: the PostgreSQL ledger shared by every station of a line (store/pg.*).
+pkg_check_modules(libpq REQUIRED IMPORTED_TARGET libpq)
 # libmosquitto: the MQTT client of `creds probe` (CONNECT / CONNACK over TLS).
 pkg_check_modules(libmosquitto REQUIRED IMPORTED_TARGET libmosquitto)
 if(IOT_BUILD_TESTS)

@@ -12,6 +12,8 @@ packages=(
   doctest-dev libsqlite3-dev libcpp-httplib-dev
   libmosquitto-dev # creds probe: the MQTT client (CONNECT / CONNACK over TLS)
   mosquitto        # the real MQTT broker the creds probe tests start on 127.0.0.1
+  libpq-dev        # the shared ledger: PostgreSQL's client library
+  postgresql-15 postgresql-client-15 # the server the tests (and scripts/pg-local.sh) start
   clang clang-format libclang-rt-14-dev openssl python3
   jq       # tests and the demo read JSON output with it; bench/diagnose.sh compares with it
   curl     # tests and the demo call the emulator's test endpoints (/_emulator/activate)

@@ -6,6 +6,7 @@
 #include "store/ledger.hpp"
 
 #include "core/text.hpp"
+#include "store/pg.hpp"
 #include "store/sqlite.hpp"
 
 #include <signal.h>
@@ -21,18 +22,34 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <utility>
 
 namespace iot::store {
 namespace {
 
-using sqlite::Database;
-using sqlite::Statement;
-using sqlite::Transaction;
+// The schema, written once for both databases. Migration i takes it from version i to i + 1:
+// its tables in SQLite's SQL (pg_sql() makes PostgreSQL's from it: BIGINT, identity keys) and
+// its guards, the rules no statement may break (a trigger on each database). Append, never edit.
+struct Guard {
+  std::string_view name;
+  std::string_view table;
+  std::string_view event; // "UPDATE", "DELETE" or "UPDATE OF column", before which it refuses
+  std::string_view when;  // a condition on OLD / NEW ("": always)
+  std::string_view message;
+};
 
-// Migration i takes the schema from version i to i + 1. Append, never edit.
-constexpr std::array<std::string_view, 3> k_migrations = {
-    R"sql(
+struct Migration {
+  std::string_view tables;
+  std::span<const Guard> guards;
+};
+
+// The audit trail is append-only.
+constexpr Guard k_guards_1[] = {
+    {"events_append_only_update", "events", "UPDATE", "", "the audit trail is append-only"},
+    {"events_append_only_delete", "events", "DELETE", "", "the audit trail is append-only"},
+};
+constexpr std::string_view k_tables_1 = R"sql(
 CREATE TABLE triplets (
   id          INTEGER PRIMARY KEY,
   product_key TEXT NOT NULL,
@@ -70,12 +87,18 @@ CREATE TABLE events (
   detail      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_device_name ON events (device_name);
-CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
-  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
-  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-)sql",
-    R"sql(
+)sql";
+
+// A secret the cloud issued is never forgotten: rows change status, they are never deleted.
+constexpr Guard k_guards_2[] = {
+    {"registrations_keep", "registrations", "DELETE", "", "registrations are kept"},
+    {"registrations_keep_secret",
+     "registrations",
+     "UPDATE OF secret",
+     "OLD.secret <> ''",
+     "an issued secret is never changed"},
+};
+constexpr std::string_view k_tables_2 = R"sql(
 CREATE TABLE registrations (
   id           INTEGER PRIMARY KEY,
   product_key  TEXT NOT NULL,
@@ -90,14 +113,18 @@ CREATE TABLE registrations (
   CHECK (status <> 'issued' OR secret <> '')
 );
 CREATE INDEX registrations_device ON registrations (product_key, device_name, id);
--- A secret the cloud issued is never forgotten: rows change status, they are never deleted.
-CREATE TRIGGER registrations_keep BEFORE DELETE ON registrations
-  BEGIN SELECT RAISE(ABORT, 'registrations are kept'); END;
-CREATE TRIGGER registrations_keep_secret BEFORE UPDATE OF secret ON registrations
-  WHEN OLD.secret <> ''
-  BEGIN SELECT RAISE(ABORT, 'an issued secret is never changed'); END;
-)sql",
-    R"sql(
+)sql";
+
+// A recreation's journal is kept, and so is the secret it issued.
+constexpr Guard k_guards_3[] = {
+    {"recreations_keep", "recreations", "DELETE", "", "recreations are kept"},
+    {"recreations_keep_secret",
+     "recreations",
+     "UPDATE OF new_secret",
+     "OLD.new_secret <> '' AND NEW.new_secret <> OLD.new_secret",
+     "an issued secret is never changed"},
+};
+constexpr std::string_view k_tables_3 = R"sql(
 CREATE TABLE recreations (
   id          INTEGER PRIMARY KEY,
   product_key TEXT NOT NULL,
@@ -121,12 +148,83 @@ CREATE INDEX recreations_device ON recreations (product_key, device_name, id);
 -- At most one unfinished recreation per device.
 CREATE UNIQUE INDEX recreations_open ON recreations (product_key, device_name)
   WHERE step <> 'restored';
-CREATE TRIGGER recreations_keep BEFORE DELETE ON recreations
-  BEGIN SELECT RAISE(ABORT, 'recreations are kept'); END;
-CREATE TRIGGER recreations_keep_secret BEFORE UPDATE OF new_secret ON recreations
-  WHEN OLD.new_secret <> '' AND NEW.new_secret <> OLD.new_secret
-  BEGIN SELECT RAISE(ABORT, 'an issued secret is never changed'); END;
-)sql",
+)sql";
+
+constexpr std::array<Migration, 3> k_migrations = {{
+    {k_tables_1, k_guards_1},
+    {k_tables_2, k_guards_2},
+    {k_tables_3, k_guards_3},
+}};
+
+std::string replaced(std::string text, std::string_view from, std::string_view to) {
+  for (auto pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+// Migration v in SQLite's SQL: its tables, and a RAISE(ABORT) trigger per guard.
+std::string sqlite_sql(const Migration& m) {
+  std::string sql(m.tables);
+  for (const auto& g : m.guards) {
+    sql += "CREATE TRIGGER " + std::string(g.name) + " BEFORE " + std::string(g.event) + " ON " +
+           std::string(g.table) + "\n" +
+           (g.when.empty() ? "" : "  WHEN " + std::string(g.when) + "\n") +
+           "  BEGIN SELECT RAISE(ABORT, '" + std::string(g.message) + "'); END;\n";
+  }
+  return sql;
+}
+
+// PostgreSQL's ledger keeps its version in a table, and its guards call one function.
+constexpr std::string_view k_pg_preamble = R"sql(
+CREATE TABLE ledger_schema (version INTEGER NOT NULL);
+INSERT INTO ledger_schema VALUES (0);
+CREATE FUNCTION ledger_refuse() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
+END
+$f$;
+)sql";
+
+// Migration v in PostgreSQL's SQL: 64-bit integers (times are milliseconds), identity keys, a
+// row trigger per guard and, for a table whose rows are kept, a TRUNCATE trigger too.
+std::string pg_sql(const Migration& m) {
+  std::string sql = replaced(std::string(m.tables), "INTEGER PRIMARY KEY", "\x01");
+  sql = replaced(std::move(sql), "INTEGER", "BIGINT");
+  sql = replaced(std::move(sql), "\x01", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY");
+  for (const auto& g : m.guards) {
+    const std::string refuse =
+        " EXECUTE FUNCTION ledger_refuse('" + std::string(g.message) + "');\n";
+    sql += "CREATE TRIGGER " + std::string(g.name) + " BEFORE " + std::string(g.event) + " ON " +
+           std::string(g.table) + " FOR EACH ROW" +
+           (g.when.empty() ? "" : " WHEN (" + std::string(g.when) + ")") + refuse;
+    if (g.event == "DELETE") {
+      sql += "CREATE TRIGGER " + std::string(g.name) + "_truncate BEFORE TRUNCATE ON " +
+             std::string(g.table) + " FOR EACH STATEMENT" + refuse;
+    }
+  }
+  return sql;
+}
+
+// What differs between the two databases above the connection layer.
+struct SqliteSql {
+  using Database = sqlite::Database;
+  using Statement = sqlite::Statement;
+  using Transaction = sqlite::Transaction;
+  // BEGIN IMMEDIATE already holds the one write lock: rows need no locking of their own.
+  static constexpr std::string_view for_update = "";
+  static constexpr std::string_view skip_locked = "";
+};
+
+struct PgSql {
+  using Database = pg::Database;
+  using Statement = pg::Statement;
+  using Transaction = pg::Transaction;
+  // Many stations write at once: a row read to be changed is locked, and a claim takes the
+  // first available triplet no other claim holds, without waiting for it.
+  static constexpr std::string_view for_update = " FOR UPDATE";
+  static constexpr std::string_view skip_locked = " FOR UPDATE SKIP LOCKED";
 };
 
 constexpr std::string_view k_columns =
@@ -176,7 +274,7 @@ std::int64_t now_ms() {
       .count();
 }
 
-TripletRecord read_record(const Statement& s) {
+template <class Statement> TripletRecord read_record(const Statement& s) {
   TripletRecord r;
   r.product_key = s.text(0);
   r.device_name = s.text(1);
@@ -220,9 +318,14 @@ Result<RecreateStep> parse_recreate_step(std::string_view text) {
 
 namespace {
 
-class SqliteLedger final : public Ledger {
+// The ledger on either database (B: SqliteSql or PgSql).
+template <class B> class SqlLedger final : public Ledger {
+  using Database = typename B::Database;
+  using Statement = typename B::Statement;
+  using Transaction = typename B::Transaction;
+
 public:
-  SqliteLedger(Database db, std::string location, bool read_only, int schema)
+  SqlLedger(Database db, std::string location, bool read_only, int schema)
       : m_location(std::move(location)), m_read_only(read_only), m_schema(schema),
         m_db(std::move(db)) {}
 
@@ -235,14 +338,23 @@ public:
     auto tx = IOT_TRY(Transaction::begin(m_db));
     auto find = IOT_TRY(Statement::prepare(
         m_db, "SELECT secret, scheme FROM triplets WHERE product_key = ?1 AND device_name = ?2"));
+    // Inserted unless the DeviceName is there already: on PostgreSQL another station importing
+    // the same file at the same moment waits here for it, and then finds its rows.
     auto insert = IOT_TRY(Statement::prepare(
         m_db,
         "INSERT INTO triplets (product_key, device_name, secret, scheme, state, source, "
-        "imported_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'available', ?5, ?6, ?6)"));
+        "imported_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'available', ?5, ?6, ?6) ON CONFLICT "
+        "(product_key, device_name) DO NOTHING"));
     ImportSummary summary;
     const auto time = now_ms();
     for (const auto& row : rows) {
       const auto scheme = to_string(row.scheme);
+      IOT_TRY(
+          insert.rebind(row.product_key, row.device_name, row.secret, scheme, source, time).run());
+      if (m_db.changes() == 1) {
+        ++summary.added;
+        continue;
+      }
       if (IOT_TRY(find.rebind(row.product_key, row.device_name).step())) {
         if (find.text(0) == row.secret && find.text(1) == scheme) {
           ++summary.unchanged;
@@ -258,11 +370,7 @@ public:
                    "; a DeviceName can have only one secret: fix the file or release and "
                    "re-register the device"});
         }
-        continue;
       }
-      IOT_TRY(
-          insert.rebind(row.product_key, row.device_name, row.secret, scheme, source, time).run());
-      ++summary.added;
     }
     if (!summary.conflicts.empty() && !skip_conflicts) {
       return summary; // the transaction rolls back: nothing imported
@@ -396,7 +504,7 @@ public:
 
   Status for_each(const RecordFilter& filter,
                   const std::function<Status(const TripletRecord&)>& callback) override {
-    std::string where = "WHERE 1";
+    std::string where = "WHERE 1 = 1";
     std::vector<std::string> args;
     if (!filter.states.empty()) {
       where += " AND state IN (";
@@ -426,15 +534,15 @@ public:
     r.pid = actor.pid;
     IOT_TRY(write([&]() -> Status {
       r.requested_at_ms = now_ms();
-      IOT_TRY(Statement::run(m_db,
-                             "INSERT INTO registrations (product_key, device_name, status, "
-                             "requested_at, station, pid) VALUES (?1, ?2, 'pending', ?3, ?4, ?5)",
-                             key.product_key,
-                             key.device_name,
-                             r.requested_at_ms,
-                             actor.station,
-                             actor.pid));
-      r.id = m_db.last_insert_rowid();
+      r.id = IOT_TRY(inserted_id(Statement::query(
+          m_db,
+          "INSERT INTO registrations (product_key, device_name, status, requested_at, station, "
+          "pid) VALUES (?1, ?2, 'pending', ?3, ?4, ?5) RETURNING id",
+          key.product_key,
+          key.device_name,
+          r.requested_at_ms,
+          actor.station,
+          actor.pid)));
       return append_event(registration_event(r, actor, "pending", "request about to be sent"));
     }));
     return r;
@@ -468,7 +576,7 @@ public:
                              pending.device_name,
                              pending.id,
                              "a newer registration was answered at " + core::iso8601_utc(time)));
-      const auto current = IOT_TRY(select_one("WHERE product_key = ?1 AND device_name = ?2",
+      const auto current = IOT_TRY(select_one(locked("WHERE product_key = ?1 AND device_name = ?2"),
                                               {pending.product_key, pending.device_name}));
       update =
           !current ? PoolUpdate::added
@@ -563,23 +671,22 @@ public:
                         "): finish it with `iotfleet devices recreate --resume`");
       }
       r.started_at_ms = r.updated_at_ms = now_ms();
-      IOT_TRY(Statement::run(m_db,
-                             "INSERT INTO recreations (product_key, device_name, step, old_iot_id, "
-                             "metadata, old_secret, to_pool, started_at, updated_at, station, pid, "
-                             "detail, scheme) VALUES (?1, ?2, 'planned', ?3, ?4, ?5, ?6, ?7, ?7, "
-                             "?8, ?9, ?10, ?11)",
-                             r.product_key,
-                             r.device_name,
-                             r.old_iot_id,
-                             r.metadata,
-                             r.old_secret,
-                             std::int64_t{r.to_pool ? 1 : 0},
-                             r.started_at_ms,
-                             r.station,
-                             r.pid,
-                             r.detail,
-                             std::string(to_string(r.scheme))));
-      r.id = m_db.last_insert_rowid();
+      r.id = IOT_TRY(inserted_id(Statement::query(
+          m_db,
+          "INSERT INTO recreations (product_key, device_name, step, old_iot_id, metadata, "
+          "old_secret, to_pool, started_at, updated_at, station, pid, detail, scheme) VALUES (?1, "
+          "?2, 'planned', ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+          r.product_key,
+          r.device_name,
+          r.old_iot_id,
+          r.metadata,
+          r.old_secret,
+          std::int64_t{r.to_pool ? 1 : 0},
+          r.started_at_ms,
+          r.station,
+          r.pid,
+          r.detail,
+          std::string(to_string(r.scheme)))));
       return append_event(recreation_event(r, actor, "planned", r.detail));
     }));
     return r;
@@ -680,7 +787,8 @@ public:
     const std::string sql =
         std::string("SELECT * FROM (SELECT id, time_ms, station, port, imei, product_key, "
                     "device_name, action, outcome, detail FROM events ") +
-        (device_name ? "WHERE device_name = ?2 " : "") + "ORDER BY id DESC LIMIT ?1) ORDER BY id";
+        (device_name ? "WHERE device_name = ?2 " : "") +
+        "ORDER BY id DESC LIMIT ?1) AS recent ORDER BY id";
     const auto count = static_cast<std::int64_t>(limit);
     auto s = IOT_TRY(device_name ? Statement::query(m_db, sql, count, *device_name)
                                  : Statement::query(m_db, sql, count));
@@ -712,17 +820,17 @@ private:
   }
 
   Result<std::optional<Claim>> claim_locked(const ClaimRequest& request) {
-    const auto existing = IOT_TRY(select_one("WHERE imei = ?1", {request.imei}));
+    const auto existing = IOT_TRY(select_one(locked("WHERE imei = ?1"), {request.imei}));
     if (existing) {
       return claim_existing(*existing, request);
     }
     std::optional<TripletRecord> candidate;
     if (request.device_name) {
-      candidate =
-          IOT_TRY(request.product_key
-                      ? select_one("WHERE device_name = ?1 AND product_key = ?2",
-                                   {*request.device_name, *request.product_key})
-                      : select_one("WHERE device_name = ?1 ORDER BY id", {*request.device_name}));
+      candidate = IOT_TRY(
+          request.product_key
+              ? select_one(locked("WHERE device_name = ?1 AND product_key = ?2"),
+                           {*request.device_name, *request.product_key})
+              : select_one(locked("WHERE device_name = ?1 ORDER BY id"), {*request.device_name}));
       if (candidate && candidate->state != TripletState::available) {
         return fail(ErrorKind::module,
                     "the triplet for DeviceName " + *request.device_name +
@@ -741,7 +849,8 @@ private:
         args.emplace_back(to_string(*request.scheme));
         where += " AND scheme = ?" + std::to_string(args.size());
       }
-      candidate = IOT_TRY(select_one(where + " ORDER BY id LIMIT 1", args));
+      candidate =
+          IOT_TRY(select_one(where + " ORDER BY id LIMIT 1" + std::string(B::skip_locked), args));
     }
     if (!candidate) {
       return std::optional<Claim>{};
@@ -797,6 +906,10 @@ private:
                            record.product_key,
                            record.device_name,
                            to_string(was)));
+    if (m_db.changes() != 1) { // the row is locked (PostgreSQL) or the file is (SQLite)
+      return fail(ErrorKind::io,
+                  "claim: " + describe(record) + " changed while it was being claimed: try again");
+    }
     record.iccid = request.iccid;
     record.station = request.actor.station;
     record.port = request.actor.port;
@@ -813,7 +926,7 @@ private:
   Status expire_locked(const Actor& actor,
                        const std::function<bool(std::int64_t pid)>& is_alive,
                        std::vector<TripletRecord>& stale) {
-    IOT_TRY(for_each_locked("WHERE state = 'claimed' AND station = ?1",
+    IOT_TRY(for_each_locked(locked("WHERE state = 'claimed' AND station = ?1"),
                             {actor.station},
                             [&](const TripletRecord& r) -> Status {
                               if (r.owner_pid == 0 || !is_alive(r.owner_pid)) {
@@ -849,7 +962,7 @@ private:
                     std::string_view detail,
                     TripletRecord* before = nullptr) {
     return write([&]() -> Status {
-      const auto current = IOT_TRY(select_one("WHERE product_key = ?1 AND device_name = ?2",
+      const auto current = IOT_TRY(select_one(locked("WHERE product_key = ?1 AND device_name = ?2"),
                                               {key.product_key, key.device_name}));
       if (!current) {
         return fail(ErrorKind::usage,
@@ -964,8 +1077,8 @@ private:
 
   // The pool after a re-created device got its new secret (inside the write transaction).
   Result<std::string> pool_after_recreation(const Recreation& r, std::int64_t time) {
-    const auto current = IOT_TRY(
-        select_one("WHERE product_key = ?1 AND device_name = ?2", {r.product_key, r.device_name}));
+    const auto current = IOT_TRY(select_one(locked("WHERE product_key = ?1 AND device_name = ?2"),
+                                            {r.product_key, r.device_name}));
     if (!current) {
       if (!r.to_pool) {
         return std::string();
@@ -1058,6 +1171,20 @@ private:
     return device_event({r.product_key, r.device_name}, actor, "register", outcome, detail);
   }
 
+  // The id an INSERT … RETURNING id gave its row.
+  static Result<std::int64_t> inserted_id(Result<Statement> insert) {
+    auto s = IOT_TRY(std::move(insert));
+    if (!IOT_TRY(s.step())) {
+      return fail(ErrorKind::failure, "ledger: an INSERT returned no id");
+    }
+    const auto id = s.integer(0);
+    IOT_TRY(s.run());
+    return id;
+  }
+
+  // `where` with the row lock this database needs for a row about to be changed.
+  static std::string locked(std::string where) { return where + std::string(B::for_update); }
+
   Status append_event(const Event& e) {
     return Statement::run(m_db,
                           "INSERT INTO events (time_ms, station, port, imei, product_key, "
@@ -1108,14 +1235,14 @@ private:
   bool m_committing = false;
 };
 
-Result<int> user_version(Database& db) {
-  auto s = IOT_TRY(Statement::query(db, "PRAGMA user_version"));
+Result<int> user_version(sqlite::Database& db) {
+  auto s = IOT_TRY(sqlite::Statement::query(db, "PRAGMA user_version"));
   IOT_TRY(s.step());
   return static_cast<int>(s.integer(0));
 }
 
-Result<std::int64_t> table_count(Database& db) {
-  auto s = IOT_TRY(Statement::query(db, "SELECT count(*) FROM sqlite_master"));
+Result<std::int64_t> table_count(sqlite::Database& db) {
+  auto s = IOT_TRY(sqlite::Statement::query(db, "SELECT count(*) FROM sqlite_master"));
   IOT_TRY(s.step());
   return s.integer(0);
 }
@@ -1130,16 +1257,16 @@ Status refuse_newer(int version) {
   return {};
 }
 
-Status migrate(Database& db) {
+Status migrate(sqlite::Database& db) {
   const auto version = IOT_TRY(user_version(db));
   IOT_TRY(refuse_newer(version));
   for (auto v = static_cast<std::size_t>(version); v < k_migrations.size(); ++v) {
-    auto tx = IOT_TRY(Transaction::begin(db));
+    auto tx = IOT_TRY(sqlite::Transaction::begin(db));
     // A database that already has tables but no version is someone else's file.
     if (v == 0 && IOT_TRY(table_count(db)) != 0) {
       return fail(ErrorKind::io, "it is an SQLite database but not an iotfleet ledger");
     }
-    IOT_TRY(db.exec(k_migrations[v]));
+    IOT_TRY(db.exec(sqlite_sql(k_migrations[v])));
     IOT_TRY(db.exec("PRAGMA user_version = " + std::to_string(v + 1)));
     IOT_TRY(tx.commit());
   }
@@ -1148,7 +1275,7 @@ Status migrate(Database& db) {
 
 // The schema of a ledger opened for reading, which is not migrated: an older one is read as it
 // is; an empty file is not a ledger yet.
-Result<int> readable_schema(Database& db) {
+Result<int> readable_schema(sqlite::Database& db) {
   const auto version = IOT_TRY(user_version(db));
   IOT_TRY(refuse_newer(version));
   if (version == 0) {
@@ -1233,6 +1360,92 @@ std::optional<std::string> url_scheme(std::string_view location) {
   return std::string(scheme);
 }
 
+// The schema version of a PostgreSQL ledger; nullopt when the database has none yet.
+Result<std::optional<int>> pg_version(pg::Database& db) {
+  auto has = IOT_TRY(
+      pg::Statement::query(db, "SELECT to_regclass('ledger_schema') IS NOT NULL AS present"));
+  if (!IOT_TRY(has.step()) || has.integer(0) == 0) {
+    return std::optional<int>{};
+  }
+  auto s = IOT_TRY(pg::Statement::query(db, "SELECT max(version) FROM ledger_schema"));
+  if (!IOT_TRY(s.step()) || s.is_null(0)) {
+    return fail(ErrorKind::io, "its ledger_schema table is empty: it is not an iotfleet ledger");
+  }
+  return std::optional<int>(static_cast<int>(s.integer(0)));
+}
+
+Result<std::int64_t> pg_table_count(pg::Database& db) {
+  auto s = IOT_TRY(pg::Statement::query(
+      db, "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"));
+  IOT_TRY(s.step());
+  return s.integer(0);
+}
+
+// The schema of a PostgreSQL ledger, created or migrated unless it is opened for reading. One
+// station migrates at a time (an advisory lock), each migration in the same transaction as the
+// version it sets: stations starting together never half-migrate the shared ledger.
+Result<int> pg_schema(pg::Database& db, const std::string& location, const LedgerOptions& options) {
+  const auto no_ledger = [&]() {
+    return fail(ErrorKind::config,
+                "no ledger at " + location +
+                    (options.missing_hint
+                         ? options.missing_hint()
+                         : std::string(": `iotfleet pool import FILE` creates a ledger")));
+  };
+  const auto not_ours = [&]() -> Status {
+    if (IOT_TRY(pg_table_count(db)) != 0) {
+      return fail(ErrorKind::io,
+                  "the database's schema has tables but no ledger_schema: it is not an iotfleet "
+                  "ledger (give the ledger its own database or schema)");
+    }
+    return {};
+  };
+  if (options.mode == OpenMode::read) {
+    const auto version = IOT_TRY(pg_version(db));
+    if (!version) {
+      IOT_TRY(not_ours());
+      return no_ledger();
+    }
+    IOT_TRY(refuse_newer(*version));
+    IOT_TRY(db.exec("SET default_transaction_read_only = on"));
+    return *version;
+  }
+  auto tx = IOT_TRY(pg::Transaction::begin(db));
+  IOT_TRY(db.exec("SELECT pg_advisory_xact_lock(7306115101)")); // "iotfleet ledger migration"
+  auto version = IOT_TRY(pg_version(db));
+  if (!version) {
+    IOT_TRY(not_ours());
+    if (options.mode == OpenMode::existing) {
+      return no_ledger();
+    }
+    IOT_TRY(db.exec(k_pg_preamble));
+    version = 0;
+  }
+  IOT_TRY(refuse_newer(*version));
+  for (auto v = static_cast<std::size_t>(*version); v < k_migrations.size(); ++v) {
+    IOT_TRY(db.exec(pg_sql(k_migrations[v])));
+    IOT_TRY(db.exec("UPDATE ledger_schema SET version = " + std::to_string(v + 1)));
+  }
+  IOT_TRY(tx.commit());
+  return ledger_schema_version();
+}
+
+Result<std::unique_ptr<Ledger>> open_pg_ledger(const std::string& url,
+                                               const LedgerOptions& options) {
+  const auto location = pg::redact_url(url);
+  if (location != url && options.warn) {
+    options.warn("ledger " + location +
+                 ": the URL carries a password, which ends up in shell history, process lists "
+                 "and logs: put it in ~/.pgpass (0600) or PGPASSWORD instead");
+  }
+  pg::Timeouts timeouts;
+  timeouts.lock = std::chrono::milliseconds(options.busy_timeout_ms);
+  auto db = IOT_TRY(pg::Database::connect(url, timeouts));
+  const int schema = IOT_TRY_CTX(pg_schema(db, location, options), "ledger " + location);
+  return std::unique_ptr<Ledger>(std::make_unique<SqlLedger<PgSql>>(
+      std::move(db), location, options.mode == OpenMode::read, schema));
+}
+
 } // namespace
 
 std::string_view to_string(TripletState state) {
@@ -1279,9 +1492,13 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
                                             const LedgerOptions& options) {
   const auto context = "ledger " + location;
   if (auto scheme = url_scheme(location)) {
+    if (*scheme == "postgresql" || *scheme == "postgres") {
+      return open_pg_ledger(location, options);
+    }
     return fail(ErrorKind::config,
-                context + ": this iotfleet keeps the ledger in a file (SQLite); a " + *scheme +
-                    ":// ledger is not supported by this build: give the ledger file's path");
+                "ledger " + pg::redact_url(location) + ": a " + *scheme +
+                    ":// ledger is not supported: give a file path (SQLite, one station) or a "
+                    "postgresql://USER@HOST[:PORT]/DATABASE URL (a ledger shared by a line)");
   }
   const std::filesystem::path path(location);
   struct stat st {};
@@ -1304,9 +1521,9 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
   const auto access = options.mode == OpenMode::create ? sqlite::Access::create
                       : read_only                      ? sqlite::Access::read_only
                                                        : sqlite::Access::read_write;
-  auto db = IOT_TRY_CTX(
-      Database::open(path, access, 0600, std::chrono::milliseconds(options.busy_timeout_ms)),
-      "ledger");
+  auto db = IOT_TRY_CTX(sqlite::Database::open(
+                            path, access, 0600, std::chrono::milliseconds(options.busy_timeout_ms)),
+                        "ledger");
   int schema = ledger_schema_version();
   if (read_only) {
     schema = IOT_TRY_CTX(readable_schema(db), context);
@@ -1318,7 +1535,7 @@ Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
     IOT_TRY_CTX(migrate(db), context);
   }
   return std::unique_ptr<Ledger>(
-      std::make_unique<SqliteLedger>(std::move(db), location, read_only, schema));
+      std::make_unique<SqlLedger<SqliteSql>>(std::move(db), location, read_only, schema));
 }
 
 } // namespace iot::store

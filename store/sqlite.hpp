@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "store/sql_bind.hpp"
 
 #include <sqlite3.h>
 
@@ -63,9 +64,6 @@ private:
   int m_lock_fd = -1; // read_only on its own: the descriptor holding the shared lock
 };
 
-template <class T> struct is_optional : std::false_type {};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {};
-
 class Statement {
 public:
   [[nodiscard]] static Result<Statement> prepare(Database& db, std::string_view sql);
@@ -92,13 +90,11 @@ public:
   Statement& operator=(const Statement&) = delete;
   ~Statement();
 
-  // Binds the arguments to ?1, ?2, … in order, by type: anything convertible to
-  // std::string_view is text (copied), an integer is an integer, std::optional<T> is T or NULL,
-  // std::nullopt is NULL, and a std::vector<std::string> binds its elements to as many
-  // consecutive parameters. A parameter the statement does not have makes the next step() fail.
+  // Binds the arguments to ?1, ?2, … in order, by type (store/sql_bind.hpp; text is copied). A
+  // parameter the statement does not have makes the next step() fail.
   template <class... Args> Statement& bind(const Args&... args) {
     [[maybe_unused]] int index = 0;
-    (bind_value(index, args), ...);
+    (sql::bind_value(*this, index, args), ...);
     return *this;
   }
   // reset() + bind(args...), for a statement run once per item.
@@ -122,27 +118,7 @@ public:
 private:
   Statement(sqlite3_stmt* stmt, sqlite3* db) : m_stmt(stmt), m_db(db) {}
 
-  template <class T> void bind_value(int& index, const T& value) {
-    if constexpr (std::is_same_v<T, std::nullopt_t>) {
-      bind_null(++index);
-    } else if constexpr (is_optional<T>::value) {
-      if (value) {
-        bind_value(index, *value);
-      } else {
-        bind_null(++index);
-      }
-    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-      for (const auto& item : value) {
-        bind_text(++index, item);
-      }
-    } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      bind_integer(++index, static_cast<std::int64_t>(value));
-    } else {
-      static_assert(std::is_convertible_v<const T&, std::string_view>,
-                    "bind: text, an integer, std::optional, std::nullopt or a string vector");
-      bind_text(++index, std::string_view(value));
-    }
-  }
+  template <class Sink, class T> friend void sql::bind_value(Sink&, int&, const T&);
   void bind_text(int index, std::string_view text);
   void bind_integer(int index, std::int64_t value);
   void bind_null(int index);

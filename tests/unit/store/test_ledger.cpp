@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <type_traits>
 
 namespace fs = std::filesystem;
 using namespace iot;
@@ -90,9 +91,9 @@ TEST_CASE("ledger: refuses files that are not a ledger, and a newer schema") {
   }
 }
 
-TEST_CASE("ledger: import is idempotent and all-or-nothing on conflicts") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: import is idempotent and all-or-nothing on conflicts") {
+  At at;
+  auto ledger = open_or_die(at.location());
   auto first = ledger->import(rows(5), "a.csv", k_actor, false).value();
   CHECK(first.added == 5);
   CHECK(first.committed);
@@ -118,9 +119,9 @@ TEST_CASE("ledger: import is idempotent and all-or-nothing on conflicts") {
         rows(3)[2].secret); // the ledger's secret wins
 }
 
-TEST_CASE("ledger: claim, attempt, burn, the same IMEI always gets the same triplet") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: claim, attempt, burn, the same IMEI always gets the same triplet") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
 
   auto c1 = ledger->claim(request_for("861234567890123")).value();
@@ -172,10 +173,10 @@ TEST_CASE("ledger: claim, attempt, burn, the same IMEI always gets the same trip
   CHECK_FALSE(early.has_value());
 }
 
-TEST_CASE("ledger: unclaim returns a never-written triplet, release needs a reason and force "
-          "for burned ones") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: unclaim returns a never-written triplet, release needs a reason and force "
+            "for burned ones") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
   auto c = ledger->claim(request_for("861111111111116")).value().value();
   const TripletKey key{c.record.product_key, c.record.device_name};
@@ -210,9 +211,9 @@ TEST_CASE("ledger: unclaim returns a never-written triplet, release needs a reas
   CHECK(saw_reason);
 }
 
-TEST_CASE("ledger: --name-from imei claims exactly the DeviceName asked for") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: --name-from imei claims exactly the DeviceName asked for") {
+  At at;
+  auto ledger = open_or_die(at.location());
   auto list = rows(3);
   list[1].device_name = "861234567890123";
   REQUIRE(ledger->import(list, "a.csv", k_actor, false));
@@ -235,9 +236,9 @@ TEST_CASE("ledger: --name-from imei claims exactly the DeviceName asked for") {
   CHECK(refused.error().message.find("pool release") != std::string::npos);
 }
 
-TEST_CASE("ledger: an empty pool gives nullopt, product filter is honoured") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: an empty pool gives nullopt, product filter is honoured") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(1, "pkAAAAAAAAA"), "a.csv", k_actor, false));
   auto other = request_for("861234567890123");
   other.product_key = "pkBBBBBBBBB";
@@ -246,9 +247,30 @@ TEST_CASE("ledger: an empty pool gives nullopt, product filter is honoured") {
   CHECK_FALSE(ledger->claim(request_for("869999999999999")).value().has_value());
 }
 
-TEST_CASE("ledger: a live process holding an IMEI's claim blocks another process") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: a module burned at one station is already provisioned at another") {
+  At at;
+  auto station_a = open_or_die(at.location());
+  auto station_b = open_or_die(at.location());
+  REQUIRE(station_a->import(rows(3), "a.csv", k_actor, false));
+  const Actor a{"station-a", "/dev/ttyUSB0", 111};
+  const Actor b{"station-b", "/dev/ttyUSB3", 222};
+  auto first = station_a->claim(request_for("861234567890123", a)).value().value();
+  const TripletKey key{first.record.product_key, first.record.device_name};
+  REQUIRE(station_a->mark_attempted(key, a));
+  REQUIRE(station_a->mark_burned(key, a, "verified"));
+  // Plugged into station B: the same identity, nothing consumed.
+  auto moved = station_b->claim(request_for("861234567890123", b)).value().value();
+  CHECK(moved.kind == ClaimKind::burned);
+  CHECK(moved.record.device_name == first.record.device_name);
+  CHECK(moved.record.station == "station-a");
+  CHECK(totals(*station_b)[TripletState::available] == 2);
+  // Station B cannot release what station A holds unless it says why (the operator's step).
+  CHECK(station_b->expire_claims(b, [](std::int64_t) { return false; }).value() == 0);
+}
+
+LEDGER_TEST("ledger: a live process holding an IMEI's claim blocks another process") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
   Actor me{"station-1", "/dev/ttyUSB0", static_cast<std::int64_t>(::getpid())};
   REQUIRE(ledger->claim(request_for("861234567890123", me)).value());
@@ -258,9 +280,9 @@ TEST_CASE("ledger: a live process holding an IMEI's claim blocks another process
   CHECK(refused.error().message.find("being burned right now") != std::string::npos);
 }
 
-TEST_CASE("ledger: expire_claims frees claims of dead processes, never bound triplets") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: expire_claims frees claims of dead processes, never bound triplets") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
   Actor dead{"station-1", "/dev/ttyUSB0", 999001};
   Actor alive{"station-1", "/dev/ttyUSB1", 999002};
@@ -280,9 +302,9 @@ TEST_CASE("ledger: expire_claims frees claims of dead processes, never bound tri
         0);
 }
 
-TEST_CASE("ledger: concurrent claims from many threads and connections never share a triplet") {
-  TempDir dir;
-  const auto path = dir.path / "l.db";
+LEDGER_TEST("ledger: concurrent claims from many threads and connections never share a triplet") {
+  At at;
+  const auto path = at.location();
   constexpr int k_triplets = 120;
   open_or_die(path)->import(rows(k_triplets), "a.csv", k_actor, false).value();
 
@@ -330,18 +352,25 @@ TEST_CASE("ledger: concurrent claims from many threads and connections never sha
   CHECK(totals(*ledgers[0])[TripletState::bound] == k_triplets);
 }
 
-TEST_CASE("ledger: the audit trail is append-only") {
-  TempDir dir;
-  const auto path = dir.path / "l.db";
+LEDGER_TEST("ledger: the audit trail is append-only") {
+  At at;
+  const auto path = at.location();
   open_or_die(path)->import(rows(1), "a.csv", k_actor, false).value();
-  auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
-  CHECK_FALSE(db.exec("DELETE FROM events").has_value());
-  CHECK_FALSE(db.exec("UPDATE events SET detail = 'x'").has_value());
+  std::vector<std::string> refused = {"DELETE FROM events", "UPDATE events SET detail = 'x'"};
+  if constexpr (std::is_same_v<At, PostgresAt>) {
+    refused.emplace_back("TRUNCATE events");
+  }
+  for (const auto& sql : refused) {
+    CAPTURE(sql);
+    const auto done = at.exec(sql);
+    REQUIRE_FALSE(done.has_value());
+    CHECK(done.error().message.find("append-only") != std::string::npos);
+  }
 }
 
-TEST_CASE("ledger: a dry-run claim says what would happen and changes nothing") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: a dry-run claim says what would happen and changes nothing") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false));
   auto req = request_for("861234567890123");
   req.dry_run = true;
@@ -354,9 +383,9 @@ TEST_CASE("ledger: a dry-run claim says what would happen and changes nothing") 
   CHECK(ledger->events(10, std::nullopt).value().size() == 1); // only the import
 }
 
-TEST_CASE("ledger: a failing change in a group commit leaves the others of its batch applied") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "l.db");
+LEDGER_TEST("ledger: a failing change in a group commit leaves the others of its batch applied") {
+  At at;
+  auto ledger = open_or_die(at.location());
   constexpr int k_modules = 24;
   REQUIRE(ledger->import(rows(k_modules), "a.csv", k_actor, false));
   std::vector<TripletKey> keys;
@@ -391,9 +420,9 @@ TEST_CASE("ledger: a failing change in a group commit leaves the others of its b
   CHECK(t[TripletState::claimed] == k_modules / 2);
 }
 
-TEST_CASE("ledger: dynamic registration is written ahead, the newest secret wins") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "ledger.db");
+LEDGER_TEST("ledger: dynamic registration is written ahead, the newest secret wins") {
+  At at;
+  auto ledger = open_or_die(at.location());
   const TripletKey key{"a1B2c3D4e5F", "reg-0001"};
 
   // Pending before the request: nothing in the pool yet.
@@ -449,9 +478,9 @@ TEST_CASE("ledger: dynamic registration is written ahead, the newest secret wins
   CHECK(register_events == 7); // 4 pending, 2 issued, 1 failed
 }
 
-TEST_CASE("ledger: a registration answered while the triplet is claimed keeps the module's") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "ledger.db");
+LEDGER_TEST("ledger: a registration answered while the triplet is claimed keeps the module's") {
+  At at;
+  auto ledger = open_or_die(at.location());
   const TripletKey key{"a1B2c3D4e5F", "dev1000"};
   REQUIRE(ledger->import(rows(1), "a.csv", k_actor, false).value().added == 1);
   auto pending = ledger->begin_registration(key, k_actor).value();
@@ -463,22 +492,25 @@ TEST_CASE("ledger: a registration answered while the triplet is claimed keeps th
   CHECK(ledger->registrations(key).value().back().secret == "new-secret-xxxxxxxxxxxxxxxxxxxxxx");
 }
 
-TEST_CASE("ledger: registrations are never deleted and an issued secret never changes") {
-  TempDir dir;
-  const auto path = dir.path / "ledger.db";
+LEDGER_TEST("ledger: registrations are never deleted and an issued secret never changes") {
+  At at;
+  const auto path = at.location();
   {
     auto ledger = open_or_die(path);
     auto p = ledger->begin_registration({"a1B2c3D4e5F", "reg-1"}, k_actor).value();
     REQUIRE(ledger->record_registration(p, "issued-secret-xxxxxxxxxxxxxxxxxxx", k_actor));
   }
-  auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
-  CHECK_FALSE(db.exec("DELETE FROM registrations").has_value());
-  CHECK_FALSE(db.exec("UPDATE registrations SET secret = 'other'").has_value());
+  const auto deleted = at.exec("DELETE FROM registrations");
+  REQUIRE_FALSE(deleted.has_value());
+  CHECK(deleted.error().message.find("registrations are kept") != std::string::npos);
+  const auto changed = at.exec("UPDATE registrations SET secret = 'other'");
+  REQUIRE_FALSE(changed.has_value());
+  CHECK(changed.error().message.find("never changed") != std::string::npos);
 }
 
-TEST_CASE("ledger: a recreation is journaled step by step and its new secret reaches the pool") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "ledger.db");
+LEDGER_TEST("ledger: a recreation is journaled step by step and its new secret reaches the pool") {
+  At at;
+  auto ledger = open_or_die(at.location());
   REQUIRE(ledger->import(rows(2), "a.csv", k_actor, false).value().added == 2);
   const auto imported = ledger->find("dev1000", std::string("a1B2c3D4e5F")).value().at(0);
   // dev0001 is burned into a module; dev0002 is still available.
@@ -556,9 +588,9 @@ TEST_CASE("ledger: a recreation is journaled step by step and its new secret rea
   }
 }
 
-TEST_CASE("ledger: a one-type-one-secret recreation frees the triplet for a new registration") {
-  TempDir dir;
-  auto ledger = open_or_die(dir.path / "ledger.db");
+LEDGER_TEST("ledger: a one-type-one-secret recreation frees the triplet for a new registration") {
+  At at;
+  auto ledger = open_or_die(at.location());
   const TripletKey key{"a1B2c3D4e5F", "356938035643809"};
   auto reg = ledger->begin_registration(key, k_actor).value();
   REQUIRE(ledger->record_registration(reg, "issued-secret-xxxxxxxxxxxxxxxxxxx", k_actor));

@@ -166,13 +166,14 @@ TEST_CASE("ledger open: existing and read need a ledger, and create nothing with
   CHECK(open_ledger(path, mode(OpenMode::read)).has_value());
 }
 
-TEST_CASE("ledger open: a URL is refused until a backend for it exists") {
-  auto ledger = open_ledger("postgresql://db.line1/iot", mode(OpenMode::read));
+TEST_CASE("ledger open: a URL of an unknown database is refused, naming the two kinds") {
+  auto ledger = open_ledger("mysql://db.line1/iot", mode(OpenMode::read));
   REQUIRE_FALSE(ledger.has_value());
   CHECK(ledger.error().kind == ErrorKind::config);
   CHECK(ledger.error().message ==
-        "ledger postgresql://db.line1/iot: this iotfleet keeps the ledger in a file (SQLite); a "
-        "postgresql:// ledger is not supported by this build: give the ledger file's path");
+        "ledger mysql://db.line1/iot: a mysql:// ledger is not supported: give a file path "
+        "(SQLite, one station) or a postgresql://USER@HOST[:PORT]/DATABASE URL (a ledger shared "
+        "by a line)");
 }
 
 TEST_CASE("ledger open: read writes nothing, leaves no -wal or -shm, and refuses changes") {

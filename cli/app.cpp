@@ -116,9 +116,10 @@ void add_global_options(CLI::App& app, commands::GlobalOptions& g) {
       ->option_text("FILE|-");
   app.add_option("--ledger",
                  s.ledger,
-                 "The factory ledger: an SQLite file (default "
-                 "$XDG_DATA_HOME/iotfleet/ledger.db)")
-      ->option_text("FILE");
+                 "The factory ledger: an SQLite file for one station (default "
+                 "$XDG_DATA_HOME/iotfleet/ledger.db) or postgresql://USER@HOST[:PORT]/DB, one "
+                 "shared by a line (password in ~/.pgpass or PGPASSWORD, never in the URL)")
+      ->option_text("FILE|URL");
   app.add_flag("-v,--verbose", g.verbosity, "More detail on stderr (repeatable)");
   app.add_flag("-q,--quiet", g.quiet, "Only errors and warnings on stderr; no progress");
   app.add_flag("--show-secrets", g.show_secrets, "Print secrets in full instead of abcd…wxyz");

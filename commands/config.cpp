@@ -2,6 +2,7 @@
 #include "commands/config.hpp"
 
 #include "commands/common_options.hpp"
+#include "store/ledger.hpp"
 
 namespace iot::commands {
 
@@ -66,7 +67,9 @@ Result<ConfigShowReport> run_config_show(const ConfigShowOptions& /*opts*/, Cont
   for (const auto& s : settings.items) {
     core::Cell value;
     if (s.value) {
-      value = s.secret ? core::Cell(core::Secret{*s.value}) : core::Cell(*s.value);
+      value = s.secret                       ? core::Cell(core::Secret{*s.value})
+              : s.name == cloud::key::ledger ? core::Cell(store::display_location(*s.value))
+                                             : core::Cell(*s.value);
     }
     report.table.add_row({s.name, std::move(value), s.source});
   }

@@ -64,11 +64,11 @@ Result<LedgerHandle> open_configured_ledger(Context& ctx, store::OpenMode mode) 
   const auto settings = IOT_TRY(load_settings(ctx));
   const auto* ledger = settings.find(cloud::key::ledger);
   if (!ledger || !ledger->value || ledger->value->empty()) {
-    return fail(ErrorKind::config, "no ledger path: give --ledger FILE");
+    return fail(ErrorKind::config, "no ledger: give --ledger FILE|URL");
   }
   LedgerHandle handle;
-  handle.path = *ledger->value;
-  const std::filesystem::path path(handle.path);
+  handle.path = store::display_location(*ledger->value);
+  const std::filesystem::path path(*ledger->value);
   if (mode == store::OpenMode::create && ledger->source == "default" && path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
@@ -83,7 +83,7 @@ Result<LedgerHandle> open_configured_ledger(Context& ctx, store::OpenMode mode) 
   options.mode = mode;
   options.warn = [&ctx](const std::string& warning) { ctx.output->warn(warning); };
   options.missing_hint = [&ctx, setting = *ledger] { return missing_hint(ctx, setting); };
-  handle.ledger = IOT_TRY(store::open_ledger(handle.path, options));
+  handle.ledger = IOT_TRY(store::open_ledger(*ledger->value, options));
   handle.actor.station = settings.value(cloud::key::station).value_or("station");
   handle.actor.pid = static_cast<std::int64_t>(::getpid());
   ctx.output->debug("ledger " + handle.path + " (" + ledger->source + "), station " +

@@ -5,7 +5,7 @@
 #   start   initdb into DIR (once), start the server on 127.0.0.1 and a free port, create the
 #           database `iotfleet`, print its URL (iotfleet --ledger URL)
 #   url     print the URL of the running server
-#   stop    stop it (the data stays in DIR; start again to go on)
+#   stop    stop it (the data stays in DIR; start again to go on, on the same port if free)
 #   status  exit 0 when it runs
 # DIR defaults to $IOTFLEET_PG_DIR or ${XDG_DATA_HOME:-~/.local/share}/iotfleet/pg.
 # Run as root (CI, containers), the server runs as the `postgres` user the package created: the
@@ -19,7 +19,8 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 command=$1
-dir=${2:-${IOTFLEET_PG_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/iotfleet/pg}}
+dir=$(realpath -m "${2:-${IOTFLEET_PG_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/iotfleet/pg}}")
+cd / # the server's user may not be able to enter the caller's directory
 
 bindir=$(pg_config --bindir 2>/dev/null || true)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
@@ -62,7 +63,22 @@ start)
         exit 1
       }
   fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # The port of the last start when it is still free (the URL stays the same), else a free one.
+  port=$(python3 - "$dir/port" <<'PY'
+import socket, sys
+try:
+    wanted = int(open(sys.argv[1]).read())
+except (OSError, ValueError):
+    wanted = 0
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is free
+try:
+    s.bind(("127.0.0.1", wanted))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+PY
+)
   echo "$port" >"$dir/port"
   options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200"
   [ "${IOTFLEET_PG_NO_SYNC:-0}" = 1 ] && options+=" -c fsync=off -c synchronous_commit=off"

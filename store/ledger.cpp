@@ -1477,6 +1477,10 @@ std::string_view to_string(ClaimKind kind) {
   return name_of(k_claim_kinds, kind);
 }
 
+std::string display_location(std::string_view location) {
+  return url_scheme(location) ? pg::redact_url(location) : std::string(location);
+}
+
 int ledger_schema_version() {
   return static_cast<int>(k_migrations.size());
 }

@@ -319,6 +319,10 @@ struct LedgerOptions {
 [[nodiscard]] Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location,
                                                           const LedgerOptions& options = {});
 
+// The location as messages, logs and tables show it: a URL's password replaced by "***" (a path
+// as it is).
+[[nodiscard]] std::string display_location(std::string_view location);
+
 // The schema version this build writes.
 [[nodiscard]] int ledger_schema_version();
 

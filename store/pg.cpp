@@ -16,11 +16,23 @@ std::string ms(std::chrono::milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
+// libpq's messages span lines ("…failed: Connection refused\n\tIs the server running…"): one
+// line, without the trailing newline.
+std::string trimmed(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\n' || c == '\t') {
+      if (!out.empty() && out.back() != ' ') {
+        out += ' ';
+      }
+    } else {
+      out += c;
+    }
   }
-  return text;
+  while (!out.empty() && out.back() == ' ') {
+    out.pop_back();
+  }
+  return out;
 }
 
 // The session settings every connection gets (again after a reconnect).

@@ -4,7 +4,8 @@
 
 usage: ledger_check.py LEDGER STATE_DIR... [--total N] [--all-burned]
 
-Reads the ledger with Python's own sqlite3 (not through iotfleet) and every module NVM file
+Reads the ledger (not through iotfleet: a file with Python's own sqlite3, a postgresql:// URL
+with psql) and every module NVM file
 (<module>-<index>[-g<generation>].json) in the simulator state dirs. Invariants (DESIGN.md):
   - no triplet in two modules, no secret in two modules;
   - a module holding credentials has a ledger row bound to its IMEI, state bound or burned,
@@ -19,7 +20,20 @@ import glob
 import json
 import os
 import sqlite3
+import subprocess
 import sys
+
+TRIPLETS = "SELECT product_key, device_name, secret, state, imei FROM triplets"
+
+
+def ledger_rows(ledger):
+    """Every triplet row, read by another program than iotfleet."""
+    if ledger.startswith(("postgresql://", "postgres://")):
+        out = subprocess.run(["psql", ledger, "-X", "-At", "-F", "\t", "-c", TRIPLETS],
+                             check=True, capture_output=True, text=True).stdout
+        return [tuple(line.split("\t")) for line in out.splitlines() if line]
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    return db.execute(TRIPLETS).fetchall()
 
 
 def unhex(value):
@@ -57,9 +71,7 @@ def main(argv):
         args.remove(argv[argv.index("--total") + 1])
     all_burned = "--all-burned" in argv
     ledger, dirs = args[0], args[1:]
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
-    rows = db.execute(
-        "SELECT product_key, device_name, secret, state, imei FROM triplets").fetchall()
+    rows = ledger_rows(ledger)
     by_imei = {r[4]: r for r in rows if r[4]}
     violations = []
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -331,9 +332,77 @@ Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx) {
   return t;
 }
 
+Result<core::Table> run_pool_migrate(const PoolMigrateOptions& opts, Context& ctx) {
+  if (!opts.to.empty()) {
+    ctx.global.settings.ledger = opts.to;
+  }
+  core::Table t;
+  t.single = true;
+  if (opts.from.empty()) {
+    const int before =
+        IOT_TRY(open_configured_ledger(ctx, store::OpenMode::read)).ledger->schema_version();
+    auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
+    t.columns = {"ledger", "schema_before", "schema_after", "result"};
+    t.add_row({handle.path,
+               std::int64_t{before},
+               std::int64_t{handle.ledger->schema_version()},
+               before == handle.ledger->schema_version() ? "up to date" : "migrated"});
+    return t;
+  }
+  store::LedgerOptions source_options(store::OpenMode::read);
+  source_options.warn = [&ctx](const std::string& warning) { ctx.output->warn(warning); };
+  source_options.missing_hint = [] {
+    return std::string(": --from names the ledger to copy (a station's ledger file)");
+  };
+  auto source = IOT_TRY_CTX(store::open_ledger(opts.from, source_options), "--from");
+  const auto contents = IOT_TRY_CTX(source->contents(), "--from");
+  auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
+  const auto from_name = store::display_location(opts.from);
+  std::error_code ec;
+  if (from_name == handle.path || std::filesystem::equivalent(opts.from, handle.path, ec)) {
+    return fail(ErrorKind::usage,
+                "--from " + from_name +
+                    " is the ledger it would be copied into: give the shared ledger with --to "
+                    "(or --ledger)");
+  }
+  const auto summary = IOT_TRY(handle.ledger->merge(contents, from_name, handle.actor));
+  for (std::size_t i = 0; i < summary.conflicts.size() && i < k_problems_shown; ++i) {
+    ctx.output->warn("conflict: " + summary.conflicts[i]);
+  }
+  if (summary.conflicts.size() > k_problems_shown) {
+    ctx.output->warn("… and " + std::to_string(summary.conflicts.size() - k_problems_shown) +
+                     " more conflicts");
+  }
+  if (!summary.committed) {
+    return fail(ErrorKind::usage,
+                std::to_string(summary.conflicts.size()) + " rows of " + from_name +
+                    " conflict with " + handle.path +
+                    " (listed above): nothing copied — settle each, then run it again");
+  }
+  t.columns = {"from",
+               "to",
+               "triplets_added",
+               "triplets_present",
+               "events_added",
+               "events_present",
+               "registrations_added",
+               "recreations_added"};
+  const auto n = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  t.add_row({from_name,
+             handle.path,
+             n(summary.triplets.added),
+             n(summary.triplets.present),
+             n(summary.events.added),
+             n(summary.events.present),
+             n(summary.registrations.added),
+             n(summary.recreations.added)});
+  return t;
+}
+
 void register_pool(CLI::App& app, Context& ctx) {
   auto* pool = app.add_subcommand(
-      "pool", "The triplet pool in the factory ledger: import, status, release, export, log");
+      "pool",
+      "The triplet pool in the factory ledger: import, status, release, export, log, migrate");
   pool->require_subcommand(0, 1);
   const std::pair<int, std::string> ledger_code = {
       2, "bad options, or the ledger is missing, unreadable or newer than this build"};
@@ -422,6 +491,35 @@ add_device_names(log, log_opts->device, k_optional_device);
 log->footer("With a DeviceName: only that device's events.");
 add_exit_codes(log, {{0, "the events were printed"}, ledger_code});
 log->callback([&ctx, log_opts] { ctx.output->emit(value_or_throw(run_pool_log(*log_opts, ctx))); });
+
+auto migrate_opts = std::make_shared<PoolMigrateOptions>();
+auto* migrate = pool->add_subcommand(
+    "migrate", "Upgrade the ledger's schema, or copy a station's ledger into it (--from)");
+migrate
+    ->add_option("--from",
+                 migrate_opts->from,
+                 "A station's ledger to copy in: triplets, audit trail, registrations, "
+                 "recreations")
+    ->option_text("FILE|URL");
+migrate
+    ->add_option("--to",
+                 migrate_opts->to,
+                 "The ledger upgraded or copied into (default: the configured ledger, as "
+                 "--ledger gives it)")
+    ->option_text("FILE|URL");
+migrate->footer(
+    "Without --from: the ledger's schema is brought to this build's (commands that write do it "
+    "too; on a shared PostgreSQL ledger run it once as the admin role). With --from: one "
+    "transaction; a row of the other ledger that contradicts this one (a DeviceName with "
+    "another secret, an IMEI bound to another DeviceName) is named and nothing is copied; "
+    "running it again copies nothing twice. docs/ledger-postgresql.md.");
+add_exit_codes(migrate,
+               {{0, "migrated or copied (or already so)"},
+                {2, "bad options, a missing ledger, or conflicts: nothing copied"},
+                {4, "the ledger server could not be reached"}});
+migrate->callback([&ctx, migrate_opts] {
+  ctx.output->emit(value_or_throw(run_pool_migrate(*migrate_opts, ctx)));
+});
 } // namespace iot::commands
 
 } // namespace iot::commands

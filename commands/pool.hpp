@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// iotfleet pool import | status | release | export | log: the triplet pool in the factory ledger.
+// iotfleet pool import | status | release | export | log | migrate: the triplet pool in the factory
+// ledger.
 #pragma once
 
 #include "commands/common_options.hpp"
@@ -43,6 +44,11 @@ struct PoolLogOptions {
   DeviceNamesInput device; // at most one: only its events
 };
 
+struct PoolMigrateOptions {
+  std::string from; // a station's ledger to copy in ("": only upgrade the schema)
+  std::string to;   // the ledger upgraded or copied into ("": the configured one)
+};
+
 void register_pool(CLI::App& app, Context& ctx);
 [[nodiscard]] Result<core::Table> run_pool_import(const PoolImportOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx);
@@ -51,5 +57,9 @@ void register_pool(CLI::App& app, Context& ctx);
 // the renderer unless --show-secrets).
 [[nodiscard]] Result<core::Table> run_pool_export(const PoolExportOptions& opts, Context& ctx);
 [[nodiscard]] Result<core::Table> run_pool_log(const PoolLogOptions& opts, Context& ctx);
+// Without --from: the configured ledger's schema upgraded (a one-row table, before and after).
+// With it: the other ledger's contents merged in (store::Ledger::merge); conflicts are warned
+// one by one and fail with ErrorKind::usage, nothing copied.
+[[nodiscard]] Result<core::Table> run_pool_migrate(const PoolMigrateOptions& opts, Context& ctx);
 
 } // namespace iot::commands

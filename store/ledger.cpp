@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -624,32 +625,7 @@ public:
   }
 
   Result<std::vector<Registration>> registrations(const TripletKey& key) override {
-    std::vector<Registration> out;
-    if (m_schema < 2) {
-      return out; // a ledger opened for reading, from before registrations were recorded
-    }
-    std::lock_guard lock(m_mutex);
-    auto s = IOT_TRY(Statement::query(
-        m_db,
-        "SELECT id, status, secret, requested_at, answered_at, station, pid, detail FROM "
-        "registrations WHERE product_key = ?1 AND device_name = ?2 ORDER BY id",
-        key.product_key,
-        key.device_name));
-    while (IOT_TRY(s.step())) {
-      Registration r;
-      r.id = s.integer(0);
-      r.product_key = key.product_key;
-      r.device_name = key.device_name;
-      r.status = IOT_TRY(parse_registration_status(s.text(1)));
-      r.secret = s.text(2);
-      r.requested_at_ms = s.integer(3);
-      r.answered_at_ms = s.integer(4);
-      r.station = s.text(5);
-      r.pid = s.integer(6);
-      r.detail = s.text(7);
-      out.push_back(std::move(r));
-    }
-    return out;
+    return registrations_of(key);
   }
 
   Result<Recreation> begin_recreation(const Recreation& plan, const Actor& actor) override {
@@ -773,6 +749,79 @@ public:
     return out;
   }
 
+  int schema_version() const override { return m_schema; }
+
+  Result<LedgerContents> contents() override {
+    LedgerContents c;
+    IOT_TRY(for_each({}, [&](const TripletRecord& r) -> Status {
+      c.triplets.push_back(r);
+      return {};
+    }));
+    c.events =
+        IOT_TRY(events(static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()), {}));
+    c.registrations = IOT_TRY(registrations_of(std::nullopt));
+    c.recreations = IOT_TRY(recreations(std::nullopt, false));
+    return c;
+  }
+
+  Result<MergeSummary>
+  merge(const LedgerContents& from, std::string_view source, const Actor& actor) override {
+    IOT_TRY(writable());
+    std::lock_guard lock(m_mutex);
+    auto tx = IOT_TRY(Transaction::begin(m_db));
+    MergeSummary summary;
+    for (const auto& t : from.triplets) {
+      IOT_TRY(merge_triplet(t, summary));
+    }
+    for (const auto& e : from.events) {
+      IOT_TRY(merge_row(summary.events,
+                        "SELECT 1 FROM events WHERE time_ms = ?1 AND station = ?2 AND port = ?3 "
+                        "AND imei = ?4 AND product_key = ?5 AND device_name = ?6 AND action = ?7 "
+                        "AND outcome = ?8 AND detail = ?9",
+                        "INSERT INTO events (time_ms, station, port, imei, product_key, "
+                        "device_name, action, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                        "?7, ?8, ?9)",
+                        e.time_ms,
+                        e.station,
+                        e.port,
+                        e.imei,
+                        e.product_key,
+                        e.device_name,
+                        e.action,
+                        e.outcome,
+                        e.detail));
+    }
+    for (const auto& r : from.registrations) {
+      IOT_TRY(merge_registration(r, summary));
+    }
+    for (const auto& r : from.recreations) {
+      IOT_TRY(merge_recreation(r, summary));
+    }
+    if (!summary.conflicts.empty()) {
+      return summary; // the transaction rolls back: nothing copied
+    }
+    const auto added = summary.triplets.added + summary.events.added + summary.registrations.added +
+                       summary.recreations.added;
+    if (added > 0) {
+      IOT_TRY(append_event(Event{
+          now_ms(),
+          actor.station,
+          actor.port,
+          "",
+          "",
+          "",
+          "migrate",
+          "ok",
+          "copied from " + std::string(source) + ": " + std::to_string(summary.triplets.added) +
+              " triplets, " + std::to_string(summary.events.added) + " events, " +
+              std::to_string(summary.registrations.added) + " registrations, " +
+              std::to_string(summary.recreations.added) + " recreations"}));
+    }
+    IOT_TRY(tx.commit());
+    summary.committed = true;
+    return summary;
+  }
+
   Status record_event(const Event& event) override {
     Event stamped = event;
     if (stamped.time_ms == 0) {
@@ -808,6 +857,204 @@ public:
   }
 
 private:
+  // The registrations of one device, or of all, oldest first.
+  Result<std::vector<Registration>> registrations_of(const std::optional<TripletKey>& key) {
+    std::vector<Registration> out;
+    if (m_schema < 2) {
+      return out; // a ledger opened for reading, from before registrations were recorded
+    }
+    std::lock_guard lock(m_mutex);
+    std::string sql = "SELECT id, status, secret, requested_at, answered_at, station, pid, detail, "
+                      "product_key, device_name FROM registrations";
+    if (key) {
+      sql += " WHERE product_key = ?1 AND device_name = ?2";
+    }
+    sql += " ORDER BY id";
+    auto s = IOT_TRY(key ? Statement::query(m_db, sql, key->product_key, key->device_name)
+                         : Statement::query(m_db, sql));
+    while (IOT_TRY(s.step())) {
+      Registration r;
+      r.id = s.integer(0);
+      r.status = IOT_TRY(parse_registration_status(s.text(1)));
+      r.secret = s.text(2);
+      r.requested_at_ms = s.integer(3);
+      r.answered_at_ms = s.integer(4);
+      r.station = s.text(5);
+      r.pid = s.integer(6);
+      r.detail = s.text(7);
+      r.product_key = s.text(8);
+      r.device_name = s.text(9);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // merge: a row added unless `exists` finds it (both take the same arguments: the whole row).
+  template <class... Args>
+  Status merge_row(MergeSummary::Counts& counts,
+                   std::string_view exists,
+                   std::string_view insert,
+                   const Args&... args) {
+    auto found = IOT_TRY(Statement::query(m_db, exists, args...));
+    if (IOT_TRY(found.step())) {
+      ++counts.present;
+      return {};
+    }
+    IOT_TRY(Statement::run(m_db, insert, args...));
+    ++counts.added;
+    return {};
+  }
+
+  Status merge_triplet(const TripletRecord& t, MergeSummary& summary) {
+    const auto name = t.product_key + "/" + t.device_name;
+    const auto here = IOT_TRY(select_one(locked("WHERE product_key = ?1 AND device_name = ?2"),
+                                         {t.product_key, t.device_name}));
+    std::optional<TripletRecord> imei_holder;
+    if (!t.imei.empty()) {
+      imei_holder = IOT_TRY(select_one(locked("WHERE imei = ?1"), {t.imei}));
+      if (imei_holder && imei_holder->device_name == t.device_name &&
+          imei_holder->product_key == t.product_key) {
+        imei_holder.reset(); // the same row
+      }
+    }
+    if (here && (here->secret != t.secret || here->scheme != t.scheme)) {
+      summary.conflicts.push_back(name + " is in this ledger with a different " +
+                                  (here->scheme != t.scheme ? std::string("scheme") : "secret") +
+                                  ": a DeviceName has one secret; settle which one the device "
+                                  "holds (`secrets compare`) and release or fix the other");
+      return {};
+    }
+    if (imei_holder) {
+      summary.conflicts.push_back("IMEI " + t.imei + " holds " + name + " there but " +
+                                  describe(*imei_holder) +
+                                  " here: one module, one identity; release the one that is "
+                                  "void (`pool release`) and run again");
+      return {};
+    }
+    if (here && here->state == t.state && here->imei == t.imei) {
+      ++summary.triplets.present;
+      return {};
+    }
+    if (here && here->state != TripletState::available) {
+      summary.conflicts.push_back(name + " is " + describe(*here) + " here but " + describe(t) +
+                                  " there: release the one that is void and run again");
+      return {};
+    }
+    if (here && t.state == TripletState::available) {
+      ++summary.triplets.present; // available in both
+      return {};
+    }
+    // Not here, or available here and taken there (the same batch imported in both).
+    IOT_TRY(Statement::run(m_db,
+                           "INSERT INTO triplets (" + std::string(k_columns) +
+                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, "
+                               "?13, ?14) ON CONFLICT (product_key, device_name) DO UPDATE SET "
+                               "state = excluded.state, imei = excluded.imei, iccid = "
+                               "excluded.iccid, station = excluded.station, port = excluded.port, "
+                               "owner_pid = 0, attempts = excluded.attempts, updated_at = "
+                               "excluded.updated_at, burned_at = excluded.burned_at",
+                           t.product_key,
+                           t.device_name,
+                           t.secret,
+                           std::string(to_string(t.scheme)),
+                           std::string(to_string(t.state)),
+                           t.imei,
+                           t.iccid,
+                           t.station,
+                           t.port,
+                           std::int64_t{t.attempts},
+                           t.source,
+                           t.imported_at_ms,
+                           t.updated_at_ms,
+                           t.burned_at_ms));
+    ++summary.triplets.added;
+    return {};
+  }
+
+  // A registration is the same row when the same process asked at the same moment; its status
+  // may have moved on since.
+  Status merge_registration(const Registration& r, MergeSummary& summary) {
+    auto found = IOT_TRY(Statement::query(m_db,
+                                          "SELECT 1 FROM registrations WHERE product_key = ?1 AND "
+                                          "device_name = ?2 AND requested_at = ?3 AND station = ?4 "
+                                          "AND pid = ?5",
+                                          r.product_key,
+                                          r.device_name,
+                                          r.requested_at_ms,
+                                          r.station,
+                                          r.pid));
+    if (IOT_TRY(found.step())) {
+      ++summary.registrations.present;
+      return {};
+    }
+    IOT_TRY(Statement::run(m_db,
+                           "INSERT INTO registrations (product_key, device_name, requested_at, "
+                           "station, pid, status, secret, answered_at, detail) VALUES (?1, ?2, "
+                           "?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           r.product_key,
+                           r.device_name,
+                           r.requested_at_ms,
+                           r.station,
+                           r.pid,
+                           std::string(to_string(r.status)),
+                           r.secret,
+                           r.answered_at_ms,
+                           r.detail));
+    ++summary.registrations.added;
+    return {};
+  }
+
+  Status merge_recreation(const Recreation& r, MergeSummary& summary) {
+    auto found = IOT_TRY(Statement::query(m_db,
+                                          "SELECT 1 FROM recreations WHERE product_key = ?1 AND "
+                                          "device_name = ?2 AND started_at = ?3 AND station = ?4 "
+                                          "AND pid = ?5",
+                                          r.product_key,
+                                          r.device_name,
+                                          r.started_at_ms,
+                                          r.station,
+                                          r.pid));
+    if (IOT_TRY(found.step())) {
+      ++summary.recreations.present;
+      return {};
+    }
+    if (r.step != RecreateStep::restored) {
+      auto open = IOT_TRY(Statement::query(m_db,
+                                           "SELECT 1 FROM recreations WHERE product_key = ?1 AND "
+                                           "device_name = ?2 AND step <> 'restored'",
+                                           r.product_key,
+                                           r.device_name));
+      if (IOT_TRY(open.step())) {
+        summary.conflicts.push_back(r.product_key + "/" + r.device_name +
+                                    " has an unfinished recreation in both ledgers: finish one "
+                                    "with `devices recreate --resume` first");
+        return {};
+      }
+    }
+    IOT_TRY(Statement::run(m_db,
+                           "INSERT INTO recreations (product_key, device_name, step, old_iot_id, "
+                           "new_iot_id, metadata, old_secret, new_secret, to_pool, scheme, "
+                           "started_at, updated_at, station, pid, detail) VALUES (?1, ?2, ?3, "
+                           "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                           r.product_key,
+                           r.device_name,
+                           std::string(to_string(r.step)),
+                           r.old_iot_id,
+                           r.new_iot_id,
+                           r.metadata,
+                           r.old_secret,
+                           r.new_secret,
+                           std::int64_t{r.to_pool ? 1 : 0},
+                           std::string(to_string(r.scheme)),
+                           r.started_at_ms,
+                           r.updated_at_ms,
+                           r.station,
+                           r.pid,
+                           r.detail));
+    ++summary.recreations.added;
+    return {};
+  }
+
   // Changes need a ledger opened to write: OpenMode::read is for commands that only look.
   [[nodiscard]] Status writable() const {
     if (m_read_only) {

@@ -192,9 +192,31 @@ struct Recreation {
   std::string detail; // what the last step did; never a secret
 };
 
+// Everything a ledger holds, to move it into another (`pool migrate --from`). SECRETS.
+struct LedgerContents {
+  std::vector<TripletRecord> triplets; // in import order
+  std::vector<Event> events;           // oldest first
+  std::vector<Registration> registrations;
+  std::vector<Recreation> recreations;
+};
+
+// What merge did, or would have done: per table, rows added and rows already there.
+struct MergeSummary {
+  struct Counts {
+    std::size_t added = 0;
+    std::size_t present = 0;
+  };
+  Counts triplets, events, registrations, recreations;
+  std::vector<std::string> conflicts; // one per refused row, never a secret
+  bool committed = false;             // false: nothing was copied
+};
+
 class Ledger {
 public:
   virtual ~Ledger() = default;
+
+  // The schema version as opened (older than ledger_schema_version() only when opened to read).
+  [[nodiscard]] virtual int schema_version() const = 0;
 
   // Adds rows in one transaction. A row whose (ProductKey, DeviceName) is already in the ledger
   // with the same secret and scheme is unchanged (re-importing a file is a no-op); with a
@@ -268,6 +290,22 @@ public:
   // unfinished_only.
   [[nodiscard]] virtual Result<std::vector<Recreation>>
   recreations(const std::optional<TripletKey>& key, bool unfinished_only) = 0;
+
+  // Everything this ledger holds (secrets included).
+  [[nodiscard]] virtual Result<LedgerContents> contents() = 0;
+  // Copies another ledger's contents into this one in one transaction, nothing half-copied:
+  // - a triplet not here is added as it is (state, module, station; a claim's owner process is
+  //   dropped: it ran on another machine); one here with the same secret and scheme is present
+  //   when it is in the same state for the same module, or takes the other's state when it is
+  //   still available here (the same batch imported in both);
+  // - conflicts, each named: a DeviceName here with another secret or scheme, or bound here to
+  //   another module; an IMEI bound here to another DeviceName; an unfinished recreation of a
+  //   device that has another one here. With any, nothing is copied (committed false);
+  // - events, registrations and recreations are added unless the same row is here already, so
+  //   running it again adds nothing.
+  // `source` names the other ledger in the audit event of the copy.
+  [[nodiscard]] virtual Result<MergeSummary>
+  merge(const LedgerContents& from, std::string_view source, const Actor& actor) = 0;
 
   // Appends to the audit trail (for events that are not a transition, e.g. a refused module).
   [[nodiscard]] virtual Status record_event(const Event& event) = 0;

@@ -4,7 +4,9 @@
 # two stations import the same batch (the second is a no-op); two stations × 8 simulated fixtures
 # burn from one pool at once; a module burned at station A and plugged into station B is
 # recognised there, nothing consumed; `pool status` per station; kill -9 of a station mid-burn,
-# and a restart of the server mid-run, each followed by a re-run. After every run the ledger,
+# and a restart of the server mid-run, each followed by a re-run; a station role
+# (scripts/ledger-roles.sql) that burns but cannot touch the audit trail; `pool migrate --from` a
+# station's SQLite ledger, again (a no-op) and with planted conflicts. After every run the ledger,
 # read with psql, is checked against the simulators' NVM files (ledger_check.py): no triplet in
 # two modules, none lost, every burned module holds its ledger secret.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -177,6 +179,78 @@ station station-a "$IOT_TMP/r" r.rerun.out && ok || fail "the re-run after the r
 check_ledger "after the re-run" "${dirs[@]}" --total 200 --all-burned
 burned=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE state = 'burned'")
 [ "$burned" = $((16 + 6 * 8 + 8)) ] && ok || fail "$burned burned, expected $((16 + 6 * 8 + 8))"
+
+# --- a station role (scripts/ledger-roles.sql) burns, and cannot touch what is recorded ------
+run psql "$url" -X -q -v station_role=line1_st9 -f "$here/../../scripts/ledger-roles.sql"
+expect_rc 0 "the station role is created and granted"
+station_url=${url/iotfleet@/line1_st9@}
+modules "$IOT_TMP/role" 2 --seed 7
+dirs+=("$IOT_TMP/role/state")
+IOTFLEET_LEDGER=$station_url station line1-st9 "$IOT_TMP/role" role.out && ok ||
+  fail "the station role burns: $(cat role.out.err)"
+[ "$(count_in role.out burned)" = 2 ] && ok || fail "2 burned by the station role: $(cat role.out)"
+check_ledger "after the station role's run" "${dirs[@]}" --total 200 --all-burned
+for sql in "DELETE FROM events" "UPDATE events SET detail = 'x'" "DELETE FROM triplets" \
+  "TRUNCATE registrations" "DROP TABLE events" "CREATE TABLE mine (x int)"; do
+  if psql "$station_url" -X -qc "$sql" >/dev/null 2>err.txt; then
+    fail "the station role could: $sql"
+  else
+    grep -Eq "permission denied|must be owner" err.txt && ok || fail "$sql: $(cat err.txt)"
+  fi
+done
+modules_stop "$IOT_TMP/role"
+# Readers on the shared ledger: export (masked) and the audit trail.
+run env IOTFLEET_LEDGER="$station_url" "$IOTFLEET" pool export -o csv
+[ "$(grep -c ",burned," <<<"$out")" = 74 ] && ok || fail "74 burned records exported: $out"
+expect_no_out "$(secret_for 3)" "the export to stdout is masked"
+run env IOTFLEET_LEDGER="$station_url" "$IOTFLEET" pool log --limit 5 -o csv
+expect_rc 0 "pool log on the shared ledger"
+expect_out "line1-st9" "the audit trail names the station"
+
+# --- pool migrate: a station's own SQLite ledger into the shared one ---------------------------
+{
+  echo "ProductKey,DeviceName,DeviceSecret"
+  for n in $(seq 301 310); do echo "$pk,solo-$n,$(secret_for "$n")"; done
+} >solo.csv
+run env IOTFLEET_LEDGER="$IOT_TMP/solo.db" "$IOTFLEET" pool import solo.csv
+expect_rc 0 "a lone station's SQLite ledger"
+modules "$IOT_TMP/solo" 4 --seed 31
+dirs+=("$IOT_TMP/solo/state")
+IOTFLEET_LEDGER="$IOT_TMP/solo.db" station solo-st "$IOT_TMP/solo" solo.out && ok ||
+  fail "the lone station burns: $(cat solo.out.err)"
+run "$IOTFLEET" pool migrate --from "$IOT_TMP/solo.db" -o json
+expect_rc 0 "pool migrate --from the station's file"
+expect_out '"triplets_added": 10' "its 10 triplets copied"
+run "$IOTFLEET" pool migrate --from "$IOT_TMP/solo.db" -o json
+expect_rc 0 "pool migrate again"
+expect_out '"triplets_added": 0' "nothing copied twice"
+expect_out '"events_added": 0' "no event copied twice"
+check_ledger "after pool migrate" "${dirs[@]}" --total 210
+station station-b "$IOT_TMP/solo" solo-moved.out
+[ "$(count_in solo-moved.out already-provisioned)" = 4 ] && ok ||
+  fail "the migrated modules are known at station B: $(cat solo-moved.out solo-moved.out.err)"
+modules_stop "$IOT_TMP/solo"
+# Planted conflicts: a DeviceName with another secret, an IMEI the shared ledger binds to another
+# DeviceName; and a new row, which must not be copied either.
+cp "$IOT_TMP/solo.db" conflict.db
+taken_imei=$(psql "$url" -X -Atc "SELECT imei FROM triplets WHERE station = 'station-a' AND state = 'burned' LIMIT 1")
+python3 - conflict.db "$taken_imei" "$pk" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE triplets SET secret = 'Zz000000000000000000000000000305' WHERE device_name = 'solo-305'")
+db.execute("UPDATE triplets SET state = 'bound', imei = ? WHERE device_name = 'solo-306'", (sys.argv[2],))
+db.execute("INSERT INTO triplets (product_key, device_name, secret, scheme, state, imported_at, updated_at) "
+           "VALUES (?, 'solo-311', 'P0000000000000000000000000000311', 'device', 'available', 1, 1)", (sys.argv[3],))
+db.commit()
+PY
+run "$IOTFLEET" pool migrate --from conflict.db
+expect_rc 2 "conflicts refuse the copy"
+expect_err "conflict: $pk/solo-305 is in this ledger with a different secret" "the secret conflict named"
+expect_err "conflict: IMEI $taken_imei" "the IMEI conflict named"
+expect_err "2 rows of conflict.db conflict" "the count, and nothing copied"
+expect_no_err "Zz000000000000000000000000000305" "no secret in the conflict report"
+count=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE device_name = 'solo-311'")
+[ "$count" = 0 ] && ok || fail "a conflicting copy copied a row"
 
 # --- the audit trail cannot be rewritten, even by the ledger's owner ------------------------
 if psql "$url" -X -qc "DELETE FROM events" >/dev/null 2>err.txt; then

@@ -254,7 +254,7 @@ TEST_SUITE("cli conventions: parse errors") {
     CHECK(cmd.code == 2);
     CHECK(cmd.err.starts_with("iotfleet: error: unknown command 'stat' for 'iotfleet pool': did "
                               "you mean 'status'? (commands: import, status, release, export, "
-                              "log)\n"));
+                              "log, migrate)\n"));
     const Run list = run_cli({"devices", "lst"});
     CHECK(list.err.find("did you mean 'list'?") != std::string::npos);
     const Run opt = run_cli({"pool", "status", "--prodct-key", "x"});

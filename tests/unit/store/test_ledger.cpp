@@ -32,6 +32,15 @@ ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
   return r;
 }
 
+bool contains_any(const std::vector<std::string>& texts, std::string_view part) {
+  for (const auto& t : texts) {
+    if (t.find(part) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::map<TripletState, std::int64_t> totals(Ledger& ledger) {
   std::map<TripletState, std::int64_t> out;
   const auto counts = ledger.counts().value();
@@ -615,4 +624,75 @@ LEDGER_TEST("ledger: a one-type-one-secret recreation frees the triplet for a ne
   REQUIRE(history.size() == 1);
   CHECK(history[0].status == RegistrationStatus::superseded);
   CHECK(ledger->recreations(key, false).value().at(0).scheme == core::Scheme::product);
+}
+
+LEDGER_TEST("ledger: merge copies a station's ledger, refuses conflicts, and is a no-op again") {
+  SqliteAt station_file; // a station's own ledger, moved into the target
+  auto station = open_or_die(station_file.location());
+  const Actor st{"station-7", "/dev/ttyUSB2", 777};
+  REQUIRE(station->import(rows(6), "batch.csv", st, false));
+  auto burned = station->claim(request_for("861111111111116", st)).value().value();
+  const TripletKey key{burned.record.product_key, burned.record.device_name};
+  REQUIRE(station->mark_attempted(key, st));
+  REQUIRE(station->mark_burned(key, st, "verified"));
+  auto reg = station->begin_registration({"a1B2c3D4e5F", "reg-7"}, st).value();
+  REQUIRE(station->record_registration(reg, "issued-secret-xxxxxxxxxxxxxxxxxxx", st));
+  const auto from = station->contents().value();
+  CHECK(from.triplets.size() == 7);
+  CHECK(from.registrations.size() == 1);
+
+  At at;
+  auto shared = open_or_die(at.location());
+  REQUIRE(shared->import(rows(4), "batch.csv", k_actor, false)); // the same batch, in part
+  const auto first_r = shared->merge(from, "station-7.db", k_actor);
+  REQUIRE_MESSAGE(first_r.has_value(), (first_r ? "" : first_r.error().message));
+  const auto& first = *first_r;
+  CHECK(first.committed);
+  CHECK(first.conflicts.empty());
+  CHECK(first.triplets.added == 4);   // dev1000 (burned there) and dev1004, dev1005, reg-7
+  CHECK(first.triplets.present == 3); // available in both
+  CHECK(first.registrations.added == 1);
+  CHECK(first.events.added == from.events.size());
+  const auto moved = shared->find_by_imei("861111111111116").value();
+  REQUIRE(moved);
+  CHECK(moved->device_name == key.device_name);
+  CHECK(moved->state == TripletState::burned);
+  CHECK(moved->station == "station-7");
+  CHECK(moved->owner_pid == 0);
+  CHECK(shared->registrations({"a1B2c3D4e5F", "reg-7"}).value().size() == 1);
+
+  const auto again_r = shared->merge(from, "station-7.db", k_actor);
+  REQUIRE_MESSAGE(again_r.has_value(), (again_r ? "" : again_r.error().message));
+  const auto& again = *again_r;
+  CHECK(again.committed);
+  CHECK(again.triplets.added + again.events.added + again.registrations.added == 0);
+  CHECK(again.triplets.present == 7);
+
+  // Conflicts: another secret for a DeviceName, an IMEI bound to another DeviceName.
+  auto changed = from;
+  changed.triplets[1].secret = "AnotherSecretValue";
+  const auto other_claim = shared->claim(request_for("869999999999999"));
+  REQUIRE_MESSAGE(other_claim.has_value(), (other_claim ? "" : other_claim.error().message));
+  REQUIRE(other_claim->has_value());
+  const auto& other_module = **other_claim;
+  changed.triplets[2].state = TripletState::bound;
+  changed.triplets[2].imei = "869999999999999";
+  changed.triplets.push_back(changed.triplets[0]);
+  changed.triplets.back().device_name = "dev-new";
+  changed.triplets.back().imei = "861111111111116"; // dev1000's module, here
+  const auto events_before = shared->events(1000, std::nullopt).value().size();
+  const auto merged = shared->merge(changed, "station-7.db", k_actor);
+  REQUIRE_MESSAGE(merged.has_value(), (merged ? "" : merged.error().message));
+  const auto& refused = *merged;
+  CHECK_FALSE(refused.committed);
+  REQUIRE(refused.conflicts.size() == 3);
+  CHECK(contains_any(refused.conflicts, "different secret"));
+  CHECK(contains_any(refused.conflicts, "IMEI 869999999999999"));
+  CHECK(contains_any(refused.conflicts, "IMEI 861111111111116"));
+  for (const auto& c : refused.conflicts) {
+    CHECK(c.find("AnotherSecretValue") == std::string::npos);
+  }
+  CHECK(shared->find("dev-new", std::nullopt).value().empty()); // nothing half-copied
+  CHECK(shared->events(1000, std::nullopt).value().size() == events_before);
+  CHECK(other_module.record.state == TripletState::claimed);
 }

@@ -133,11 +133,31 @@ fw=$(upload a1OtaBad01 V3)
 cli ota rollout --firmware "$fw" --devices devices.txt --waves 50%,100% --max-per-minute 10 \
   --abort-failure-rate 100% --poll-interval 300ms --journal slow.json >/dev/null 2>slow.err &
 roll_pid=$!
-for _ in $(seq 100); do [ "$(jq -r '.waves[0].job_id' slow.json 2>/dev/null)" != "" ] && break; sleep 0.1; done
+iot_cleanup_hooks+=("kill $roll_pid 2>/dev/null")
+job=""
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$roll_pid" 2>/dev/null; do
+  job=$(jq -r '.waves[0].job_id' slow.json 2>/dev/null) || job=""
+  [ -n "$job" ] && break
+  sleep 0.1
+done
+if [ -z "$job" ]; then
+  fail "wave 1's job was not created within 60 s: $(cat slow.err)"
+  finish || exit 1
+fi
+tasks_in() { # tasks_in STATUS...: how many of wave 1's tasks are in one of these states now
+  local in
+  in=$(printf ",'%s'" "$@")
+  sql "select count(*) from ota_tasks t join ota_jobs j on t.job_seq=j.seq where j.job_id=? and t.status in (${in#,})" "$job"
+}
 run cli ota cancel slow.json -o json
 expect_rc 0 "cancel"
-# Running upgrades finish (no --in-progress): at most the one or two devices being pushed.
-[ "$(jq '.[0].open' <<<"$out")" -le 3 ] && [ "$(jq '.[0].canceled' <<<"$out")" -ge 400 ] && ok ||
+echo "cancel: $(jq -c '.[0] | {canceled, open}' <<<"$out" 2>/dev/null)" >&2
+# Nothing is left waiting to be pushed; running upgrades finish (no --in-progress). One push every
+# 6 s simulated (10 per minute), an upgrade of at most (2+20+2+5) s × 1.3 (jitter): at most 7 run.
+[ "$(tasks_in QUEUED NOTIFIED CONFIRM)" = 0 ] && ok ||
+  fail "tasks left to push after the cancel: $(tasks_in QUEUED NOTIFIED CONFIRM) $out"
+[ "$(jq '.[0].open' <<<"$out")" -le 7 ] && [ "$(jq '.[0].canceled' <<<"$out")" -gt 0 ] && ok ||
   fail "cancel: $out"
 set +e
 wait $roll_pid
@@ -146,5 +166,17 @@ set -e
 [ "$roll_rc" = 1 ] && ok || fail "rollout after cancel: exit $roll_rc $(cat slow.err)"
 [ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" = 1 ] && ok || fail "wave 2 created after cancel"
 [ "$(jq -r .status slow.json)" = canceled ] && ok || fail "journal after cancel"
+# Once the running upgrades are over, every task of the wave ended canceled, succeeded or failed.
+deadline=$((SECONDS + 60))
+while [ "$(tasks_in QUEUED NOTIFIED CONFIRM IN_PROGRESS)" != 0 ] && [ "$SECONDS" -lt "$deadline" ]; do
+  sleep 0.2
+done
+[ "$(tasks_in QUEUED NOTIFIED CONFIRM IN_PROGRESS)" = 0 ] && ok ||
+  fail "upgrades still running 60 s after the cancel: $(tasks_in IN_PROGRESS)"
+ended=$(tasks_in CANCELED SUCCEEDED FAILED)
+total=$(sql 'select count(*) from ota_tasks t join ota_jobs j on t.job_seq=j.seq where j.job_id=?' "$job")
+wave_size=$(jq '.waves[0].end - .waves[0].begin' slow.json)
+[ "$ended" = "$total" ] && [ "$total" = "$wave_size" ] && ok ||
+  fail "wave 1 after the cancel: $ended of $total tasks ($wave_size devices) canceled, succeeded or failed"
 
 finish

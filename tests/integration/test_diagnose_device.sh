@@ -115,8 +115,17 @@ expect_rc 0 "a healthy burned module: no cause"
 expect_err 'source ledger: used — .*burned to IMEI' "the ledger's record"
 run "$IOTFLEET" diagnose device "$imei0" --port "$port0" -m luat --no-cloud --label-imei "$imei1" -o json
 expect_first label-imei-differs "the label says another IMEI"
+# The simulator acknowledges the control command on its stderr once the SN is changed.
+acks=$(grep -c '^control: set-sn 0$' "$IOT_TMP/line/sim.err" || true)
 echo "set-sn 0 ffffffffffffffffffffffffffffffff" >"$IOT_TMP/control2"
-sleep 0.3
+deadline=$((SECONDS + 30))
+until [ "$(grep -c '^control: set-sn 0$' "$IOT_TMP/line/sim.err" || true)" -gt "$acks" ]; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    fail "set-sn not acknowledged in 30 s: $(cat "$IOT_TMP/line/sim.err")"
+    break
+  fi
+  sleep 0.05
+done
 run "$IOTFLEET" diagnose device "$imei0" --port "$port0" -m luat --no-cloud --snapshot snapshot.csv -o json
 expect_rc 6 "the module's secret changed"
 expect_first secret-changed-on-module "module-side secret change"

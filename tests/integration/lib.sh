@@ -79,6 +79,24 @@ finish() {
   [ "$iot_fail" -eq 0 ]
 }
 
+# wait_ready PID FILE WHAT: waits until FILE has a line "ready" while PID lives (120 s at most:
+# seeding a big scenario under ASan on busy cores is slow); otherwise fails, naming WHAT and
+# showing FILE, and returns 1.
+wait_ready() {
+  local deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if grep -qx ready "$2" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$1" 2>/dev/null; then
+      grep -qx ready "$2" 2>/dev/null && return 0
+      fail "$3 exited before it was ready: $(cat "$2" 2>/dev/null)"
+      return 1
+    fi
+    sleep 0.1
+  done
+  fail "$3 not ready after 120 s: $(cat "$2" 2>/dev/null)"
+  return 1
+}
+
 # sim_start DIR ARGS...: runs "iotfleet-sim modules ARGS..." in the background with its state in
 # DIR, waits for "ready" on its stderr, and sets $sim_pid and the arrays $sim_ports / $sim_ids
 # (one entry per module, from its "PATH IMEI" lines). The simulator is stopped at exit.
@@ -90,17 +108,9 @@ sim_start() {
   "$IOTFLEET_SIM" modules --state-dir "$dir/state" "$@" >"$dir/sim.out" 2>"$dir/sim.err" &
   sim_pid=$!
   iot_cleanup_hooks+=("kill $sim_pid 2>/dev/null")
-  local i
-  for i in $(seq 100); do
-    if grep -qx ready "$dir/sim.err" 2>/dev/null; then
-      mapfile -t sim_ports < <(cut -d' ' -f1 "$dir/sim.out")
-      mapfile -t sim_ids < <(cut -d' ' -f2 "$dir/sim.out")
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "simulator not ready after 10 s: $(cat "$dir/sim.err")" >&2
-  return 1
+  wait_ready "$sim_pid" "$dir/sim.err" "the simulator in $dir" || return 1
+  mapfile -t sim_ports < <(cut -d' ' -f1 "$dir/sim.out")
+  mapfile -t sim_ids < <(cut -d' ' -f2 "$dir/sim.out")
 }
 
 # Recording for the SDK contract test (tests/contract/check.js): with IOT_EXCHANGE_DIR set (CTest
@@ -134,17 +144,8 @@ cloud_start() {
     >"$dir/cloud.out" 2>"$dir/cloud.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
-  local i
-  for i in $(seq 150); do
-    if grep -qx ready "$dir/cloud.err" 2>/dev/null; then
-      cloud_url=$(head -n1 "$dir/cloud.out")
-      return 0
-    fi
-    if ! kill -0 "$cloud_pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  echo "emulator not ready: $(cat "$dir/cloud.err")" >&2
-  return 1
+  wait_ready "$cloud_pid" "$dir/cloud.err" "the cloud emulator in $dir" || return 1
+  cloud_url=$(head -n1 "$dir/cloud.out")
 }
 cloud_stop() { kill "$cloud_pid" 2>/dev/null && wait "$cloud_pid" 2>/dev/null || true; }
 
@@ -209,9 +210,20 @@ CONF
 }
 
 # mqtt_lab_set DN SECRET: the broker now accepts DN's password signed with SECRET (as the cloud
-# does once the device was re-created); reloaded with SIGHUP.
+# does once the device was re-created); reloaded with SIGHUP. Returns once mosquitto has logged
+# "Reloading config." (2.0: it rereads the password file right after, before it serves a client
+# again), 30 s at most.
 mqtt_lab_set() {
+  local before deadline=$((SECONDS + 30))
   mosquitto_passwd -b "$mqtt_dir/passwd" "$1&$mqtt_pk" "$(aliyun_password "$mqtt_pk" "$1" "$2")"
+  before=$(grep -c '^[0-9]*: Reloading config\.$' "$mqtt_dir/mosquitto.log" || true)
   kill -HUP "$mqtt_pid"
-  sleep 0.3
+  while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$mqtt_pid" 2>/dev/null; do
+    if [ "$(grep -c '^[0-9]*: Reloading config\.$' "$mqtt_dir/mosquitto.log" || true)" -gt "$before" ]; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  fail "mosquitto did not reload its password file for $1: $(cat "$mqtt_dir/mosquitto.log")"
+  return 1
 }

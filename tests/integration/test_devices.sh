@@ -21,7 +21,7 @@ exchange_log_args
   --batch-delay-ms 300 "${exchange_args[@]}" >cloud.url 2>cloud.err &
 cloud_pid=$!
 iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
-for _ in $(seq 300); do grep -qx ready cloud.err 2>/dev/null && break; sleep 0.1; done
+wait_ready "$cloud_pid" cloud.err "the cloud emulator"
 cli() { "$IOTFLEET" --endpoint "$(head -1 cloud.url)" --region cn-shanghai \
   --access-key-id LTAI5tDevicesTest001 --access-key-secret-file ak.secret "$@"; }
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"

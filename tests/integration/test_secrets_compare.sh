@@ -188,7 +188,7 @@ exchange_log_args
   "${exchange_args[@]}" >cloud.url 2>cloud.err &
 cloud_pid=$!
 iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
-for _ in $(seq 300); do grep -qx ready cloud.err 2>/dev/null && break; sleep 0.1; done
+wait_ready "$cloud_pid" cloud.err "the cloud emulator"
 cloud=(--endpoint "$(head -1 cloud.url)" --access-key-id LTAI5tCompareTest001 --access-key-secret-file ak.secret)
 run "$IOTFLEET" "${cloud[@]}" secrets export --product-key $cpk -O healthy.csv
 expect_rc 0 "the healthy-time snapshot"

@@ -30,11 +30,7 @@ cloud_start() { # cloud_start NAME ARGS...: sets $url
     >"$name.url" 2>"$name.err" &
   cloud_pid=$!
   iot_cleanup_hooks+=("kill $cloud_pid 2>/dev/null")
-  local i
-  for i in $(seq 300); do
-    grep -qx ready "$name.err" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_ready "$cloud_pid" "$name.err" "the cloud emulator ($name)" || return 1
   url=$(head -1 "$name.url")
 }
 cloud_stop() { kill "$cloud_pid" && wait "$cloud_pid" 2>/dev/null || true; }

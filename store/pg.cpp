@@ -318,29 +318,20 @@ void Statement::bind_null(int index) {
 
 Result<bool> Statement::step() {
   if (!m_result) {
-    std::vector<const char*> values;
-    values.reserve(m_values.size());
-    for (const auto& v : m_values) {
-      values.push_back(v ? v->c_str() : nullptr);
+    // Outside a transaction a statement only reads (every change runs in one), so when the
+    // server dropped the connection since its last use, it is safe to connect and send it again.
+    const bool may_retry = !m_db->in_transaction();
+    if (may_retry) {
+      IOT_TRY(m_db->reconnect_if_lost());
     }
-    m_result = PQexecParams(m_db->handle(),
-                            m_sql.c_str(),
-                            static_cast<int>(values.size()),
-                            m_types.data(),
-                            values.data(),
-                            nullptr,
-                            nullptr,
-                            0);
-    const auto status = m_result ? PQresultStatus(m_result) : PGRES_FATAL_ERROR;
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      auto error = result_error(m_db->handle(), m_result, m_db->location(), m_sql);
-      clear_result();
-      return std::unexpected(std::move(error));
+    execute();
+    if (!m_result && may_retry && PQstatus(m_db->handle()) == CONNECTION_BAD) {
+      IOT_TRY(m_db->reconnect_if_lost());
+      execute();
     }
-    const char* changed = PQcmdTuples(m_result);
-    m_db->set_changes(changed && *changed ? std::strtoll(changed, nullptr, 10) : 0);
-    m_rows = PQntuples(m_result);
-    m_row = -1;
+    if (!m_result) {
+      return std::unexpected(m_error);
+    }
   }
   if (m_row + 1 < m_rows) {
     ++m_row;
@@ -348,6 +339,32 @@ Result<bool> Statement::step() {
   }
   m_row = m_rows;
   return false;
+}
+
+void Statement::execute() {
+  std::vector<const char*> values;
+  values.reserve(m_values.size());
+  for (const auto& v : m_values) {
+    values.push_back(v ? v->c_str() : nullptr);
+  }
+  m_result = PQexecParams(m_db->handle(),
+                          m_sql.c_str(),
+                          static_cast<int>(values.size()),
+                          m_types.data(),
+                          values.data(),
+                          nullptr,
+                          nullptr,
+                          0);
+  const auto status = m_result ? PQresultStatus(m_result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    m_error = result_error(m_db->handle(), m_result, m_db->location(), m_sql);
+    clear_result(); // m_result stays empty: step() decides whether to try again
+    return;
+  }
+  const char* changed = PQcmdTuples(m_result);
+  m_db->set_changes(changed && *changed ? std::strtoll(changed, nullptr, 10) : 0);
+  m_rows = PQntuples(m_result);
+  m_row = -1;
 }
 
 Status Statement::run() {
@@ -396,21 +413,26 @@ Result<Transaction> Transaction::begin(Database& db) {
     IOT_TRY(db.reconnect_if_lost());
     IOT_TRY(db.exec("BEGIN"));
   }
+  db.set_in_transaction(true);
   return Transaction(&db);
 }
 
 Transaction::Transaction(Transaction&& other) noexcept : m_db(std::exchange(other.m_db, nullptr)) {}
 
 Transaction::~Transaction() {
-  if (m_db && PQstatus(m_db->handle()) == CONNECTION_OK) {
-    (void)m_db->exec("ROLLBACK");
+  if (m_db) {
+    if (PQstatus(m_db->handle()) == CONNECTION_OK) {
+      (void)m_db->exec("ROLLBACK");
+    }
+    m_db->set_in_transaction(false);
   }
 }
 
 Status Transaction::commit() {
-  IOT_TRY(m_db->commit());
+  auto committed = m_db->commit();
+  m_db->set_in_transaction(false);
   m_db = nullptr;
-  return {};
+  return committed;
 }
 
 } // namespace iot::store::pg

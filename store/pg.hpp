@@ -67,6 +67,10 @@ public:
   [[nodiscard]] std::int64_t changes() const { return m_changes; }
   void set_changes(std::int64_t n) { m_changes = n; }
   [[nodiscard]] const std::string& location() const { return m_location; }
+  // Set by Transaction: a connection lost inside a transaction is not opened again until the
+  // transaction is over (the rest of it must not run on its own).
+  void set_in_transaction(bool in) { m_in_transaction = in; }
+  [[nodiscard]] bool in_transaction() const { return m_in_transaction; }
 
 private:
   Database(pg_conn* conn, std::string location) : m_conn(conn), m_location(std::move(location)) {}
@@ -74,6 +78,7 @@ private:
   std::string m_location; // redacted
   std::string m_settings; // the session's SETs, run again after a reconnect
   std::int64_t m_changes = 0;
+  bool m_in_transaction = false;
 };
 
 class Statement {
@@ -111,7 +116,8 @@ public:
     return bind(args...);
   }
 
-  // The first step sends the statement and receives all its rows; then one row per step.
+  // The first step sends the statement and receives all its rows; then one row per step. Outside
+  // a transaction, a connection the server dropped is opened again first.
   [[nodiscard]] Result<bool> step();
   [[nodiscard]] Status run();
   void reset();
@@ -128,12 +134,15 @@ private:
   void bind_null(int index);
   void slot(int index);
   void clear_result();
+  // Sends the statement: m_result holds the rows, or is empty with m_error set.
+  void execute();
 
   Database* m_db = nullptr;
   std::string m_sql; // with $N parameters
   std::vector<std::optional<std::string>> m_values;
   std::vector<unsigned> m_types; // Oid: 0 (inferred) or int8
   pg_result* m_result = nullptr;
+  Error m_error;
   int m_row = -1;
   int m_rows = 0;
 };

@@ -173,11 +173,13 @@ TEST_CASE("pg: a connection the server dropped is opened again, nothing lost or 
   request.actor = k_actor;
   REQUIRE(ledger->claim(request).value());
   // OFFSET 0: the name is matched before anything is terminated.
-  const auto cut = at.exec("DO $$ BEGIN IF (SELECT count(*) FROM (SELECT pid FROM "
-                           "pg_stat_activity WHERE application_name = '" +
-                           at.schema +
-                           "' OFFSET 0) AS ours WHERE pg_terminate_backend(ours.pid)) <> 1 THEN "
-                           "RAISE EXCEPTION 'the ledger had no connection to cut'; END IF; END $$");
+  const std::string cut_sql =
+      "DO $$ BEGIN IF (SELECT count(*) FROM (SELECT pid FROM pg_stat_activity WHERE "
+      "application_name = '" +
+      at.schema +
+      "' OFFSET 0) AS ours WHERE pg_terminate_backend(ours.pid)) <> 1 THEN RAISE EXCEPTION 'the "
+      "ledger had no connection to cut'; END IF; END $$";
+  const auto cut = at.exec(cut_sql);
   REQUIRE_MESSAGE(cut.has_value(), (cut ? "" : cut.error().message));
   // The next change reconnects and is done once.
   auto again = ledger->claim(request);
@@ -185,9 +187,13 @@ TEST_CASE("pg: a connection the server dropped is opened again, nothing lost or 
   REQUIRE(again->has_value());
   CHECK((*again)->kind == ClaimKind::resumed);
   CHECK((*again)->record.device_name == "dev1000");
-  const auto claimed = ledger->find_by_imei("861234567890123").value();
-  REQUIRE(claimed);
-  CHECK(claimed->device_name == "dev1000");
+  // A reader too: cut again, and the next read reconnects.
+  const auto cut_again = at.exec(cut_sql);
+  REQUIRE_MESSAGE(cut_again.has_value(), (cut_again ? "" : cut_again.error().message));
+  const auto claimed = ledger->find_by_imei("861234567890123");
+  REQUIRE_MESSAGE(claimed.has_value(), (claimed ? "" : claimed.error().message));
+  REQUIRE(*claimed);
+  CHECK((*claimed)->device_name == "dev1000");
 }
 
 TEST_CASE("pg: a lock another session holds fails the step after lock_timeout, with the fix") {

@@ -27,6 +27,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// How long a fixture waits for an unreachable ledger server before it gives the module up.
+constexpr milliseconds k_ledger_wait{120'000};
+
 struct ModuleResult {
   Outcome outcome = Outcome::failed;
   std::string imei; // IMEI, or MAC for Wi-Fi modules
@@ -336,6 +339,44 @@ private:
     m_st.show(m_index, state, imei, dn, last, since);
   }
 
+  // A ledger step that failed because the ledger server is unreachable (ErrorKind::network: a
+  // shared ledger whose server restarts, a network blip) is tried again with backoff (0.5 s,
+  // doubling to 8 s) for up to k_ledger_wait, with "ledger offline" on this fixture's row and
+  // one warning per outage; the fixture does nothing else meanwhile (no new claim, no write).
+  // Returns the step's last result.
+  template <class Step>
+  auto ledger_step(Step&& step, const ModuleResult& r, Clock::time_point since) {
+    auto result = step();
+    auto delay = milliseconds(500);
+    auto waited = milliseconds(0);
+    while (!result && result.error().kind == ErrorKind::network && waited < k_ledger_wait &&
+           !core::interrupt_requested()) {
+      if (waited == milliseconds(0)) {
+        m_st.ctx.output->warn("fixture " + fixture_name() + " (" + m_port +
+                              "): ledger offline, waiting for it (nothing is written to the "
+                              "module meanwhile): " +
+                              result.error().message);
+      }
+      show("ledger offline",
+           r.imei,
+           r.device_name,
+           "retry in " + std::to_string(delay.count()) + " ms; check the network to the ledger",
+           since);
+      for (auto slept = milliseconds(0); slept < delay && !core::interrupt_requested();
+           slept += milliseconds(100)) {
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+      waited += delay;
+      delay = std::min(delay * 2, milliseconds(8000));
+      result = step();
+    }
+    if (result && waited > milliseconds(0)) {
+      m_st.ctx.output->info("fixture " + fixture_name() + ": the ledger is back after " +
+                            std::to_string(waited.count()) + " ms");
+    }
+    return result;
+  }
+
   // --loop: probe until a module answers. false when interrupted.
   bool wait_for_module() {
     show("insert module", "", "", "", std::nullopt);
@@ -486,7 +527,7 @@ private:
     if (core::interrupt_requested()) {
       return failed(r, "interrupted before this module was claimed", "run again");
     }
-    auto claim = m_st.ledger.claim(request);
+    auto claim = ledger_step([&] { return m_st.ledger.claim(request); }, r, since);
     if (claim && !*claim && m_st.registrar) {
       // Not in the pool yet: register the IMEI now. The secret is in the ledger's pool before
       // the claim below can hand it to this module.
@@ -511,7 +552,12 @@ private:
       if (claim.error().kind == ErrorKind::module) {
         return refused(r, claim.error().message, "send the module to rework");
       }
-      return failed(r, claim.error().message, "check the ledger (disk full? locked?)");
+      return failed(r,
+                    claim.error().message,
+                    claim.error().kind == ErrorKind::network
+                        ? "the ledger server stayed unreachable: check the network and the "
+                          "server, then run again (nothing was written to this module)"
+                        : "check the ledger (disk full? locked?)");
     }
     if (!*claim) {
       if (dn_is_imei) {
@@ -606,7 +652,8 @@ private:
         }
       }
       // Write-ahead: the ledger knows a write may have reached the module before it can.
-      if (auto ok = m_st.ledger.mark_attempted(key, m_actor); !ok) {
+      if (auto ok = ledger_step([&] { return m_st.ledger.mark_attempted(key, m_actor); }, r, since);
+          !ok) {
         return failed(r, ok.error().message, "check the ledger; nothing was written");
       }
       ++r.attempts;
@@ -652,7 +699,20 @@ private:
   }
 
   ModuleResult burned(ModuleResult r, const store::TripletKey& key, const std::string& detail) {
-    if (auto ok = m_st.ledger.mark_burned(key, m_actor, detail); !ok) {
+    bool tried_again = false;
+    auto ok = ledger_step(
+        [&] {
+          auto done = m_st.ledger.mark_burned(key, m_actor, detail);
+          // A COMMIT whose answer was lost may have landed: then the triplet is burned already.
+          if (!done && tried_again && recorded_burned(key, r.imei)) {
+            done = {};
+          }
+          tried_again = true;
+          return done;
+        },
+        r,
+        Clock::now());
+    if (!ok) {
       return failed(r,
                     ok.error().message,
                     "the module holds " + r.device_name +
@@ -661,6 +721,12 @@ private:
     }
     r.outcome = Outcome::burned;
     return r;
+  }
+
+  bool recorded_burned(const store::TripletKey& key, const std::string& imei) {
+    const auto found = m_st.ledger.find(key.device_name, key.product_key);
+    return found && !found->empty() && found->front().state == store::TripletState::burned &&
+           found->front().imei == imei;
   }
 
   void unclaim(const store::TripletKey& key, const std::string& reason) {

@@ -774,22 +774,7 @@ public:
       IOT_TRY(merge_triplet(t, summary));
     }
     for (const auto& e : from.events) {
-      IOT_TRY(merge_row(summary.events,
-                        "SELECT 1 FROM events WHERE time_ms = ?1 AND station = ?2 AND port = ?3 "
-                        "AND imei = ?4 AND product_key = ?5 AND device_name = ?6 AND action = ?7 "
-                        "AND outcome = ?8 AND detail = ?9",
-                        "INSERT INTO events (time_ms, station, port, imei, product_key, "
-                        "device_name, action, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                        "?7, ?8, ?9)",
-                        e.time_ms,
-                        e.station,
-                        e.port,
-                        e.imei,
-                        e.product_key,
-                        e.device_name,
-                        e.action,
-                        e.outcome,
-                        e.detail));
+      IOT_TRY(merge_event(e, summary));
     }
     for (const auto& r : from.registrations) {
       IOT_TRY(merge_registration(r, summary));
@@ -889,19 +874,27 @@ private:
     return out;
   }
 
-  // merge: a row added unless `exists` finds it (both take the same arguments: the whole row).
-  template <class... Args>
-  Status merge_row(MergeSummary::Counts& counts,
-                   std::string_view exists,
-                   std::string_view insert,
-                   const Args&... args) {
-    auto found = IOT_TRY(Statement::query(m_db, exists, args...));
+  // merge: an event is added unless the very same one is here.
+  Status merge_event(const Event& e, MergeSummary& summary) {
+    auto found = IOT_TRY(Statement::query(
+        m_db,
+        "SELECT 1 FROM events WHERE time_ms = ?1 AND station = ?2 AND port = ?3 AND imei = ?4 AND "
+        "product_key = ?5 AND device_name = ?6 AND action = ?7 AND outcome = ?8 AND detail = ?9",
+        e.time_ms,
+        e.station,
+        e.port,
+        e.imei,
+        e.product_key,
+        e.device_name,
+        e.action,
+        e.outcome,
+        e.detail));
     if (IOT_TRY(found.step())) {
-      ++counts.present;
+      ++summary.events.present;
       return {};
     }
-    IOT_TRY(Statement::run(m_db, insert, args...));
-    ++counts.added;
+    IOT_TRY(append_event(e));
+    ++summary.events.added;
     return {};
   }
 
@@ -971,19 +964,34 @@ private:
     return {};
   }
 
-  // A registration is the same row when the same process asked at the same moment; its status
-  // may have moved on since.
-  Status merge_registration(const Registration& r, MergeSummary& summary) {
+  // merge: a registration or recreation is the same row when the same process started it at the
+  // same moment (its status or step may have moved on since).
+  Result<bool> has_journal_row(std::string_view table,
+                               std::string_view time_column,
+                               const TripletKey& key,
+                               std::int64_t time,
+                               const std::string& station,
+                               std::int64_t pid) {
     auto found = IOT_TRY(Statement::query(m_db,
-                                          "SELECT 1 FROM registrations WHERE product_key = ?1 AND "
-                                          "device_name = ?2 AND requested_at = ?3 AND station = ?4 "
-                                          "AND pid = ?5",
-                                          r.product_key,
-                                          r.device_name,
-                                          r.requested_at_ms,
-                                          r.station,
-                                          r.pid));
-    if (IOT_TRY(found.step())) {
+                                          "SELECT 1 FROM " + std::string(table) +
+                                              " WHERE product_key = ?1 AND device_name = ?2 AND " +
+                                              std::string(time_column) +
+                                              " = ?3 AND station = ?4 AND pid = ?5",
+                                          key.product_key,
+                                          key.device_name,
+                                          time,
+                                          station,
+                                          pid));
+    return found.step();
+  }
+
+  Status merge_registration(const Registration& r, MergeSummary& summary) {
+    if (IOT_TRY(has_journal_row("registrations",
+                                "requested_at",
+                                {r.product_key, r.device_name},
+                                r.requested_at_ms,
+                                r.station,
+                                r.pid))) {
       ++summary.registrations.present;
       return {};
     }
@@ -1005,16 +1013,12 @@ private:
   }
 
   Status merge_recreation(const Recreation& r, MergeSummary& summary) {
-    auto found = IOT_TRY(Statement::query(m_db,
-                                          "SELECT 1 FROM recreations WHERE product_key = ?1 AND "
-                                          "device_name = ?2 AND started_at = ?3 AND station = ?4 "
-                                          "AND pid = ?5",
-                                          r.product_key,
-                                          r.device_name,
-                                          r.started_at_ms,
-                                          r.station,
-                                          r.pid));
-    if (IOT_TRY(found.step())) {
+    if (IOT_TRY(has_journal_row("recreations",
+                                "started_at",
+                                {r.product_key, r.device_name},
+                                r.started_at_ms,
+                                r.station,
+                                r.pid))) {
       ++summary.recreations.present;
       return {};
     }

@@ -367,12 +367,6 @@ void Statement::execute() {
   m_row = -1;
 }
 
-Status Statement::run() {
-  while (IOT_TRY(step())) {
-  }
-  return {};
-}
-
 void Statement::reset() {
   clear_result();
   m_values.clear();

@@ -81,23 +81,10 @@ private:
   bool m_in_transaction = false;
 };
 
-class Statement {
+// query / run / bind / rebind / run(): sql::StatementApi (store/sql_bind.hpp).
+class Statement : public sql::StatementApi<Statement, Database> {
 public:
   [[nodiscard]] static Result<Statement> prepare(Database& db, std::string_view sql);
-
-  template <class... Args>
-  [[nodiscard]] static Result<Statement>
-  query(Database& db, std::string_view sql, const Args&... args) {
-    auto s = IOT_TRY(prepare(db, sql));
-    s.bind(args...);
-    return s;
-  }
-
-  template <class... Args>
-  [[nodiscard]] static Status run(Database& db, std::string_view sql, const Args&... args) {
-    auto s = IOT_TRY(query(db, sql, args...));
-    return s.run();
-  }
 
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&& other) noexcept;
@@ -105,21 +92,9 @@ public:
   Statement& operator=(const Statement&) = delete;
   ~Statement();
 
-  // Binds the arguments to ?1, ?2, … in order, by type (store/sql_bind.hpp).
-  template <class... Args> Statement& bind(const Args&... args) {
-    [[maybe_unused]] int index = 0;
-    (sql::bind_value(*this, index, args), ...);
-    return *this;
-  }
-  template <class... Args> Statement& rebind(const Args&... args) {
-    reset();
-    return bind(args...);
-  }
-
   // The first step sends the statement and receives all its rows; then one row per step. Outside
   // a transaction, a connection the server dropped is opened again first.
   [[nodiscard]] Result<bool> step();
-  [[nodiscard]] Status run();
   void reset();
 
   [[nodiscard]] std::string text(int column) const;

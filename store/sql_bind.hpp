@@ -6,6 +6,8 @@
 // many consecutive parameters.
 #pragma once
 
+#include "core/error.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,5 +43,49 @@ template <class Sink, class T> void bind_value(Sink& sink, int& index, const T& 
     sink.bind_text(++index, std::string_view(value));
   }
 }
+
+// The statement API both layers share. Derived (the layer's Statement) has
+// `static Result<Derived> prepare(Database&, std::string_view)`, `Result<bool> step()`,
+// `void reset()` and the private bind_text / bind_integer / bind_null that bind_value calls.
+template <class Derived, class Database> class StatementApi {
+public:
+  // prepare + bind(args...): the statement, ready to step.
+  template <class... Args>
+  [[nodiscard]] static Result<Derived>
+  query(Database& db, std::string_view sql, const Args&... args) {
+    auto s = IOT_TRY(Derived::prepare(db, sql));
+    s.bind(args...);
+    return s;
+  }
+
+  // prepare + bind(args...) + run(): one statement that returns no rows.
+  template <class... Args>
+  [[nodiscard]] static Status run(Database& db, std::string_view sql, const Args&... args) {
+    auto s = IOT_TRY(query(db, sql, args...));
+    return s.run();
+  }
+
+  // Binds the arguments to ?1, ?2, … in order, by type (bind_value above).
+  template <class... Args> Derived& bind(const Args&... args) {
+    [[maybe_unused]] int index = 0;
+    (bind_value(self(), index, args), ...);
+    return self();
+  }
+  // reset() + bind(args...), for a statement run once per item.
+  template <class... Args> Derived& rebind(const Args&... args) {
+    self().reset();
+    return bind(args...);
+  }
+
+  // Steps to the end, expecting no rows.
+  [[nodiscard]] Status run() {
+    while (IOT_TRY(self().step())) {
+    }
+    return {};
+  }
+
+private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
 
 } // namespace iot::store::sql

@@ -257,12 +257,6 @@ Result<bool> Statement::step() {
       kind, std::string("ledger: ") + sqlite3_errmsg(m_db) + " (in: " + sqlite3_sql(m_stmt) + ")");
 }
 
-Status Statement::run() {
-  while (IOT_TRY(step())) {
-  }
-  return {};
-}
-
 void Statement::reset() {
   sqlite3_reset(m_stmt);
   sqlite3_clear_bindings(m_stmt);

@@ -64,25 +64,11 @@ private:
   int m_lock_fd = -1; // read_only on its own: the descriptor holding the shared lock
 };
 
-class Statement {
+// query / run / bind / rebind / run(): sql::StatementApi (store/sql_bind.hpp; text is copied). A
+// parameter the statement does not have makes the next step() fail.
+class Statement : public sql::StatementApi<Statement, Database> {
 public:
   [[nodiscard]] static Result<Statement> prepare(Database& db, std::string_view sql);
-
-  // prepare + bind(args...): the statement, ready to step.
-  template <class... Args>
-  [[nodiscard]] static Result<Statement>
-  query(Database& db, std::string_view sql, const Args&... args) {
-    auto s = IOT_TRY(prepare(db, sql));
-    s.bind(args...);
-    return s;
-  }
-
-  // prepare + bind(args...) + run(): one statement that returns no rows.
-  template <class... Args>
-  [[nodiscard]] static Status run(Database& db, std::string_view sql, const Args&... args) {
-    auto s = IOT_TRY(query(db, sql, args...));
-    return s.run();
-  }
 
   Statement(Statement&& other) noexcept;
   Statement& operator=(Statement&& other) noexcept;
@@ -90,24 +76,9 @@ public:
   Statement& operator=(const Statement&) = delete;
   ~Statement();
 
-  // Binds the arguments to ?1, ?2, … in order, by type (store/sql_bind.hpp; text is copied). A
-  // parameter the statement does not have makes the next step() fail.
-  template <class... Args> Statement& bind(const Args&... args) {
-    [[maybe_unused]] int index = 0;
-    (sql::bind_value(*this, index, args), ...);
-    return *this;
-  }
-  // reset() + bind(args...), for a statement run once per item.
-  template <class... Args> Statement& rebind(const Args&... args) {
-    reset();
-    return bind(args...);
-  }
-
   // true: a row is available; false: done. Errors name the statement's SQL. In a loop:
   //   while (IOT_TRY(s.step())) { … s.text(0) … }
   [[nodiscard]] Result<bool> step();
-  // Steps to the end, expecting no rows.
-  [[nodiscard]] Status run();
   // Back to before the first step, bindings cleared.
   void reset();
 

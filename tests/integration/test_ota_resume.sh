@@ -4,7 +4,10 @@
 # --resume (sometimes killing the resume too), plus the critical window — killed right after
 # CreateOTAStaticUpgradeJob answered, before the journal recorded the JobId (a test hook). Each
 # trial checks the emulator's database: no device got two tasks (never sent twice), every planned
-# device got one and there is exactly one job per wave (no wave skipped or duplicated).
+# device got one and there is exactly one job per wave (no wave skipped or duplicated). Odd trials
+# kill at a random time from the start (on a slow machine that may be while planning); even ones
+# at a random time after the journal shows a running wave, so that some rollouts are killed with
+# a job in the cloud and the rollout unfinished.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 : "${IOTFLEET_SIM:?set IOTFLEET_SIM to the iotfleet-sim binary}"
@@ -58,16 +61,40 @@ resume_until_done() {
   fail "resume of $1: exit $rc: $err"
 }
 
+# wave_running STATE: the journal shows a wave whose job was created and is being watched.
+wave_running() { jq -e 'any(.waves[]; .state == "running")' "$1" >/dev/null 2>&1; }
+
 kills=0
+under_way=0
 for trial in $(seq 10); do
   fw=$(cli ota upload fw.bin --product-key $pk --dest-version "V$trial" -o json | jq -r .firmware_id)
   # The binary itself in the background (not a shell function: SIGKILL must hit iotfleet).
   "$IOTFLEET" "${base[@]}" ota rollout --firmware "$fw" "${rollout_args[@]}" --journal "t$trial.json" \
     >/dev/null 2>"t$trial.err" &
   pid=$!
-  sleep "$(python3 -c "import random; print(round(random.uniform(0.2, 2.5), 2))")"
-  if kill -KILL $pid 2>/dev/null; then kills=$((kills + 1)); fi
-  wait $pid 2>/dev/null || true
+  from=start
+  if [ $((trial % 2)) -eq 0 ]; then
+    deadline=$((SECONDS + 120))
+    until wave_running "t$trial.json" || [ "$SECONDS" -ge "$deadline" ] || ! kill -0 $pid 2>/dev/null; do
+      sleep 0.05
+    done
+    wave_running "t$trial.json" && from="a running wave" ||
+      fail "trial $trial: no wave running before the rollout ended: $(cat "t$trial.err")"
+  fi
+  delay=$(python3 -c "import random; print(round(random.uniform(0.2, 2.5), 2))")
+  sleep "$delay"
+  kill -KILL $pid 2>/dev/null || true
+  set +e
+  wait $pid 2>/dev/null
+  status=$?
+  set -e
+  [ "$status" = 137 ] && kills=$((kills + 1))
+  # Under way: killed with a job in the cloud and the rollout not done.
+  if [ "$status" = 137 ] && [ -e "t$trial.json" ] && [ "$(jq -r .status "t$trial.json")" != "done" ] &&
+    [ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" -gt 0 ]; then
+    under_way=$((under_way + 1))
+  fi
+  echo "trial $trial: killed ${delay} s after $from" >&2
   if [ ! -e "t$trial.json" ]; then
     # Killed while planning: nothing was created; the rollout starts again.
     [ "$(sql 'select count(*) from ota_jobs where firmware_id=?' "$fw")" = 0 ] && ok || fail "jobs without a journal"
@@ -85,7 +112,9 @@ for trial in $(seq 10); do
   resume_until_done "t$trial.json"
   check "$fw" "t$trial.json" "trial $trial"
 done
+echo "rollouts killed: $kills of 10, $under_way of them with a job created and the rollout unfinished" >&2
 [ "$kills" -ge 8 ] && ok || fail "only $kills of 10 rollouts were still running when killed"
+[ "$under_way" -ge 3 ] && ok || fail "only $under_way of 10 rollouts were killed with a job under way"
 
 
 finish

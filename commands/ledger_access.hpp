@@ -13,7 +13,7 @@ namespace iot::commands {
 
 struct LedgerHandle {
   std::unique_ptr<store::Ledger> ledger;
-  std::string path; // the file, or the URL with any password masked: for messages
+  std::string path;   // the file, or the URL with any password masked: for messages
   store::Actor actor; // station name, this process; port empty
 };
 

@@ -227,3 +227,16 @@ mqtt_lab_set() {
   fail "mosquitto did not reload its password file for $1: $(cat "$mqtt_dir/mosquitto.log")"
   return 1
 }
+
+# check_ledger LABEL ARGS...: ledger_check.py on $IOTFLEET_LEDGER (a file, or a postgresql:// URL
+# read with psql) against the simulators' NVM files (ARGS: state dirs, --total N, --all-burned).
+check_ledger() {
+  local label=$1
+  shift
+  if python3 "$(dirname "${BASH_SOURCE[0]}")/ledger_check.py" "$IOTFLEET_LEDGER" "$@" \
+    >"$IOT_TMP/.check" 2>&1; then
+    ok
+  else
+    fail "$label: $(cat "$IOT_TMP/.check")"
+  fi
+}

@@ -24,15 +24,6 @@ url=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") ||
   }
 export IOTFLEET_LEDGER=$url
 
-check_ledger() { # check_ledger LABEL ARGS... (state dirs, --total N, --all-burned)
-  local label=$1
-  shift
-  if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$@" >"$IOT_TMP/.check" 2>&1; then
-    ok
-  else
-    fail "$label: $(cat "$IOT_TMP/.check")"
-  fi
-}
 secret_for() { printf 'P%031d' "$1"; }
 ports_of() { local p; for p in $(cut -d' ' -f1 "$1/sim.out"); do printf -- '--port\n%s\n' "$p"; done; }
 count_in() { grep -c "\"event\":\"$2\"" "$1" || true; }

@@ -8,15 +8,6 @@ source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
 pk=a1B2c3D4e5F
 
-check_ledger() { # check_ledger LABEL ARGS... (state dirs, --total N, --all-burned)
-  local label=$1
-  shift
-  if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$@" >"$IOT_TMP/.check" 2>&1; then
-    ok
-  else
-    fail "$label: $(cat "$IOT_TMP/.check")"
-  fi
-}
 secret_for() { printf 'S%031d' "$1"; } # 32 characters, unique per n
 ports_args() { local p; for p in "${sim_ports[@]}"; do printf -- '--port\n%s\n' "$p"; done; }
 count_events() { grep -c "\"event\":\"$1\"" <<<"$out" || true; }

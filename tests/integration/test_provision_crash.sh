@@ -22,15 +22,6 @@ total=$((trials * fixtures + 10))
 } >pool.csv
 "$IOTFLEET" pool import pool.csv >/dev/null
 
-check_ledger() { # check_ledger LABEL ARGS...
-  local label=$1
-  shift
-  if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$@" >"$IOT_TMP/.check" 2>&1; then
-    ok
-  else
-    fail "$label: $(cat "$IOT_TMP/.check")"
-  fi
-}
 
 # attempts: how many write attempts the ledger has recorded (its audit events).
 attempts() {

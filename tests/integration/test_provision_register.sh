@@ -18,13 +18,6 @@ body = "86%012d" % int(sys.argv[1])
 total = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(body))
 print(body + str(-total % 10), end="")' "$1"
 }
-check_ledger() { # check_ledger LABEL ARGS...
-  local label=$1
-  shift
-  if python3 "$here/ledger_check.py" "$IOTFLEET_LEDGER" "$@" >"$IOT_TMP/.check" 2>&1; then ok; else
-    fail "$label: $(cat "$IOT_TMP/.check")"
-  fi
-}
 check_cloud() { # check_cloud LABEL NAMES_FILE
   if python3 "$here/register_check.py" check "$IOTFLEET_LEDGER" "$IOT_TMP/cloud/cloud.db" "$pk" \
     "$2" --all-issued >"$IOT_TMP/.check" 2>&1; then ok; else fail "$1: $(cat "$IOT_TMP/.check")"; fi

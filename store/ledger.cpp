@@ -1635,10 +1635,10 @@ Result<std::int64_t> pg_table_count(pg::Database& db) {
 // The schema of a PostgreSQL ledger, created or migrated unless it is opened for reading. One
 // station migrates at a time (an advisory lock), each migration in the same transaction as the
 // version it sets: stations starting together never half-migrate the shared ledger.
-Result<int> pg_schema(pg::Database& db, const std::string& location, const LedgerOptions& options) {
+Result<int> pg_schema(pg::Database& db, const LedgerOptions& options) {
   const auto no_ledger = [&]() {
     return fail(ErrorKind::config,
-                "no ledger at " + location +
+                "no ledger in this database yet" +
                     (options.missing_hint
                          ? options.missing_hint()
                          : std::string(": `iotfleet pool import FILE` creates a ledger")));
@@ -1692,7 +1692,7 @@ Result<std::unique_ptr<Ledger>> open_pg_ledger(const std::string& url,
   pg::Timeouts timeouts;
   timeouts.lock = std::chrono::milliseconds(options.busy_timeout_ms);
   auto db = IOT_TRY(pg::Database::connect(url, timeouts));
-  const int schema = IOT_TRY_CTX(pg_schema(db, location, options), "ledger " + location);
+  const int schema = IOT_TRY_CTX(pg_schema(db, options), "ledger " + location);
   return std::unique_ptr<Ledger>(std::make_unique<SqlLedger<PgSql>>(
       std::move(db), location, options.mode == OpenMode::read, schema));
 }

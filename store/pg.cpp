@@ -166,6 +166,19 @@ Result<Database> Database::connect(const std::string& url, const Timeouts& timeo
                   "ledger " + location + ": the server refused the credentials (" + why +
                       "): put the password in ~/.pgpass (0600) or PGPASSWORD, never in the URL");
     }
+    // The server answered, but refuses this connection: not the network.
+    if (why.find("database \"") != std::string::npos &&
+        why.find("does not exist") != std::string::npos) {
+      return fail(ErrorKind::config,
+                  "ledger " + location + ": " + why +
+                      ": create the database (createdb, as its admin role) or fix the URL");
+    }
+    if (why.find("FATAL:") != std::string::npos) {
+      return fail(ErrorKind::auth,
+                  "ledger " + location + ": the server refused the connection (" + why +
+                      "): check the user in the URL, that the role exists and may log in, and "
+                      "the server's pg_hba.conf");
+    }
     return fail(ErrorKind::network,
                 "ledger " + location + ": cannot reach the PostgreSQL server (" + why +
                     "): check the host, port and that the server is running");

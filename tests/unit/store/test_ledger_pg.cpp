@@ -57,11 +57,26 @@ TEST_CASE("pg: a password in a URL never reaches a message") {
   CHECK_FALSE(contains(warnings[0], "hunter2"));
 }
 
-TEST_CASE("pg: an unreachable server is a network error, a malformed URL a config error") {
+TEST_CASE(
+    "pg: an unreachable server is a network error, a refusal auth or config, a bad URL config") {
   auto down = open_ledger("postgresql://iotfleet@127.0.0.1:1/iotfleet", mode(OpenMode::read));
   REQUIRE_FALSE(down.has_value());
   CHECK(down.error().kind == ErrorKind::network);
   CHECK(contains(down.error().message, "cannot reach the PostgreSQL server"));
+
+  // The server answers but refuses: an unknown role is auth, a missing database config.
+  const auto server = test_server_url();
+  const auto at_host = server.find('@');
+  const auto slash = server.rfind('/');
+  auto role =
+      open_ledger("postgresql://no_such_role" + server.substr(at_host), mode(OpenMode::read));
+  REQUIRE_FALSE(role.has_value());
+  CHECK(role.error().kind == ErrorKind::auth);
+  CHECK(contains(role.error().message, "pg_hba.conf"));
+  auto database = open_ledger(server.substr(0, slash) + "/no_such_database", mode(OpenMode::read));
+  REQUIRE_FALSE(database.has_value());
+  CHECK(database.error().kind == ErrorKind::config);
+  CHECK(contains(database.error().message, "createdb"));
 
   auto bad = open_ledger("postgresql://iotfleet@127.0.0.1:1/iotfleet?nosuchoption=1",
                          mode(OpenMode::read));
@@ -76,7 +91,7 @@ TEST_CASE("pg: created on first use and versioned, existing and read need a ledg
     auto missing = open_ledger(at.location(), mode(m));
     REQUIRE_FALSE(missing.has_value());
     CHECK(missing.error().kind == ErrorKind::config);
-    CHECK(contains(missing.error().message, "no ledger at"));
+    CHECK(contains(missing.error().message, "no ledger in this database yet"));
   }
   REQUIRE(open_or_die(at.location())->import(rows(3), "a.csv", k_actor, false));
   auto reader = open_or_die(at.location(), mode(OpenMode::read));

@@ -241,7 +241,7 @@ Status Database::commit() {
     PQclear(result);
     return std::unexpected(std::move(error));
   }
-  const std::string_view tag = PQcmdStatus(result);
+  const std::string tag = PQcmdStatus(result); // a copy: PQclear frees it
   PQclear(result);
   if (tag != "COMMIT") {
     return fail(ErrorKind::failure,

@@ -43,6 +43,7 @@ struct Guard {
 struct Migration {
   std::string_view tables;
   std::span<const Guard> guards;
+  std::string_view pg_only = {}; // rules only PostgreSQL can state (roles); SQLite has none
 };
 
 // The audit trail is append-only.
@@ -151,10 +152,31 @@ CREATE UNIQUE INDEX recreations_open ON recreations (product_key, device_name)
   WHERE step <> 'restored';
 )sql";
 
-constexpr std::array<Migration, 3> k_migrations = {{
+// A triplet that may be in a module (bound) or is (burned) goes back to the pool only by the
+// ledger's admin role, the owner of its tables (`pool release`, `devices recreate`): a station's
+// role can claim, bind, burn and return a claim it never wrote, nothing more. Superusers are
+// members of every role. On SQLite, a file with no roles, this version changes nothing.
+constexpr std::string_view k_pg_4 = R"sql(
+CREATE FUNCTION ledger_admin_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF NOT pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID),
+                     'MEMBER') THEN
+    RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END
+$f$;
+CREATE TRIGGER triplets_release_admin BEFORE UPDATE OF state ON triplets FOR EACH ROW
+  WHEN (OLD.state IN ('bound', 'burned') AND NEW.state = 'available')
+  EXECUTE FUNCTION ledger_admin_only('returning a bound or burned triplet to the pool needs the '
+    'ledger''s admin role (the owner of its tables): ask the ledger''s administrator');
+)sql";
+
+constexpr std::array<Migration, 4> k_migrations = {{
     {k_tables_1, k_guards_1},
     {k_tables_2, k_guards_2},
     {k_tables_3, k_guards_3},
+    {{}, {}, k_pg_4},
 }};
 
 std::string replaced(std::string text, std::string_view from, std::string_view to) {
@@ -205,7 +227,7 @@ std::string pg_sql(const Migration& m) {
              std::string(g.table) + " FOR EACH STATEMENT" + refuse;
     }
   }
-  return sql;
+  return sql + std::string(m.pg_only);
 }
 
 // What differs between the two databases above the connection layer.

@@ -83,6 +83,9 @@ ErrorKind kind_of_sqlstate(std::string_view sqlstate) {
   if (sqlstate == "55P03" || sqlstate == "40001" || sqlstate == "40P01") {
     return ErrorKind::io;
   }
+  if (sqlstate == "42501") { // insufficient_privilege: this role may not do that
+    return ErrorKind::auth;
+  }
   return ErrorKind::failure;
 }
 

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,24 @@ inline std::unique_ptr<Ledger> open_or_die(const std::string& location,
 }
 
 inline const Actor k_actor{"station-1", "/dev/ttyUSB0", 4242};
+
+inline ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
+  ClaimRequest r;
+  r.imei = imei;
+  r.iccid = "89860400000000000001";
+  r.actor = std::move(actor);
+  return r;
+}
+
+// Triplets per state, over every product and station.
+inline std::map<TripletState, std::int64_t> totals(Ledger& ledger) {
+  std::map<TripletState, std::int64_t> out;
+  const auto counts = ledger.counts().value();
+  for (const auto& c : counts) {
+    out[c.state] += c.count;
+  }
+  return out;
+}
 
 // A fresh SQLite ledger file.
 struct SqliteAt {

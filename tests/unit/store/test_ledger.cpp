@@ -24,14 +24,6 @@ using namespace iot::store::test;
 
 namespace {
 
-ClaimRequest request_for(const std::string& imei, Actor actor = k_actor) {
-  ClaimRequest r;
-  r.imei = imei;
-  r.iccid = "89860400000000000001";
-  r.actor = std::move(actor);
-  return r;
-}
-
 bool contains_any(const std::vector<std::string>& texts, std::string_view part) {
   for (const auto& t : texts) {
     if (t.find(part) != std::string::npos) {
@@ -39,15 +31,6 @@ bool contains_any(const std::vector<std::string>& texts, std::string_view part) 
     }
   }
   return false;
-}
-
-std::map<TripletState, std::int64_t> totals(Ledger& ledger) {
-  std::map<TripletState, std::int64_t> out;
-  const auto counts = ledger.counts().value();
-  for (const auto& c : counts) {
-    out[c.state] += c.count;
-  }
-  return out;
 }
 
 } // namespace

@@ -235,3 +235,45 @@ TEST_CASE("pg: a lock another session holds fails the step after lock_timeout, w
   REQUIRE(holder.exec("ROLLBACK"));
   CHECK(ledger->claim(request).value().has_value()); // nothing was left half done
 }
+
+TEST_CASE("pg: a station's role claims, burns and returns a claim; only the owner releases") {
+  PostgresAt at;
+  {
+    auto ledger = open_or_die(at.location());
+    REQUIRE(ledger->import(rows(3), "a.csv", k_actor, false));
+  }
+  // A role like scripts/ledger-roles.sql's: it may change the pool's rows, it owns nothing.
+  const std::string role = "st_" + at.schema;
+  REQUIRE(at.exec("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN; " +
+                  "GRANT USAGE ON SCHEMA " + at.schema + " TO " + role + "; " +
+                  "GRANT SELECT ON ledger_schema TO " + role + "; " +
+                  "GRANT SELECT, INSERT, UPDATE ON triplets, registrations, recreations TO " +
+                  role + "; GRANT SELECT, INSERT ON events TO " + role));
+  auto station_url = at.location();
+  station_url.replace(station_url.find("iotfleet@"), std::string("iotfleet").size(), role);
+  {
+    auto station = open_or_die(station_url, LedgerOptions(OpenMode::existing));
+    auto c = station->claim(request_for("861111111111116")).value().value();
+    const TripletKey claimed{c.record.product_key, c.record.device_name};
+    CHECK(station->release(claimed, k_actor, "never written", false)); // nothing reached it
+    c = station->claim(request_for("861111111111116")).value().value();
+    REQUIRE(station->mark_attempted(claimed, k_actor));
+    auto refused = station->release(claimed, k_actor, "module scrapped", false);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().kind == ErrorKind::auth);
+    CHECK(contains(refused.error().message, "needs the ledger's admin role"));
+    const auto b = station->claim(request_for("862222222222222")).value().value();
+    const TripletKey burned{b.record.product_key, b.record.device_name};
+    REQUIRE(station->mark_attempted(burned, k_actor));
+    REQUIRE(station->mark_burned(burned, k_actor, ""));
+    CHECK_FALSE(station->release(burned, k_actor, "x", true).has_value());
+    CHECK(totals(*station)[TripletState::bound] == 1);
+    CHECK(totals(*station)[TripletState::burned] == 1);
+    // The owner (the admin role) releases both.
+    auto admin = open_or_die(at.location(), LedgerOptions(OpenMode::existing));
+    CHECK(admin->release(claimed, k_actor, "module scrapped", false));
+    CHECK(admin->release(burned, k_actor, "module destroyed", true));
+    CHECK(totals(*admin)[TripletState::available] == 3);
+  }
+  REQUIRE(at.exec("DROP OWNED BY " + role + "; DROP ROLE " + role));
+}

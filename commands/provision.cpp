@@ -27,9 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// How long a fixture waits for an unreachable ledger server before it gives the module up.
-constexpr milliseconds k_ledger_wait{120'000};
-
 struct ModuleResult {
   Outcome outcome = Outcome::failed;
   std::string imei; // IMEI, or MAC for Wi-Fi modules
@@ -341,7 +338,7 @@ private:
 
   // A ledger step that failed because the ledger server is unreachable (ErrorKind::network: a
   // shared ledger whose server restarts, a network blip) is tried again with backoff (0.5 s,
-  // doubling to 8 s) for up to k_ledger_wait, with "ledger offline" on this fixture's row and
+  // doubling to 8 s) for up to --ledger-wait, with "ledger offline" on this fixture's row and
   // one warning per outage; the fixture does nothing else meanwhile (no new claim, no write).
   // Returns the step's last result.
   template <class Step>
@@ -349,7 +346,7 @@ private:
     auto result = step();
     auto delay = milliseconds(500);
     auto waited = milliseconds(0);
-    while (!result && result.error().kind == ErrorKind::network && waited < k_ledger_wait &&
+    while (!result && result.error().kind == ErrorKind::network && waited < m_st.opts.ledger_wait &&
            !core::interrupt_requested()) {
       if (waited == milliseconds(0)) {
         m_st.ctx.output->warn("fixture " + fixture_name() + " (" + m_port +
@@ -978,6 +975,15 @@ void register_provision(CLI::App& app, Context& ctx) {
                 .max = milliseconds(10'000),
                 .deprecated_name = "--poll-ms"},
                ctx);
+  add_duration(
+      cmd,
+      "--ledger-wait",
+      opts->ledger_wait,
+      "How long a fixture waits for an unreachable ledger server (\"ledger offline\" on "
+      "the board, nothing claimed or written meanwhile) before it gives its module up "
+      "as failed; 0: at once",
+      {.bare_unit = std::chrono::seconds(1), .min = milliseconds(0), .max = std::chrono::hours(24)},
+      ctx);
   cmd->footer(
       "Each module: sync, read IMEI/ICCID and credentials (two agreeing readings), refuse a "
       "placeholder or invalid IMEI or one already burned into another module, claim a triplet "

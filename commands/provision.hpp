@@ -29,6 +29,9 @@ struct ProvisionOptions {
   bool overwrite = false;              // replace credentials this ledger did not burn
   int retries = 2;                     // extra write attempts after a failed or unverified write
   std::chrono::milliseconds poll{300}; // --loop: how often an idle fixture is probed
+  // How long a fixture waits for an unreachable ledger server (a shared ledger's network or
+  // restart) before it gives its module up; 0: give up at once.
+  std::chrono::milliseconds ledger_wait{120'000};
   // --register: DeviceName = IMEI, DeviceSecret from one-type-one-secret dynamic registration
   // (written to the ledger before the module), when the pool has no row for the IMEI yet.
   bool register_devices = false;

@@ -23,6 +23,8 @@ namespace {
 
 constexpr std::uintmax_t k_max_pool_file = 512ull * 1024 * 1024;
 constexpr std::size_t k_problems_shown = 50;
+// The station column of pool status's whole-line total of a product.
+constexpr std::string_view k_all_stations = "(all)";
 const DeviceNamesSpec k_one_device{DeviceArity::one, false, true, "DeviceName"};
 const DeviceNamesSpec k_optional_device{DeviceArity::one, false, false, "DeviceName"};
 
@@ -206,8 +208,25 @@ Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx)
     }
   }
   t.columns = {"product_key", "station", "available", "claimed", "bound", "burned"};
-  for (const auto& [key, n] : table) {
+  // After a product's rows, when more than one station (or the pool) has some: its whole-line
+  // total, station "(all)".
+  std::array<std::int64_t, 4> total{};
+  std::size_t rows_of_product = 0;
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    const auto& [key, n] = *it;
     t.add_row({key.first, opt_text(key.second), n[0], n[1], n[2], n[3]});
+    for (std::size_t i = 0; i < total.size(); ++i) {
+      total[i] += n[i];
+    }
+    ++rows_of_product;
+    const auto next = std::next(it);
+    if (next == table.end() || next->first.first != key.first) {
+      if (rows_of_product > 1) {
+        t.add_row({key.first, std::string(k_all_stations), total[0], total[1], total[2], total[3]});
+      }
+      total = {};
+      rows_of_product = 0;
+    }
   }
   if (in_doubt > 0) {
     ctx.output->warn(std::to_string(in_doubt) +
@@ -439,6 +458,9 @@ status->add_flag("--in-doubt",
                  status_opts->in_doubt,
                  "List claimed and bound triplets (write attempted, not verified)");
 add_product_key(status, status_opts->product_key, "every product");
+status->footer("One row per product and station (station '-': the available pool, no station's). "
+               "A product that more than one row counts gets a total row, station '(all)': the "
+               "whole line on a shared ledger. --in-doubt lists every station's.");
 add_exit_codes(status, {{0, "the counts (or the list) were printed"}, ledger_code});
 status->callback([&ctx, status_opts] {
   ctx.output->emit(value_or_throw(run_pool_status(*status_opts, ctx)));
@@ -459,7 +481,10 @@ add_exit_codes(release,
                {{0, "released"},
                 {2,
                  "no such triplet, already available, burned without --force, or a "
-                 "missing ledger"}});
+                 "missing ledger"},
+                {4,
+                 "a shared ledger refused it: a station's role cannot return a bound or burned "
+                 "triplet to the pool (its admin role can), or the server is unreachable"}});
 release->callback([&ctx, release_opts] {
   ctx.output->emit(value_or_throw(run_pool_release(*release_opts, ctx)));
 });

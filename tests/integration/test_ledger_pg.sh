@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # A line of stations on one PostgreSQL ledger (a server of this test's own, scripts/pg-local.sh):
-# two stations import the same batch (the second is a no-op); two stations × 8 simulated fixtures
-# burn from one pool at once; a module burned at station A and plugged into station B is
-# recognised there, nothing consumed; `pool status` per station; kill -9 of a station mid-burn,
-# and a restart of the server mid-run (the fixtures wait for it), each followed by a re-run; a
-# station role (scripts/ledger-roles.sql) that burns but cannot touch the audit trail; `pool
-# migrate --from` a station's SQLite ledger, again (a no-op) and with planted conflicts. After
-# every run the ledger,
-# read with psql, is checked against the simulators' NVM files (ledger_check.py): no triplet in
-# two modules, none lost, every burned module holds its ledger secret.
+# two stations import the same batch (the second is a no-op); four stations × 8 simulated
+# fixtures burn from one pool at once; a module burned at station A and plugged into station B
+# is recognised there, nothing consumed; `pool status` per station and for the whole line; 20
+# trials of kill -9 of random stations mid-burn, and a restart of the server mid-run (the
+# fixtures wait for it) and an outage longer than --ledger-wait (they give up, nothing lost),
+# each followed by a re-run; a station role (scripts/ledger-roles.sql) that burns but cannot
+# touch the audit trail nor release; `pool migrate --from` a station's SQLite ledger, again (a
+# no-op) and with planted conflicts. After every run the ledger, read with psql, is checked
+# against the simulators' NVM files (ledger_check.py): no triplet in two modules, none lost,
+# every burned module holds its ledger secret, the pool count exact.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 pk=a1PgLine0001
@@ -50,24 +51,42 @@ start_station() {
   IOTFLEET_STATION=$name "$IOTFLEET" provision "${ports[@]}" -m quectel -o ndjson >"$out" 2>"$out.err" &
   station_pid=$!
 }
+# start_share NAME DIR K N OUT: station NAME on the K-th share of N of DIR's fixtures, in the
+# background ($station_pid); one simulator is then the fixtures of N stations.
+start_share() {
+  local name=$1 dir=$2 k=$3 n=$4 out=$5 p i=0
+  local -a ports=()
+  for p in $(cut -d' ' -f1 "$dir/sim.out"); do
+    [ $((i % n)) = "$k" ] && ports+=(--port "$p")
+    i=$((i + 1))
+  done
+  IOTFLEET_STATION=$name "$IOTFLEET" provision "${ports[@]}" -m quectel -o ndjson >"$out" 2>"$out.err" &
+  station_pid=$!
+}
+# in_doubt_at NAME: triplets station NAME holds claimed or bound (work not recorded as finished).
+in_doubt_at() {
+  psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE station = '$1' AND state IN ('claimed', 'bound')"
+}
+stations=(station-a station-b station-c station-d)
+total=400
 
 # --- the same batch imported by two stations: the second is a no-op ----------------------
 {
   echo "ProductKey,DeviceName,DeviceSecret"
-  for n in $(seq 1 120); do echo "$pk,line-$(printf %04d "$n"),$(secret_for "$n")"; done
+  for n in $(seq 1 240); do echo "$pk,line-$(printf %04d "$n"),$(secret_for "$n")"; done
 } >batch.csv
 run env IOTFLEET_STATION=station-a "$IOTFLEET" pool import batch.csv -o json
 expect_rc 0 "station A imports the batch into the shared ledger"
-expect_out '"added": 120' "120 added"
+expect_out '"added": 240' "240 added"
 run env IOTFLEET_STATION=station-b "$IOTFLEET" pool import batch.csv -o json
 expect_rc 0 "station B imports the same batch"
 expect_out '"added": 0' "nothing added twice"
-expect_out '"already_present": 120' "all 120 already present"
+expect_out '"already_present": 240' "all 240 already present"
 expect_no_out "$(secret_for 1)" "no secret in the import table"
 # Both at once, a second batch: each row once.
 {
   echo "ProductKey,DeviceName,DeviceSecret"
-  for n in $(seq 121 200); do echo "$pk,line-$(printf %04d "$n"),$(secret_for "$n")"; done
+  for n in $(seq 241 $total); do echo "$pk,line-$(printf %04d "$n"),$(secret_for "$n")"; done
 } >batch2.csv
 IOTFLEET_STATION=station-a "$IOTFLEET" pool import batch2.csv -o json >imp-a.json 2>imp-a.err &
 pa=$!
@@ -75,101 +94,163 @@ IOTFLEET_STATION=station-b "$IOTFLEET" pool import batch2.csv -o json >imp-b.jso
 pb=$!
 wait $pa && wait $pb && ok || fail "concurrent imports: $(cat imp-a.err imp-b.err)"
 added=$(($(jq .added imp-a.json) + $(jq .added imp-b.json)))
-[ "$added" = 80 ] && ok || fail "concurrent imports added $added, not 80: $(cat imp-a.json imp-b.json)"
+[ "$added" = $((total - 240)) ] && ok ||
+  fail "concurrent imports added $added, not $((total - 240)): $(cat imp-a.json imp-b.json)"
 count=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets")
-[ "$count" = 200 ] && ok || fail "the ledger holds $count triplets, not 200"
+[ "$count" = $total ] && ok || fail "the ledger holds $count triplets, not $total"
 
-# --- two stations × 8 fixtures burn from one pool at once ----------------------------------
-modules "$IOT_TMP/a1" 8 --seed 1
-modules "$IOT_TMP/b1" 8 --seed 2
-start_station station-a "$IOT_TMP/a1" a1.out
-pa=$station_pid
-start_station station-b "$IOT_TMP/b1" b1.out
-pb=$station_pid
-wait $pa && ok || fail "station A: $(cat a1.out.err)"
-wait $pb && ok || fail "station B: $(cat b1.out.err)"
-[ "$(count_in a1.out burned)" = 8 ] && [ "$(count_in b1.out burned)" = 8 ] && ok ||
-  fail "8 burned at each station: $(cat a1.out b1.out)"
-check_ledger "two stations at once" "$IOT_TMP"/{a1,b1}/state --total 200 --all-burned
+# --- four stations × 8 fixtures burn from one pool at once ----------------------------------
+dirs=()
+pids=()
+for i in 0 1 2 3; do
+  modules "$IOT_TMP/line$i" 8 --seed $((1 + i))
+  dirs+=("$IOT_TMP/line$i/state")
+done
+for i in 0 1 2 3; do
+  start_station "${stations[$i]}" "$IOT_TMP/line$i" "line$i.out"
+  pids+=("$station_pid")
+done
+for i in 0 1 2 3; do
+  wait "${pids[$i]}" && ok || fail "${stations[$i]}: $(cat "line$i.out.err")"
+  [ "$(count_in "line$i.out" burned)" = 8 ] && ok ||
+    fail "8 burned at ${stations[$i]}: $(cat "line$i.out")"
+done
+check_ledger "four stations at once" "${dirs[@]}" --total $total --all-burned
+burned=32
 run "$IOTFLEET" pool status -o csv
-expect_out "^$pk,station-a,0,0,0,8\$" "status: 8 burned at station A"
-expect_out "^$pk,station-b,0,0,0,8\$" "status: 8 burned at station B"
-expect_out "^$pk,,184,0,0,0\$" "status: 184 available to the whole line"
+for st in "${stations[@]}"; do
+  expect_out "^$pk,$st,0,0,0,8\$" "status: 8 burned at $st"
+done
+expect_out "^$pk,,$((total - burned)),0,0,0\$" "status: $((total - burned)) available to the whole line"
+expect_out "^$pk,\(all\),$((total - burned)),0,0,$burned\$" "status: the whole line's total"
+run "$IOTFLEET" pool status
+expect_out "\(all\) +$((total - burned)) +0 +0 +$burned" "the total row in the table too"
 
 # --- a module burned at A, plugged into B: recognised, nothing consumed ----------------------
-station station-b "$IOT_TMP/a1" moved.out
+station station-b "$IOT_TMP/line0" moved.out
 [ "$(count_in moved.out already-provisioned)" = 8 ] && ok ||
   fail "station B recognises A's 8 modules: $(cat moved.out moved.out.err)"
 [ "$(count_in moved.out claimed)" = 0 ] && ok || fail "nothing claimed for moved modules"
 run "$IOTFLEET" pool status -o csv
-expect_out "^$pk,,184,0,0,0\$" "still 184 available"
-modules_stop "$IOT_TMP/a1"
-modules_stop "$IOT_TMP/b1"
+expect_out "^$pk,,$((total - burned)),0,0,0\$" "still $((total - burned)) available"
+for i in 0 1 2 3; do modules_stop "$IOT_TMP/line$i"; done
 
-# --- kill -9 of a station mid-burn, then both run again ---------------------------------------
+# --- 20 trials: kill -9 of random stations mid-burn, then each killed station runs again -------
+# One simulator of 8 fixtures per trial, 2 for each of the four stations; one or two of them
+# (at random) are killed once they hold a claim in the ledger (on any machine's speed), at a
+# random moment of the writes that follow (each takes 0.8-1.6 s). The others must finish.
 RANDOM=${IOT_CRASH_SEED:-4242}
-dirs=("$IOT_TMP"/{a1,b1}/state)
+kills=0
 killed_with_work=0
-in_doubt_at_a() {
-  psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE station = 'station-a' AND state IN ('claimed', 'bound')"
-}
-for trial in 1 2 3 4 5 6; do
-  modules "$IOT_TMP/ka$trial" 4 --seed $((10 + trial)) --nvm-latency-ms 1000-2000
-  modules "$IOT_TMP/kb$trial" 4 --seed $((20 + trial)) --nvm-latency-ms 1000-2000
-  dirs+=("$IOT_TMP/ka$trial/state" "$IOT_TMP/kb$trial/state")
-  start_station station-a "$IOT_TMP/ka$trial" "ka$trial.out"
-  victim=$station_pid
-  start_station station-b "$IOT_TMP/kb$trial" "kb$trial.out"
-  other=$station_pid
-  # The kill lands once station A holds a claim in the ledger (on any machine's speed), at a
-  # random moment of the writes that follow (each takes 1-2 s).
-  for _ in $(seq 600); do
-    [ "$(in_doubt_at_a)" -gt 0 ] && break
-    kill -0 "$victim" 2>/dev/null || break
-    sleep 0.05
+for trial in $(seq 1 20); do
+  dir=$IOT_TMP/k$trial
+  modules "$dir" 8 --seed $((10 + trial)) --nvm-latency-ms 800-1600
+  dirs+=("$dir/state")
+  pids=()
+  for i in 0 1 2 3; do
+    start_share "${stations[$i]}" "$dir" $i 4 "k$trial.$i.out"
+    pids+=("$station_pid")
   done
-  sleep "0.$((RANDOM % 600 + 100))"
-  kill -9 "$victim" 2>/dev/null || true
-  wait "$victim" 2>/dev/null || true
-  [ "$(in_doubt_at_a)" -gt 0 ] && killed_with_work=$((killed_with_work + 1))
-  wait "$other" && ok || fail "trial $trial: station B beside a killed station: $(cat "kb$trial.out.err")"
-  check_ledger "after killing station A in trial $trial" "${dirs[@]}" --total 200
-  # Station A again: what was in doubt is read back first; everything ends burned.
-  station station-a "$IOT_TMP/ka$trial" "ka$trial.rerun.out" && ok ||
-    fail "trial $trial: the re-run: $(cat "ka$trial.rerun.out.err")"
-  check_ledger "after the re-run of trial $trial" "${dirs[@]}" --total 200 --all-burned
-  modules_stop "$IOT_TMP/ka$trial"
-  modules_stop "$IOT_TMP/kb$trial"
+  first=$((RANDOM % 4))
+  victims=("$first")
+  [ $((RANDOM % 2)) = 1 ] && victims+=($(((first + 1 + RANDOM % 3) % 4)))
+  for v in "${victims[@]}"; do
+    for _ in $(seq 600); do
+      [ "$(in_doubt_at "${stations[$v]}")" -gt 0 ] && break
+      kill -0 "${pids[$v]}" 2>/dev/null || break
+      sleep 0.05
+    done
+    sleep "0.$((RANDOM % 500 + 100))"
+    kill -9 "${pids[$v]}" 2>/dev/null || true
+    wait "${pids[$v]}" 2>/dev/null || true
+    kills=$((kills + 1))
+    [ "$(in_doubt_at "${stations[$v]}")" -gt 0 ] && killed_with_work=$((killed_with_work + 1))
+  done
+  for i in 0 1 2 3; do
+    [[ " ${victims[*]} " == *" $i "* ]] && continue
+    wait "${pids[$i]}" && ok ||
+      fail "trial $trial: ${stations[$i]} beside a killed station: $(cat "k$trial.$i.out.err")"
+  done
+  check_ledger "after killing ${victims[*]} in trial $trial" "${dirs[@]}" --total $total
+  # Each killed station again: what was in doubt is read back first; everything ends burned.
+  for v in "${victims[@]}"; do
+    start_share "${stations[$v]}" "$dir" "$v" 4 "k$trial.$v.rerun.out"
+    wait "$station_pid" && ok ||
+      fail "trial $trial: the re-run of ${stations[$v]}: $(cat "k$trial.$v.rerun.out.err")"
+  done
+  check_ledger "after the re-runs of trial $trial" "${dirs[@]}" --total $total --all-burned
+  modules_stop "$dir"
 done
-echo "kills with station A's work in doubt: $killed_with_work of 6" >&2
-[ "$killed_with_work" -ge 4 ] && ok || fail "only $killed_with_work of 6 kills left work in doubt"
+burned=$((burned + 20 * 8))
+echo "kills: $kills in 20 trials, $killed_with_work with the killed station's work in doubt" >&2
+[ "$kills" -ge 20 ] && ok || fail "only $kills kills"
+[ $((killed_with_work * 10)) -ge $((kills * 8)) ] && ok ||
+  fail "only $killed_with_work of $kills kills left work in doubt"
+run "$IOTFLEET" pool status --in-doubt -o csv
+expect_rc 0 "pool status --in-doubt across the stations"
+[ "$(grep -c "^$pk," <<<"$out")" = 0 ] && ok || fail "nothing left in doubt after the re-runs: $out"
 
-# --- the server restarts mid-run: nothing lost or doubled, the re-run finishes ------------------
-modules "$IOT_TMP/r" 8 --seed 99 --nvm-latency-ms 1500-3000
+# --- the server restarts while four stations burn: nothing lost or doubled --------------------
+modules "$IOT_TMP/r" 16 --seed 99 --nvm-latency-ms 1500-3000
 dirs+=("$IOT_TMP/r/state")
-start_station station-a "$IOT_TMP/r" r.out
-runner=$station_pid
+pids=()
+for i in 0 1 2 3; do
+  start_share "${stations[$i]}" "$IOT_TMP/r" $i 4 "r$i.out"
+  pids+=("$station_pid")
+done
 for _ in $(seq 500); do
-  [ -s r.out ] && break
+  [ -s r0.out ] && [ -s r3.out ] && break
   sleep 0.02
 done
 "$here/../../scripts/pg-local.sh" stop "$pgdir" && ok || fail "stopping the server"
 sleep 3 # long enough that fixtures reach a ledger step while it is down
 restarted=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") &&
   [ "$restarted" = "$url" ] && ok || fail "restarting the server at $url (got: $restarted)"
-runner_rc=0
-wait "$runner" || runner_rc=$?
-# The fixtures wait for the ledger ("ledger offline", backoff) and finish once it is back.
-[ "$runner_rc" = 0 ] && ok || fail "the run across the restart exited $runner_rc: $(cat r.out.err)"
-grep -q "ledger offline, waiting for it" r.out.err && ok ||
-  fail "the operator is told the ledger is offline: $(cat r.out.err)"
-[ "$(count_in r.out burned)" = 8 ] && ok || fail "8 burned across the restart: $(cat r.out)"
-check_ledger "after the server restart" "${dirs[@]}" --total 200
+offline_told=0
+for i in 0 1 2 3; do
+  # The fixtures wait for the ledger ("ledger offline", backoff) and finish once it is back.
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  [ "$rc" = 0 ] && ok || fail "${stations[$i]} across the restart exited $rc: $(cat "r$i.out.err")"
+  [ "$(count_in "r$i.out" burned)" = 4 ] && ok || fail "4 burned across the restart: $(cat "r$i.out")"
+  grep -q "ledger offline, waiting for it" "r$i.out.err" && offline_told=$((offline_told + 1))
+done
+[ "$offline_told" -ge 1 ] && ok || fail "no station told its operator the ledger was offline"
+check_ledger "after the server restart" "${dirs[@]}" --total $total --all-burned
 station station-a "$IOT_TMP/r" r.rerun.out && ok || fail "the re-run after the restart: $(cat r.rerun.out.err)"
-[ "$(count_in r.rerun.out already-provisioned)" = 8 ] && ok || fail "the re-run finds all 8 burned"
-check_ledger "after the re-run" "${dirs[@]}" --total 200 --all-burned
-burned=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE state = 'burned'")
-[ "$burned" = $((16 + 6 * 8 + 8)) ] && ok || fail "$burned burned, expected $((16 + 6 * 8 + 8))"
+[ "$(count_in r.rerun.out already-provisioned)" = 16 ] && ok || fail "the re-run finds all 16 burned"
+check_ledger "after the re-run" "${dirs[@]}" --total $total --all-burned
+burned=$((burned + 16))
+count=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE state = 'burned'")
+[ "$count" = $burned ] && ok || fail "$count burned, expected $burned"
+modules_stop "$IOT_TMP/r"
+
+# --- the server stays down longer than --ledger-wait: the fixtures give up, nothing lost -------
+modules "$IOT_TMP/w" 2 --seed 98 --nvm-latency-ms 2000-3000
+dirs+=("$IOT_TMP/w/state")
+mapfile -t ports < <(ports_of "$IOT_TMP/w")
+IOTFLEET_STATION=station-c "$IOTFLEET" provision "${ports[@]}" -m quectel -o ndjson --ledger-wait 2s \
+  >w.out 2>w.out.err &
+waiter=$!
+for _ in $(seq 600); do
+  [ "$(in_doubt_at station-c)" -gt 0 ] && break
+  sleep 0.05
+done
+"$here/../../scripts/pg-local.sh" stop "$pgdir" && ok || fail "stopping the server"
+stopped_at=$SECONDS
+rc=0
+wait "$waiter" || rc=$?
+[ "$rc" = 5 ] && ok || fail "a ledger down longer than --ledger-wait: exit $rc, not 5: $(cat w.out.err)"
+[ $((SECONDS - stopped_at)) -le 20 ] && ok || fail "the station gave up after $((SECONDS - stopped_at)) s"
+grep -Eq "could not record it: run again on this module|stayed unreachable" w.out.err && ok ||
+  fail "the operator is told what to do: $(cat w.out.err)"
+restarted=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") &&
+  [ "$restarted" = "$url" ] && ok || fail "restarting the server at $url (got: $restarted)"
+check_ledger "after giving up on the ledger" "${dirs[@]}" --total $total
+station station-c "$IOT_TMP/w" w.rerun.out && ok || fail "the re-run once the server is back: $(cat w.rerun.out.err)"
+check_ledger "after the re-run" "${dirs[@]}" --total $total --all-burned
+burned=$((burned + 2))
+modules_stop "$IOT_TMP/w"
 
 # --- a station role (scripts/ledger-roles.sql) burns, and cannot touch what is recorded ------
 run psql "$url" -X -q -v station_role=line1_st9 -f "$here/../../scripts/ledger-roles.sql"
@@ -180,7 +261,8 @@ dirs+=("$IOT_TMP/role/state")
 IOTFLEET_LEDGER=$station_url station line1-st9 "$IOT_TMP/role" role.out && ok ||
   fail "the station role burns: $(cat role.out.err)"
 [ "$(count_in role.out burned)" = 2 ] && ok || fail "2 burned by the station role: $(cat role.out)"
-check_ledger "after the station role's run" "${dirs[@]}" --total 200 --all-burned
+check_ledger "after the station role's run" "${dirs[@]}" --total $total --all-burned
+burned=$((burned + 2))
 for sql in "DELETE FROM events" "UPDATE events SET detail = 'x'" "DELETE FROM triplets" \
   "TRUNCATE registrations" "DROP TABLE events" "CREATE TABLE mine (x int)"; do
   if psql "$station_url" -X -qc "$sql" >/dev/null 2>err.txt; then
@@ -192,7 +274,7 @@ done
 modules_stop "$IOT_TMP/role"
 # Readers on the shared ledger: export (masked) and the audit trail.
 run env IOTFLEET_LEDGER="$station_url" "$IOTFLEET" pool export -o csv
-[ "$(grep -c ",burned," <<<"$out")" = 74 ] && ok || fail "74 burned records exported: $out"
+[ "$(grep -c ",burned," <<<"$out")" = $burned ] && ok || fail "$burned burned records exported: $out"
 expect_no_out "$(secret_for 3)" "the export to stdout is masked"
 run env IOTFLEET_LEDGER="$station_url" "$IOTFLEET" pool log --limit 5 -o csv
 expect_rc 0 "pool log on the shared ledger"
@@ -216,7 +298,7 @@ run "$IOTFLEET" pool migrate --from "$IOT_TMP/solo.db" -o json
 expect_rc 0 "pool migrate again"
 expect_out '"triplets_added": 0' "nothing copied twice"
 expect_out '"events_added": 0' "no event copied twice"
-check_ledger "after pool migrate" "${dirs[@]}" --total 210
+check_ledger "after pool migrate" "${dirs[@]}" --total $((total + 10))
 station station-b "$IOT_TMP/solo" solo-moved.out
 [ "$(count_in solo-moved.out already-provisioned)" = 4 ] && ok ||
   fail "the migrated modules are known at station B: $(cat solo-moved.out solo-moved.out.err)"
@@ -242,6 +324,24 @@ expect_err "2 rows of conflict.db conflict" "the count, and nothing copied"
 expect_no_err "Zz000000000000000000000000000305" "no secret in the conflict report"
 count=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE device_name = 'solo-311'")
 [ "$count" = 0 ] && ok || fail "a conflicting copy copied a row"
+
+# --- only the admin role returns a bound or burned triplet to the pool ------------------------
+scrapped=$(psql "$url" -X -Atc "SELECT device_name FROM triplets WHERE station = 'line1-st9' AND state = 'burned' LIMIT 1")
+run env IOTFLEET_LEDGER="$station_url" "$IOTFLEET" pool release "$scrapped" --reason "module destroyed" --force
+expect_rc 4 "a station role's pool release of a burned triplet is refused"
+expect_err "needs the ledger's admin role" "the refusal names the role it needs"
+state=$(psql "$url" -X -Atc "SELECT state FROM triplets WHERE device_name = '$scrapped'")
+[ "$state" = burned ] && ok || fail "the refused release changed the triplet: $state"
+if psql "$station_url" -X -qc "UPDATE triplets SET state = 'available', imei = '', iccid = '' WHERE state = 'burned'" >/dev/null 2>err.txt; then
+  fail "the station role returned burned triplets to the pool with SQL"
+else
+  grep -q "needs the ledger's admin role" err.txt && ok || fail "the SQL refusal: $(cat err.txt)"
+fi
+run "$IOTFLEET" pool release "$scrapped" --reason "module destroyed" --force -o csv
+expect_rc 0 "the admin role releases it, from any machine"
+expect_out "^$pk,$scrapped,burned," "the released triplet and what it was"
+run "$IOTFLEET" pool log --limit 3 -o csv
+expect_out "release,ok,.*module destroyed" "the release is in the audit trail"
 
 # --- the audit trail cannot be rewritten, even by the ledger's owner ------------------------
 if psql "$url" -X -qc "DELETE FROM events" >/dev/null 2>err.txt; then

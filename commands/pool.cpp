@@ -23,8 +23,6 @@ namespace {
 
 constexpr std::uintmax_t k_max_pool_file = 512ull * 1024 * 1024;
 constexpr std::size_t k_problems_shown = 50;
-// The station column of pool status's whole-line total of a product.
-constexpr std::string_view k_all_stations = "(all)";
 const DeviceNamesSpec k_one_device{DeviceArity::one, false, true, "DeviceName"};
 const DeviceNamesSpec k_optional_device{DeviceArity::one, false, false, "DeviceName"};
 
@@ -207,25 +205,21 @@ Result<core::Table> run_pool_status(const PoolStatusOptions& opts, Context& ctx)
       in_doubt += c.count;
     }
   }
-  t.columns = {"product_key", "station", "available", "claimed", "bound", "burned"};
-  // After a product's rows, when more than one station (or the pool) has some: its whole-line
-  // total, station "(all)".
-  std::array<std::int64_t, 4> total{};
-  std::size_t rows_of_product = 0;
-  for (auto it = table.begin(); it != table.end(); ++it) {
-    const auto& [key, n] = *it;
-    t.add_row({key.first, opt_text(key.second), n[0], n[1], n[2], n[3]});
-    for (std::size_t i = 0; i < total.size(); ++i) {
-      total[i] += n[i];
-    }
-    ++rows_of_product;
-    const auto next = std::next(it);
-    if (next == table.end() || next->first.first != key.first) {
-      if (rows_of_product > 1) {
-        t.add_row({key.first, std::string(k_all_stations), total[0], total[1], total[2], total[3]});
+  if (opts.by == "product") { // the whole line: every station's rows of a product added up
+    std::map<std::string, std::array<std::int64_t, 4>> line;
+    for (const auto& [key, n] : table) {
+      for (std::size_t i = 0; i < n.size(); ++i) {
+        line[key.first][i] += n[i];
       }
-      total = {};
-      rows_of_product = 0;
+    }
+    t.columns = {"product_key", "available", "claimed", "bound", "burned"};
+    for (const auto& [product, n] : line) {
+      t.add_row({product, n[0], n[1], n[2], n[3]});
+    }
+  } else {
+    t.columns = {"product_key", "station", "available", "claimed", "bound", "burned"};
+    for (const auto& [key, n] : table) {
+      t.add_row({key.first, opt_text(key.second), n[0], n[1], n[2], n[3]});
     }
   }
   if (in_doubt > 0) {
@@ -458,9 +452,15 @@ status->add_flag("--in-doubt",
                  status_opts->in_doubt,
                  "List claimed and bound triplets (write attempted, not verified)");
 add_product_key(status, status_opts->product_key, "every product");
-status->footer("One row per product and station (station '-': the available pool, no station's). "
-               "A product that more than one row counts gets a total row, station '(all)': the "
-               "whole line on a shared ledger. --in-doubt lists every station's.");
+status
+    ->add_option("--by",
+                 status_opts->by,
+                 "station: a row per product and station (the available pool has no station); "
+                 "product: a row per product, every station added up (the whole line)")
+    ->check(CLI::IsMember({"station", "product"}))
+    ->option_text("station|product (default: station)");
+status->footer("On a shared ledger every station's triplets are counted, and --in-doubt lists "
+               "every station's.");
 add_exit_codes(status, {{0, "the counts (or the list) were printed"}, ledger_code});
 status->callback([&ctx, status_opts] {
   ctx.output->emit(value_or_throw(run_pool_status(*status_opts, ctx)));

@@ -23,6 +23,7 @@ struct PoolImportOptions {
 struct PoolStatusOptions {
   bool in_doubt = false; // list claimed / bound triplets instead of counts
   std::optional<std::string> product_key;
+  std::string by = "station"; // station: a row per product and station; product: the whole line
 };
 
 struct PoolReleaseOptions {

@@ -122,9 +122,11 @@ for st in "${stations[@]}"; do
   expect_out "^$pk,$st,0,0,0,8\$" "status: 8 burned at $st"
 done
 expect_out "^$pk,,$((total - burned)),0,0,0\$" "status: $((total - burned)) available to the whole line"
-expect_out "^$pk,\(all\),$((total - burned)),0,0,$burned\$" "status: the whole line's total"
-run "$IOTFLEET" pool status
-expect_out "\(all\) +$((total - burned)) +0 +0 +$burned" "the total row in the table too"
+run "$IOTFLEET" pool status --by product -o csv
+expect_out "^$pk,$((total - burned)),0,0,$burned\$" "status --by product: the whole line"
+[ "$(wc -l <<<"$out")" = 2 ] && ok || fail "one row for the one product: $out"
+run "$IOTFLEET" pool status --by line
+expect_rc 2 "--by takes station or product"
 
 # --- a module burned at A, plugged into B: recognised, nothing consumed ----------------------
 station station-b "$IOT_TMP/line0" moved.out
@@ -172,6 +174,10 @@ for trial in $(seq 1 20); do
       fail "trial $trial: ${stations[$i]} beside a killed station: $(cat "k$trial.$i.out.err")"
   done
   check_ledger "after killing ${victims[*]} in trial $trial" "${dirs[@]}" --total $total
+  # Any station sees every station's work in doubt.
+  in_doubt=$(psql "$url" -X -Atc "SELECT count(*) FROM triplets WHERE state IN ('claimed', 'bound')")
+  listed=$(IOTFLEET_STATION=station-d "$IOTFLEET" pool status --in-doubt -o csv | grep -c "^$pk," || true)
+  [ "$listed" = "$in_doubt" ] && ok || fail "trial $trial: --in-doubt lists $listed, the ledger has $in_doubt"
   # Each killed station again: what was in doubt is read back first; everything ends burned.
   for v in "${victims[@]}"; do
     start_share "${stations[$v]}" "$dir" "$v" 4 "k$trial.$v.rerun.out"

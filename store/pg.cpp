@@ -195,7 +195,8 @@ Result<Database> Database::connect(const std::string& url, const Timeouts& timeo
 
 Database::Database(Database&& other) noexcept
     : m_conn(std::exchange(other.m_conn, nullptr)), m_location(std::move(other.m_location)),
-      m_settings(std::move(other.m_settings)), m_changes(other.m_changes) {}
+      m_settings(std::move(other.m_settings)), m_changes(other.m_changes),
+      m_in_transaction(other.m_in_transaction), m_prepared(std::move(other.m_prepared)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
@@ -206,6 +207,8 @@ Database& Database::operator=(Database&& other) noexcept {
     m_location = std::move(other.m_location);
     m_settings = std::move(other.m_settings);
     m_changes = other.m_changes;
+    m_in_transaction = other.m_in_transaction;
+    m_prepared = std::move(other.m_prepared);
   }
   return *this;
 }
@@ -259,12 +262,35 @@ Status Database::reconnect_if_lost() {
     return {};
   }
   PQreset(m_conn);
+  m_prepared.clear(); // they went with the old connection
   if (PQstatus(m_conn) != CONNECTION_OK) {
     return fail(ErrorKind::network,
                 "ledger " + m_location + ": the ledger server is unreachable (" +
                     trimmed(PQerrorMessage(m_conn)) + "): nothing was changed");
   }
   return exec(m_settings);
+}
+
+Result<std::optional<std::string>> Database::prepared(const std::string& sql,
+                                                      const std::vector<unsigned>& types) {
+  constexpr std::size_t k_max_prepared = 256; // the ledger has a few dozen statements
+  if (const auto it = m_prepared.find(sql); it != m_prepared.end()) {
+    return it->second;
+  }
+  if (m_prepared.size() >= k_max_prepared) {
+    return std::nullopt;
+  }
+  std::string name = "iotfleet_" + std::to_string(m_prepared.size() + 1);
+  PGresult* result =
+      PQprepare(m_conn, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
+  if (!result || PQresultStatus(result) != PGRES_COMMAND_OK) {
+    auto error = result_error(m_conn, result, m_location, sql);
+    PQclear(result);
+    return std::unexpected(std::move(error));
+  }
+  PQclear(result);
+  m_prepared.emplace(sql, name);
+  return name;
 }
 
 std::string Database::last_error() const {
@@ -363,14 +389,27 @@ void Statement::execute() {
   for (const auto& v : m_values) {
     values.push_back(v ? v->c_str() : nullptr);
   }
-  m_result = PQexecParams(m_db->handle(),
-                          m_sql.c_str(),
-                          static_cast<int>(values.size()),
-                          m_types.data(),
-                          values.data(),
-                          nullptr,
-                          nullptr,
-                          0);
+  auto name = m_db->prepared(m_sql, m_types);
+  if (!name) {
+    m_error = std::move(name.error());
+    clear_result();
+    return;
+  }
+  m_result = *name ? PQexecPrepared(m_db->handle(),
+                                    (*name)->c_str(),
+                                    static_cast<int>(values.size()),
+                                    values.data(),
+                                    nullptr,
+                                    nullptr,
+                                    0)
+                   : PQexecParams(m_db->handle(),
+                                  m_sql.c_str(),
+                                  static_cast<int>(values.size()),
+                                  m_types.data(),
+                                  values.data(),
+                                  nullptr,
+                                  nullptr,
+                                  0);
   const auto status = m_result ? PQresultStatus(m_result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     m_error = result_error(m_db->handle(), m_result, m_db->location(), m_sql);

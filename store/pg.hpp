@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct pg_conn;
@@ -71,6 +72,12 @@ public:
   // transaction is over (the rest of it must not run on its own).
   void set_in_transaction(bool in) { m_in_transaction = in; }
   [[nodiscard]] bool in_transaction() const { return m_in_transaction; }
+  // The name of `sql` prepared on this connection (prepared now, with these parameter types,
+  // the first time it is asked for), so the server parses and plans each of the ledger's
+  // statements once per connection; nullopt once the cache is full (the caller sends the
+  // statement unnamed). An error when the server refuses to prepare it.
+  [[nodiscard]] Result<std::optional<std::string>> prepared(const std::string& sql,
+                                                            const std::vector<unsigned>& types);
 
 private:
   Database(pg_conn* conn, std::string location) : m_conn(conn), m_location(std::move(location)) {}
@@ -79,6 +86,7 @@ private:
   std::string m_settings; // the session's SETs, run again after a reconnect
   std::int64_t m_changes = 0;
   bool m_in_transaction = false;
+  std::unordered_map<std::string, std::string> m_prepared; // SQL -> its name; reset on reconnect
 };
 
 // query / run / bind / rebind / run(): sql::StatementApi (store/sql_bind.hpp).

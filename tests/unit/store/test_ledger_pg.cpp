@@ -277,3 +277,41 @@ TEST_CASE("pg: a station's role claims, burns and returns a claim; only the owne
   }
   REQUIRE(at.exec("DROP OWNED BY " + role + "; DROP ROLE " + role));
 }
+
+TEST_CASE("pg: each statement is prepared once per connection, and again after a reconnect") {
+  PostgresAt at;
+  auto db = pg::Database::connect(at.location(), {}).value();
+  const auto prepared_here = [&]() {
+    auto s = pg::Statement::query(
+                 db, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'iotfleet_%'")
+                 .value();
+    REQUIRE(s.step().value());
+    return s.integer(0);
+  };
+  const auto add = [&](std::int64_t a, std::int64_t b) {
+    auto s = pg::Statement::query(db, "SELECT ?1::bigint + ?2", a, b).value();
+    REQUIRE(s.step().value());
+    return s.integer(0);
+  };
+  CHECK(add(2, 3) == 5);
+  CHECK(add(40, 2) == 42);     // the same statement, other values
+  CHECK(prepared_here() == 2); // the sum and the count, each once
+  CHECK(add(1, 1) == 2);
+  CHECK(prepared_here() == 2);
+  // A statement the server refuses to prepare fails with the server's reason.
+  auto bad = pg::Statement::query(db, "SELECT no_such_column FROM ledger_schema");
+  REQUIRE(bad.has_value());
+  auto stepped = bad->step();
+  REQUIRE_FALSE(stepped.has_value());
+  CHECK(contains(stepped.error().message, "no_such_column"));
+  // The server drops the connection: the statements are prepared again on the new one.
+  auto pid = pg::Statement::query(db, "SELECT pg_backend_pid()").value();
+  REQUIRE(pid.step().value());
+  auto killer = pg::Database::connect(at.location(), {}).value();
+  auto cut =
+      pg::Statement::query(killer, "SELECT pg_terminate_backend(?1::int)", pid.integer(0)).value();
+  REQUIRE(cut.step().value());
+  REQUIRE(cut.integer(0) == 1);
+  CHECK(add(7, 8) == 15); // reconnected: the name of the old connection is not used
+  CHECK(prepared_here() == 2);
+}

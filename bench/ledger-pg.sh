@@ -13,6 +13,8 @@
 #   - per-module time p50 / p99 (sync -> verified burn, the burned events' elapsed_ms: it holds
 #     the claim, the attempt and the burn, so the ledger's latency is in it), and the p50's
 #     difference to SQLite 1 × 16;
+#   - claim latency p50 / p99 (the burned events' claim_ms: the claim step as the station saw it,
+#     locks and round trips included), and the p50 of ledger_ms (claim + attempt + burn);
 #   - scaling on the shared ledger from 1 to 2 to 4 stations.
 # The PostgreSQL server is the tests' own (scripts/pg-local.sh, fsync on), on this machine.
 # Usage: bench/ledger-pg.sh [BUILD_DIR]   (prints a Markdown table; see bench/RESULTS.md)
@@ -60,7 +62,7 @@ now_ms() { date +%s%3N; }
 
 ledger_of() { if [ "$1" = separate ]; then echo "$work/station$2.db"; else echo "$1"; fi; }
 p99() { sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; print v[i] }'; }
-declare -A rate per_module tail_module
+declare -A rate per_module tail_module claim_p50 claim_p99 ledger_p50
 seed=500
 run_config() { # run_config NAME LEDGER STATIONS (LEDGER "separate": a SQLite file per station)
   local name=$1 shared=$2 stations=$3 rates=() r s ledger
@@ -88,7 +90,9 @@ run_config() { # run_config NAME LEDGER STATIONS (LEDGER "separate": a SQLite fi
     local burned=0
     for dir in "${dirs[@]}"; do
       burned=$((burned + $(grep -c '"event":"burned"' "$dir.ndjson")))
-      grep -o '"event":"burned".*"elapsed_ms":[0-9]*' "$dir.ndjson" | sed 's/.*"elapsed_ms"://' >>"$work/elapsed-$name"
+      jq -r 'select(.event == "burned") | .elapsed_ms' "$dir.ndjson" >>"$work/elapsed-$name"
+      jq -r 'select(.event == "burned") | .claim_ms' "$dir.ndjson" >>"$work/claim-$name"
+      jq -r 'select(.event == "burned") | .ledger_ms' "$dir.ndjson" >>"$work/ledger-$name"
     done
     [ "$burned" = $((stations * per_station)) ] || {
       echo "$name run $r: $burned burned, not $((stations * per_station))" >&2
@@ -102,6 +106,9 @@ run_config() { # run_config NAME LEDGER STATIONS (LEDGER "separate": a SQLite fi
   rate[$name]=$(printf '%s\n' "${rates[@]}" | median)
   per_module[$name]=$(median <"$work/elapsed-$name")
   tail_module[$name]=$(p99 <"$work/elapsed-$name")
+  claim_p50[$name]=$(median <"$work/claim-$name")
+  claim_p99[$name]=$(p99 <"$work/claim-$name")
+  ledger_p50[$name]=$(median <"$work/ledger-$name")
 }
 
 run_config sqlite-1x16 "$work/ledger.db" 1
@@ -110,11 +117,12 @@ run_config pg-2x16 "$url" 2
 run_config pg-4x16 "$url" 4
 run_config sqlite-4x16 separate 4
 
-echo "| ledger | stations × fixtures | modules/min, whole line (median of $runs runs) | per-module time p50 / p99 (ms) | p50 vs SQLite 1 × 16 (ms) |"
-echo "|---|---|---|---|---|"
+echo "| ledger | stations × fixtures | modules/min, whole line (median of $runs runs) | per-module time p50 / p99 (ms) | p50 vs SQLite 1 × 16 (ms) | claim p50 / p99 (ms) | all ledger steps p50 (ms) |"
+echo "|---|---|---|---|---|---|---|"
 for name in sqlite-1x16 pg-1x16 pg-2x16 sqlite-4x16 pg-4x16; do
   awk -v n="$name" -v r="${rate[$name]}" -v p="${per_module[$name]}" -v t="${tail_module[$name]}" -v base="${per_module[sqlite-1x16]}" \
-    'BEGIN { split(n, a, "-"); sub("x", " × ", a[2]); printf "| %s | %s | %s | %s / %s | %+.1f |\n", (a[1] == "pg" ? "PostgreSQL, shared" : (a[2] ~ /^4/ ? "SQLite, a file per station" : "SQLite")), a[2], r, p, t, p - base }'
+    -v c50="${claim_p50[$name]}" -v c99="${claim_p99[$name]}" -v l50="${ledger_p50[$name]}" \
+    'BEGIN { split(n, a, "-"); sub("x", " × ", a[2]); printf "| %s | %s | %s | %s / %s | %+.1f | %s / %s | %s |\n", (a[1] == "pg" ? "PostgreSQL, shared" : (a[2] ~ /^4/ ? "SQLite, a file per station" : "SQLite")), a[2], r, p, t, p - base, c50, c99, l50 }'
 done
 echo
 awk -v a="${rate[pg-4x16]}" -v b="${rate[sqlite-4x16]}" 'BEGIN { printf "4 stations on one PostgreSQL ledger / 4 stations on a SQLite file each: %.2f× (target ≥ 0.95×)\n", a / b }'

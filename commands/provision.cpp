@@ -35,8 +35,10 @@ struct ModuleResult {
   std::string device_name;
   std::string secret;
   int attempts = 0;
-  std::string error;  // what went wrong (masked)
-  std::string action; // what the operator should do
+  milliseconds claim_ms{0};  // the claim step, from this station (locks and waits included)
+  milliseconds ledger_ms{0}; // every ledger step of this module: claim, attempts, burn
+  std::string error;         // what went wrong (masked)
+  std::string action;        // what the operator should do
 };
 
 std::int64_t wall_ms() {
@@ -125,6 +127,8 @@ public:
                         "device_secret",
                         "attempts",
                         "elapsed_ms",
+                        "claim_ms",
+                        "ledger_ms",
                         "error",
                         "action"};
     update_footer();
@@ -176,6 +180,8 @@ public:
                                                     : core::Cell(core::Secret{r.secret}),
                                    static_cast<std::int64_t>(r.attempts),
                                    static_cast<std::int64_t>(elapsed.count()),
+                                   static_cast<std::int64_t>(r.claim_ms.count()),
+                                   static_cast<std::int64_t>(r.ledger_ms.count()),
                                    opt_text(r.error),
                                    opt_text(r.action)};
     if (m_stream) {
@@ -340,9 +346,9 @@ private:
   // shared ledger whose server restarts, a network blip) is tried again with backoff (0.5 s,
   // doubling to 8 s) for up to --ledger-wait, with "ledger offline" on this fixture's row and
   // one warning per outage; the fixture does nothing else meanwhile (no new claim, no write).
-  // Returns the step's last result.
-  template <class Step>
-  auto ledger_step(Step&& step, const ModuleResult& r, Clock::time_point since) {
+  // Returns the step's last result; the time it took is added to r.ledger_ms.
+  template <class Step> auto ledger_step(Step&& step, ModuleResult& r, Clock::time_point since) {
+    const auto started = Clock::now();
     auto result = step();
     auto delay = milliseconds(500);
     auto waited = milliseconds(0);
@@ -371,6 +377,7 @@ private:
       m_st.ctx.output->info("fixture " + fixture_name() + ": the ledger is back after " +
                             std::to_string(waited.count()) + " ms");
     }
+    r.ledger_ms += std::chrono::duration_cast<milliseconds>(Clock::now() - started);
     return result;
   }
 
@@ -524,7 +531,9 @@ private:
     if (core::interrupt_requested()) {
       return failed(r, "interrupted before this module was claimed", "run again");
     }
+    const auto ledger_before = r.ledger_ms;
     auto claim = ledger_step([&] { return m_st.ledger.claim(request); }, r, since);
+    r.claim_ms = r.ledger_ms - ledger_before;
     if (claim && !*claim && m_st.registrar) {
       // Not in the pool yet: register the IMEI now. The secret is in the ledger's pool before
       // the claim below can hand it to this module.

@@ -35,8 +35,8 @@ struct ModuleResult {
   std::string device_name;
   std::string secret;
   int attempts = 0;
-  milliseconds claim_ms{0};  // the claim step, from this station (locks and waits included)
-  milliseconds ledger_ms{0}; // every ledger step of this module: claim, attempts, burn
+  Clock::duration claim{0};  // the claim step, from this station (locks and waits included)
+  Clock::duration ledger{0}; // every ledger step of this module: claim, attempts, burn
   std::string error;         // what went wrong (masked)
   std::string action;        // what the operator should do
 };
@@ -168,22 +168,22 @@ public:
   void report(std::size_t fixture, const ModuleResult& r, milliseconds elapsed) {
     std::lock_guard lock(m_mutex);
     ++m_counts[r.outcome];
-    std::vector<core::Cell> row = {std::string(to_string(r.outcome)),
-                                   core::iso8601_utc(wall_ms()),
-                                   static_cast<std::int64_t>(fixture + 1),
-                                   ports[fixture],
-                                   opt_text(r.imei),
-                                   opt_text(r.iccid),
-                                   opt_text(r.product_key),
-                                   opt_text(r.device_name),
-                                   r.secret.empty() ? core::Cell{}
-                                                    : core::Cell(core::Secret{r.secret}),
-                                   static_cast<std::int64_t>(r.attempts),
-                                   static_cast<std::int64_t>(elapsed.count()),
-                                   static_cast<std::int64_t>(r.claim_ms.count()),
-                                   static_cast<std::int64_t>(r.ledger_ms.count()),
-                                   opt_text(r.error),
-                                   opt_text(r.action)};
+    std::vector<core::Cell> row = {
+        std::string(to_string(r.outcome)),
+        core::iso8601_utc(wall_ms()),
+        static_cast<std::int64_t>(fixture + 1),
+        ports[fixture],
+        opt_text(r.imei),
+        opt_text(r.iccid),
+        opt_text(r.product_key),
+        opt_text(r.device_name),
+        r.secret.empty() ? core::Cell{} : core::Cell(core::Secret{r.secret}),
+        static_cast<std::int64_t>(r.attempts),
+        static_cast<std::int64_t>(elapsed.count()),
+        static_cast<std::int64_t>(std::chrono::round<milliseconds>(r.claim).count()),
+        static_cast<std::int64_t>(std::chrono::round<milliseconds>(r.ledger).count()),
+        opt_text(r.error),
+        opt_text(r.action)};
     if (m_stream) {
       core::Table one;
       one.columns = m_events.columns;
@@ -377,7 +377,7 @@ private:
       m_st.ctx.output->info("fixture " + fixture_name() + ": the ledger is back after " +
                             std::to_string(waited.count()) + " ms");
     }
-    r.ledger_ms += std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+    r.ledger += Clock::now() - started;
     return result;
   }
 
@@ -531,9 +531,9 @@ private:
     if (core::interrupt_requested()) {
       return failed(r, "interrupted before this module was claimed", "run again");
     }
-    const auto ledger_before = r.ledger_ms;
+    const auto ledger_before = r.ledger;
     auto claim = ledger_step([&] { return m_st.ledger.claim(request); }, r, since);
-    r.claim_ms = r.ledger_ms - ledger_before;
+    r.claim = r.ledger - ledger_before;
     if (claim && !*claim && m_st.registrar) {
       // Not in the pool yet: register the IMEI now. The secret is in the ledger's pool before
       // the claim below can hand it to this module.

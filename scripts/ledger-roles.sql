@@ -7,9 +7,11 @@
 -- The admin role creates and migrates the schema, imports batches and releases triplets. A
 -- station role claims, binds and burns: it reads the pool and changes its rows, appends to the
 -- audit trail and to the registration and recreation journals, and can never change or remove
--- what the audit trail holds, delete a row anywhere, or change the schema. (The triggers refuse
--- changing or removing the audit trail to the admin role too.) The role is created (LOGIN, no
--- password: set one with \password, or use certificates) when it does not exist yet.
+-- what the audit trail holds, delete a row anywhere, or change the schema; nor return a bound or
+-- burned triplet to the pool (a trigger of the schema checks for the tables' owner, so `pool
+-- release` of one is the admin's). (The triggers refuse changing or removing the audit trail to
+-- the admin role too.) The role is created (LOGIN, no password: set one with \password, or use
+-- certificates) when it does not exist yet.
 \set ON_ERROR_STOP on
 SELECT format('CREATE ROLE %I LOGIN', :'station_role')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'station_role') \gexec

@@ -19,9 +19,9 @@
 //   sent; expire_claims returns it once its process is gone), bound (in doubt: the module may or
 //   may not hold it; the same module gets it again) or burned. Never lost, never in two modules.
 //
-// Implementations: SQLite (open_ledger, below). No SQLite type appears in this header, so a
-// PostgreSQL implementation can fill the same interface for a whole line drawing from one pool;
-// open_ledger takes a location (a path, later a URL) and OpenMode says how a command uses it.
+// Implementations: SQLite (a path: one station) and PostgreSQL (a postgresql:// URL: a whole line
+// drawing from one pool), one class template over both (store/ledger.cpp); no database type
+// appears in this header. open_ledger takes the location, and OpenMode says how a command uses it.
 #pragma once
 
 #include "core/error.hpp"

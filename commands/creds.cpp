@@ -133,26 +133,25 @@ Result<SecretSource> secret_from_ledger(const std::string& device_name,
   const std::string ways = dynamic ? product_secret_ways() : device_secret_ways();
   const std::string device = (product_key ? *product_key + "/" : std::string()) + device_name;
   const auto path = settings.value(cloud::key::ledger);
-  std::error_code ec;
-  if (!path || path->empty() || !std::filesystem::exists(*path, ec)) {
+  const auto shown = path ? store::display_location(*path) : std::string("(none configured)");
+  if (!path || !store::ledger_may_exist(*path)) {
     return fail(ErrorKind::usage,
                 "no " + what + " for " + device + ": no --" + (dynamic ? "product" : "device") +
-                    "-secret-file and no ledger at " + path.value_or("(none configured)") + ": " +
-                    ways);
+                    "-secret-file and no ledger at " + shown + ": " + ways);
   }
   auto ledger = IOT_TRY_CTX(store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read)),
-                            "ledger " + *path);
-  auto found = IOT_TRY_CTX((ledger)->find(device_name, product_key), "ledger " + *path);
+                            "ledger " + shown);
+  auto found = IOT_TRY_CTX((ledger)->find(device_name, product_key), "ledger " + shown);
   if (found.empty()) {
     return fail(ErrorKind::usage,
                 "no " + what + " for " + device + ": DeviceName " + device_name +
                     (product_key ? " of ProductKey " + *product_key : std::string()) +
-                    " is not in the ledger " + *path + ": " + ways);
+                    " is not in the ledger " + shown + ": " + ways);
   }
   if (found.size() > 1) {
     return fail(ErrorKind::usage,
                 "DeviceName " + device_name + " is in " + std::to_string(found.size()) +
-                    " products in the ledger " + *path + ": add --product-key PK");
+                    " products in the ledger " + shown + ": add --product-key PK");
   }
   const auto& record = found.front();
   if (record.scheme != want) {
@@ -173,7 +172,7 @@ Result<SecretSource> secret_from_ledger(const std::string& device_name,
   }
   return SecretSource{record.product_key,
                       record.secret,
-                      what + " from the ledger " + *path + " (" +
+                      what + " from the ledger " + shown + " (" +
                           std::string(store::to_string(record.state)) + ")"};
 }
 

@@ -148,9 +148,9 @@ void gather_ledger(const DiagnoseDeviceOptions& opts,
     return;
   }
   const auto path = settings.value(cloud::key::ledger);
-  std::error_code ec;
-  if (!path || !std::filesystem::exists(*path, ec)) {
-    sources.missing("ledger", "no factory ledger at " + path.value_or("(none)"));
+  if (!path || !store::ledger_may_exist(*path)) {
+    sources.missing("ledger",
+                    "no factory ledger at " + (path ? store::display_location(*path) : "(none)"));
     return;
   }
   auto ledger = store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read));
@@ -179,9 +179,10 @@ void gather_ledger(const DiagnoseDeviceOptions& opts,
     }
   }
   sources.used_one("ledger",
-                   *path + (l.found ? ": " + facts.device_name + " " + l.state +
-                                          (l.imei.empty() ? "" : " to IMEI " + l.imei)
-                                    : ": " + facts.device_name + " not in it"));
+                   store::display_location(*path) +
+                       (l.found ? ": " + facts.device_name + " " + l.state +
+                                      (l.imei.empty() ? "" : " to IMEI " + l.imei)
+                                : ": " + facts.device_name + " not in it"));
   facts.ledger = std::move(l);
 }
 

@@ -1766,6 +1766,12 @@ std::string display_location(std::string_view location) {
   return url_scheme(location) ? pg::redact_url(location) : std::string(location);
 }
 
+bool ledger_may_exist(std::string_view location) {
+  std::error_code ec;
+  return !location.empty() &&
+         (url_scheme(location) || std::filesystem::exists(std::filesystem::path(location), ec));
+}
+
 int ledger_schema_version() {
   return static_cast<int>(k_migrations.size());
 }

@@ -361,6 +361,10 @@ struct LedgerOptions {
 // as it is).
 [[nodiscard]] std::string display_location(std::string_view location);
 
+// Whether a ledger may be at `location` without opening it: a URL (a server: only connecting
+// tells), or a path that exists.
+[[nodiscard]] bool ledger_may_exist(std::string_view location);
+
 // The schema version this build writes.
 [[nodiscard]] int ledger_schema_version();
 

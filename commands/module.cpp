@@ -4,6 +4,7 @@
 #include "commands/common_options.hpp"
 #include "commands/config.hpp"
 #include "commands/module_session.hpp"
+#include "core/mask.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 #include "serial/driver.hpp"
@@ -201,8 +202,12 @@ Result<ModuleAtReport> run_module_at(const ModuleAtOptions& opts, Context& ctx) 
     report.table.add_row({std::string("urc"), urc});
   }
   for (const auto& line : response.lines) {
+    // An answer no profile names as secret may still hold one (a copy of the SN elsewhere in
+    // NVM, a vendor's own command): what looks like a credential is masked too.
+    const auto masked =
+        ctx.global.show_secrets ? line : core::mask_all(line, core::secret_like_tokens(line));
     report.table.add_row(
-        {std::string("info"), secret ? core::Cell(core::Secret{line}) : core::Cell(line)});
+        {std::string("info"), secret ? core::Cell(core::Secret{line}) : core::Cell(masked)});
   }
   report.table.add_row({std::string("final"), response.final_line});
   return report;
@@ -252,7 +257,8 @@ void register_module(CLI::App& app, Context& ctx) {
                at_opts->no_sync,
                "Send the command as is: no AT/ATE0/AT+CMEE=2 handshake first");
   at->footer("Answers that hold secrets (AT+WISN?, the aliauth read-back, …, and the secret "
-             "reads of a --module-profile) are masked unless --show-secrets.");
+             "reads of a --module-profile) are masked unless --show-secrets; in any other "
+             "answer, what looks like a credential (16-64 letters and digits, with both) is.");
   add_exit_codes(at,
                  {{0, "the module answered OK"},
                   {2, "bad options, or a command with a control byte (nothing was sent)"},

@@ -346,7 +346,7 @@ private:
   // shared ledger whose server restarts, a network blip) is tried again with backoff (0.5 s,
   // doubling to 8 s) for up to --ledger-wait, with "ledger offline" on this fixture's row and
   // one warning per outage; the fixture does nothing else meanwhile (no new claim, no write).
-  // Returns the step's last result; the time it took is added to r.ledger_ms.
+  // Returns the step's last result; the time it took is added to r.ledger.
   template <class Step> auto ledger_step(Step&& step, ModuleResult& r, Clock::time_point since) {
     const auto started = Clock::now();
     auto result = step();

@@ -40,4 +40,31 @@ std::string mask_all(std::string_view text, const std::vector<std::string>& secr
   return out;
 }
 
+std::vector<std::string> secret_like_tokens(std::string_view text) {
+  constexpr std::size_t k_min = 16;
+  constexpr std::size_t k_max = 64;
+  const auto alnum = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (!alnum(text[i])) {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    bool digit = false;
+    bool letter = false;
+    for (; i < text.size() && alnum(text[i]); ++i) {
+      digit = digit || (text[i] >= '0' && text[i] <= '9');
+      letter = letter || !(text[i] >= '0' && text[i] <= '9');
+    }
+    const std::size_t length = i - start;
+    if (length >= k_min && length <= k_max && digit && letter) {
+      out.emplace_back(text.substr(start, length));
+    }
+  }
+  return out;
+}
+
 } // namespace iot::core

@@ -116,6 +116,13 @@ expect_no_out "$secret" "module at masks the copy"
 expect_out '^info +\+NVM…345"$' "module at shows the copy masked"
 run "$IOTFLEET" module at --port "$p0" --module-profile "$profile" 'AT+NVMDS?' --show-secrets
 expect_out "^info +\\+NVMDS: \"$secret\"\$" "module at with --show-secrets"
+# Without the profile nothing says the answer is secret: what looks like a credential is masked.
+run "$IOTFLEET" module at --port "$p0" 'AT+NVMDS?'
+expect_rc 0 "module at AT+NVMDS? without the profile"
+expect_no_out "$secret" "the copy is masked without the profile too"
+expect_out "^info +\\+NVMDS: \"${secret:0:4}…${secret: -4}\"\$" "only the credential-like token is masked"
+run "$IOTFLEET" module at --port "$p0" 'AT+NVMDS?' --show-secrets
+expect_out "^info +\\+NVMDS: \"$secret\"\$" "and shown with --show-secrets"
 
 # The copy persists in the module's NVM file like the SN: a restart keeps it.
 kill "$sim_pid" && wait "$sim_pid" 2>/dev/null || true

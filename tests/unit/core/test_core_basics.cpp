@@ -122,6 +122,22 @@ TEST_SUITE("core::mask") {
                                                                 "2345");
     CHECK(core::mask_all("nothing here", {"", "secretsecret"}) == "nothing here");
   }
+  TEST_CASE("secret_like_tokens: letters and digits, 16 to 64 long, never an IMEI or an ICCID") {
+    const std::string device_secret = "sLefbFmN9SYfnWLJTePG893XNuRVabcd";
+    const std::string line = "+NVMDS: \"a1B2c3D4e5F|dev0001|" + device_secret + "\"";
+    CHECK(core::secret_like_tokens(line) == std::vector<std::string>{device_secret});
+    CHECK(core::mask_all(line, core::secret_like_tokens(line)) ==
+          "+NVMDS: \"a1B2c3D4e5F|dev0001|sLef\u2026abcd\"");
+    CHECK(core::secret_like_tokens("hlfp0aI0d0CQa5RJ") ==
+          std::vector<std::string>{"hlfp0aI0d0CQa5RJ"});                         // a ProductSecret
+    CHECK(core::secret_like_tokens("+CGSN: 869939451296205").empty());           // an IMEI
+    CHECK(core::secret_like_tokens("+ICCID: 89860400000000000001").empty());     // an ICCID
+    CHECK(core::secret_like_tokens("Luat_V4003_ASR1802_FLOAT").empty());         // a version
+    CHECK(core::secret_like_tokens("abcdefghijklmnopqrstuvwxyzABCDEF").empty()); // no digit
+    CHECK(core::secret_like_tokens("a1b2c3d4e5f6g7h").empty());                  // 15: too short
+    CHECK(core::secret_like_tokens(std::string(65, 'a') + "1").empty());         // 66: not a secret
+    CHECK(core::secret_like_tokens("").empty());
+  }
 }
 
 TEST_SUITE("core::csv") {

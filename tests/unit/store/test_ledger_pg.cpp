@@ -236,7 +236,7 @@ TEST_CASE("pg: a lock another session holds fails the step after lock_timeout, w
   CHECK(ledger->claim(request).value().has_value()); // nothing was left half done
 }
 
-TEST_CASE("pg: a station's role claims, burns and returns a claim; only the owner releases") {
+TEST_CASE("pg: a station's role claims, burns and returns a claim, only the owner releases") {
   PostgresAt at;
   {
     auto ledger = open_or_die(at.location());

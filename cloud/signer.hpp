@@ -10,6 +10,7 @@
 #pragma once
 
 #include "cloud/settings.hpp"
+#include "core/form.hpp"
 
 #include <chrono>
 #include <functional>
@@ -25,9 +26,9 @@ using Params = std::map<std::string, std::string>;
 
 inline constexpr std::string_view k_api_version = "2018-01-20";
 
-// RFC 3986 percent-encoding of the UTF-8 bytes: A-Z a-z 0-9 - _ . ~ stay, everything else is
-// %XX with uppercase hex (space is %20, never '+').
-[[nodiscard]] std::string percent_encode(std::string_view text);
+// RFC 3986 percent-encoding (core/form.hpp): A-Z a-z 0-9 - _ . ~ stay, everything else is %XX
+// with uppercase hex (space is %20, never '+').
+using core::percent_encode;
 
 // enc(k)=enc(v) pairs of every parameter except "Signature", in byte order, joined by '&'.
 [[nodiscard]] std::string canonicalized_query(const Params& params);
@@ -40,8 +41,8 @@ inline constexpr std::string_view k_api_version = "2018-01-20";
 rpc_signature(std::string_view method, const Params& params, std::string_view access_key_secret);
 
 // application/x-www-form-urlencoded body (or query string) of all params, Signature included:
-// enc(k)=enc(v) joined by '&', in byte order.
-[[nodiscard]] std::string form_encode(const Params& params);
+// enc(k)=enc(v) joined by '&', in byte order (core/form.hpp).
+using core::form_encode;
 
 // UTC "YYYY-MM-DDThh:mm:ssZ" (no fraction), as the Timestamp parameter wants.
 [[nodiscard]] std::string format_timestamp(std::chrono::system_clock::time_point time);
@@ -92,8 +93,8 @@ struct SignatureCheck {
                                                   const Params& received,
                                                   std::string_view access_key_secret);
 
-// Parses "a=1&b=%20x" (form body or query string; '+' means space) into params; later duplicates
-// win. Fails with ErrorKind::usage on a malformed %-escape.
-[[nodiscard]] Result<Params> parse_form(std::string_view text);
+// Parses "a=1&b=%20x" (form body or query string; '+' means space) into params (core/form.hpp;
+// leniently by default: later duplicates win). ErrorKind::usage on a malformed %-escape.
+using core::parse_form;
 
 } // namespace iot::cloud

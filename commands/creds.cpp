@@ -501,7 +501,8 @@ void add_mqtt_connection_options(CLI::App* cmd,
 void register_creds(CLI::App& app, Context& ctx) {
   auto* creds = app.add_subcommand("creds",
                                    "Device credentials: the MQTT connection computed locally "
-                                   "(creds mqtt), tried on the endpoint (creds probe)");
+                                   "(creds mqtt), tried on the endpoint (creds probe), "
+                                   "enrollment keys (creds enrollment-key)");
   creds->require_subcommand(0, 1);
 
   auto opts = std::make_shared<CredsMqttOptions>();
@@ -545,6 +546,7 @@ void register_creds(CLI::App& app, Context& ctx) {
     ctx.output->emit(value_or_throw(run_creds_mqtt(*opts, ctx)));
   });
   register_creds_probe(creds, ctx);
+  register_creds_enrollment_key(creds, ctx);
 }
 
 } // namespace iot::commands

@@ -63,6 +63,20 @@ void add_mqtt_connection_options(CLI::App* cmd,
 // `creds probe` (commands/creds_probe.cpp), under the `creds` group.
 void register_creds_probe(CLI::App* creds, Context& ctx);
 
+struct CredsEnrollmentKeyOptions {
+  DeviceNamesInput devices;
+  std::string group_secret_file;       // FILE or "-" (stdin)
+  std::optional<std::string> out_file; // -O: the keys in full, 0600
+  std::string format = "csv";
+};
+
+// `creds enrollment-key` (commands/creds_enrollment.cpp): each device's key of the device-key
+// scheme (cloud::enrollment_device_key), one row per DeviceName (device_name, enrollment_key as a
+// Secret cell), or with -O a file of them in full and one row naming it.
+[[nodiscard]] Result<core::Table> run_creds_enrollment_key(const CredsEnrollmentKeyOptions& opts,
+                                                           Context& ctx);
+void register_creds_enrollment_key(CLI::App* creds, Context& ctx);
+
 // One probe of a secret already in hand (diagnose device --probe), with creds probe's defaults:
 // the device's endpoint or mqtt_endpoint (HOST[:PORT]), TLS, the default clientId. `from` names
 // the secret's origin for signed_with. ErrorKind::usage for a bad endpoint or secret; an

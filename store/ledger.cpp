@@ -269,6 +269,12 @@ constexpr Name<RecreateStep> k_recreate_steps[] = {{RecreateStep::planned, "plan
                                                    {RecreateStep::deleted, "deleted"},
                                                    {RecreateStep::registered, "registered"},
                                                    {RecreateStep::restored, "restored"}};
+constexpr Name<IssueOutcome> k_issue_outcomes[] = {{IssueOutcome::issued, "issued"},
+                                                   {IssueOutcome::again, "again"},
+                                                   {IssueOutcome::unknown, "unknown"},
+                                                   {IssueOutcome::not_device, "not-device"},
+                                                   {IssueOutcome::clone, "clone"},
+                                                   {IssueOutcome::module_taken, "module-taken"}};
 constexpr Name<ClaimKind> k_claim_kinds[] = {
     {ClaimKind::fresh, "fresh"}, {ClaimKind::resumed, "resumed"}, {ClaimKind::burned, "burned"}};
 
@@ -431,6 +437,18 @@ public:
       return {};
     }));
     return claimed;
+  }
+
+  Result<Issue> issue_secret(const IssueRequest& request) override {
+    if (request.imei.empty()) {
+      return fail(ErrorKind::failure, "issue_secret: the module's IMEI is empty");
+    }
+    Issue issue;
+    IOT_TRY(write([&]() -> Status {
+      issue = IOT_TRY(issue_locked(request));
+      return {};
+    }));
+    return issue;
   }
 
   Status mark_attempted(const TripletKey& key, const Actor& actor) override {
@@ -1196,6 +1214,67 @@ private:
     return std::optional<Claim>{Claim{kind, std::move(record)}};
   }
 
+  Result<Issue> issue_locked(const IssueRequest& request) {
+    const auto& key = request.key;
+    Issue issue;
+    const auto record = IOT_TRY(select_one(locked("WHERE product_key = ?1 AND device_name = ?2"),
+                                           {key.product_key, key.device_name}));
+    if (!record) {
+      return issue; // unknown: nothing written
+    }
+    if (record->scheme != core::Scheme::device) {
+      issue.outcome = IssueOutcome::not_device;
+      return issue;
+    }
+    const auto time = now_ms();
+    std::string detail = "from " + request.address;
+    if (record->state != TripletState::available) {
+      if (record->imei == request.imei) {
+        issue.outcome = IssueOutcome::again;
+        issue.secret = record->secret;
+      } else {
+        issue.outcome = IssueOutcome::clone;
+        issue.other_imei = record->imei;
+        detail += "; " + key.device_name + " is " + std::string(to_string(record->state)) +
+                  " to IMEI " + record->imei;
+      }
+    } else if (const auto holder = IOT_TRY(select_one(locked("WHERE imei = ?1"), {request.imei}))) {
+      issue.outcome = IssueOutcome::module_taken;
+      issue.other_name = holder->device_name;
+      detail += "; this module holds " + holder->product_key + "/" + holder->device_name;
+    } else {
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE triplets SET state = 'burned', imei = ?1, iccid = ?2, "
+                             "station = ?3, port = ?4, owner_pid = 0, burned_at = ?5, "
+                             "updated_at = ?5 WHERE product_key = ?6 AND device_name = ?7 AND "
+                             "state = 'available'",
+                             request.imei,
+                             request.iccid,
+                             request.actor.station,
+                             request.actor.port,
+                             time,
+                             key.product_key,
+                             key.device_name));
+      if (m_db.changes() != 1) {
+        return fail(ErrorKind::io,
+                    "issue: " + key.product_key + "/" + key.device_name +
+                        " changed while it was being issued: try again");
+      }
+      issue.outcome = IssueOutcome::issued;
+      issue.secret = record->secret;
+    }
+    IOT_TRY(append_event(Event{time,
+                               request.actor.station,
+                               request.actor.port,
+                               request.imei,
+                               key.product_key,
+                               key.device_name,
+                               "serve-issue",
+                               std::string(to_string(issue.outcome)),
+                               detail}));
+    return issue;
+  }
+
   Status expire_locked(const Actor& actor,
                        const std::function<bool(std::int64_t pid)>& is_alive,
                        std::vector<TripletRecord>& stale) {
@@ -1760,6 +1839,10 @@ std::string_view to_string(RecreateStep step) {
 
 std::string_view to_string(ClaimKind kind) {
   return name_of(k_claim_kinds, kind);
+}
+
+std::string_view to_string(IssueOutcome outcome) {
+  return name_of(k_issue_outcomes, outcome);
 }
 
 std::string display_location(std::string_view location) {

@@ -109,6 +109,32 @@ struct Claim {
   TripletRecord record;
 };
 
+// A device asking a credential server (`iotfleet serve`, docs/enrollment.md) for its secret.
+struct IssueRequest {
+  TripletKey key;
+  std::string imei; // the module asking (required: each DeviceName is bound to one module)
+  std::string iccid;
+  std::string address; // where the request came from, for the audit trail
+  Actor actor;         // station: the server's name; port: "serve"
+};
+
+enum class IssueOutcome {
+  issued,       // an available triplet, now burned to this IMEI: its secret
+  again,        // the name is this module's already (a refetch, seed §3's cure): its secret
+  unknown,      // no such triplet
+  not_device,   // a one-type-one-secret row (scheme product): no DeviceSecret to give
+  clone,        // the name is bound to another module (or claimed for one by a station)
+  module_taken, // this module holds another DeviceName
+};
+[[nodiscard]] std::string_view to_string(IssueOutcome outcome);
+
+struct Issue {
+  IssueOutcome outcome = IssueOutcome::unknown;
+  std::string secret;     // issued / again: the DeviceSecret. SECRET.
+  std::string other_imei; // clone: the module the name is bound to
+  std::string other_name; // module_taken: the DeviceName this module holds
+};
+
 struct StateCount {
   std::string product_key;
   std::string station; // "" for available triplets
@@ -129,7 +155,8 @@ struct Event {
   std::string imei;
   std::string product_key;
   std::string device_name;
-  std::string action;  // import, claim, attempt, burned, unclaim, release, expire, verify, fail …
+  std::string action;  // import, claim, attempt, burned, unclaim, release, expire, verify, fail,
+                       // serve-issue …
   std::string outcome; // ok, failed, refused …
   std::string detail;  // free text, never a secret
 };
@@ -245,6 +272,15 @@ public:
   // Claims of `station` whose owner process is gone (is_alive false) go back to available.
   [[nodiscard]] virtual Result<std::size_t>
   expire_claims(const Actor& actor, const std::function<bool(std::int64_t pid)>& is_alive) = 0;
+
+  // A device asks for its DeviceSecret (IssueRequest), decided in one transaction: an available
+  // device-scheme triplet becomes burned to request.imei (as if a station had burned it, the
+  // server's name as its station), one already this module's is given again, one bound to
+  // another module is a clone, a module holding another name is module_taken. Each outcome but
+  // unknown and not_device appends its audit event (action "serve-issue", outcome the
+  // IssueOutcome, detail the address and the other module or name; never the secret); unknown
+  // names write nothing (a stranger guessing names cannot grow the audit trail).
+  [[nodiscard]] virtual Result<Issue> issue_secret(const IssueRequest& request) = 0;
 
   // Every triplet named device_name (one per product), optionally of one product.
   [[nodiscard]] virtual Result<std::vector<TripletRecord>>

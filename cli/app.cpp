@@ -17,6 +17,7 @@
 #include "commands/provision.hpp"
 #include "commands/register.hpp"
 #include "commands/secrets.hpp"
+#include "commands/serve.hpp"
 #include "core/interrupt.hpp"
 #include "core/text.hpp"
 
@@ -279,6 +280,7 @@ std::unique_ptr<CLI::App> build_app(commands::Context& ctx) {
   commands::register_creds(*app, ctx);
   commands::register_diagnose(*app, ctx);
   commands::register_ota(*app, ctx);
+  commands::register_serve(*app, ctx);
   commands::register_config(*app, ctx);
   // After the commands: CLI11 copies a parent's footer into the subcommands it adds later.
   app->footer(std::string(exit_code_help()) +

@@ -38,6 +38,9 @@ run() {
   err=$(cat "$IOT_TMP/.err")
 }
 
+expect_eq() { # expect_eq GOT WANT LABEL
+  if [ "$1" = "$2" ]; then ok; else fail "$3: got '$1', want '$2'"; fi
+}
 expect_rc() { # expect_rc WANT LABEL
   if [ "$rc" -eq "$1" ]; then ok; else fail "$2: exit $rc, want $1 (stderr: $err)"; fi
 }
@@ -79,15 +82,15 @@ finish() {
   [ "$iot_fail" -eq 0 ]
 }
 
-# wait_ready PID FILE WHAT: waits until FILE has a line "ready" while PID lives (120 s at most:
-# seeding a big scenario under ASan on busy cores is slow); otherwise fails, naming WHAT and
-# showing FILE, and returns 1.
+# wait_ready PID FILE WHAT [REGEX]: waits until FILE has a line "ready" (or one matching REGEX)
+# while PID lives (120 s at most: seeding a big scenario under ASan on busy cores is slow);
+# otherwise fails, naming WHAT and showing FILE, and returns 1.
 wait_ready() {
-  local deadline=$((SECONDS + 120))
+  local deadline=$((SECONDS + 120)) pattern=${4:-^ready\$}
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if grep -qx ready "$2" 2>/dev/null; then return 0; fi
+    if grep -q "$pattern" "$2" 2>/dev/null; then return 0; fi
     if ! kill -0 "$1" 2>/dev/null; then
-      grep -qx ready "$2" 2>/dev/null && return 0
+      grep -q "$pattern" "$2" 2>/dev/null && return 0
       fail "$3 exited before it was ready: $(cat "$2" 2>/dev/null)"
       return 1
     fi

@@ -14,9 +14,6 @@ a1B2c3D4e5F,dev0003,0123456789abcdef0123456789abcd03
 CSV
 
 mode_of() { stat -c %a "$1"; }
-expect_eq() { # expect_eq GOT WANT LABEL
-  if [ "$1" = "$2" ]; then ok; else fail "$3: got '$1', want '$2'"; fi
-}
 fix="check --ledger, IOTFLEET_LEDGER and the config's \"ledger\"; \`iotfleet pool import FILE\` creates a ledger"
 
 # 1. touch l.db, then pool import: the file gets the secrets, so it is made 0600 first, saying so.

@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: MIT
+#include "commands/serve.hpp"
+
+#include "cloud/enrollment.hpp"
+#include "commands/common_options.hpp"
+#include "commands/ledger_access.hpp"
+#include "core/csv.hpp"
+#include "core/file.hpp"
+#include "core/host_port.hpp"
+#include "core/interrupt.hpp"
+#include "core/text.hpp"
+#include "core/validate.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace iot::commands {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using cloud::EnrollRefusal;
+using std::chrono::milliseconds;
+namespace code = cloud::enroll_code;
+
+constexpr std::string_view k_register_path = "/auth/register/device";
+constexpr std::size_t k_min_enrollment_secret = 16;
+
+// ---- the enrollment file: which products the server serves, and how they sign -------------
+
+enum class Scheme { product, device_key };
+
+struct Product {
+  Scheme scheme = Scheme::product;
+  std::string secret; // the enrollment secret, or the group secret of device-key. SECRET.
+};
+
+using Products = std::map<std::string, Product>;
+
+// Lines "product_key,scheme,secret" (a header line of those names and # comments allowed).
+Result<Products> read_enrollment(const std::string& path, Context& ctx) {
+  const auto text = IOT_TRY(core::read_file(path, "enrollment file", {ErrorKind::usage, 1U << 20}));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    ctx.output->warn(path +
+                     " holds enrollment secrets and is readable by group or others: run "
+                     "chmod 600 " +
+                     path);
+  }
+  Products products;
+  std::size_t line_number = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    const auto end = std::min(text.find('\n', start), text.size());
+    const std::string_view line(text.data() + start, end - start);
+    start = end + 1;
+    ++line_number;
+    const auto trimmed = core::trim(line);
+    if (trimmed.empty() || trimmed.starts_with('#')) {
+      continue;
+    }
+    const std::string at = path + " line " + std::to_string(line_number);
+    auto fields = IOT_TRY_CTX(core::csv_split_line(trimmed), at);
+    if (fields.size() == 3 && fields[0] == "product_key" && fields[1] == "scheme") {
+      continue; // the header
+    }
+    if (fields.size() != 3) {
+      return fail(ErrorKind::usage,
+                  at + ": want product_key,scheme,secret (3 fields), not " +
+                      std::to_string(fields.size()));
+    }
+    IOT_TRY_CTX(core::validate_product_key(fields[0]), at);
+    Product product;
+    if (fields[1] == "product") {
+      product.scheme = Scheme::product;
+    } else if (fields[1] == "device-key") {
+      product.scheme = Scheme::device_key;
+    } else {
+      return fail(ErrorKind::usage, at + ": the scheme is product or device-key");
+    }
+    if (fields[2].size() < k_min_enrollment_secret) {
+      return fail(ErrorKind::usage,
+                  at + ": the secret is shorter than " + std::to_string(k_min_enrollment_secret) +
+                      " characters (make one with openssl rand -hex 32)");
+    }
+    product.secret = fields[2];
+    if (!products.emplace(fields[0], std::move(product)).second) {
+      return fail(ErrorKind::usage, at + ": product " + fields[0] + " is listed twice");
+    }
+  }
+  if (products.empty()) {
+    return fail(ErrorKind::usage,
+                "the enrollment file " + path +
+                    " lists no product: one line product_key,scheme,secret per product");
+  }
+  return products;
+}
+
+// ---- metrics ------------------------------------------------------------------------------
+
+constexpr std::array<std::string_view, 11> k_outcomes = {"issued",
+                                                         "again",
+                                                         "bad-request",
+                                                         "bad-sign",
+                                                         "replay",
+                                                         "no-product",
+                                                         "unknown-device",
+                                                         "clone",
+                                                         "module-taken",
+                                                         "ledger-error",
+                                                         "too-large"};
+constexpr std::array<double, 9> k_buckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+
+class Metrics {
+public:
+  void record(std::string_view outcome, double seconds) {
+    std::lock_guard lock(m_mutex);
+    ++m_requests[std::string(outcome)];
+    for (std::size_t i = 0; i < k_buckets.size(); ++i) {
+      if (seconds <= k_buckets[i]) {
+        ++m_buckets[i];
+      }
+    }
+    ++m_count;
+    m_sum += seconds;
+  }
+
+  [[nodiscard]] std::string text() const {
+    std::lock_guard lock(m_mutex);
+    std::string out;
+    out += "# HELP iotfleet_serve_requests_total Registration requests by outcome.\n"
+           "# TYPE iotfleet_serve_requests_total counter\n";
+    for (const auto outcome : k_outcomes) {
+      const auto it = m_requests.find(std::string(outcome));
+      out += "iotfleet_serve_requests_total{outcome=\"" + std::string(outcome) + "\"} " +
+             std::to_string(it == m_requests.end() ? 0 : it->second) + "\n";
+    }
+    const auto clones = m_requests.find("clone");
+    out += "# HELP iotfleet_serve_clone_alerts_total Requests for a name bound to another "
+           "module.\n# TYPE iotfleet_serve_clone_alerts_total counter\n"
+           "iotfleet_serve_clone_alerts_total " +
+           std::to_string(clones == m_requests.end() ? 0 : clones->second) + "\n";
+    out += "# HELP iotfleet_serve_request_seconds Time to answer a registration request.\n"
+           "# TYPE iotfleet_serve_request_seconds histogram\n";
+    for (std::size_t i = 0; i < k_buckets.size(); ++i) {
+      out += "iotfleet_serve_request_seconds_bucket{le=\"" + number(k_buckets[i]) + "\"} " +
+             std::to_string(m_buckets[i]) + "\n";
+    }
+    out += "iotfleet_serve_request_seconds_bucket{le=\"+Inf\"} " + std::to_string(m_count) +
+           "\niotfleet_serve_request_seconds_sum " + number(m_sum) +
+           "\niotfleet_serve_request_seconds_count " + std::to_string(m_count) + "\n";
+    return out;
+  }
+
+private:
+  static std::string number(double value) {
+    std::ostringstream s;
+    s << value;
+    return s.str();
+  }
+  mutable std::mutex m_mutex;
+  std::map<std::string, std::uint64_t> m_requests;
+  std::array<std::uint64_t, k_buckets.size()> m_buckets{};
+  std::uint64_t m_count = 0;
+  double m_sum = 0;
+};
+
+// ---- one request ----------------------------------------------------------------------------
+
+struct Decision {
+  int status = 200;
+  std::string body;
+  std::string outcome;
+  int code = code::ok;
+  std::string product_key;
+  std::string device_name;
+  std::string imei;
+};
+
+Decision refused(std::string outcome, int refusal_code, std::string message) {
+  Decision d;
+  d.outcome = std::move(outcome);
+  d.code = refusal_code;
+  d.body = cloud::enroll_refusal_answer(EnrollRefusal{refusal_code, std::move(message)});
+  return d;
+}
+
+class Service {
+public:
+  Service(const ServeOptions& options, Products products, LedgerHandle ledger, Context& ctx)
+      : m_options(options), m_products(std::move(products)), m_ledger(std::move(ledger)),
+        m_ctx(ctx) {
+    m_ledger.actor.port = "serve";
+  }
+
+  Decision decide(const std::string& body, const std::string& address) {
+    auto parsed = cloud::parse_enroll_request(body);
+    if (!parsed) {
+      return refused("bad-request", parsed.error().code, parsed.error().message);
+    }
+    auto& request = *parsed;
+    Decision d = decide_parsed(request, address);
+    d.product_key = request.product_key;
+    d.device_name = request.device_name;
+    d.imei = request.imei;
+    return d;
+  }
+
+  bool ledger_healthy(std::string& problem) {
+    auto probe = m_ledger.ledger->find("healthz-probe", std::nullopt);
+    if (!probe) {
+      problem = probe.error().message;
+    }
+    return probe.has_value();
+  }
+
+  Metrics metrics;
+
+private:
+  Decision decide_parsed(const cloud::EnrollRequest& request, const std::string& address) {
+    const auto product = m_products.find(request.product_key);
+    if (product == m_products.end()) {
+      return refused("no-product", code::no_product, "product not found");
+    }
+    const std::string key =
+        product->second.scheme == Scheme::product
+            ? product->second.secret
+            : cloud::enrollment_device_key(product->second.secret, request.device_name);
+    if (!cloud::enroll_sign_valid(request, key)) {
+      return refused("bad-sign", code::bad_sign, "request auth error");
+    }
+    if (request.timestamp_ms) {
+      const auto now = std::chrono::duration_cast<milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      const auto skew =
+          now > *request.timestamp_ms ? now - *request.timestamp_ms : *request.timestamp_ms - now;
+      if (skew > m_options.replay_window.count()) {
+        return refused("replay",
+                       code::bad_request,
+                       "request parameter error: timestamp is outside the replay window");
+      }
+    }
+    if (request.imei.empty()) {
+      return refused("bad-request",
+                     code::bad_request,
+                     "request parameter error: imei is missing (the server binds each "
+                     "DeviceName to the module that first fetches it)");
+    }
+    store::IssueRequest ask;
+    ask.key = {request.product_key, request.device_name};
+    ask.imei = request.imei;
+    ask.iccid = request.iccid;
+    ask.address = address;
+    ask.actor = m_ledger.actor;
+    auto issue = m_ledger.ledger->issue_secret(ask);
+    if (!issue) {
+      warn_ledger(issue.error().message);
+      Decision d = refused("ledger-error", code::unavailable, "the ledger is unavailable: retry");
+      d.status = 503;
+      return d;
+    }
+    switch (issue->outcome) {
+    case store::IssueOutcome::issued:
+    case store::IssueOutcome::again: {
+      Decision d;
+      d.outcome = std::string(store::to_string(issue->outcome));
+      d.body = cloud::enroll_answer(request.product_key, request.device_name, issue->secret);
+      return d;
+    }
+    case store::IssueOutcome::clone:
+      m_ctx.output->warn("clone alert: " + request.product_key + "/" + request.device_name +
+                         " asked for by IMEI " + request.imei + " from " + address +
+                         ", bound to IMEI " + issue->other_imei + " (refused)");
+      return refused("clone", code::bound_elsewhere, "device is bound to another module");
+    case store::IssueOutcome::module_taken:
+      return refused(
+          "module-taken", code::bound_elsewhere, "this module is bound to another device");
+    case store::IssueOutcome::unknown:
+    case store::IssueOutcome::not_device:
+      break;
+    }
+    return refused("unknown-device", code::no_device, "device not found");
+  }
+
+  void warn_ledger(const std::string& message) {
+    std::lock_guard lock(m_warn_mutex);
+    const auto now = Clock::now();
+    if (now - m_last_ledger_warning > std::chrono::seconds(10)) {
+      m_last_ledger_warning = now;
+      m_ctx.output->warn("the ledger failed a request (answered 503, nothing issued): " + message);
+    }
+  }
+
+  const ServeOptions& m_options;
+  const Products m_products;
+  LedgerHandle m_ledger;
+  Context& m_ctx;
+  std::mutex m_warn_mutex;
+  Clock::time_point m_last_ledger_warning{};
+};
+
+// ---- the HTTP side ------------------------------------------------------------------------
+
+// Gives access to the listening socket (to raise httplib's listen backlog of 5).
+template <class Base> class Exposed : public Base {
+public:
+  using Base::Base;
+  [[nodiscard]] int socket() const { return this->svr_sock_; }
+};
+
+struct AccessLog {
+  std::ostream* out = &std::cout;
+  std::ofstream file;
+  std::mutex mutex;
+  void write(const nlohmann::ordered_json& line) {
+    std::lock_guard lock(mutex);
+    *out << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n'
+         << std::flush;
+  }
+};
+
+// What the handler decided, for the logger that runs after it on the same thread.
+thread_local Decision t_decision;
+thread_local Clock::time_point t_started;
+
+std::string iso_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
+  return core::iso8601_utc(ms);
+}
+
+template <class Server>
+void configure(Server& server, const ServeOptions& opts, Service& service, AccessLog& log) {
+  server.new_task_queue = [threads = opts.threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  const auto read_s = opts.read_timeout.count() / 1000;
+  const auto read_us = (opts.read_timeout.count() % 1000) * 1000;
+  server.set_read_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
+  server.set_write_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
+  server.set_keep_alive_max_count(100);
+  server.set_keep_alive_timeout(5);
+  server.set_payload_max_length(static_cast<std::size_t>(opts.max_body));
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    t_started = Clock::now();
+    t_decision = Decision{};
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server.Post(std::string(k_register_path),
+              [&service](const httplib::Request& req, httplib::Response& res) {
+                t_decision = service.decide(req.body, req.remote_addr);
+                res.status = t_decision.status;
+                res.set_content(t_decision.body, "application/json");
+              });
+  server.Get("/healthz", [&service](const httplib::Request&, httplib::Response& res) {
+    std::string problem;
+    const bool ok = service.ledger_healthy(problem);
+    nlohmann::ordered_json body{{"status", ok ? "ok" : "unavailable"},
+                                {"ledger", ok ? "ok" : problem}};
+    res.status = ok ? 200 : 503;
+    res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                    "application/json");
+    t_decision.outcome = "healthz";
+  });
+  server.Get("/metrics", [&service](const httplib::Request&, httplib::Response& res) {
+    res.set_content(service.metrics.text(), "text/plain; version=0.0.4");
+    t_decision.outcome = "metrics";
+  });
+  server.set_logger([&service, &log](const httplib::Request& req, const httplib::Response& res) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - t_started).count();
+    std::string outcome = t_decision.outcome;
+    if (outcome.empty() && res.status == 413) {
+      outcome = "too-large";
+    }
+    if (req.path == k_register_path && !outcome.empty()) {
+      service.metrics.record(outcome, seconds);
+    }
+    nlohmann::ordered_json line;
+    line["time"] = iso_now();
+    line["remote"] = req.remote_addr;
+    line["method"] = req.method;
+    line["path"] = req.path;
+    line["status"] = res.status;
+    if (req.path == k_register_path) {
+      line["code"] = t_decision.code;
+      line["outcome"] = outcome.empty() ? "refused" : outcome;
+      line["product_key"] = t_decision.product_key;
+      line["device_name"] = t_decision.device_name;
+      line["imei"] = t_decision.imei;
+    }
+    line["ms"] = static_cast<std::int64_t>(seconds * 1000.0);
+    log.write(line);
+  });
+}
+
+// Serves until an interruption; the watcher stops the server, which finishes what is in flight.
+Status serve_until_stopped(httplib::Server& server,
+                           int socket,
+                           int port,
+                           Context& ctx,
+                           bool tls,
+                           const std::string& host) {
+  ::listen(socket, 1024);
+  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  ctx.output->warn(std::string("listening on ") + (tls ? "https://" : "http://") + shown_host +
+                   ":" + std::to_string(port));
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load() && !core::interrupt_requested()) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    server.stop();
+  });
+  const bool served = server.listen_after_bind();
+  done.store(true);
+  watcher.join();
+  if (!served && !core::interrupt_requested()) {
+    return fail(ErrorKind::io, "the server stopped unexpectedly");
+  }
+  // A signal is how a service is stopped: exit 0, not 130.
+  core::clear_interrupt();
+  ctx.output->warn("stopped: every request in flight was answered");
+  return {};
+}
+
+} // namespace
+
+Status run_serve(const ServeOptions& opts, Context& ctx) {
+  const auto where = IOT_TRY_CTX(core::parse_host_port(opts.listen), "--listen");
+  if (!where.port) {
+    return fail(ErrorKind::usage,
+                "--listen " + opts.listen + ": give a port (HOST:PORT, 0 = any free one)");
+  }
+  const std::string host = where.host.empty() ? "0.0.0.0" : where.host;
+  const bool tls = !opts.insecure_http;
+  if (tls && (!opts.tls_cert || !opts.tls_key)) {
+    return fail(ErrorKind::usage,
+                "give --tls-cert FILE and --tls-key FILE (devices send their IMEI and get their "
+                "secret over this connection), or --insecure-http for a lab");
+  }
+  if (!tls && (opts.tls_cert || opts.tls_key)) {
+    return fail(ErrorKind::usage, "--insecure-http and --tls-cert/--tls-key exclude each other");
+  }
+  if (opts.threads < 1 || opts.threads > 1024) {
+    return fail(ErrorKind::usage, "--threads is 1 to 1024");
+  }
+  if (opts.max_body < 256 || opts.max_body > 1 << 20) {
+    return fail(ErrorKind::usage, "--max-body is 256 bytes to 1 MiB");
+  }
+  auto products = IOT_TRY(read_enrollment(opts.enrollment_file, ctx));
+  auto ledger = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
+  Service service(opts, std::move(products), std::move(ledger), ctx);
+  AccessLog log;
+  if (opts.access_log != "-") {
+    log.file.open(opts.access_log, std::ios::app);
+    if (!log.file) {
+      return fail(ErrorKind::io, "cannot open the access log " + opts.access_log);
+    }
+    log.out = &log.file;
+  }
+  const auto run = [&](auto& server) -> Status {
+    configure(server, opts, service, log);
+    const int port = *where.port == 0 ? server.bind_to_any_port(host)
+                                      : (server.bind_to_port(host, *where.port) ? *where.port : -1);
+    if (port < 0) {
+      return fail(ErrorKind::io,
+                  "cannot listen on " + opts.listen + ": " + std::strerror(errno) +
+                      " (a port below 1024 needs CAP_NET_BIND_SERVICE; is another server there?)");
+    }
+    return serve_until_stopped(server, server.socket(), port, ctx, tls, host);
+  };
+  if (!tls) {
+    ctx.output->warn("--insecure-http: secrets go over plain HTTP; for a lab only");
+    Exposed<httplib::Server> server;
+    return run(server);
+  }
+  Exposed<httplib::SSLServer> server(opts.tls_cert->c_str(), opts.tls_key->c_str());
+  if (!server.is_valid()) {
+    return fail(ErrorKind::usage,
+                "cannot use --tls-cert " + *opts.tls_cert + " with --tls-key " + *opts.tls_key +
+                    ": both PEM, the key matching the certificate, both readable");
+  }
+  SSL_CTX_set_min_proto_version(server.ssl_context(), TLS1_2_VERSION);
+  return run(server);
+}
+
+void register_serve(CLI::App& app, Context& ctx) {
+  auto opts = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "The customer's own credential server: devices fetch their DeviceSecret at first boot with "
+      "an Aliyun-style dynamic registration request, answered from the ledger");
+  cmd->add_option("--listen", opts->listen, "HOST:PORT to serve on (PORT 0: any free one)")
+      ->required()
+      ->option_text("HOST:PORT REQUIRED");
+  cmd->add_option("--tls-cert", opts->tls_cert, "PEM certificate (chain) of the server")
+      ->option_text(std::string(value_name::file));
+  cmd->add_option("--tls-key", opts->tls_key, "PEM private key of the certificate")
+      ->option_text(std::string(value_name::file));
+  cmd->add_flag("--insecure-http",
+                opts->insecure_http,
+                "Plain HTTP instead of TLS: for a lab only (secrets cross the network in clear)");
+  cmd->add_option("--enrollment",
+                  opts->enrollment_file,
+                  "File of the products served, one line product_key,scheme,secret: scheme "
+                  "product (the sign's key is the secret) or device-key (the key is each device's "
+                  "enrollment key, the secret the group secret); keep it 0600")
+      ->required()
+      ->option_text(std::string(value_name::file) + " REQUIRED");
+  cmd->add_option("--access-log",
+                  opts->access_log,
+                  "NDJSON access log, one line per request, never a secret or a sign (default "
+                  "-: stdout)")
+      ->option_text(std::string(value_name::file_or_stdin));
+  cmd->add_option("--threads", opts->threads, "Worker threads (default 16)")
+      ->option_text(std::string(value_name::count));
+  cmd->add_option("--max-body", opts->max_body, "Largest request body in bytes (default 4096)")
+      ->option_text("BYTES");
+  add_duration(
+      cmd,
+      "--read-timeout",
+      opts->read_timeout,
+      "A client that sends nothing for this long is disconnected (slow clients)",
+      {.bare_unit = milliseconds(1000), .min = milliseconds(100), .max = std::chrono::minutes(5)},
+      ctx);
+  add_duration(
+      cmd,
+      "--replay-window",
+      opts->replay_window,
+      "A request whose signed timestamp is further from now is refused as a replay",
+      {.bare_unit = milliseconds(1000), .min = milliseconds(1000), .max = std::chrono::hours(24)},
+      ctx);
+  cmd->footer(
+      "POST /auth/register/device: productKey, deviceName, random, sign, signMethod (Aliyun's "
+      "§4 form) plus imei (required: each DeviceName is bound to the module that first fetches "
+      "it), iccid and timestamp, all signed. The first module to ask gets the pool's secret "
+      "and the triplet becomes burned to its IMEI; the same module asking again gets it again; "
+      "another module is refused (6289) and a clone alert is logged. GET /healthz, GET "
+      "/metrics (Prometheus). SIGINT/SIGTERM: stops accepting, answers what is in flight, exits "
+      "0. docs/serve.md.");
+  add_exit_codes(cmd,
+                 {{0, "stopped by SIGINT or SIGTERM"},
+                  {2, "bad options, enrollment file, certificate or key; no ledger"},
+                  {1, "the address cannot be listened on"},
+                  {4, "the ledger server is unreachable or refused the role"}});
+  cmd->callback([&ctx, opts] { value_or_throw(run_serve(*opts, ctx)); });
+}
+
+} // namespace iot::commands

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+// iotfleet serve: the customer's own credential server (seed FAQ 000 §7, the second way;
+// docs/serve.md). Devices POST an Aliyun-style dynamic registration request
+// (cloud/enrollment.hpp) and get their DeviceSecret from the ledger, each request decided in one
+// transaction (store::Ledger::issue_secret). TLS unless --insecure-http; /healthz, /metrics
+// (Prometheus text), an NDJSON access log without secrets or signs; SIGTERM stops accepting,
+// finishes what is in flight and exits 0.
+#pragma once
+
+#include "commands/context.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace iot::commands {
+
+struct ServeOptions {
+  std::string listen;                  // HOST:PORT (PORT 0: any free one)
+  std::optional<std::string> tls_cert; // PEM certificate chain
+  std::optional<std::string> tls_key;  // PEM private key
+  bool insecure_http = false;          // plain HTTP (labs only)
+  std::string enrollment_file;         // product_key,scheme,secret per line (0600)
+  std::string access_log = "-";        // NDJSON, one line per request; "-": stdout
+  int threads = 16;
+  std::int64_t max_body = 4096;                           // bytes; larger bodies get 413
+  std::chrono::milliseconds read_timeout{5000};           // a client silent this long is dropped
+  std::chrono::milliseconds replay_window{5 * 60 * 1000}; // a timestamp further off: refused
+};
+
+void register_serve(CLI::App& app, Context& ctx);
+// Serves until SIGINT / SIGTERM (then Ok). ErrorKind::usage for bad options or files, io when
+// the address cannot be listened on, config for a ledger that is not there.
+[[nodiscard]] Status run_serve(const ServeOptions& opts, Context& ctx);
+
+} // namespace iot::commands

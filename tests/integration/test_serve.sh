@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# iotfleet serve over real HTTPS (a certificate of this test's own, curl and Python verifying
+# it): 200 devices asking at once each get their own secret, the pool's; the same module asking
+# again gets it again; a clone, a module asking for a second name, a wrong sign, a wrong
+# enrollment secret, an unknown device or product, a replayed or malformed request, a body too
+# large: each refused with its code and nothing bound; the device-key scheme with keys from
+# `creds enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs;
+# SIGTERM answers what is in flight and exits 0. The ledger is read back with sqlite3.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
+export IOTFLEET_STATION=serve-lab
+pk=a1ServeTest1
+pk2=a1ServeKeys1
+product_secret=EnrollSecret-0123456789abcdef
+group=GroupSecret-0123456789abcdef-line1
+client() { python3 "$here/serve_client.py" "$@"; }
+imei_of() { python3 -c 'import sys
+d = "86993945" + "%06d" % int(sys.argv[1])
+s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
+print(d + str((10 - s % 10) % 10))' "$1"; }
+sql() { python3 -c 'import sqlite3, sys; print("\n".join(",".join(map(str, r)) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))' "$IOTFLEET_LEDGER" "$1"; }
+secret_for() { printf 'S%031d' "$1"; }
+
+# The pool: 440 devices of a product signed with its enrollment secret, 5 of a device-key product.
+{
+  echo "ProductKey,DeviceName,DeviceSecret"
+  for n in $(seq 1 440); do echo "$pk,dev-$(printf %04d "$n"),$(secret_for "$n")"; done
+} >pool.csv
+{
+  echo "ProductKey,DeviceName,DeviceSecret"
+  for n in $(seq 1 5); do echo "$pk2,key-$n,$(secret_for $((500 + n)))"; done
+} >pool2.csv
+"$IOTFLEET" pool import pool.csv >/dev/null && "$IOTFLEET" pool import pool2.csv >/dev/null && ok ||
+  fail "pool import"
+{
+  echo "product_key,scheme,secret"
+  echo "$pk,product,$product_secret"
+  echo "$pk2,device-key,$group"
+} >enrollment.csv
+chmod 600 enrollment.csv
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+
+# --- options refused before anything listens -------------------------------------------------
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --enrollment enrollment.csv
+expect_rc 2 "no TLS and no --insecure-http"
+expect_err "tls-cert" "names the TLS options"
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --enrollment enrollment.csv --tls-cert key.pem --tls-key cert.pem
+expect_rc 2 "a certificate and key the wrong way round"
+printf 'a1Bad,product,short\n' >bad.csv
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --enrollment bad.csv --insecure-http
+expect_rc 2 "a short enrollment secret"
+expect_err "bad.csv line 1: the secret is shorter than 16" "names the line"
+expect_no_err "short," "without printing the secret"
+
+# --- the server ---------------------------------------------------------------------------------
+"$IOTFLEET" serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+  --access-log access.ndjson --threads 32 2>serve.err &
+server=$!
+iot_cleanup_hooks+=("kill $server 2>/dev/null")
+wait_ready "$server" serve.err "iotfleet serve" "listening on" || finish
+url=$(grep -o 'https://127.0.0.1:[0-9]*' serve.err | head -n1)
+[ -n "$url" ] && ok || fail "the URL on stderr: $(cat serve.err)"
+post() { curl -sS --cacert cert.pem -X POST --data-binary "$1" "$url/auth/register/device"; }
+code_of() { jq -r .code <<<"$1"; }
+
+run curl -sS --cacert cert.pem "$url/healthz"
+expect_out '"status":"ok"' "healthz: the ledger is reachable"
+
+# 200 devices at once, each over verified TLS.
+for n in $(seq 1 200); do echo "dev-$(printf %04d "$n"),$(imei_of "$n")"; done >devices.csv
+client batch "$url" cert.pem "$pk" product "$product_secret" devices.csv 50 >batch.ndjson 2>batch.err &&
+  ok || fail "the batch: $(tail -3 batch.err)"
+[ "$(jq -r 'select(.code == 200) | .device_name' batch.ndjson | sort -u | wc -l)" = 200 ] && ok ||
+  fail "200 devices got a secret: $(jq -c 'select(.code != 200)' batch.ndjson | head -3)"
+bad=0
+while IFS=, read -r dn secret; do
+  [ "$secret" = "$(secret_for "$((10#${dn#dev-}))")" ] || bad=$((bad + 1))
+done < <(jq -r '"\(.device_name),\(.secret)"' batch.ndjson)
+[ "$bad" = 0 ] && ok || fail "$bad devices got a secret not the pool's"
+burned=$(sql "SELECT count(*) FROM triplets WHERE product_key = '$pk' AND state = 'burned' AND station = 'serve-lab'")
+[ "$burned" = 200 ] && ok || fail "200 triplets burned to their modules, not $burned"
+mismatch=$(sql "SELECT count(*) FROM triplets WHERE product_key = '$pk' AND state = 'burned' AND imei = ''")
+[ "$mismatch" = 0 ] && ok || fail "every served triplet is bound to an IMEI"
+
+# The same module asking again (its stored secret went bad): the same secret.
+imei1=$(imei_of 1)
+again=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0001 random=x1 imei=$imei1)")
+[ "$(code_of "$again")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$again")" = "$(secret_for 1)" ] && ok ||
+  fail "the same module again: $again"
+
+# Refusals: each with its code, nothing bound.
+other=$(imei_of 999)
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0001 random=x2 imei=$other)")
+[ "$(code_of "$r")" = 6289 ] && ok || fail "a clone: $r"
+expect_eq "$(sql "SELECT imei FROM triplets WHERE device_name = 'dev-0001'")" "$imei1" "the clone bound nothing"
+grep -q "clone alert: $pk/dev-0001 asked for by IMEI $other" serve.err && ok || fail "the clone alert on stderr"
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0210 random=x3 imei=$imei1)")
+[ "$(code_of "$r")" = 6289 ] && ok || fail "a module asking for a second name: $r"
+r=$(post "$(client body "WrongSecret-0123456789" productKey=$pk deviceName=dev-0211 random=x4 imei=$other)")
+[ "$(code_of "$r")" = 401 ] && ok || fail "a wrong enrollment secret: $r"
+tampered=$(client body "$product_secret" productKey=$pk deviceName=dev-0211 random=x5 imei=$other)
+r=$(post "${tampered/deviceName=dev-0211/deviceName=dev-0212}")
+[ "$(code_of "$r")" = 401 ] && ok || fail "a sign for another name: $r"
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=nobody random=x6 imei=$other)")
+[ "$(code_of "$r")" = 6100 ] && ok || fail "an unknown device: $r"
+r=$(post "$(client body "$product_secret" productKey=a1NotServed1 deviceName=dev-0211 random=x7 imei=$other)")
+[ "$(code_of "$r")" = 6250 ] && ok || fail "an unknown product: $r"
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0211 random=x8 imei=$other timestamp=1700000000000)")
+[ "$(code_of "$r")" = 460 ] && grep -q "replay" <<<"$r" && ok || fail "a replayed (old) request: $r"
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0211 random=x9)")
+[ "$(code_of "$r")" = 460 ] && grep -q "imei is missing" <<<"$r" && ok || fail "no imei: $r"
+r=$(post "productKey=$pk&deviceName=dev-0211&deviceName=dev-0212")
+[ "$(code_of "$r")" = 460 ] && ok || fail "a malformed form: $r"
+status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert cert.pem -X POST --data-binary "@pool.csv" "$url/auth/register/device")
+[ "$status" = 413 ] && ok || fail "a body too large: HTTP $status"
+now_ms=$(($(date +%s) * 1000))
+r=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0211 random=y1 imei=$other timestamp=$now_ms)")
+[ "$(code_of "$r")" = 200 ] && ok || fail "a fresh timestamp is accepted: $r"
+expect_eq "$(sql "SELECT count(*) FROM triplets WHERE state = 'burned' AND device_name IN ('dev-0210', 'dev-0212', 'nobody')")" 0 \
+  "no refused request bound a name"
+
+# The device-key scheme: each device signs with its own key, as creds enrollment-key makes it.
+printf '%s\n' "$group" >group.txt
+chmod 600 group.txt
+key1=$("$IOTFLEET" --show-secrets creds enrollment-key key-1 --group-secret-file group.txt -o csv | tail -n1 | cut -d, -f2)
+r=$(post "$(client body "$key1" productKey=$pk2 deviceName=key-1 random=k1 imei=$(imei_of 301))")
+[ "$(code_of "$r")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(secret_for 501)" ] && ok ||
+  fail "device-key: key-1 with its own key: $r"
+r=$(post "$(client body "$key1" productKey=$pk2 deviceName=key-2 random=k2 imei=$(imei_of 302))")
+[ "$(code_of "$r")" = 401 ] && ok || fail "device-key: key-1's key does not sign for key-2: $r"
+r=$(post "$(client body "$group" productKey=$pk2 deviceName=key-3 random=k3 imei=$(imei_of 303))")
+[ "$(code_of "$r")" = 401 ] && ok || fail "device-key: the group secret itself is not a device's key: $r"
+
+# Metrics, the audit trail, the access log.
+run curl -sS --cacert cert.pem "$url/metrics"
+expect_out '^iotfleet_serve_requests_total\{outcome="issued"\} 202$' "metrics: 202 issued"
+expect_out '^iotfleet_serve_requests_total\{outcome="again"\} 1$' "metrics: 1 again"
+expect_out '^iotfleet_serve_clone_alerts_total 1$' "metrics: the clone alert"
+expect_out '^iotfleet_serve_requests_total\{outcome="too-large"\} 1$' "metrics: the body too large"
+expect_out '^iotfleet_serve_request_seconds_count [0-9]+$' "metrics: the latency histogram"
+run "$IOTFLEET" pool log dev-0001 -o csv
+expect_out "serve-issue,clone,.*IMEI $imei1" "pool log shows the clone"
+expect_out "serve-issue,issued,from 127.0.0.1" "pool log shows the issue and its address"
+[ "$(wc -l <access.ndjson)" -ge 215 ] && ok || fail "one access log line per request: $(wc -l <access.ndjson)"
+jq -e . access.ndjson >/dev/null && ok || fail "the access log is NDJSON"
+grep -q '"outcome":"clone"' access.ndjson && ok || fail "the access log has the clone"
+if grep -qE "$(secret_for 1)|$(secret_for 501)|$product_secret|$group|sign=" access.ndjson serve.err; then
+  fail "a secret or a sign in the access log or on stderr"
+else
+  ok
+fi
+
+# SIGTERM under load: every request the server decided is answered, exit 0.
+for n in $(seq 241 440); do echo "dev-$(printf %04d "$n"),$(imei_of "$n")"; done >late.csv
+client batch "$url" cert.pem "$pk" product "$product_secret" late.csv 20 >late.ndjson 2>late.err &
+batch=$!
+for _ in $(seq 200); do # once the first answers are out, the rest are on their way
+  [ -s late.ndjson ] && break
+  sleep 0.05
+done
+kill -TERM "$server"
+rc=0
+wait "$server" || rc=$?
+[ "$rc" = 0 ] && ok || fail "SIGTERM: exit $rc, not 0: $(tail -3 serve.err)"
+grep -q "stopped: every request in flight was answered" serve.err && ok || fail "says it stopped"
+wait "$batch" || true
+# Every request the server decided was answered: a device whose triplet it burned got its secret.
+answered=$(jq -r 'select(.code == 200) | .device_name' late.ndjson | sort | tr '\n' ' ')
+served=$(sql "SELECT device_name FROM triplets WHERE device_name >= 'dev-0241' AND device_name <= 'dev-0440' AND state = 'burned' ORDER BY 1" | tr '\n' ' ')
+expect_eq "$answered" "$served" "every secret issued before the stop was answered"
+[ "$(wc -l <late.ndjson)" = 200 ] && ok || fail "each late device has its line: $(cat late.err)"
+echo "SIGTERM under load: $(wc -w <<<"$answered") of 200 answered before the stop" >&2
+finish

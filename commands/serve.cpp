@@ -266,7 +266,13 @@ private:
     ask.iccid = request.iccid;
     ask.address = address;
     ask.actor = m_ledger.actor;
+    // Servers and their group commits lock rows in any order: a deadlock or a lock timeout
+    // (ErrorKind::io) rolled the transaction back, nothing was issued, so it is tried again.
     auto issue = m_ledger.ledger->issue_secret(ask);
+    for (int retry = 0; retry < 5 && !issue && issue.error().kind == ErrorKind::io; ++retry) {
+      std::this_thread::sleep_for(milliseconds(10 + 10 * retry));
+      issue = m_ledger.ledger->issue_secret(ask);
+    }
     if (!issue) {
       warn_ledger(issue.error().message);
       Decision d = refused("ledger-error", code::unavailable, "the ledger is unavailable: retry");

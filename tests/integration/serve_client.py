@@ -3,7 +3,8 @@
 
   body KEY FIELD=VALUE...      the signed form body (hmacsha256 unless signMethod=... is given)
   batch URL CAFILE PK SCHEME SECRET DEVICES_CSV WORKERS
-      DEVICES_CSV lines "device_name,imei": every device asks at once (WORKERS threads, TLS
+      DEVICES_CSV lines "device_name,imei[,url]" (a url of its own overrides URL): every device
+      asks at once (WORKERS threads, TLS
       verified against CAFILE), one JSON line per device: device_name, imei, code, secret (code
       "error" and the error when the connection failed).
       SCHEME product: the sign's key is SECRET; device-key: HMAC-SHA256(SECRET, DN)[:32].
@@ -11,6 +12,7 @@
 import concurrent.futures
 import hashlib
 import hmac
+import http.client
 import json
 import ssl
 import sys
@@ -47,19 +49,20 @@ def main(argv):
     rows = [line.strip().split(",") for line in open(devices) if line.strip()]
 
     def ask(row):
-        name, imei = row
+        name, imei = row[0], row[1]
+        target = row[2] if len(row) > 2 else url
         key = secret if scheme == "product" else device_key(secret, name)
         fields = {"productKey": pk, "deviceName": name, "random": "r" + imei[-6:], "imei": imei}
         try:
-            answer = post(url, context, body(key, fields))
-        except OSError as error:  # refused, reset: the server is gone
+            answer = post(target, context, body(key, fields))
+        except (OSError, http.client.HTTPException, ValueError) as error:  # the server is gone
             return {"device_name": name, "imei": imei, "code": "error", "error": str(error)}
-        return {"device_name": name, "imei": imei, "code": answer["code"],
+        return {"device_name": name, "imei": imei, "code": answer["code"], "url": target,
                 "secret": answer.get("data", {}).get("deviceSecret", "")}
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(workers)) as pool:
         for result in pool.map(ask, rows):
-            print(json.dumps(result))
+            print(json.dumps(result), flush=True)
     return 0
 
 

@@ -110,7 +110,7 @@ Result<Products> read_enrollment(const std::string& path, Context& ctx) {
 
 // ---- metrics ------------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 11> k_outcomes = {"issued",
+constexpr std::array<std::string_view, 12> k_outcomes = {"issued",
                                                          "again",
                                                          "bad-request",
                                                          "bad-sign",
@@ -178,10 +178,44 @@ private:
   double m_sum = 0;
 };
 
+// ---- rate limits --------------------------------------------------------------------------
+
+// At most `limit` events per key in each minute (a fixed window); 0: no limit. Memory: the keys of
+// the current minute only.
+class RateLimit {
+public:
+  explicit RateLimit(int limit) : m_limit(limit) {}
+  // Whether one more event of `key` fits in this minute; otherwise the seconds until it would.
+  std::optional<int> refuse(const std::string& key) {
+    if (m_limit <= 0) {
+      return std::nullopt;
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+    std::lock_guard lock(m_mutex);
+    if (now / 60 != m_minute) {
+      m_minute = now / 60;
+      m_counts.clear();
+    }
+    if (++m_counts[key] > m_limit) {
+      return static_cast<int>(60 - now % 60);
+    }
+    return std::nullopt;
+  }
+
+private:
+  const int m_limit;
+  std::mutex m_mutex;
+  std::int64_t m_minute = -1;
+  std::map<std::string, int> m_counts;
+};
+
 // ---- one request ----------------------------------------------------------------------------
 
 struct Decision {
   int status = 200;
+  std::optional<int> retry_after_s; // 429: when to come back
   std::string body;
   std::string outcome;
   int code = code::ok;
@@ -202,11 +236,14 @@ class Service {
 public:
   Service(const ServeOptions& options, Products products, LedgerHandle ledger, Context& ctx)
       : m_options(options), m_products(std::move(products)), m_ledger(std::move(ledger)),
-        m_ctx(ctx) {
+        m_ctx(ctx), m_per_address(options.per_address), m_per_device(options.per_device) {
     m_ledger.actor.port = "serve";
   }
 
   Decision decide(const std::string& body, const std::string& address) {
+    if (const auto wait = m_per_address.refuse(address)) {
+      return throttled(*wait, "too many requests from this address");
+    }
     auto parsed = cloud::parse_enroll_request(body);
     if (!parsed) {
       return refused("bad-request", parsed.error().code, parsed.error().message);
@@ -241,6 +278,10 @@ private:
             : cloud::enrollment_device_key(product->second.secret, request.device_name);
     if (!cloud::enroll_sign_valid(request, key)) {
       return refused("bad-sign", code::bad_sign, "request auth error");
+    }
+    // Counted once the sign is good: nobody else can use up a device's requests.
+    if (const auto wait = m_per_device.refuse(request.product_key + "/" + request.device_name)) {
+      return throttled(*wait, "too many requests for this device");
     }
     if (request.timestamp_ms) {
       const auto now = std::chrono::duration_cast<milliseconds>(
@@ -302,6 +343,13 @@ private:
     return refused("unknown-device", code::no_device, "device not found");
   }
 
+  static Decision throttled(int retry_after_s, std::string message) {
+    Decision d = refused("throttled", code::throttled, std::move(message));
+    d.status = 429;
+    d.retry_after_s = retry_after_s;
+    return d;
+  }
+
   void warn_ledger(const std::string& message) {
     std::lock_guard lock(m_warn_mutex);
     const auto now = Clock::now();
@@ -317,6 +365,8 @@ private:
   Context& m_ctx;
   std::mutex m_warn_mutex;
   Clock::time_point m_last_ledger_warning{};
+  RateLimit m_per_address;
+  RateLimit m_per_device;
 };
 
 // ---- the HTTP side ------------------------------------------------------------------------
@@ -370,6 +420,9 @@ void configure(Server& server, const ServeOptions& opts, Service& service, Acces
               [&service](const httplib::Request& req, httplib::Response& res) {
                 t_decision = service.decide(req.body, req.remote_addr);
                 res.status = t_decision.status;
+                if (t_decision.retry_after_s) {
+                  res.set_header("Retry-After", std::to_string(*t_decision.retry_after_s));
+                }
                 res.set_content(t_decision.body, "application/json");
               });
   server.Get("/healthz", [&service](const httplib::Request&, httplib::Response& res) {
@@ -464,6 +517,9 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
   if (opts.threads < 1 || opts.threads > 1024) {
     return fail(ErrorKind::usage, "--threads is 1 to 1024");
   }
+  if (opts.per_address < 0 || opts.per_device < 0) {
+    return fail(ErrorKind::usage, "--per-address and --per-device are 0 (no limit) or more");
+  }
   if (opts.max_body < 256 || opts.max_body > 1 << 20) {
     return fail(ErrorKind::usage, "--max-body is 256 bytes to 1 MiB");
   }
@@ -543,6 +599,16 @@ void register_serve(CLI::App& app, Context& ctx) {
       "A client that sends nothing for this long is disconnected (slow clients)",
       {.bare_unit = milliseconds(1000), .min = milliseconds(100), .max = std::chrono::minutes(5)},
       ctx);
+  cmd->add_option("--per-address",
+                  opts->per_address,
+                  "Requests per minute from one source address, then 429 with Retry-After "
+                  "(default 6000; 0: no limit; a factory behind one NAT needs room)")
+      ->option_text(std::string(value_name::count));
+  cmd->add_option("--per-device",
+                  opts->per_device,
+                  "Correctly signed requests per minute for one DeviceName, then 429 (default "
+                  "10; 0: no limit)")
+      ->option_text(std::string(value_name::count));
   add_duration(
       cmd,
       "--replay-window",

@@ -29,6 +29,8 @@ struct ServeOptions {
   std::int64_t max_body = 4096;                           // bytes; larger bodies get 413
   std::chrono::milliseconds read_timeout{5000};           // a client silent this long is dropped
   std::chrono::milliseconds replay_window{5 * 60 * 1000}; // a timestamp further off: refused
+  int per_address = 6000; // requests per minute from one source address (0: no limit)
+  int per_device = 10;    // signed requests per minute for one DeviceName (0: no limit)
 };
 
 void register_serve(CLI::App& app, Context& ctx);

@@ -6,7 +6,8 @@
 # enrollment secret, an unknown device or product, a replayed or malformed request, a body too
 # large: each refused with its code and nothing bound; the device-key scheme with keys from
 # `creds enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs;
-# SIGTERM answers what is in flight and exits 0. The ledger is read back with sqlite3.
+# SIGTERM answers what is in flight and exits 0; per-address and per-device rate limits (429 with
+# Retry-After) on a plain-HTTP lab server. The ledger is read back with sqlite3.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
@@ -173,4 +174,30 @@ served=$(sql "SELECT device_name FROM triplets WHERE device_name >= 'dev-0241' A
 expect_eq "$answered" "$served" "every secret issued before the stop was answered"
 [ "$(wc -l <late.ndjson)" = 200 ] && ok || fail "each late device has its line: $(cat late.err)"
 echo "SIGTERM under load: $(wc -w <<<"$answered") of 200 answered before the stop" >&2
+
+# --- rate limits, on a lab server (plain HTTP) ---------------------------------------------------
+"$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --per-address 5 \
+  --per-device 2 --access-log lab.ndjson 2>lab.err &
+lab=$!
+iot_cleanup_hooks+=("kill $lab 2>/dev/null")
+wait_ready "$lab" lab.err "iotfleet serve --insecure-http" "listening on" || finish
+lab_url=$(grep -o 'http://127.0.0.1:[0-9]*' lab.err | head -n1)
+grep -q "insecure-http: secrets go over plain HTTP" lab.err && ok || fail "--insecure-http is warned about"
+lab_post() { curl -sS -D headers.txt -X POST --data-binary "$1" "$lab_url/auth/register/device"; }
+imei_300=$(imei_of 300)
+for i in 1 2 3; do
+  r=$(lab_post "$(client body "$product_secret" productKey=$pk deviceName=dev-0300 random=z$i imei=$imei_300)")
+done
+[ "$(code_of "$r")" = 429 ] && grep -q "too many requests for this device" <<<"$r" && ok ||
+  fail "the third request for one device in a minute: $r"
+grep -qi '^HTTP/1.1 429' headers.txt && grep -qi '^Retry-After: [0-9]' headers.txt && ok ||
+  fail "HTTP 429 with Retry-After: $(cat headers.txt)"
+r=$(lab_post "$(client body "WrongSecret-0123456789" productKey=$pk deviceName=dev-0301 random=w1 imei=$imei_300)")
+[ "$(code_of "$r")" = 401 ] && ok || fail "a bad sign is not counted against the device: $r"
+r=$(lab_post "$(client body "$product_secret" productKey=$pk deviceName=dev-0301 random=w2 imei=$(imei_of 601))")
+[ "$(code_of "$r")" = 200 ] && ok || fail "the fifth request from the address: $r"
+r=$(lab_post "$(client body "$product_secret" productKey=$pk deviceName=dev-0302 random=w3 imei=$(imei_of 602))")
+[ "$(code_of "$r")" = 429 ] && grep -q "from this address" <<<"$r" && ok || fail "the sixth from the address: $r"
+kill -TERM "$lab"
+wait "$lab" && ok || fail "the lab server's exit"
 finish

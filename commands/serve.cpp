@@ -13,6 +13,10 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,8 +24,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -369,6 +376,103 @@ private:
   RateLimit m_per_device;
 };
 
+// ---- TLS: the certificate, reloaded on SIGHUP ----------------------------------------------
+
+std::atomic<bool> g_reload{false};
+extern "C" void on_sighup(int) {
+  g_reload.store(true);
+}
+
+// The certificate chain and key every new handshake uses (set per connection from OpenSSL's
+// certificate callback, so a reload never changes what a handshake in progress sees).
+class CertStore {
+public:
+  CertStore() = default;
+  CertStore(const CertStore&) = delete;
+  CertStore& operator=(const CertStore&) = delete;
+  ~CertStore() { clear(m_current); }
+
+  // Loads both files; the current pair stays when either is bad.
+  Status load(const std::string& cert_path, const std::string& key_path) {
+    Pair next;
+    const auto bad = [&](const std::string& what) {
+      clear(next);
+      return fail(ErrorKind::usage,
+                  "cannot use --tls-cert " + cert_path + " with --tls-key " + key_path + ": " +
+                      what);
+    };
+    if (FILE* f = std::fopen(cert_path.c_str(), "r")) {
+      next.cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+      next.chain = sk_X509_new_null();
+      while (X509* extra = PEM_read_X509(f, nullptr, nullptr, nullptr)) {
+        sk_X509_push(next.chain, extra);
+      }
+      ERR_clear_error(); // the end of the file ends the loop with an error
+      std::fclose(f);
+    }
+    if (next.cert == nullptr) {
+      return bad("no PEM certificate in " + cert_path);
+    }
+    if (FILE* f = std::fopen(key_path.c_str(), "r")) {
+      next.key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+      std::fclose(f);
+    }
+    if (next.key == nullptr) {
+      return bad("no PEM private key (without a passphrase) in " + key_path);
+    }
+    if (X509_check_private_key(next.cert, next.key) != 1) {
+      return bad("the key does not match the certificate");
+    }
+    std::lock_guard lock(m_mutex);
+    std::swap(m_current, next);
+    clear(next);
+    return {};
+  }
+
+  // SSL_CTX_set_cert_cb's callback: this connection gets the current pair.
+  static int select(SSL* ssl, void* self) {
+    auto& store = *static_cast<CertStore*>(self);
+    std::lock_guard lock(store.m_mutex);
+    const auto& c = store.m_current;
+    return c.cert != nullptr && SSL_use_certificate(ssl, c.cert) == 1 &&
+                   SSL_use_PrivateKey(ssl, c.key) == 1 && SSL_set1_chain(ssl, c.chain) == 1
+               ? 1
+               : 0;
+  }
+
+  // "subject …, valid until …" of the current certificate.
+  std::string describe() {
+    std::lock_guard lock(m_mutex);
+    std::array<char, 256> subject{};
+    X509_NAME_oneline(
+        X509_get_subject_name(m_current.cert), subject.data(), static_cast<int>(subject.size()));
+    std::string until;
+    if (BIO* bio = BIO_new(BIO_s_mem())) {
+      ASN1_TIME_print(bio, X509_get0_notAfter(m_current.cert));
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);
+      until.assign(data, static_cast<std::size_t>(n));
+      BIO_free(bio);
+    }
+    return std::string("subject ") + subject.data() + ", valid until " + until;
+  }
+
+private:
+  struct Pair {
+    X509* cert = nullptr;
+    STACK_OF(X509) * chain = nullptr;
+    EVP_PKEY* key = nullptr;
+  };
+  static void clear(Pair& p) {
+    X509_free(p.cert);
+    sk_X509_pop_free(p.chain, X509_free);
+    EVP_PKEY_free(p.key);
+    p = Pair{};
+  }
+  std::mutex m_mutex;
+  Pair m_current;
+};
+
 // ---- the HTTP side ------------------------------------------------------------------------
 
 // Gives access to the listening socket (to raise httplib's listen backlog of 5).
@@ -472,7 +576,8 @@ Status serve_until_stopped(httplib::Server& server,
                            int port,
                            Context& ctx,
                            bool tls,
-                           const std::string& host) {
+                           const std::string& host,
+                           const std::function<void()>& reload) {
   ::listen(socket, 1024);
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   ctx.output->warn(std::string("listening on ") + (tls ? "https://" : "http://") + shown_host +
@@ -481,6 +586,9 @@ Status serve_until_stopped(httplib::Server& server,
   std::thread watcher([&] {
     while (!done.load() && !core::interrupt_requested()) {
       std::this_thread::sleep_for(milliseconds(100));
+      if (g_reload.exchange(false) && reload) {
+        reload();
+      }
     }
     server.stop();
   });
@@ -534,7 +642,7 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
     }
     log.out = &log.file;
   }
-  const auto run = [&](auto& server) -> Status {
+  const auto run = [&](auto& server, const std::function<void()>& reload) -> Status {
     configure(server, opts, service, log);
     const int port = *where.port == 0 ? server.bind_to_any_port(host)
                                       : (server.bind_to_port(host, *where.port) ? *where.port : -1);
@@ -543,21 +651,38 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
                   "cannot listen on " + opts.listen + ": " + std::strerror(errno) +
                       " (a port below 1024 needs CAP_NET_BIND_SERVICE; is another server there?)");
     }
-    return serve_until_stopped(server, server.socket(), port, ctx, tls, host);
+    return serve_until_stopped(server, server.socket(), port, ctx, tls, host, reload);
   };
   if (!tls) {
     ctx.output->warn("--insecure-http: secrets go over plain HTTP; for a lab only");
     Exposed<httplib::Server> server;
-    return run(server);
+    return run(server, {});
   }
-  Exposed<httplib::SSLServer> server(opts.tls_cert->c_str(), opts.tls_key->c_str());
+  CertStore certs;
+  IOT_TRY(certs.load(*opts.tls_cert, *opts.tls_key));
+  ctx.output->info("TLS certificate: " + certs.describe());
+  Exposed<httplib::SSLServer> server([&certs](SSL_CTX& tls_ctx) {
+    SSL_CTX_set_min_proto_version(&tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(&tls_ctx,
+                        SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    SSL_CTX_set_cert_cb(&tls_ctx, &CertStore::select, &certs);
+    return true;
+  });
   if (!server.is_valid()) {
-    return fail(ErrorKind::usage,
-                "cannot use --tls-cert " + *opts.tls_cert + " with --tls-key " + *opts.tls_key +
-                    ": both PEM, the key matching the certificate, both readable");
+    return fail(ErrorKind::failure, "OpenSSL could not set up a TLS context");
   }
-  SSL_CTX_set_min_proto_version(server.ssl_context(), TLS1_2_VERSION);
-  return run(server);
+  // SIGHUP: the certificate and key are read again; a bad pair keeps the current one.
+  struct sigaction action {};
+  action.sa_handler = on_sighup;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGHUP, &action, nullptr);
+  return run(server, [&] {
+    if (auto ok = certs.load(*opts.tls_cert, *opts.tls_key); !ok) {
+      ctx.output->warn("SIGHUP: " + ok.error().message + "; still serving the previous one");
+    } else {
+      ctx.output->warn("SIGHUP: reloaded the TLS certificate: " + certs.describe());
+    }
+  });
 }
 
 void register_serve(CLI::App& app, Context& ctx) {
@@ -622,8 +747,8 @@ void register_serve(CLI::App& app, Context& ctx) {
       "it), iccid and timestamp, all signed. The first module to ask gets the pool's secret "
       "and the triplet becomes burned to its IMEI; the same module asking again gets it again; "
       "another module is refused (6289) and a clone alert is logged. GET /healthz, GET "
-      "/metrics (Prometheus). SIGINT/SIGTERM: stops accepting, answers what is in flight, exits "
-      "0. docs/serve.md.");
+      "/metrics (Prometheus). SIGHUP: reads the certificate and key again. SIGINT/SIGTERM: stops "
+      "accepting, answers what is in flight, exits 0. docs/serve.md.");
   add_exit_codes(cmd,
                  {{0, "stopped by SIGINT or SIGTERM"},
                   {2, "bad options, enrollment file, certificate or key; no ledger"},

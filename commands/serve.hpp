@@ -3,8 +3,8 @@
 // docs/serve.md). Devices POST an Aliyun-style dynamic registration request
 // (cloud/enrollment.hpp) and get their DeviceSecret from the ledger, each request decided in one
 // transaction (store::Ledger::issue_secret). TLS unless --insecure-http; /healthz, /metrics
-// (Prometheus text), an NDJSON access log without secrets or signs; SIGTERM stops accepting,
-// finishes what is in flight and exits 0.
+// (Prometheus text), an NDJSON access log without secrets or signs; SIGHUP reloads the
+// certificate; SIGTERM stops accepting, finishes what is in flight and exits 0.
 #pragma once
 
 #include "commands/context.hpp"

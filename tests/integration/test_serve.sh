@@ -5,7 +5,8 @@
 # again gets it again; a clone, a module asking for a second name, a wrong sign, a wrong
 # enrollment secret, an unknown device or product, a replayed or malformed request, a body too
 # large: each refused with its code and nothing bound; the device-key scheme with keys from
-# `creds enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs;
+# `creds enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs; a
+# certificate reloaded on SIGHUP (a bad one keeps the current one);
 # SIGTERM answers what is in flight and exits 0; per-address and per-device rate limits (429 with
 # Retry-After) on a plain-HTTP lab server. The ledger is read back with sqlite3.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -153,6 +154,31 @@ if grep -qE "$(secret_for 1)|$(secret_for 501)|$product_secret|$group|sign=" acc
 else
   ok
 fi
+
+# SIGHUP: a new certificate is used for new connections; a bad one keeps the current one.
+cp cert.pem cert1.pem
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+kill -HUP "$server"
+for _ in $(seq 100); do
+  grep -q "SIGHUP: reloaded the TLS certificate" serve.err && break
+  sleep 0.05
+done
+grep -q "SIGHUP: reloaded the TLS certificate" serve.err && ok || fail "SIGHUP reloads: $(tail -3 serve.err)"
+run curl -sS --cacert cert.pem "$url/healthz"
+expect_out '"status":"ok"' "the new certificate verifies"
+run curl -sS --cacert cert1.pem "$url/healthz"
+[ "$rc" != 0 ] && ok || fail "the old certificate is no longer served"
+echo "not a key" >key.pem
+kill -HUP "$server"
+for _ in $(seq 100); do
+  grep -q "still serving the previous one" serve.err && break
+  sleep 0.05
+done
+grep -q "SIGHUP: cannot use --tls-cert cert.pem with --tls-key key.pem: no PEM private key" serve.err &&
+  ok || fail "a bad key is named: $(tail -3 serve.err)"
+run curl -sS --cacert cert.pem "$url/healthz"
+expect_out '"status":"ok"' "and the server goes on with the previous certificate"
 
 # SIGTERM under load: every request the server decided is answered, exit 0.
 for n in $(seq 241 440); do echo "dev-$(printf %04d "$n"),$(imei_of "$n")"; done >late.csv

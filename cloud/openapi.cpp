@@ -377,4 +377,8 @@ std::vector<Result<ApiResponse>> OpenApiClient::call_all(const std::vector<ApiCa
   return results;
 }
 
+bool has_error_code(const Error& error, std::string_view code) {
+  return error.kind == ErrorKind::cloud && error.message.find(code) != std::string::npos;
+}
+
 } // namespace iot::cloud

@@ -86,6 +86,9 @@ struct RetryPolicy {
 [[nodiscard]] bool is_auth_code(std::string_view code);
 // Codes worth retrying: Throttling*, ServiceUnavailable, iot.system.*, InternalError, …
 [[nodiscard]] bool is_retryable_code(std::string_view code);
+// Whether a failed call answered this platform error code (ErrorKind::cloud; the message names
+// it, "QueryDeviceDetail: iot.device.NotExistedDevice: …"), e.g. "NotExistedDevice".
+[[nodiscard]] bool has_error_code(const Error& error, std::string_view code);
 
 // "https://iot.<region>.aliyuncs.com/".
 [[nodiscard]] std::string default_endpoint(std::string_view region);

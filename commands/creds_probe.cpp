@@ -46,7 +46,7 @@ check_cloud_state(const std::string& product_key, const std::string& device_name
   auto session = IOT_TRY_CTX(open_cloud(ctx), why);
   auto detail = session.api->query_device_detail(cloud::DeviceRef{product_key, device_name, {}});
   if (!detail) {
-    if (detail.error().message.find("NotExistedDevice") != std::string::npos) {
+    if (cloud::has_error_code(detail.error(), "NotExistedDevice")) {
       return fail(ErrorKind::cloud,
                   device + " does not exist on the cloud, so the endpoint will refuse any "
                            "secret: check the DeviceName and the ProductKey (letter case "

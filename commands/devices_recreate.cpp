@@ -84,16 +84,12 @@ Result<Carried> parse_metadata(const std::string& text) {
   return c;
 }
 
-bool is_code(const Error& e, std::string_view code) {
-  return e.message.find(code) != std::string::npos;
-}
-
 // The device as the cloud has it now, or nullopt when it does not exist.
 Result<std::optional<cloud::DeviceDetail>>
 current(cloud::IotApi& api, const std::string& pk, const std::string& dn) {
   auto d = api.query_device_detail(cloud::DeviceRef{pk, dn, {}});
   if (!d) {
-    if (is_code(d.error(), "NotExistedDevice")) {
+    if (cloud::has_error_code(d.error(), "NotExistedDevice")) {
       return std::optional<cloud::DeviceDetail>{};
     }
     return fail(d.error());
@@ -290,7 +286,7 @@ private:
     }
     if (!resumed || (now && now->iot_id == r.old_iot_id)) {
       auto gone = m_api.delete_device(cloud::DeviceRef{r.product_key, r.device_name, r.old_iot_id});
-      if (!gone && !is_code(gone.error(), "NotExistedDevice")) {
+      if (!gone && !cloud::has_error_code(gone.error(), "NotExistedDevice")) {
         return fail(gone.error().context(r.device_name + ": DeleteDevice (nothing changed; the "
                                                          "journal keeps the plan, --resume "
                                                          "retries)"));
@@ -323,7 +319,7 @@ private:
   Result<std::string> register_new(Recreation& r, const Carried& c) {
     auto reg = m_api.register_device(r.product_key, r.device_name, c.nickname);
     if (!reg) {
-      if (is_code(reg.error(), "AlreadyExistedDeviceName")) {
+      if (cloud::has_error_code(reg.error(), "AlreadyExistedDeviceName")) {
         auto now = IOT_TRY(current(m_api, r.product_key, r.device_name));
         if (now && now->iot_id != r.old_iot_id) {
           IOT_TRY(adopt(r, *now));

@@ -51,10 +51,6 @@ std::int64_t utc_ms(const std::string& text) {
   return text.empty() ? 0 : diagnose::parse_time(text, 0).value_or(0);
 }
 
-bool not_found(const Error& e, std::string_view code) {
-  return e.message.find(code) != std::string::npos;
-}
-
 // The module on the bench: identity, stored credentials, health.
 void gather_module(const DiagnoseDeviceOptions& opts,
                    Context& ctx,
@@ -236,7 +232,7 @@ void gather_cloud(const DiagnoseDeviceOptions& opts,
   diagnose::CloudFacts c;
   auto product = api.query_product(facts.product_key);
   if (!product) {
-    if (!not_found(product.error(), "NotExistedProduct")) {
+    if (!cloud::has_error_code(product.error(), "NotExistedProduct")) {
       sources.failed("cloud", product.error().message);
       return;
     }
@@ -263,7 +259,7 @@ void gather_cloud(const DiagnoseDeviceOptions& opts,
   c.product_found = true;
   auto detail = api.query_device_detail(cloud::DeviceRef{facts.product_key, facts.device_name, {}});
   if (!detail) {
-    if (!not_found(detail.error(), "NotExistedDevice")) {
+    if (!cloud::has_error_code(detail.error(), "NotExistedDevice")) {
       sources.failed("cloud", detail.error().message);
       return;
     }

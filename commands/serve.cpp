@@ -2,6 +2,7 @@
 #include "commands/serve.hpp"
 
 #include "cloud/enrollment.hpp"
+#include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/ledger_access.hpp"
 #include "core/csv.hpp"
@@ -117,7 +118,7 @@ Result<Products> read_enrollment(const std::string& path, Context& ctx) {
 
 // ---- metrics ------------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 12> k_outcomes = {"issued",
+constexpr std::array<std::string_view, 14> k_outcomes = {"issued",
                                                          "again",
                                                          "bad-request",
                                                          "bad-sign",
@@ -145,6 +146,9 @@ public:
     m_sum += seconds;
   }
 
+  std::atomic<std::uint64_t> cloud_lookups{0}; // names not in the pool, asked of the cloud
+  std::atomic<int> cloud_waiting{0};           // requests waiting for the cloud now
+
   [[nodiscard]] std::string text() const {
     std::lock_guard lock(m_mutex);
     std::string out;
@@ -160,6 +164,13 @@ public:
            "module.\n# TYPE iotfleet_serve_clone_alerts_total counter\n"
            "iotfleet_serve_clone_alerts_total " +
            std::to_string(clones == m_requests.end() ? 0 : clones->second) + "\n";
+    out += "# HELP iotfleet_serve_cloud_lookups_total Names not in the pool, looked up with "
+           "QueryDeviceDetail.\n# TYPE iotfleet_serve_cloud_lookups_total counter\n"
+           "iotfleet_serve_cloud_lookups_total " +
+           std::to_string(cloud_lookups.load()) +
+           "\n# HELP iotfleet_serve_cloud_queue_depth Requests waiting for the cloud.\n"
+           "# TYPE iotfleet_serve_cloud_queue_depth gauge\niotfleet_serve_cloud_queue_depth " +
+           std::to_string(cloud_waiting.load()) + "\n";
     out += "# HELP iotfleet_serve_request_seconds Time to answer a registration request.\n"
            "# TYPE iotfleet_serve_request_seconds histogram\n";
     for (std::size_t i = 0; i < k_buckets.size(); ++i) {
@@ -241,9 +252,14 @@ Decision refused(std::string outcome, int refusal_code, std::string message) {
 
 class Service {
 public:
-  Service(const ServeOptions& options, Products products, LedgerHandle ledger, Context& ctx)
+  Service(const ServeOptions& options,
+          Products products,
+          LedgerHandle ledger,
+          std::optional<CloudSession> cloud,
+          Context& ctx)
       : m_options(options), m_products(std::move(products)), m_ledger(std::move(ledger)),
-        m_ctx(ctx), m_per_address(options.per_address), m_per_device(options.per_device) {
+        m_cloud(std::move(cloud)), m_ctx(ctx), m_per_address(options.per_address),
+        m_per_device(options.per_device) {
     m_ledger.actor.port = "serve";
   }
 
@@ -314,12 +330,12 @@ private:
     ask.iccid = request.iccid;
     ask.address = address;
     ask.actor = m_ledger.actor;
-    // Servers and their group commits lock rows in any order: a deadlock or a lock timeout
-    // (ErrorKind::io) rolled the transaction back, nothing was issued, so it is tried again.
-    auto issue = m_ledger.ledger->issue_secret(ask);
-    for (int retry = 0; retry < 5 && !issue && issue.error().kind == ErrorKind::io; ++retry) {
-      std::this_thread::sleep_for(milliseconds(10 + 10 * retry));
-      issue = m_ledger.ledger->issue_secret(ask);
+    auto issue = issue_with_retry(ask);
+    if (issue && issue->outcome == store::IssueOutcome::unknown && m_cloud) {
+      if (auto refusal = from_cloud(request)) {
+        return *refusal;
+      }
+      issue = issue_with_retry(ask); // the cloud's secret is in the pool now
     }
     if (!issue) {
       warn_ledger(issue.error().message);
@@ -350,6 +366,64 @@ private:
     return refused("unknown-device", code::no_device, "device not found");
   }
 
+  // Servers and their group commits lock rows in any order: a deadlock or a lock timeout
+  // (ErrorKind::io) rolled the transaction back, nothing was issued, so it is tried again.
+  Result<store::Issue> issue_with_retry(const store::IssueRequest& ask) {
+    auto issue = m_ledger.ledger->issue_secret(ask);
+    for (int retry = 0; retry < 5 && !issue && issue.error().kind == ErrorKind::io; ++retry) {
+      std::this_thread::sleep_for(milliseconds(10 + 10 * retry));
+      issue = m_ledger.ledger->issue_secret(ask);
+    }
+    return issue;
+  }
+
+  // A name the pool does not have: QueryDeviceDetail (paced at the account's QPS by the client;
+  // at most --cloud-queue requests wait for it, more are told to come back), and its secret put
+  // in the pool. A refusal, or nullopt once the pool has the device.
+  std::optional<Decision> from_cloud(const cloud::EnrollRequest& request) {
+    struct Waiting {
+      std::atomic<int>& n;
+      ~Waiting() { --n; }
+    };
+    if (metrics.cloud_waiting.fetch_add(1) >= m_options.cloud_queue) {
+      --metrics.cloud_waiting;
+      return throttled(1, "too many devices waiting for the cloud: retry");
+    }
+    Waiting waiting{metrics.cloud_waiting};
+    ++metrics.cloud_lookups;
+    auto detail = m_cloud->api->query_device_detail({request.product_key, request.device_name, {}});
+    if (!detail) {
+      if (cloud::has_error_code(detail.error(), "NotExistedDevice")) {
+        return refused("unknown-device", code::no_device, "device not found");
+      }
+      warn_ledger("the cloud lookup of " + request.product_key + "/" + request.device_name +
+                  " failed: " + detail.error().message);
+      Decision d = refused("cloud-error", code::unavailable, "the cloud is unavailable: retry");
+      d.status = 503;
+      return d;
+    }
+    if (detail->status == "DISABLE") {
+      return refused("disabled", code::disabled, "device is disabled");
+    }
+    if (detail->device_secret.empty()) {
+      return refused("unknown-device", code::no_device, "device not found");
+    }
+    const core::TripletRow row{
+        request.product_key, request.device_name, detail->device_secret, core::Scheme::device, 1};
+    auto imported = m_ledger.ledger->import(
+        std::span(&row, 1), "serve: QueryDeviceDetail", m_ledger.actor, false);
+    if (!imported || !imported->committed) {
+      warn_ledger(
+          "keeping the cloud's secret of " + request.product_key + "/" + request.device_name +
+          " in the ledger failed" +
+          (imported ? ": the ledger has it with another secret" : ": " + imported.error().message));
+      Decision d = refused("ledger-error", code::unavailable, "the ledger is unavailable: retry");
+      d.status = 503;
+      return d;
+    }
+    return std::nullopt;
+  }
+
   static Decision throttled(int retry_after_s, std::string message) {
     Decision d = refused("throttled", code::throttled, std::move(message));
     d.status = 429;
@@ -369,6 +443,7 @@ private:
   const ServeOptions& m_options;
   const Products m_products;
   LedgerHandle m_ledger;
+  std::optional<CloudSession> m_cloud;
   Context& m_ctx;
   std::mutex m_warn_mutex;
   Clock::time_point m_last_ledger_warning{};
@@ -632,8 +707,19 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
     return fail(ErrorKind::usage, "--max-body is 256 bytes to 1 MiB");
   }
   auto products = IOT_TRY(read_enrollment(opts.enrollment_file, ctx));
+  if (opts.cloud_queue < 1 || opts.cloud_queue >= opts.threads) {
+    return fail(ErrorKind::usage,
+                "--cloud-queue is 1 to --threads - 1 (requests waiting for the cloud hold a "
+                "thread; the rest must stay free for the pool's devices)");
+  }
   auto ledger = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
-  Service service(opts, std::move(products), std::move(ledger), ctx);
+  std::optional<CloudSession> cloud_session;
+  if (opts.cloud_lookup) {
+    cloud_session =
+        IOT_TRY_CTX(open_cloud(ctx, {.concurrency = static_cast<std::size_t>(opts.cloud_queue)}),
+                    "--cloud-lookup");
+  }
+  Service service(opts, std::move(products), std::move(ledger), std::move(cloud_session), ctx);
   AccessLog log;
   if (opts.access_log != "-") {
     log.file.open(opts.access_log, std::ios::app);
@@ -724,6 +810,16 @@ void register_serve(CLI::App& app, Context& ctx) {
       "A client that sends nothing for this long is disconnected (slow clients)",
       {.bare_unit = milliseconds(1000), .min = milliseconds(100), .max = std::chrono::minutes(5)},
       ctx);
+  cmd->add_flag("--cloud-lookup",
+                opts->cloud_lookup,
+                "A DeviceName not in the pool is looked up with QueryDeviceDetail (the cloud "
+                "options: --access-key-id, --endpoint, …) and its secret kept in the ledger; a "
+                "device the cloud has disabled is refused (6204)");
+  cmd->add_option("--cloud-queue",
+                  opts->cloud_queue,
+                  "With --cloud-lookup: at most this many requests wait for the cloud (paced at "
+                  "the account's QPS); more are answered 429 with Retry-After (default 8)")
+      ->option_text(std::string(value_name::count));
   cmd->add_option("--per-address",
                   opts->per_address,
                   "Requests per minute from one source address, then 429 with Retry-After "

@@ -31,6 +31,10 @@ struct ServeOptions {
   std::chrono::milliseconds replay_window{5 * 60 * 1000}; // a timestamp further off: refused
   int per_address = 6000; // requests per minute from one source address (0: no limit)
   int per_device = 10;    // signed requests per minute for one DeviceName (0: no limit)
+  // A name not in the pool is looked up with QueryDeviceDetail (the account's QPS, at most
+  // cloud_queue requests waiting for it; more get 429) and its secret kept in the ledger.
+  bool cloud_lookup = false;
+  int cloud_queue = 8;
 };
 
 void register_serve(CLI::App& app, Context& ctx);

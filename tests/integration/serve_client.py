@@ -16,6 +16,7 @@ import http.client
 import json
 import ssl
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -34,8 +35,11 @@ def device_key(group, name):
 def post(url, context, data):
     request = urllib.request.Request(url + "/auth/register/device", data=data.encode(),
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
-    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-        return json.loads(answer.read())
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as error:  # 429, 503: the answer is in the body too
+        return json.loads(error.read())
 
 
 def main(argv):

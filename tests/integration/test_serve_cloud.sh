@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# iotfleet serve --cloud-lookup against iotfleet-sim cloud: a device the pool does not have is
+# looked up with QueryDeviceDetail and served the cloud's secret, which the ledger then keeps
+# (a second request is a pool hit); a device the cloud does not know is 6100, a disabled one
+# 6204; with --cloud-queue 1 a second device waiting for the cloud is answered 429 with
+# Retry-After, never queued without bound; /metrics counts the lookups.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
+export IOTFLEET_STATION=serve-cloud
+pk=a1ServeCloud
+product_secret=EnrollSecret-cloud-0123456789
+client() { python3 "$here/serve_client.py" "$@"; }
+imei_of() { python3 -c 'import sys
+d = "86993945" + "%06d" % int(sys.argv[1])
+s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
+print(d + str((10 - s % 10) % 10))' "$1"; }
+cloud_secret() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT device_secret FROM devices WHERE product_key = ? AND device_name = ?", (sys.argv[2], sys.argv[3])).fetchone()[0])' "$IOT_TMP/cloud/cloud.db" "$pk" "$1"; }
+
+cat >scenario.json <<EOF2
+{"access_keys": [{"id": "LTAI5tServeCloud01", "secret": "serveCloudAccessSecret01"}],
+ "products": [{"product_key": "$pk", "product_secret": "ProductSecret0001",
+   "devices": [{"name": "dev-disabled", "status": "DISABLE"}],
+   "generate": {"count": 10, "names": "sequence", "prefix": "cloud-", "digits": 2}}]}
+EOF2
+printf 'serveCloudAccessSecret01\n' >ak.secret
+chmod 600 ak.secret
+cloud_start "$IOT_TMP/cloud" scenario.json --seed 3 --latency-ms 300
+# The pool holds one device of the product; the others are only in the cloud.
+printf 'ProductKey,DeviceName,DeviceSecret\n%s,cloud-01,%s\n' "$pk" "$(cloud_secret cloud-01)" >pool.csv
+"$IOTFLEET" pool import pool.csv >/dev/null && ok || fail "pool import"
+printf 'product_key,scheme,secret\n%s,product,%s\n' "$pk" "$product_secret" >enrollment.csv
+chmod 600 enrollment.csv
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+
+"$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tServeCloud01 --access-key-secret-file ak.secret \
+  serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+  --cloud-lookup --cloud-queue 1 --access-log access.ndjson 2>serve.err &
+server=$!
+iot_cleanup_hooks+=("kill $server 2>/dev/null")
+wait_ready "$server" serve.err "iotfleet serve" "listening on" || finish
+url=$(grep -o 'https://127.0.0.1:[0-9]*' serve.err | head -n1)
+post() { curl -sS --cacert cert.pem -X POST --data-binary "$1" "$url/auth/register/device"; }
+ask() { post "$(client body "$product_secret" productKey=$pk deviceName="$1" random=r imei="$2")"; }
+
+r=$(ask cloud-02 "$(imei_of 2)")
+[ "$(jq -r .code <<<"$r")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret cloud-02)" ] && ok ||
+  fail "a device only the cloud has gets the cloud's secret: $r"
+run "$IOTFLEET" pool status -o csv
+expect_out "^$pk,serve-cloud,0,0,0,1\$" "the ledger keeps it, burned to the module"
+r=$(ask cloud-02 "$(imei_of 2)")
+[ "$(jq -r .code <<<"$r")" = 200 ] && ok || fail "asked again: $r"
+r=$(ask cloud-01 "$(imei_of 1)")
+[ "$(jq -r .code <<<"$r")" = 200 ] && ok || fail "a pool device: $r"
+run curl -sS --cacert cert.pem "$url/metrics"
+expect_out '^iotfleet_serve_cloud_lookups_total 1$' "one cloud lookup: the refetch and the pool device were pool hits"
+r=$(ask nobody-here "$(imei_of 3)")
+[ "$(jq -r .code <<<"$r")" = 6100 ] && ok || fail "a device the cloud does not know: $r"
+r=$(ask dev-disabled "$(imei_of 4)")
+[ "$(jq -r .code <<<"$r")" = 6204 ] && ok || fail "a device the cloud disabled: $r"
+expect_eq "$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM triplets WHERE device_name = ?", ("dev-disabled",)).fetchone()[0])' "$IOTFLEET_LEDGER")" 0 \
+  "nothing of the disabled device kept"
+
+# Two devices at once with room for one waiting: the other is told to come back.
+printf 'cloud-05,%s\ncloud-06,%s\n' "$(imei_of 5)" "$(imei_of 6)" >two.csv
+client batch "$url" cert.pem "$pk" product "$product_secret" two.csv 2 >two.ndjson && ok || fail "two at once"
+[ "$(jq -r .code two.ndjson | sort | tr '\n' ' ')" = "200 429 " ] && ok ||
+  fail "one served, one 429 with the queue full: $(cat two.ndjson)"
+status=$(curl -sS -o /dev/null -D headers.txt -w '%{http_code}' --cacert cert.pem -X POST \
+  --data-binary "$(client body "$product_secret" productKey=$pk deviceName=cloud-07 random=r imei="$(imei_of 7)")" \
+  "$url/auth/register/device")
+[ "$status" = 200 ] && ok || fail "the queue is free again: HTTP $status"
+grep -q '"outcome":"throttled"' access.ndjson && ok || fail "the 429 is in the access log"
+kill -TERM "$server"
+wait "$server" && ok || fail "SIGTERM: exit $?"
+finish

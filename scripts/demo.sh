@@ -213,6 +213,43 @@ kill -HUP "$mqtt_pid"
 sleep 0.3
 step "Ask the endpoint: line-2 module 0's secret is accepted" "$iotfleet" "${cloud[@]}" \
   creds probe --port "${line2_ports[0]}" -m quectel --mqtt-endpoint "127.0.0.1:$mqtt_port"
+# A third line burns nothing secret (seed FAQ §7, the second way): the customer's own server,
+# `iotfleet serve`, hands each module its DeviceSecret at first boot, looked up in the cloud.
+line3_imeis=(869939450007017 869939450007025 869939450007033)
+step "Register line 3's IMEIs in the cloud (the factory keeps no secret)" \
+  "$iotfleet" "${cloud[@]}" devices register --product-key a1DemoPK001 "${line3_imeis[@]}"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$demo_dir/serve.key" -out "$demo_dir/serve.pem" \
+  -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+printf 'product_key,scheme,secret\na1DemoPK001,product,DemoEnrollmentSecret-line3\n' >"$demo_dir/enroll.csv"
+printf 'DemoEnrollmentSecret-line3\n' >"$demo_dir/firmware.secret"
+chmod 600 "$demo_dir/enroll.csv" "$demo_dir/firmware.secret" "$demo_dir/serve.key"
+echo "\$ iotfleet serve --listen 127.0.0.1:0 --tls-cert serve.pem --tls-key serve.key --enrollment enroll.csv --cloud-lookup &" >&2
+"$iotfleet" "${cloud[@]}" serve --listen 127.0.0.1:0 --tls-cert "$demo_dir/serve.pem" \
+  --tls-key "$demo_dir/serve.key" --enrollment "$demo_dir/enroll.csv" --cloud-lookup \
+  --access-log "$demo_dir/serve.ndjson" 2>"$demo_dir/serve.err" &
+sim_pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$demo_dir/serve.err" 2>/dev/null && break; sleep 0.1; done
+serve_url=$(grep -o 'https://127.0.0.1:[0-9]*' "$demo_dir/serve.err" | head -1)
+echo "\$ iotfleet-sim modules --count 3 --first-boot $serve_url …   # SN empty: fetch at boot" >&2
+"$sim" modules --count 3 --module luat --state-dir "$demo_dir/line3" --imei "${line3_imeis[0]}" \
+  --imei "${line3_imeis[1]}" --imei "${line3_imeis[2]}" --first-boot "$serve_url" \
+  --first-boot-product a1DemoPK001 --first-boot-secret-file "$demo_dir/firmware.secret" \
+  --first-boot-ca "$demo_dir/serve.pem" >"$demo_dir/line3.out" 2>"$demo_dir/line3.err" &
+sim_pids+=($!)
+for _ in $(seq 100); do grep -qx ready "$demo_dir/line3.err" 2>/dev/null && break; sleep 0.1; done
+grep "first boot" "$demo_dir/line3.err" >&2
+line3=()
+for p in $(cut -d' ' -f1 "$demo_dir/line3.out"); do line3+=(--port "$p"); done
+"$iotfleet" "${cloud[@]}" secrets export --product-key a1DemoPK001 -O "$demo_dir/line3-cloud.csv" -q >/dev/null
+step "Every line-3 module holds the cloud's secret (the same in module, snapshot and cloud)" "$iotfleet" \
+  "${cloud[@]}" secrets compare "${line3[@]}" -m luat --snapshot "$demo_dir/line3-cloud.csv" --cloud
+clone_body=$(python3 tests/integration/serve_client.py body DemoEnrollmentSecret-line3 \
+  productKey=a1DemoPK001 deviceName="${line3_imeis[0]}" random=clone imei=490154203237518)
+step "A cloned module asks for line-3 module 0's name: refused (6289)" curl -sS \
+  --cacert "$demo_dir/serve.pem" --data-binary "$clone_body" "$serve_url/auth/register/device"
+echo >&2
+step "...and the server raised the alert" grep "clone alert" "$demo_dir/serve.err"
+step "The server's metrics" sh -c "curl -sS --cacert '$demo_dir/serve.pem' '$serve_url/metrics' | grep -E '^iotfleet_serve_(requests_total|clone|cloud_lookups)' | grep -v ' 0\$'"
 step "What a burned module holds, masked" "$iotfleet" module info --port "$port0" -o json
 step "Raw AT for support, secrets masked" "$iotfleet" module at --port "$port0" 'AT+WISN?'
 step "The module whose IMEI was never written" "$iotfleet" module info --port "$bad_port" -o csv

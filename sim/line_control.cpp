@@ -161,6 +161,8 @@ std::string_view to_string(ControlCommand::Verb verb) {
     return "connected";
   case ControlCommand::Verb::set_copy:
     return "set-copy";
+  case ControlCommand::Verb::refetch:
+    return "refetch";
   }
   return "?";
 }
@@ -182,9 +184,11 @@ parse_control_line(std::string_view line, ModuleKind kind, std::size_t fixtures)
     cmd.verb = ControlCommand::Verb::connected;
   } else if (verb == "set-copy") {
     cmd.verb = ControlCommand::Verb::set_copy;
+  } else if (verb == "refetch") {
+    cmd.verb = ControlCommand::Verb::refetch;
   } else {
     return fail(ErrorKind::usage,
-                "unknown command (remove, insert, swap, set-sn, connected, set-copy)");
+                "unknown command (remove, insert, swap, set-sn, connected, set-copy, refetch)");
   }
   const bool copy_verb =
       cmd.verb == ControlCommand::Verb::connected || cmd.verb == ControlCommand::Verb::set_copy;
@@ -221,7 +225,8 @@ parse_control_line(std::string_view line, ModuleKind kind, std::size_t fixtures)
     }
     return cmd;
   }
-  if (cmd.verb != ControlCommand::Verb::remove && cmd.verb != ControlCommand::Verb::connected) {
+  if (cmd.verb != ControlCommand::Verb::remove && cmd.verb != ControlCommand::Verb::connected &&
+      cmd.verb != ControlCommand::Verb::refetch) {
     cmd.identity = std::string(take_token(rest));
     if (!cmd.identity.empty()) {
       if (!cmd.index) {
@@ -695,6 +700,18 @@ void ProductionLine::apply(const ControlCommand& command, TimePoint now) {
       return;
     }
     LogLine(log_stream()) << "control: " << verb << ' ' << i << '\n';
+    return;
+  }
+  case Verb::refetch: {
+    ModuleModel* model = m_server.model(i);
+    if (!m_options.refetch) {
+      LogLine(log_stream()) << "control: refetch " << i << ": ignored (start with --first-boot)\n";
+    } else if (model == nullptr) {
+      LogLine(log_stream()) << "control: refetch " << i << ": fixture empty, ignored\n";
+    } else {
+      LogLine(log_stream()) << "control: refetch " << i << ": " << m_options.refetch(i, *model)
+                            << '\n';
+    }
     return;
   }
   case Verb::swap:

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -30,7 +31,7 @@ namespace iot::sim {
 
 // One line of the control FIFO, parsed.
 struct ControlCommand {
-  enum class Verb { remove, insert, swap, set_sn, connected, set_copy };
+  enum class Verb { remove, insert, swap, set_sn, connected, set_copy, refetch };
   Verb verb = Verb::remove;
   std::optional<std::size_t> index; // nullopt: every fixture (`swap all`)
   std::string identity;             // insert / swap: IMEI (MAC for esp-at); empty = random
@@ -117,6 +118,9 @@ struct LineOptions {
   pid_t pid = 0;
   long baud = 115200;
   std::ostream* log = nullptr; // control messages; null = std::cerr
+  // `refetch I` (with --first-boot): fetches the module's DeviceSecret again into its SN and
+  // returns what to log; unset = the verb is refused.
+  std::function<std::string(std::size_t index, ModuleModel& model)> refetch;
 };
 
 // Identity flags of `iotfleet-sim modules`; they apply to the modules present at start-up.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sim/modules_cmd.hpp"
 
+#include "sim/first_boot.hpp"
 #include "sim/identity.hpp"
 #include "sim/line_control.hpp"
 #include "sim/nvm.hpp"
@@ -18,12 +19,46 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
 
 namespace iot::sim {
 namespace {
+
+// The enrollment secret a first-boot firmware carries: one line of a file.
+Result<std::string> read_first_boot_secret(const std::string& path) {
+  if (path.empty()) {
+    return fail(ErrorKind::usage, "--first-boot needs --first-boot-secret-file FILE");
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return fail(ErrorKind::usage, "cannot read the enrollment secret in " + path);
+  }
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+    line.pop_back();
+  }
+  if (line.empty()) {
+    return fail(ErrorKind::usage, "the enrollment secret in " + path + " is empty");
+  }
+  return line;
+}
+
+// One fetch for the module: its SN gets the DeviceSecret; what happened, for the log (never the
+// secret).
+std::string fetch_into_sn(FirstBoot& first_boot, ModuleModel& model) {
+  const std::string& imei = model.nvm().imei;
+  auto secret = first_boot.fetch(imei, model.nvm().iccid);
+  if (!secret) {
+    return imei + " got no secret: " + secret.error().message;
+  }
+  if (auto stored = model.overwrite_sn_storage(*secret); !stored) {
+    return imei + " got its secret but could not store it: " + stored.error().message;
+  }
+  return imei + " fetched its DeviceSecret into SN";
+}
 
 namespace fs = std::filesystem;
 
@@ -212,6 +247,23 @@ Status run_modules(const ModulesOptions& o) {
   line_options.ports_files = {ports_file, registry_file};
   line_options.pid = ::getpid();
   line_options.baud = o.baud;
+  std::optional<FirstBoot> first_boot;
+  if (!o.first_boot.empty()) {
+    if (config.kind != ModuleKind::luat) {
+      return fail(ErrorKind::usage,
+                  "--first-boot is modelled on luat modules (the SN holds the DeviceSecret, the "
+                  "DeviceName is the IMEI): start with --module luat");
+    }
+    auto secret = IOT_TRY(read_first_boot_secret(o.first_boot_secret_file));
+    first_boot = IOT_TRY(FirstBoot::create(
+        {o.first_boot,
+         o.first_boot_product,
+         std::move(secret),
+         o.first_boot_ca.empty() ? std::nullopt : std::optional(o.first_boot_ca)}));
+    line_options.refetch = [&first_boot](std::size_t, ModuleModel& model) {
+      return fetch_into_sn(*first_boot, model);
+    };
+  }
   ProductionLine line(server, std::move(line_options), std::move(history));
   if (auto started = line.start(static_cast<std::size_t>(o.count),
                                 IdentityOverrides{o.imeis, o.duplicate_imei, o.placeholder_imei});
@@ -219,6 +271,16 @@ Status run_modules(const ModulesOptions& o) {
     return started;
   }
   IOT_TRY(line.publish());
+  if (first_boot) {
+    // First boot: every module whose SN is empty asks the server before the line is ready.
+    for (std::size_t i = 0; i < server.size(); ++i) {
+      ModuleModel* model = server.model(i);
+      if (model != nullptr && !model->nvm().sn) {
+        std::cerr << "iotfleet-sim: first boot " << i << ": " << fetch_into_sn(*first_boot, *model)
+                  << '\n';
+      }
+    }
+  }
   if (control_fd) {
     line.set_control_fd(control_fd->get());
   }
@@ -303,10 +365,20 @@ void register_modules(CLI::App& app) {
                   options->control,
                   "Create a FIFO at PATH and read production-line commands from it: remove I, "
                   "insert I [IMEI], swap I|all [IMEI], set-sn I VALUE, connected I, "
-                  "set-copy I VALUE");
+                  "set-copy I VALUE, refetch I (with --first-boot)");
   cmd->add_option("--swap-gap-ms", options->swap_gap_ms, "Pause between a swap's remove and insert")
       ->check(CLI::Range(0L, 600000L))
       ->capture_default_str();
+  cmd->add_option("--first-boot",
+                  options->first_boot,
+                  "URL of an `iotfleet serve`: luat modules with an empty SN fetch their "
+                  "DeviceSecret from it at start (DeviceName = IMEI, signed with the product's "
+                  "enrollment secret) and store it in SN; `refetch I` fetches again");
+  cmd->add_option("--first-boot-product", options->first_boot_product, "With --first-boot: PK");
+  cmd->add_option("--first-boot-secret-file",
+                  options->first_boot_secret_file,
+                  "With --first-boot: the file of the product's enrollment secret");
+  cmd->add_option("--first-boot-ca", options->first_boot_ca, "With --first-boot: a CA to trust");
   cmd->add_flag("--volatile-aliauth",
                 options->volatile_aliauth,
                 "Quectel: forget AT+QMTCFG=\"aliauth\" at reboot (persistence is UNVERIFIED)");

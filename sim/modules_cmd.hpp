@@ -31,6 +31,11 @@ struct ModulesOptions {
   bool volatile_aliauth = false;
   std::string control;    // --control FIFO path; empty: none
   long swap_gap_ms = 300; // --swap-gap-ms: a swap's pause between remove and insert
+  // --first-boot URL: modules with an empty SN fetch their DeviceSecret from `iotfleet serve`.
+  std::string first_boot;
+  std::string first_boot_product;
+  std::string first_boot_secret_file;
+  std::string first_boot_ca;
 };
 
 // Adds the `modules` subcommand to app; its callback runs run_modules and throws

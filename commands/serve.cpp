@@ -587,7 +587,7 @@ void configure(Server& server, const ServeOptions& opts, Service& service, Acces
   const auto read_us = (opts.read_timeout.count() % 1000) * 1000;
   server.set_read_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
   server.set_write_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
-  server.set_keep_alive_max_count(100);
+  server.set_keep_alive_max_count(static_cast<std::size_t>(opts.keep_alive));
   server.set_keep_alive_timeout(5);
   server.set_payload_max_length(static_cast<std::size_t>(opts.max_body));
   server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
@@ -800,6 +800,12 @@ void register_serve(CLI::App& app, Context& ctx) {
                   "-: stdout)")
       ->option_text(std::string(value_name::file_or_stdin));
   cmd->add_option("--threads", opts->threads, "Worker threads (default 16)")
+      ->option_text(std::string(value_name::count));
+  cmd->add_option("--keep-alive",
+                  opts->keep_alive,
+                  "Requests one connection may carry (default 1: a device asks once, and an idle "
+                  "connection never holds a thread; more for a load balancer that reuses them)")
+      ->check(CLI::Range(1, 1000))
       ->option_text(std::string(value_name::count));
   cmd->add_option("--max-body", opts->max_body, "Largest request body in bytes (default 4096)")
       ->option_text("BYTES");

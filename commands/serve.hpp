@@ -26,6 +26,10 @@ struct ServeOptions {
   std::string enrollment_file;         // product_key,scheme,secret per line (0600)
   std::string access_log = "-";        // NDJSON, one line per request; "-": stdout
   int threads = 16;
+  // Requests one connection may carry: a device asks once per boot, so by default the
+  // connection is closed after its answer and no idle client holds a thread; a load balancer
+  // in front that reuses its connections wants more.
+  int keep_alive = 1;
   std::int64_t max_body = 4096;                           // bytes; larger bodies get 413
   std::chrono::milliseconds read_timeout{5000};           // a client silent this long is dropped
   std::chrono::milliseconds replay_window{5 * 60 * 1000}; // a timestamp further off: refused

@@ -3,6 +3,7 @@
 // registered here with one call.
 #include "sim/cloud_cmd.hpp"
 #include "sim/fleetlog_cmd.hpp"
+#include "sim/load_cmd.hpp"
 #include "sim/modules_cmd.hpp"
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   iot::sim::register_modules(app);
   iot::sim::register_cloud(app);
   iot::sim::register_fleetlog(app);
+  iot::sim::register_load(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # iotfleet serve over real HTTPS (a certificate of this test's own, curl and Python verifying
-# it): 200 devices asking at once each get their own secret, the pool's; the same module asking
+# it): 1 000 devices asking at once each get their own secret, the pool's; the same module asking
 # again gets it again; a clone, a module asking for a second name, a wrong sign, a wrong
 # enrollment secret, an unknown device or product, a replayed or malformed request, a body too
 # large: each refused with its code and nothing bound; the device-key scheme with keys from
@@ -22,13 +22,20 @@ imei_of() { python3 -c 'import sys
 d = "86993945" + "%06d" % int(sys.argv[1])
 s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
 print(d + str((10 - s % 10) % 10))' "$1"; }
+# devices_csv OFFSET N…: lines "dev-N,IMEI of OFFSET+N" (one Python for all of them).
+devices_csv() { python3 -c 'import sys
+offset = int(sys.argv[1])
+for n in map(int, sys.argv[2:]):
+    d = "86993945" + "%06d" % (offset + n)
+    s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
+    print("dev-%04d,%s%d" % (n, d, (10 - s % 10) % 10))' "$@"; }
 sql() { python3 -c 'import sqlite3, sys; print("\n".join(",".join(map(str, r)) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))' "$IOTFLEET_LEDGER" "$1"; }
 secret_for() { printf 'S%031d' "$1"; }
 
-# The pool: 440 devices of a product signed with its enrollment secret, 5 of a device-key product.
+# The pool: 1 240 devices of a product signed with its enrollment secret, 5 of a device-key product.
 {
   echo "ProductKey,DeviceName,DeviceSecret"
-  for n in $(seq 1 440); do echo "$pk,dev-$(printf %04d "$n"),$(secret_for "$n")"; done
+  for n in $(seq 1 1240); do echo "$pk,dev-$(printf %04d "$n"),$(secret_for "$n")"; done
 } >pool.csv
 {
   echo "ProductKey,DeviceName,DeviceSecret"
@@ -71,24 +78,24 @@ code_of() { jq -r .code <<<"$1"; }
 run curl -sS --cacert cert.pem "$url/healthz"
 expect_out '"status":"ok"' "healthz: the ledger is reachable"
 
-# 200 devices at once, each over verified TLS.
-for n in $(seq 1 200); do echo "dev-$(printf %04d "$n"),$(imei_of "$n")"; done >devices.csv
-client batch "$url" cert.pem "$pk" product "$product_secret" devices.csv 50 >batch.ndjson 2>batch.err &&
+# 1 000 devices at once, each over verified TLS.
+devices_csv 100000 $(seq 1 200) $(seq 441 1240) >devices.csv
+client batch "$url" cert.pem "$pk" product "$product_secret" devices.csv 100 >batch.ndjson 2>batch.err &&
   ok || fail "the batch: $(tail -3 batch.err)"
-[ "$(jq -r 'select(.code == 200) | .device_name' batch.ndjson | sort -u | wc -l)" = 200 ] && ok ||
-  fail "200 devices got a secret: $(jq -c 'select(.code != 200)' batch.ndjson | head -3)"
+[ "$(jq -r 'select(.code == 200) | .device_name' batch.ndjson | sort -u | wc -l)" = 1000 ] && ok ||
+  fail "1000 devices got a secret: $(jq -c 'select(.code != 200)' batch.ndjson | head -3)"
 bad=0
 while IFS=, read -r dn secret; do
   [ "$secret" = "$(secret_for "$((10#${dn#dev-}))")" ] || bad=$((bad + 1))
 done < <(jq -r '"\(.device_name),\(.secret)"' batch.ndjson)
 [ "$bad" = 0 ] && ok || fail "$bad devices got a secret not the pool's"
 burned=$(sql "SELECT count(*) FROM triplets WHERE product_key = '$pk' AND state = 'burned' AND station = 'serve-lab'")
-[ "$burned" = 200 ] && ok || fail "200 triplets burned to their modules, not $burned"
+[ "$burned" = 1000 ] && ok || fail "1000 triplets burned to their modules, not $burned"
 mismatch=$(sql "SELECT count(*) FROM triplets WHERE product_key = '$pk' AND state = 'burned' AND imei = ''")
 [ "$mismatch" = 0 ] && ok || fail "every served triplet is bound to an IMEI"
 
 # The same module asking again (its stored secret went bad): the same secret.
-imei1=$(imei_of 1)
+imei1=$(imei_of 100001)
 again=$(post "$(client body "$product_secret" productKey=$pk deviceName=dev-0001 random=x1 imei=$imei1)")
 [ "$(code_of "$again")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$again")" = "$(secret_for 1)" ] && ok ||
   fail "the same module again: $again"
@@ -138,7 +145,7 @@ r=$(post "$(client body "$group" productKey=$pk2 deviceName=key-3 random=k3 imei
 
 # Metrics, the audit trail, the access log.
 run curl -sS --cacert cert.pem "$url/metrics"
-expect_out '^iotfleet_serve_requests_total\{outcome="issued"\} 202$' "metrics: 202 issued"
+expect_out '^iotfleet_serve_requests_total\{outcome="issued"\} 1002$' "metrics: 1002 issued"
 expect_out '^iotfleet_serve_requests_total\{outcome="again"\} 1$' "metrics: 1 again"
 expect_out '^iotfleet_serve_clone_alerts_total 1$' "metrics: the clone alert"
 expect_out '^iotfleet_serve_requests_total\{outcome="too-large"\} 1$' "metrics: the body too large"
@@ -146,7 +153,7 @@ expect_out '^iotfleet_serve_request_seconds_count [0-9]+$' "metrics: the latency
 run "$IOTFLEET" pool log dev-0001 -o csv
 expect_out "serve-issue,clone,.*IMEI $imei1" "pool log shows the clone"
 expect_out "serve-issue,issued,from 127.0.0.1" "pool log shows the issue and its address"
-[ "$(wc -l <access.ndjson)" -ge 215 ] && ok || fail "one access log line per request: $(wc -l <access.ndjson)"
+[ "$(wc -l <access.ndjson)" -ge 1015 ] && ok || fail "one access log line per request: $(wc -l <access.ndjson)"
 jq -e . access.ndjson >/dev/null && ok || fail "the access log is NDJSON"
 grep -q '"outcome":"clone"' access.ndjson && ok || fail "the access log has the clone"
 if grep -qE "$(secret_for 1)|$(secret_for 501)|$product_secret|$group|sign=" access.ndjson serve.err; then
@@ -181,7 +188,7 @@ run curl -sS --cacert cert.pem "$url/healthz"
 expect_out '"status":"ok"' "and the server goes on with the previous certificate"
 
 # SIGTERM under load: every request the server decided is answered, exit 0.
-for n in $(seq 241 440); do echo "dev-$(printf %04d "$n"),$(imei_of "$n")"; done >late.csv
+devices_csv 0 $(seq 241 440) >late.csv
 client batch "$url" cert.pem "$pk" product "$product_secret" late.csv 20 >late.ndjson 2>late.err &
 batch=$!
 for _ in $(seq 200); do # once the first answers are out, the rest are on their way

@@ -11,11 +11,14 @@ source "$here/lib.sh"
 pk=a1ServeCrash
 product_secret=EnrollSecret-crash-0123456789
 client() { python3 "$here/serve_client.py" "$@"; }
-imei_of() { python3 -c 'import sys
-d = sys.argv[2] + "%06d" % int(sys.argv[1])
-s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
-print(d + str((10 - s % 10) % 10))' "$1" "$2"; }
 secret_for() { printf 'C%031d' "$1"; }
+# devices_csv TAC URL N…: lines "dev-N,IMEI (TAC + N),URL" (one Python for all of them).
+devices_csv() { python3 -c 'import sys
+tac, url = sys.argv[1], sys.argv[2]
+for n in map(int, sys.argv[3:]):
+    d = tac + "%06d" % n
+    s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
+    print("dev-%04d,%s%d,%s" % (n, d, (10 - s % 10) % 10, url))' "$@"; }
 
 pgdir=$(mktemp -d /tmp/iotfleet-pg.XXXXXX)
 iot_cleanup_hooks+=("'$here/../../scripts/pg-local.sh' stop '$pgdir' >/dev/null 2>&1; rm -rf '$pgdir'")
@@ -94,12 +97,8 @@ start_instance serve-a || finish
 start_instance serve-b || finish
 
 # --- every name asked for by two modules at once, one at each instance -------------------------
-: >race.csv
-for n in $(seq 1 100); do
-  dn=dev-$(printf %04d "$n")
-  echo "$dn,$(imei_of "$n" 86993945),${urls[serve-a]}" >>race.csv
-  echo "$dn,$(imei_of "$n" 35693803),${urls[serve-b]}" >>race.csv
-done
+paste -d '\n' <(devices_csv 86993945 "${urls[serve-a]}" $(seq 1 100)) \
+  <(devices_csv 35693803 "${urls[serve-b]}" $(seq 1 100)) >race.csv
 client batch "${urls[serve-a]}" cert.pem "$pk" product "$product_secret" race.csv 40 >answers/race.ndjson &&
   ok || fail "the race batch"
 won=$(jq -r 'select(.code == 200) | .device_name' answers/race.ndjson | sort -u | wc -l)
@@ -117,11 +116,7 @@ for trial in $(seq 1 10); do
   victim=serve-a
   [ $((RANDOM % 2)) = 1 ] && victim=serve-b
   port=${urls[$victim]##*:}
-  : >"trial$trial.csv"
-  for n in $(seq $((trial * 100 + 1)) $((trial * 100 + 60))); do
-    dn=dev-$(printf %04d "$n")
-    echo "$dn,$(imei_of "$n" 86993945),${urls[$victim]}" >>"trial$trial.csv"
-  done
+  devices_csv 86993945 "${urls[$victim]}" $(seq $((trial * 100 + 1)) $((trial * 100 + 60))) >"trial$trial.csv"
   client batch "${urls[$victim]}" cert.pem "$pk" product "$product_secret" "trial$trial.csv" 10 \
     >"answers/trial$trial.ndjson" &
   batch=$!

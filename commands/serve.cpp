@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <fnmatch.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -33,6 +34,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -256,10 +258,12 @@ public:
           Products products,
           LedgerHandle ledger,
           std::optional<CloudSession> cloud,
+          std::optional<std::set<std::string>> allowed,
           Context& ctx)
       : m_options(options), m_products(std::move(products)), m_ledger(std::move(ledger)),
-        m_cloud(std::move(cloud)), m_ctx(ctx), m_per_address(options.per_address),
-        m_per_device(options.per_device) {
+        m_cloud(std::move(cloud)), m_allowed(std::move(allowed)), m_ctx(ctx),
+        m_per_address(options.per_address), m_per_device(options.per_device),
+        m_registrations(options.register_rate) {
     m_ledger.actor.port = "serve";
   }
 
@@ -331,7 +335,8 @@ private:
     ask.address = address;
     ask.actor = m_ledger.actor;
     auto issue = issue_with_retry(ask);
-    if (issue && issue->outcome == store::IssueOutcome::unknown && m_cloud) {
+    if (issue && issue->outcome == store::IssueOutcome::unknown && m_cloud &&
+        (!m_allowed || m_allowed->contains(request.device_name))) {
       if (auto refusal = from_cloud(request)) {
         return *refusal;
       }
@@ -392,10 +397,29 @@ private:
     Waiting waiting{metrics.cloud_waiting};
     ++metrics.cloud_lookups;
     auto detail = m_cloud->api->query_device_detail({request.product_key, request.device_name, {}});
-    if (!detail) {
-      if (cloud::has_error_code(detail.error(), "NotExistedDevice")) {
+    if (!detail && cloud::has_error_code(detail.error(), "NotExistedDevice")) {
+      if (!m_options.register_unknown ||
+          ::fnmatch(m_options.register_unknown->c_str(), request.device_name.c_str(), 0) != 0) {
         return refused("unknown-device", code::no_device, "device not found");
       }
+      if (const auto wait = m_registrations.refuse("register")) {
+        return throttled(*wait, "too many devices registered this minute: retry");
+      }
+      auto registered = m_cloud->api->register_device(request.product_key, request.device_name);
+      if (!registered) {
+        warn_ledger("registering " + request.product_key + "/" + request.device_name +
+                    " (--register-unknown) failed: " + registered.error().message);
+        Decision d = refused("cloud-error", code::unavailable, "the cloud is unavailable: retry");
+        d.status = 503;
+        return d;
+      }
+      m_ctx.output->info("registered " + request.product_key + "/" + request.device_name +
+                         " in the cloud (--register-unknown), asked for by IMEI " + request.imei);
+      detail = cloud::DeviceDetail{};
+      detail->device_secret = registered->device_secret;
+      detail->status = registered->status;
+    }
+    if (!detail) {
       warn_ledger("the cloud lookup of " + request.product_key + "/" + request.device_name +
                   " failed: " + detail.error().message);
       Decision d = refused("cloud-error", code::unavailable, "the cloud is unavailable: retry");
@@ -444,11 +468,13 @@ private:
   const Products m_products;
   LedgerHandle m_ledger;
   std::optional<CloudSession> m_cloud;
+  const std::optional<std::set<std::string>> m_allowed; // --allow: the cloud is asked about these
   Context& m_ctx;
   std::mutex m_warn_mutex;
   Clock::time_point m_last_ledger_warning{};
   RateLimit m_per_address;
   RateLimit m_per_device;
+  RateLimit m_registrations; // --register-rate, over every name
 };
 
 // ---- TLS: the certificate, reloaded on SIGHUP ----------------------------------------------
@@ -713,13 +739,35 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
                 "thread; the rest must stay free for the pool's devices)");
   }
   auto ledger = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
+  std::optional<std::set<std::string>> allowed;
+  if (opts.allow_file) {
+    if (!opts.cloud_lookup) {
+      return fail(ErrorKind::usage,
+                  "--allow names the devices the cloud may be asked about: give --cloud-lookup "
+                  "too (without it only the pool's devices are served)");
+    }
+    const auto names = IOT_TRY_CTX(read_device_list(*opts.allow_file, ctx), "--allow");
+    allowed.emplace(names.begin(), names.end());
+  }
+  if (opts.register_unknown && !opts.cloud_lookup) {
+    return fail(ErrorKind::usage,
+                "--register-unknown registers in the cloud: give --cloud-lookup too");
+  }
+  if (opts.register_rate < 1) {
+    return fail(ErrorKind::usage, "--register-rate is 1 or more a minute");
+  }
   std::optional<CloudSession> cloud_session;
   if (opts.cloud_lookup) {
     cloud_session =
         IOT_TRY_CTX(open_cloud(ctx, {.concurrency = static_cast<std::size_t>(opts.cloud_queue)}),
                     "--cloud-lookup");
   }
-  Service service(opts, std::move(products), std::move(ledger), std::move(cloud_session), ctx);
+  Service service(opts,
+                  std::move(products),
+                  std::move(ledger),
+                  std::move(cloud_session),
+                  std::move(allowed),
+                  ctx);
   AccessLog log;
   if (opts.access_log != "-") {
     log.file.open(opts.access_log, std::ios::app);
@@ -821,6 +869,21 @@ void register_serve(CLI::App& app, Context& ctx) {
                 "A DeviceName not in the pool is looked up with QueryDeviceDetail (the cloud "
                 "options: --access-key-id, --endpoint, …) and its secret kept in the ledger; a "
                 "device the cloud has disabled is refused (6204)");
+  cmd->add_option("--allow",
+                  opts->allow_file,
+                  "With --cloud-lookup: only the DeviceNames in this list file (one per line, # "
+                  "comments) are looked up; others not in the pool are 6100")
+      ->option_text(std::string(value_name::file_or_stdin));
+  cmd->add_option("--register-unknown",
+                  opts->register_unknown,
+                  "With --cloud-lookup: a DeviceName the cloud does not know that matches this "
+                  "glob (e.g. '8699394*') is registered (RegisterDevice) and served")
+      ->option_text("GLOB");
+  cmd->add_option("--register-rate",
+                  opts->register_rate,
+                  "With --register-unknown: at most this many registrations a minute, then 429 "
+                  "(default 60)")
+      ->option_text(std::string(value_name::count));
   cmd->add_option("--cloud-queue",
                   opts->cloud_queue,
                   "With --cloud-lookup: at most this many requests wait for the cloud (paced at "

@@ -39,6 +39,12 @@ struct ServeOptions {
   // cloud_queue requests waiting for it; more get 429) and its secret kept in the ledger.
   bool cloud_lookup = false;
   int cloud_queue = 8;
+  // With cloud_lookup: only these names (a DeviceName list file) may be asked of the cloud.
+  std::optional<std::string> allow_file;
+  // With cloud_lookup: a name the cloud does not know that matches this glob is registered
+  // (RegisterDevice), at most register_rate a minute.
+  std::optional<std::string> register_unknown;
+  int register_rate = 60;
 };
 
 void register_serve(CLI::App& app, Context& ctx);

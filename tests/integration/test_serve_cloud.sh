@@ -4,7 +4,9 @@
 # looked up with QueryDeviceDetail and served the cloud's secret, which the ledger then keeps
 # (a second request is a pool hit); a device the cloud does not know is 6100, a disabled one
 # 6204; with --cloud-queue 1 a second device waiting for the cloud is answered 429 with
-# Retry-After, never queued without bound; /metrics counts the lookups.
+# Retry-After, never queued without bound; /metrics counts the lookups; --allow limits the
+# lookups to the names it lists; --register-unknown registers a new name matching its glob, at
+# most --register-rate a minute.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
@@ -73,6 +75,48 @@ status=$(curl -sS -o /dev/null -D headers.txt -w '%{http_code}' --cacert cert.pe
   "$url/auth/register/device")
 [ "$status" = 200 ] && ok || fail "the queue is free again: HTTP $status"
 grep -q '"outcome":"throttled"' access.ndjson && ok || fail "the 429 is in the access log"
+kill -TERM "$server"
+wait "$server" && ok || fail "SIGTERM: exit $?"
+
+# --allow: only the listed names are asked of the cloud.
+printf '# the devices this server may look up\ncloud-08\n' >allow.txt
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --allow allow.txt
+expect_rc 2 "--allow without --cloud-lookup"
+expect_err "give --cloud-lookup too" "says what is missing"
+"$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tServeCloud01 --access-key-secret-file ak.secret \
+  serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+  --cloud-lookup --allow allow.txt --access-log allow.ndjson 2>allow.err &
+server=$!
+iot_cleanup_hooks+=("kill $server 2>/dev/null")
+wait_ready "$server" allow.err "iotfleet serve --allow" "listening on" || finish
+url=$(grep -o 'https://127.0.0.1:[0-9]*' allow.err | head -n1)
+r=$(ask cloud-09 "$(imei_of 9)")
+[ "$(jq -r .code <<<"$r")" = 6100 ] && ok || fail "a cloud device not in --allow: $r"
+r=$(ask cloud-08 "$(imei_of 8)")
+[ "$(jq -r .code <<<"$r")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret cloud-08)" ] && ok ||
+  fail "a device in --allow: $r"
+run curl -sS --cacert cert.pem "$url/metrics"
+expect_out '^iotfleet_serve_cloud_lookups_total 1$' "only the allowed device was looked up"
+kill -TERM "$server"
+wait "$server" && ok || fail "SIGTERM: exit $?"
+
+# --register-unknown: a name the cloud does not know, matching the glob, is registered and served,
+# at most --register-rate a minute.
+"$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tServeCloud01 --access-key-secret-file ak.secret \
+  serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+  --cloud-lookup --register-unknown 'new-*' --register-rate 1 --access-log reg.ndjson 2>reg.err &
+server=$!
+iot_cleanup_hooks+=("kill $server 2>/dev/null")
+wait_ready "$server" reg.err "iotfleet serve --register-unknown" "listening on" || finish
+url=$(grep -o 'https://127.0.0.1:[0-9]*' reg.err | head -n1)
+r=$(ask new-01 "$(imei_of 11)")
+[ "$(jq -r .code <<<"$r")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret new-01)" ] && ok ||
+  fail "an unknown name matching the glob is registered and served the cloud's new secret: $r"
+grep -q "registered $pk/new-01 in the cloud (--register-unknown)" reg.err && ok || fail "says it registered"
+r=$(ask other-01 "$(imei_of 12)")
+[ "$(jq -r .code <<<"$r")" = 6100 ] && ok || fail "an unknown name not matching the glob: $r"
+r=$(ask new-02 "$(imei_of 13)")
+[ "$(jq -r .code <<<"$r")" = 429 ] && ok || fail "a second registration in the minute: $r"
 kill -TERM "$server"
 wait "$server" && ok || fail "SIGTERM: exit $?"
 finish

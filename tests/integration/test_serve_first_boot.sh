@@ -74,6 +74,12 @@ run "$IOTFLEET" secrets compare --snapshot snapshot.csv "${ports[@]}" -m luat --
 expect_rc 0 "after the refetch every module matches again"
 grep -c '"outcome":"again"' access.ndjson | grep -qx 1 && ok || fail "the refetch was an 'again'"
 
+# What the server issued, and when, is what the support desk's commands read.
+run "$IOTFLEET" pool log "${imeis[1]}" -o csv
+expect_out "serve-fb,serve,${imeis[1]},$pk,${imeis[1]},serve-issue,issued,from 127.0.0.1" "pool log: the issue"
+run "$IOTFLEET" diagnose device "${imeis[1]}" --port "${sim_ports[1]}" -m luat --no-cloud -o json
+expect_err "source ledger: used — .*${imeis[1]} burned to IMEI ${imeis[1]}" "diagnose device: the served record"
+
 # A clone: another module asking for module 0's name is refused, and the alert shows.
 clone=$(imei_of 799)
 body=$(python3 "$here/serve_client.py" body "$product_secret" productKey=$pk deviceName="${imeis[0]}" random=c imei="$clone")

@@ -56,7 +56,7 @@ TEST_SUITE("core::form") {
     CHECK(strict_error("a=%zz").find("offset 2") != std::string::npos);
   }
 
-  TEST_CASE("percent_encode keeps RFC 3986's unreserved bytes; form_encode round-trips") {
+  TEST_CASE("percent_encode keeps RFC 3986's unreserved bytes, form_encode round-trips") {
     CHECK(percent_encode("a-Z_0.~ /+&=\xc3\xa9") == "a-Z_0.~%20%2F%2B%26%3D%C3%A9");
     const FormFields fields{{"name", "a b&c=d"}, {"sign", "ABC+/="}, {"z", ""}};
     CHECK(form_encode(fields) == "name=a%20b%26c%3Dd&sign=ABC%2B%2F%3D&z=");

@@ -115,8 +115,8 @@ LEDGER_TEST("issue: a clone, a module with a name already, unknown names and pro
   auto product_rows = rows(1, "a1Product01");
   product_rows[0].scheme = core::Scheme::product;
   REQUIRE(ledger->import(product_rows, "p.csv", k_actor, false));
-  auto product = ledger->issue_secret(ask({"a1Product01", product_rows[0].device_name},
-                                          "490154203237518"));
+  auto product =
+      ledger->issue_secret(ask({"a1Product01", product_rows[0].device_name}, "490154203237518"));
   CHECK(product.value().outcome == IssueOutcome::not_device);
   CHECK(product.value().secret.empty());
 }

@@ -252,6 +252,14 @@ Decision refused(std::string outcome, int refusal_code, std::string message) {
   return d;
 }
 
+// HTTP 503: `what` ("ledger", "cloud") failed the request, nothing was issued; retry.
+Decision unavailable(const std::string& what) {
+  Decision d =
+      refused(what + "-error", code::unavailable, "the " + what + " is unavailable: retry");
+  d.status = 503;
+  return d;
+}
+
 class Service {
 public:
   Service(const ServeOptions& options,
@@ -344,9 +352,7 @@ private:
     }
     if (!issue) {
       warn_ledger(issue.error().message);
-      Decision d = refused("ledger-error", code::unavailable, "the ledger is unavailable: retry");
-      d.status = 503;
-      return d;
+      return unavailable("ledger");
     }
     switch (issue->outcome) {
     case store::IssueOutcome::issued:
@@ -409,9 +415,7 @@ private:
       if (!registered) {
         warn_ledger("registering " + request.product_key + "/" + request.device_name +
                     " (--register-unknown) failed: " + registered.error().message);
-        Decision d = refused("cloud-error", code::unavailable, "the cloud is unavailable: retry");
-        d.status = 503;
-        return d;
+        return unavailable("cloud");
       }
       m_ctx.output->info("registered " + request.product_key + "/" + request.device_name +
                          " in the cloud (--register-unknown), asked for by IMEI " + request.imei);
@@ -422,9 +426,7 @@ private:
     if (!detail) {
       warn_ledger("the cloud lookup of " + request.product_key + "/" + request.device_name +
                   " failed: " + detail.error().message);
-      Decision d = refused("cloud-error", code::unavailable, "the cloud is unavailable: retry");
-      d.status = 503;
-      return d;
+      return unavailable("cloud");
     }
     if (detail->status == "DISABLE") {
       return refused("disabled", code::disabled, "device is disabled");
@@ -441,9 +443,7 @@ private:
           "keeping the cloud's secret of " + request.product_key + "/" + request.device_name +
           " in the ledger failed" +
           (imported ? ": the ledger has it with another secret" : ": " + imported.error().message));
-      Decision d = refused("ledger-error", code::unavailable, "the ledger is unavailable: retry");
-      d.status = 503;
-      return d;
+      return unavailable("ledger");
     }
     return std::nullopt;
   }

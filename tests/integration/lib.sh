@@ -38,6 +38,38 @@ run() {
   err=$(cat "$IOT_TMP/.err")
 }
 
+# pg_start: a PostgreSQL server of this test's own (scripts/pg-local.sh), in a directory the
+# postgres user can reach when the test runs as root, stopped and removed at the end. Sets $pgdir
+# and $url and exports IOTFLEET_LEDGER=$url; a server that does not start ends the test.
+pg_start() {
+  pgdir=$(mktemp -d /tmp/iotfleet-pg.XXXXXX)
+  local script
+  script=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts" && pwd)/pg-local.sh
+  iot_cleanup_hooks+=("'$script' stop '$pgdir' >/dev/null 2>&1; rm -rf '$pgdir'")
+  url=$(IOTFLEET_PG_NO_SYNC=1 "$script" start "$pgdir") || {
+    fail "the PostgreSQL test server did not start"
+    finish
+    exit 1
+  }
+  export IOTFLEET_LEDGER=$url
+}
+
+# imei_of N [TAC]: a valid IMEI, TAC (8 digits, default 86993945) + N (6 digits) + its Luhn digit.
+imei_of() {
+  python3 -c 'import sys
+d = sys.argv[2] + "%06d" % int(sys.argv[1])
+s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
+print(d + str((10 - s % 10) % 10))' "$1" "${2:-86993945}"
+}
+
+# test_cert: cert.pem and key.pem in the current directory, a self-signed certificate for
+# 127.0.0.1 (RSA 2048) for a server of the test's own; the clients trust cert.pem.
+test_cert() {
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok ||
+    fail "a test certificate"
+}
+
 expect_eq() { # expect_eq GOT WANT LABEL
   if [ "$1" = "$2" ]; then ok; else fail "$3: got '$1', want '$2'"; fi
 }

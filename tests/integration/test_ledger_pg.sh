@@ -15,15 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 pk=a1PgLine0001
 
-# The server: its own cluster, in a directory the postgres user can reach when this runs as root.
-pgdir=$(mktemp -d /tmp/iotfleet-pg.XXXXXX)
-iot_cleanup_hooks+=("'$here/../../scripts/pg-local.sh' stop '$pgdir' >/dev/null 2>&1; rm -rf '$pgdir'")
-url=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") ||
-  {
-    fail "the PostgreSQL test server did not start"
-    finish
-  }
-export IOTFLEET_LEDGER=$url
+pg_start # the ledger: a PostgreSQL server of this test's own
 
 secret_for() { printf 'P%031d' "$1"; }
 ports_of() { local p; for p in $(cut -d' ' -f1 "$1/sim.out"); do printf -- '--port\n%s\n' "$p"; done; }

@@ -11,14 +11,7 @@ source "$here/lib.sh"
 pk=a1PgReader01
 ps=PgReaderProductSecret1
 
-pgdir=$(mktemp -d /tmp/iotfleet-pg.XXXXXX)
-iot_cleanup_hooks+=("'$here/../../scripts/pg-local.sh' stop '$pgdir' >/dev/null 2>&1; rm -rf '$pgdir'")
-url=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") ||
-  {
-    fail "the PostgreSQL test server did not start"
-    finish
-  }
-export IOTFLEET_LEDGER=$url
+pg_start # the ledger: a PostgreSQL server of this test's own
 sql() { psql "$url" -X -At -F, -c "$1"; }
 secret_for() { printf 'R%031d' "$1"; }
 verdict_of() { grep -E "^$1,[^,]*," <<<"$out" | cut -d, -f2; }

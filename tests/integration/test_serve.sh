@@ -18,10 +18,6 @@ pk2=a1ServeKeys1
 product_secret=EnrollSecret-0123456789abcdef
 group=GroupSecret-0123456789abcdef-line1
 client() { python3 "$here/serve_client.py" "$@"; }
-imei_of() { python3 -c 'import sys
-d = "86993945" + "%06d" % int(sys.argv[1])
-s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
-print(d + str((10 - s % 10) % 10))' "$1"; }
 # devices_csv OFFSET N…: lines "dev-N,IMEI of OFFSET+N" (one Python for all of them).
 devices_csv() { python3 -c 'import sys
 offset = int(sys.argv[1])
@@ -49,8 +45,7 @@ secret_for() { printf 'S%031d' "$1"; }
   echo "$pk2,device-key,$group"
 } >enrollment.csv
 chmod 600 enrollment.csv
-openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+test_cert
 
 # --- options refused before anything listens -------------------------------------------------
 run "$IOTFLEET" serve --listen 127.0.0.1:0 --enrollment enrollment.csv

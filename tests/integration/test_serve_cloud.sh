@@ -14,10 +14,6 @@ export IOTFLEET_STATION=serve-cloud
 pk=a1ServeCloud
 product_secret=EnrollSecret-cloud-0123456789
 client() { python3 "$here/serve_client.py" "$@"; }
-imei_of() { python3 -c 'import sys
-d = "86993945" + "%06d" % int(sys.argv[1])
-s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
-print(d + str((10 - s % 10) % 10))' "$1"; }
 cloud_secret() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT device_secret FROM devices WHERE product_key = ? AND device_name = ?", (sys.argv[2], sys.argv[3])).fetchone()[0])' "$IOT_TMP/cloud/cloud.db" "$pk" "$1"; }
 
 cat >scenario.json <<EOF2
@@ -34,8 +30,7 @@ printf 'ProductKey,DeviceName,DeviceSecret\n%s,cloud-01,%s\n' "$pk" "$(cloud_sec
 "$IOTFLEET" pool import pool.csv >/dev/null && ok || fail "pool import"
 printf 'product_key,scheme,secret\n%s,product,%s\n' "$pk" "$product_secret" >enrollment.csv
 chmod 600 enrollment.csv
-openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+test_cert
 
 "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tServeCloud01 --access-key-secret-file ak.secret \
   serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \

@@ -20,14 +20,7 @@ for n in map(int, sys.argv[3:]):
     s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
     print("dev-%04d,%s%d,%s" % (n, d, (10 - s % 10) % 10, url))' "$@"; }
 
-pgdir=$(mktemp -d /tmp/iotfleet-pg.XXXXXX)
-iot_cleanup_hooks+=("'$here/../../scripts/pg-local.sh' stop '$pgdir' >/dev/null 2>&1; rm -rf '$pgdir'")
-url=$(IOTFLEET_PG_NO_SYNC=1 "$here/../../scripts/pg-local.sh" start "$pgdir") ||
-  {
-    fail "the PostgreSQL test server did not start"
-    finish
-  }
-export IOTFLEET_LEDGER=$url
+pg_start # the ledger: a PostgreSQL server of this test's own
 psql_q() { psql "$url" -X -At -F, -c "$1"; }
 n_devices=1100
 {
@@ -37,8 +30,7 @@ n_devices=1100
 "$IOTFLEET" pool import pool.csv >/dev/null && ok || fail "pool import"
 printf 'product_key,scheme,secret\n%s,product,%s\n' "$pk" "$product_secret" >enrollment.csv
 chmod 600 enrollment.csv
-openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+test_cert
 
 # start_instance NAME: an instance on a port of its own; sets urls[NAME] and pids[NAME].
 declare -A urls pids

@@ -11,10 +11,6 @@ export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
 export IOTFLEET_STATION=serve-fb
 pk=a1FirstBoot1
 product_secret=EnrollSecret-firstboot-0123456
-imei_of() { python3 -c 'import sys
-d = "86993945" + "%06d" % int(sys.argv[1])
-s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
-print(d + str((10 - s % 10) % 10))' "$1"; }
 secret_for() { printf 'F%031d' "$1"; }
 
 imeis=()
@@ -27,8 +23,7 @@ for n in 1 2 3 4; do imeis+=("$(imei_of $((700 + n)))"); done
 printf 'product_key,scheme,secret\n%s,product,%s\n' "$pk" "$product_secret" >enrollment.csv
 printf '%s\n' "$product_secret" >firmware.secret
 chmod 600 enrollment.csv firmware.secret
-openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && ok || fail "a test certificate"
+test_cert
 "$IOTFLEET" serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
   --access-log access.ndjson 2>serve.err &
 server=$!

@@ -40,6 +40,14 @@ wait_for() {
 # writer_done PID: the FIFO writer PID has sent the whole log (its subshell exec'd sleep).
 sleep_bin=$(readlink -f "$(command -v sleep)")
 writer_done() { [ "$(readlink -f "/proc/$1/exe" 2>/dev/null)" = "$sleep_bin" ]; }
+# reader_idle WRITER: the writer has written all it will, and the process under test (interrupt's
+# $pid) has read all of it: it sleeps in poll, waiting for more, rather than still parsing (on a
+# loaded sanitizer build the parsing outlasts the writer).
+reader_idle() {
+  writer_done "$1" || return 1
+  [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" = S ] &&
+    grep -q poll "/proc/$pid/wchan" 2>/dev/null
+}
 # connected PORT: a TCP connection to PORT is established (/proc/net/tcp, IPv4).
 connected() {
   awk -v p="$(printf %04X "$1")" 'NR > 1 && $4 == "01" && substr($3, index($3, ":") + 1) == p \
@@ -159,7 +167,7 @@ for signal in INT TERM; do
   (cat fleet.csv && exec sleep 60) >log.fifo &
   writer=$!
   iot_cleanup_hooks+=("kill $writer 2>/dev/null")
-  interrupt "$signal" "writer_done $writer" "diagnose fleet on a FIFO, SIG$signal" \
+  interrupt "$signal" "reader_idle $writer" "diagnose fleet on a FIFO, SIG$signal" \
     "$IOTFLEET" diagnose fleet --log log.fifo --html report.html
   expect_quick "diagnose fleet waiting for more of a FIFO, SIG$signal"
   expect_err "interrupted while reading --log log.fifo" "SIG$signal: interrupted while reading"

@@ -10,15 +10,7 @@ namespace iot::commands {
 
 Result<core::Table> run_creds_enrollment_key(const CredsEnrollmentKeyOptions& opts, Context& ctx) {
   const auto names = IOT_TRY(resolve_device_names(opts.devices, {}, ctx));
-  const auto group_secret = IOT_TRY(read_secret_input(opts.group_secret_file, "group secret", ctx));
-  constexpr std::size_t k_min_group_secret = 16;
-  if (group_secret.size() < k_min_group_secret) {
-    return fail(ErrorKind::usage,
-                "the group secret in " + opts.group_secret_file + " is shorter than " +
-                    std::to_string(k_min_group_secret) +
-                    " characters: every device's key derives from it, so make it long and "
-                    "random (e.g. openssl rand -hex 32)");
-  }
+  const auto group_secret = IOT_TRY(read_group_secret(opts.group_secret_file, ctx));
   core::Table t;
   if (opts.out_file) {
     auto file =

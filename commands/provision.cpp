@@ -6,8 +6,10 @@
 // two fixtures holding modules with one IMEI from being served at the same time.
 #include "commands/provision.hpp"
 
+#include "cloud/enrollment.hpp"
 #include "commands/common_options.hpp"
 #include "commands/ledger_access.hpp"
+#include "commands/secret_input.hpp"
 #include "core/file.hpp"
 #include "core/interrupt.hpp"
 #include "core/mask.hpp"
@@ -58,6 +60,17 @@ serial::Credentials to_credentials(const store::TripletRecord& r) {
   c.device_name = r.device_name;
   (r.scheme == core::Scheme::product ? c.product_secret : c.device_secret) = r.secret;
   return c;
+}
+
+// What goes into the module for this record: the record itself, or with a group secret
+// (--enrollment-key) the device's enrollment key in place of its DeviceSecret.
+store::TripletRecord as_burned(const store::TripletRecord& record,
+                               const std::optional<std::string>& group_secret) {
+  store::TripletRecord burned = record;
+  if (group_secret) {
+    burned.secret = cloud::enrollment_device_key(*group_secret, record.device_name);
+  }
+  return burned;
 }
 
 // True when what the module stores is this record (fields the layout does not store are empty
@@ -139,7 +152,8 @@ public:
   store::Ledger& ledger;
   const store::Actor actor;
   const std::vector<std::string> ports;
-  Registrar* const registrar; // --register; null otherwise
+  Registrar* const registrar;              // --register; null otherwise
+  std::optional<std::string> group_secret; // --enrollment-key: burn each device's key. SECRET.
 
   // Marks an identity as being worked on; false if another fixture has it right now.
   bool begin(const std::string& identity, std::size_t fixture, std::size_t& other) {
@@ -578,7 +592,7 @@ private:
                                          : std::string()),
                      "pool empty — import more triplets (`iotfleet pool import FILE`)");
     }
-    const auto record = (*claim)->record;
+    const auto record = as_burned((*claim)->record, m_st.group_secret);
     const store::TripletKey key{record.product_key, record.device_name};
     r.product_key = record.product_key;
     r.device_name = record.device_name;
@@ -759,6 +773,11 @@ Status check_options(const ProvisionOptions& opts) {
       return ok;
     }
   }
+  if (opts.enrollment_key_file && (opts.register_devices || opts.scheme != "device")) {
+    return fail(ErrorKind::usage,
+                "--enrollment-key burns each device's enrollment key in place of its DeviceSecret "
+                "(--scheme device, no --register): the device fetches the secret itself");
+  }
   if (opts.register_devices && opts.scheme != "device") {
     return fail(ErrorKind::usage,
                 "--register burns the DeviceSecret it is issued (--scheme device); the "
@@ -825,6 +844,11 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
                    std::to_string(available) + " triplets available" +
                    (opts.loop ? "; Ctrl-C stops after the writes in flight" : ""));
   Station station(opts, ctx, *handle.ledger, handle.actor, ports, available, registrar.get());
+  if (opts.enrollment_key_file) {
+    station.group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
+    ctx.output->info("--enrollment-key: each module gets its device's enrollment key; the "
+                     "DeviceSecret stays in the ledger for `iotfleet serve`");
+  }
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < ports.size(); ++i) {
     workers.emplace_back([&station, i] { Fixture(station, i).run(); });
@@ -845,6 +869,10 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
     options.product_key = opts.product_key;
     auto opened = IOT_TRY(Registrar::open(ctx, options, *handle.ledger));
     registrar = std::move(opened);
+  }
+  std::optional<std::string> group_secret;
+  if (opts.enrollment_key_file) {
+    group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
   }
   core::Table t;
   t.columns = {"fixture", "port", "imei", "triplet", "step", "command", "data"};
@@ -918,7 +946,7 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
           "");
       continue;
     }
-    const auto& record = (*claim)->record;
+    const auto record = as_burned((*claim)->record, group_secret);
     const std::string triplet = record.product_key + "/" + record.device_name + " (" +
                                 std::string(store::to_string((*claim)->kind)) + ")";
     if (holds(reading->credentials, record)) {
@@ -975,6 +1003,13 @@ void register_provision(CLI::App& app, Context& ctx) {
                 "fly (DeviceName = IMEI, dynamic registration), its DeviceSecret written to the "
                 "ledger, then burned; the ProductSecret never reaches the module");
   add_registrar_options(cmd, opts->registrar, true);
+  cmd->add_option("--enrollment-key",
+                  opts->enrollment_key_file,
+                  "Device-key enrollment: the file (or - for stdin) of the group secret; each "
+                  "module gets its device's enrollment key (HMAC-SHA256(group secret, DN), as "
+                  "`creds enrollment-key`) in place of the DeviceSecret, and fetches the secret "
+                  "from `iotfleet serve` at first boot; the ledger keeps the DeviceSecret")
+      ->option_text(std::string(value_name::file_or_stdin));
   add_duration(cmd,
                "--poll",
                opts->poll,

@@ -36,6 +36,10 @@ struct ProvisionOptions {
   // (written to the ledger before the module), when the pool has no row for the IMEI yet.
   bool register_devices = false;
   RegistrarOptions registrar;
+  // --enrollment-key FILE|-: the group secret of the device-key scheme (docs/enrollment.md). Each
+  // module gets its device's enrollment key in place of the DeviceSecret, which stays in the
+  // ledger for `iotfleet serve` to hand out at first boot.
+  std::optional<std::string> enrollment_key_file;
 };
 
 // One module's outcome (also the NDJSON event).

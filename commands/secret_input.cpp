@@ -37,4 +37,16 @@ read_secret_input(const std::string& path, std::string_view what, Context& ctx) 
   return value;
 }
 
+Result<std::string> read_group_secret(const std::string& path, Context& ctx) {
+  constexpr std::size_t k_min = 16;
+  auto secret = IOT_TRY(read_secret_input(path, "group secret", ctx));
+  if (secret.size() < k_min) {
+    return fail(ErrorKind::usage,
+                "the group secret in " + path + " is shorter than " + std::to_string(k_min) +
+                    " characters: every device's key derives from it, so make it long and "
+                    "random (e.g. openssl rand -hex 32)");
+  }
+  return secret;
+}
+
 } // namespace iot::commands

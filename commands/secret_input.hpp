@@ -15,4 +15,8 @@ namespace iot::commands {
 [[nodiscard]] Result<std::string>
 read_secret_input(const std::string& path, std::string_view what, Context& ctx);
 
+// A group secret of the device-key enrollment scheme (read_secret_input), at least 16
+// characters: every device's key derives from it. ErrorKind::usage otherwise, naming the file.
+[[nodiscard]] Result<std::string> read_group_secret(const std::string& path, Context& ctx);
+
 } // namespace iot::commands

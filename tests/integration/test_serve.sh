@@ -5,7 +5,7 @@
 # again gets it again; a clone, a module asking for a second name, a wrong sign, a wrong
 # enrollment secret, an unknown device or product, a replayed or malformed request, a body too
 # large: each refused with its code and nothing bound; the device-key scheme with keys from
-# `creds enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs; a
+# `creds enrollment-key`, and burned by `provision --enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs; a
 # certificate reloaded on SIGHUP (a bad one keeps the current one);
 # SIGTERM answers what is in flight and exits 0; per-address and per-device rate limits (429 with
 # Retry-After) on a plain-HTTP lab server. The ledger is read back with sqlite3.
@@ -156,6 +156,30 @@ if grep -qE "$(secret_for 1)|$(secret_for 501)|$product_secret|$group|sign=" acc
 else
   ok
 fi
+
+# provision --enrollment-key: a station burns each device's enrollment key, not its secret; the
+# module then fetches its DeviceSecret with that key, and the ledger's record is what serve reads.
+sim_start "$IOT_TMP/keys" --count 2 --module quectel --urc-rate 0 || finish
+run "$IOTFLEET" provision --port "${sim_ports[0]}" --port "${sim_ports[1]}" -m quectel \
+  --product-key "$pk2" --enrollment-key group.txt -o ndjson
+expect_rc 0 "provision --enrollment-key"
+expect_no_out "$(secret_for 502)|$(secret_for 503)|$(secret_for 504)|$(secret_for 505)" "no DeviceSecret in the events"
+for i in 0 1; do
+  run "$IOTFLEET" --show-secrets module info --port "${sim_ports[$i]}" -o json
+  dn=$(jq -r .device_name <<<"$out")
+  stored=$(jq -r .device_secret <<<"$out")
+  expected=$(python3 -c 'import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest()[:32])' "$group" "$dn")
+  expect_eq "$stored" "$expected" "module $i holds $dn's enrollment key, not its DeviceSecret"
+  imei=$(jq -r .imei <<<"$out")
+  r=$(post "$(client body "$stored" productKey=$pk2 deviceName="$dn" random=p$i imei="$imei")")
+  [ "$(jq -r .code <<<"$r")" = 200 ] && [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(secret_for $((500 + ${dn#key-})))" ] && ok ||
+    fail "module $i fetches its DeviceSecret with the key the station burned: $r"
+done
+run "$IOTFLEET" provision --port "${sim_ports[0]}" -m quectel --product-key "$pk2" --enrollment-key group.txt -o ndjson
+expect_out '"event":"already-provisioned"' "the station recognises a module holding its key"
+run "$IOTFLEET" provision --port "${sim_ports[0]}" -m quectel --enrollment-key group.txt --register
+expect_rc 2 "--enrollment-key with --register is refused"
+kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
 
 # SIGHUP: a new certificate is used for new connections; a bad one keeps the current one.
 cp cert.pem cert1.pem

@@ -5,10 +5,10 @@
 # again gets it again; a clone, a module asking for a second name, a wrong sign, a wrong
 # enrollment secret, an unknown device or product, a replayed or malformed request, a body too
 # large: each refused with its code and nothing bound; the device-key scheme with keys from
-# `creds enrollment-key`, and burned by `provision --enrollment-key`; /healthz, /metrics, the NDJSON access log without secrets or signs; a
-# certificate reloaded on SIGHUP (a bad one keeps the current one);
-# SIGTERM answers what is in flight and exits 0; per-address and per-device rate limits (429 with
-# Retry-After) on a plain-HTTP lab server. The ledger is read back with sqlite3.
+# `creds enrollment-key`, and burned by `provision --enrollment-key`; /healthz, /metrics, the
+# NDJSON access log without secrets or signs; a certificate reloaded on SIGHUP (a bad one keeps
+# the current one); SIGTERM answers what is in flight and exits 0; per-address and per-device
+# rate limits (429 with Retry-After) on a plain-HTTP lab server. The ledger is read with sqlite3.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -576,6 +577,36 @@ private:
 
 // ---- the HTTP side ------------------------------------------------------------------------
 
+// httplib's thread pool with a bound on the connections it holds (being answered or waiting for
+// a thread): at the bound the accept loop waits, so a flood of clients waits in the kernel's
+// listen queue instead of piling up in memory, each with an open descriptor.
+class BoundedPool final : public httplib::TaskQueue {
+public:
+  BoundedPool(std::size_t threads, std::size_t max_open) : m_pool(threads), m_free(max_open) {}
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::unique_lock lock(m_mutex);
+      m_freed.wait(lock, [&] { return m_free > 0; });
+      --m_free;
+    }
+    m_pool.enqueue([this, fn = std::move(fn)] {
+      fn();
+      {
+        std::lock_guard lock(m_mutex);
+        ++m_free;
+      }
+      m_freed.notify_one();
+    });
+  }
+  void shutdown() override { m_pool.shutdown(); }
+
+private:
+  httplib::ThreadPool m_pool;
+  std::mutex m_mutex;
+  std::condition_variable m_freed;
+  std::size_t m_free;
+};
+
 // Gives access to the listening socket (to raise httplib's listen backlog of 5).
 template <class Base> class Exposed : public Base {
 public:
@@ -606,8 +637,8 @@ std::string iso_now() {
 
 template <class Server>
 void configure(Server& server, const ServeOptions& opts, Service& service, AccessLog& log) {
-  server.new_task_queue = [threads = opts.threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  server.new_task_queue = [threads = opts.threads, open = opts.max_connections] {
+    return new BoundedPool(static_cast<std::size_t>(threads), static_cast<std::size_t>(open));
   };
   const auto read_s = opts.read_timeout.count() / 1000;
   const auto read_us = (opts.read_timeout.count() % 1000) * 1000;
@@ -726,6 +757,9 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
   if (opts.threads < 1 || opts.threads > 1024) {
     return fail(ErrorKind::usage, "--threads is 1 to 1024");
   }
+  if (opts.max_connections < opts.threads || opts.max_connections > 100000) {
+    return fail(ErrorKind::usage, "--max-connections is --threads to 100000");
+  }
   if (opts.per_address < 0 || opts.per_device < 0) {
     return fail(ErrorKind::usage, "--per-address and --per-device are 0 (no limit) or more");
   }
@@ -733,7 +767,7 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
     return fail(ErrorKind::usage, "--max-body is 256 bytes to 1 MiB");
   }
   auto products = IOT_TRY(read_enrollment(opts.enrollment_file, ctx));
-  if (opts.cloud_queue < 1 || opts.cloud_queue >= opts.threads) {
+  if (opts.cloud_lookup && (opts.cloud_queue < 1 || opts.cloud_queue >= opts.threads)) {
     return fail(ErrorKind::usage,
                 "--cloud-queue is 1 to --threads - 1 (requests waiting for the cloud hold a "
                 "thread; the rest must stay free for the pool's devices)");
@@ -848,6 +882,11 @@ void register_serve(CLI::App& app, Context& ctx) {
                   "-: stdout)")
       ->option_text(std::string(value_name::file_or_stdin));
   cmd->add_option("--threads", opts->threads, "Worker threads (default 16)")
+      ->option_text(std::string(value_name::count));
+  cmd->add_option("--max-connections",
+                  opts->max_connections,
+                  "Connections open at once, answered or waiting for a thread (default 1024); "
+                  "more clients wait in the kernel's listen queue")
       ->option_text(std::string(value_name::count));
   cmd->add_option("--keep-alive",
                   opts->keep_alive,

@@ -26,6 +26,9 @@ struct ServeOptions {
   std::string enrollment_file;         // product_key,scheme,secret per line (0600)
   std::string access_log = "-";        // NDJSON, one line per request; "-": stdout
   int threads = 16;
+  // Connections open at once (being answered or waiting for a thread); beyond it new clients
+  // wait in the kernel's listen queue, not in the server's memory.
+  int max_connections = 1024;
   // Requests one connection may carry: a device asks once per boot, so by default the
   // connection is closed after its answer and no idle client holds a thread; a load balancer
   // in front that reuses its connections wants more.

@@ -8,7 +8,8 @@
 # `creds enrollment-key`, and burned by `provision --enrollment-key`; /healthz, /metrics, the
 # NDJSON access log without secrets or signs; a certificate reloaded on SIGHUP (a bad one keeps
 # the current one); SIGTERM answers what is in flight and exits 0; per-address and per-device
-# rate limits (429 with Retry-After) on a plain-HTTP lab server. The ledger is read with sqlite3.
+# rate limits (429 with Retry-After) on a plain-HTTP lab server; 20 silent clients against
+# --max-connections 4 and --read-timeout 2s. The ledger is read with sqlite3.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
@@ -252,4 +253,28 @@ r=$(lab_post "$(client body "$product_secret" productKey=$pk deviceName=dev-0302
 [ "$(code_of "$r")" = 429 ] && grep -q "from this address" <<<"$r" && ok || fail "the sixth from the address: $r"
 kill -TERM "$lab"
 wait "$lab" && ok || fail "the lab server's exit"
+
+# --- slow clients and a connection flood: bounded, dropped after --read-timeout ---------------
+"$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --threads 2 \
+  --max-connections 4 --read-timeout 2s --access-log /dev/null 2>flood.err &
+flood=$!
+iot_cleanup_hooks+=("kill $flood 2>/dev/null")
+wait_ready "$flood" flood.err "iotfleet serve --max-connections" "listening on" || finish
+flood_port=$(grep -o 'http://127.0.0.1:[0-9]*' flood.err | head -n1 | sed 's/.*://')
+# 20 clients connect and send nothing (slowloris), held open for 6 s.
+python3 -c 'import socket, sys, time
+s = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(20)]
+time.sleep(6)' "$flood_port" &
+holder=$!
+sleep 1
+sockets=$(ls -l "/proc/$flood/fd" 2>/dev/null | grep -c socket || true)
+# At most the 4 it may hold, the one its accept loop waits to hand over, and the listener.
+[ "$sockets" -le 6 ] && ok || fail "the server holds $sockets sockets of 20 clients, not at most 6"
+start=$SECONDS
+status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 20 "http://127.0.0.1:$flood_port/healthz")
+[ "$status" = 200 ] && ok || fail "a client behind the flood is answered once the slow ones are dropped: $status"
+echo "a request behind 20 silent clients: answered after $((SECONDS - start)) s" >&2
+kill "$holder" 2>/dev/null || true
+kill -TERM "$flood"
+wait "$flood" && ok || fail "the flood server's exit"
 finish

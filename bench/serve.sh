@@ -35,12 +35,6 @@ mkdir -p "$HOME"
 cd "$work"
 pk=a1BenchServ1
 enroll=EnrollSecret-bench-0123456789
-imei_of() { # IMEI number N (Luhn check digit)
-  python3 -c 'import sys
-d = "86993945" + "%06d" % int(sys.argv[1])
-s = sum(int(c) if i % 2 == 0 else sum(divmod(2 * int(c), 10)) for i, c in enumerate(d))
-print(d + str((10 - s % 10) % 10))' "$1"
-}
 bodies() { # bodies PK FIRST LAST: one signed request per device dev-FIRST..dev-LAST
   python3 - "$OLDPWD/tests/integration" "$enroll" "$@" <<'PY'
 import sys

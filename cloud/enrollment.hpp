@@ -24,7 +24,7 @@
 namespace iot::cloud {
 
 // The answer codes: §4's (200, 460, 401, 6250, 6280, 6289) and, where §4 has none, Alibaba's
-// "error codes for devices" (6100, 6204, 429, 503).
+// "error codes for devices" (6100, 6204, 429, 500, 503). The cloud emulator answers with the same.
 namespace enroll_code {
 inline constexpr int ok = 200;
 inline constexpr int bad_request = 460;      // "request parameter error"
@@ -35,6 +35,7 @@ inline constexpr int no_device = 6100;       // "device not found"
 inline constexpr int disabled = 6204;        // "device is disabled"
 inline constexpr int bound_elsewhere = 6289; // "device is already active": bound to another module
 inline constexpr int throttled = 429;
+inline constexpr int system_error = 500;
 inline constexpr int unavailable = 503;
 } // namespace enroll_code
 

@@ -139,8 +139,8 @@ Result<SecretSource> secret_from_ledger(const std::string& device_name,
                 "no " + what + " for " + device + ": no --" + (dynamic ? "product" : "device") +
                     "-secret-file and no ledger at " + shown + ": " + ways);
   }
-  auto ledger = IOT_TRY_CTX(store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read)),
-                            "ledger " + shown);
+  // Its errors name the ledger (masked) already.
+  auto ledger = IOT_TRY(store::open_ledger(*path, store::LedgerOptions(store::OpenMode::read)));
   auto found = IOT_TRY_CTX((ledger)->find(device_name, product_key), "ledger " + shown);
   if (found.empty()) {
     return fail(ErrorKind::usage,

@@ -25,6 +25,7 @@ namespace {
 struct Sources {
   core::Table table;
   std::size_t used = 0;
+  std::string failures; // "; ledger failed: …" for each source that failed
 
   Sources() { table.columns = {"source", "status", "detail"}; }
   void used_one(std::string_view source, std::string detail) {
@@ -35,6 +36,7 @@ struct Sources {
     table.add_row({std::string(source), std::string("not used"), std::move(detail)});
   }
   void failed(std::string_view source, std::string detail) {
+    failures += "; " + std::string(source) + " failed: " + detail;
     table.add_row({std::string(source), std::string("failed"), std::move(detail)});
   }
 };
@@ -411,7 +413,8 @@ Result<DiagnoseDeviceResult> run_diagnose_device(const DiagnoseDeviceOptions& op
   if (sources.used == 0) {
     return fail(ErrorKind::usage,
                 "no source could be used for " + opts.device_name +
-                    ": give --log FILE, --port P, --snapshot FILE or an AccessKey for the cloud");
+                    ": give --log FILE, --port P, --snapshot FILE or an AccessKey for the cloud" +
+                    sources.failures);
   }
 
   DiagnoseDeviceResult result;

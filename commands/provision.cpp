@@ -820,6 +820,13 @@ std::string_view to_string(Outcome outcome) {
 Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx) {
   IOT_TRY(check_options(opts));
   auto ports = IOT_TRY(collect_ports(opts));
+  // Read before the ledger is touched: a wrong file stops the run while nothing has happened.
+  std::optional<std::string> group_secret;
+  if (opts.enrollment_key_file) {
+    group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
+    ctx.output->info("--enrollment-key: each module gets its device's enrollment key; the "
+                     "DeviceSecret stays in the ledger for `iotfleet serve`");
+  }
   auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   auto expired = IOT_TRY(handle.ledger->expire_claims(handle.actor, store::process_alive));
   if (expired > 0) {
@@ -844,11 +851,7 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
                    std::to_string(available) + " triplets available" +
                    (opts.loop ? "; Ctrl-C stops after the writes in flight" : ""));
   Station station(opts, ctx, *handle.ledger, handle.actor, ports, available, registrar.get());
-  if (opts.enrollment_key_file) {
-    station.group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
-    ctx.output->info("--enrollment-key: each module gets its device's enrollment key; the "
-                     "DeviceSecret stays in the ledger for `iotfleet serve`");
-  }
+  station.group_secret = std::move(group_secret);
   std::vector<std::thread> workers;
   for (std::size_t i = 0; i < ports.size(); ++i) {
     workers.emplace_back([&station, i] { Fixture(station, i).run(); });
@@ -862,6 +865,10 @@ Result<ProvisionReport> run_provision(const ProvisionOptions& opts, Context& ctx
 Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context& ctx) {
   IOT_TRY(check_options(opts));
   auto ports = IOT_TRY(collect_ports(opts));
+  std::optional<std::string> group_secret;
+  if (opts.enrollment_key_file) {
+    group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
+  }
   auto handle = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::create));
   std::unique_ptr<Registrar> registrar;
   if (opts.register_devices) {
@@ -869,10 +876,6 @@ Result<core::Table> run_provision_dry_run(const ProvisionOptions& opts, Context&
     options.product_key = opts.product_key;
     auto opened = IOT_TRY(Registrar::open(ctx, options, *handle.ledger));
     registrar = std::move(opened);
-  }
-  std::optional<std::string> group_secret;
-  if (opts.enrollment_key_file) {
-    group_secret = IOT_TRY(read_group_secret(*opts.enrollment_key_file, ctx));
   }
   core::Table t;
   t.columns = {"fixture", "port", "imei", "triplet", "step", "command", "data"};

@@ -14,6 +14,7 @@
 // (sim/cloud_service.cpp); the behaviour is in docs/cloud-emulator.md, "Dynamic registration".
 #pragma once
 
+#include "cloud/enrollment.hpp"
 #include "sim/cloud_actions.hpp"
 #include "sim/cloud_service.hpp"
 #include "sim/cloud_store.hpp"
@@ -28,22 +29,24 @@ namespace iot::sim::cloud {
 inline constexpr std::string_view k_register_path = "/auth/register/device";
 inline constexpr std::string_view k_activate_path = "/_emulator/activate";
 
-// §4 answer codes. 200, 460, 401, 6250, 6280, 6289 are §4's; 6100, 6204, 429, 500 come from
-// Alibaba's "Error codes for devices" table (the same protocol family); 6288 is ours (§4 found
-// no code for "dynamic registration not enabled").
-inline constexpr int k_dynreg_ok = 200;
-inline constexpr int k_dynreg_bad_request = 460;  // "request parameter error"
-inline constexpr int k_dynreg_bad_sign = 401;     // "request auth error"
-inline constexpr int k_dynreg_no_product = 6250;  // "product not found"
-inline constexpr int k_dynreg_bad_name = 6280;    // "devicename not meet specs"
-inline constexpr int k_dynreg_no_device = 6100;   // "device not found"
-inline constexpr int k_dynreg_disabled = 6204;    // "device is disabled"
+// §4 answer codes, as a customer's server answers them too (cloud/enrollment.hpp); 6288 is the
+// emulator's own (§4 found no code for "dynamic registration not enabled").
+inline constexpr int k_dynreg_ok = iot::cloud::enroll_code::ok;
+inline constexpr int k_dynreg_bad_request = iot::cloud::enroll_code::bad_request;
+inline constexpr int k_dynreg_bad_sign = iot::cloud::enroll_code::bad_sign;
+inline constexpr int k_dynreg_no_product = iot::cloud::enroll_code::no_product;
+inline constexpr int k_dynreg_bad_name = iot::cloud::enroll_code::bad_name;
+inline constexpr int k_dynreg_no_device = iot::cloud::enroll_code::no_device;
+inline constexpr int k_dynreg_disabled = iot::cloud::enroll_code::disabled;
 inline constexpr int k_dynreg_not_enabled = 6288; // ours: product's switch off
-inline constexpr int k_dynreg_active = 6289;      // "device is already active"
-inline constexpr int k_dynreg_throttled = 429;    // --throttle-burst
-inline constexpr int k_dynreg_system_error = 500; // --fail-5xx (half), state errors
-inline constexpr int k_dynreg_unavailable = 503;  // --fail-5xx (half), HTTP 503 too
-inline constexpr int k_dynreg_bad_method = 405;   // not POST, HTTP 405 too
+inline constexpr int k_dynreg_active =
+    iot::cloud::enroll_code::bound_elsewhere; // "device is already active"
+inline constexpr int k_dynreg_throttled = iot::cloud::enroll_code::throttled; // --throttle-burst
+inline constexpr int k_dynreg_system_error =
+    iot::cloud::enroll_code::system_error; // --fail-5xx (half), state errors
+inline constexpr int k_dynreg_unavailable =
+    iot::cloud::enroll_code::unavailable;       // --fail-5xx (half), HTTP 503 too
+inline constexpr int k_dynreg_bad_method = 405; // not POST, HTTP 405 too
 
 // A §4 answer: HTTP status and the body {"code", "data"?, "message"}.
 struct DynregReply {

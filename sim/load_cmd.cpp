@@ -68,6 +68,7 @@ int run_load(const LoadOptions& o) {
   std::vector<double> latencies_ms;
   std::map<long, std::uint64_t> statuses;
   std::uint64_t failures = 0;
+  std::string first_failure;
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(o.duration_s);
   const auto launch = [&](Slot& slot) {
@@ -116,7 +117,9 @@ int run_load(const LoadOptions& o) {
             std::chrono::duration<double, std::milli>(now - slot->started).count());
         ++done;
       } else {
-        ++failures;
+        if (failures++ == 0) {
+          first_failure = curl_easy_strerror(msg->data.result);
+        }
       }
       if (now < end) {
         launch(*slot);
@@ -146,6 +149,11 @@ int run_load(const LoadOptions& o) {
   }
   out["statuses"] = by_status;
   std::cout << out.dump() << '\n';
+  if (failures > 0) {
+    std::cerr << "iotfleet-sim load: " << failures
+              << " requests failed (the first: " << first_failure
+              << "): check the URL, the server and --ca\n";
+  }
   return failures == 0 ? 0 : 1;
 }
 

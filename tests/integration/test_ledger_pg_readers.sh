@@ -96,4 +96,15 @@ grep -q "$(secret_for 201)" burned.csv && ok || fail "the file holds the secrets
 run env IOTFLEET_LEDGER="$IOT_TMP/copy.db" "$IOTFLEET" pool import burned.csv -o json
 expect_rc 0 "imported into a SQLite ledger"
 expect_out '"added": 3' "the three burned triplets"
+
+# --- an unreachable server: every reader says so, the password masked, once -------------------
+down='postgresql://st:hunter2@127.0.0.1:1/iotfleet'
+run "$IOTFLEET" --ledger "$down" creds mqtt dev01 --product-key "$pk"
+expect_rc 4 "creds mqtt: the ledger server is unreachable"
+expect_err "^iotfleet: error: ledger postgresql://st:\*\*\*@127.0.0.1:1/iotfleet: cannot reach" "named once, masked"
+expect_no_err "hunter2" "no password in the message"
+run "$IOTFLEET" --ledger "$down" diagnose device dev01 --no-cloud
+expect_rc 2 "diagnose device with nothing it could use"
+expect_err "ledger failed: ledger postgresql://st:\*\*\*@127.0.0.1:1/iotfleet: cannot reach" "says the ledger failed, and why"
+expect_no_err "hunter2" "no password in diagnose's message"
 finish

@@ -180,6 +180,10 @@ run "$IOTFLEET" provision --port "${sim_ports[0]}" -m quectel --product-key "$pk
 expect_out '"event":"already-provisioned"' "the station recognises a module holding its key"
 run "$IOTFLEET" provision --port "${sim_ports[0]}" -m quectel --enrollment-key group.txt --register
 expect_rc 2 "--enrollment-key with --register is refused"
+run "$IOTFLEET" provision --port "${sim_ports[1]}" -m quectel --product-key "$pk2" --enrollment-key missing.txt
+expect_rc 2 "--enrollment-key with a file that is not there"
+expect_err "cannot read the group secret file missing.txt" "names the file"
+expect_no_err "provisioning on" "before the ledger or a port is touched"
 kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
 
 # SIGHUP: a new certificate is used for new connections; a bad one keeps the current one.

@@ -5,12 +5,13 @@
 # A pool of 200 devices on an SQLite ledger, each already bound to its module by a first request,
 # so every measured request is a module fetching its secret again: parse, sign check, one ledger
 # transaction with its audit event, the answer. `iotfleet-sim load` keeps C connections busy over
-# verified TLS (an ECDSA P-256 certificate), one request per connection as devices booting do
-# (serve's default --keep-alive 1), for D seconds. The baseline is GET /healthz of the same
-# server: the same HTTP and TLS stack and a ledger read, without the device protocol. Reported,
-# medians over RUNS runs (default 3): requests per second, client-side p50 / p99 (queueing
-# included: with C clients in a closed loop, latency is about C / throughput), and the server's
-# own p99 from /metrics (handler time, no queueing, no TLS).
+# verified TLS (an ECDSA P-256 certificate), one request per connection and a full handshake, as
+# devices booting do (serve's default --keep-alive 1), for D seconds. The baseline is GET /healthz
+# of the same server: the same HTTP and TLS stack and a ledger read, without the device protocol.
+# Reported, medians over RUNS runs (default 3): requests per second, client-side p50 / p99
+# (closed loop: queueing included, with C clients latency is about C / throughput; open loop at
+# RATES: counted from when each request was due), and the CPU per request of the server and of
+# the load generator (both on the same cores).
 # The cloud-miss path: 1 000 devices only in iotfleet-sim cloud (QueryDeviceDetail at its
 # documented 50 QPS), serve --cloud-lookup --cloud-queue 8, 8 clients: lookups per second
 # against the QPS ceiling.
@@ -80,26 +81,53 @@ start_serve
 "$sim" load "$url/auth/register/device" --bodies bodies.txt --ca cert.pem --concurrency 20 \
   --duration 1 >/dev/null # every device bound: what follows is the refetch path
 
-echo "| request | clients | requests/s (median of $runs runs of ${duration} s) | client p50 / p99 (ms) | server p99 (ms) |"
+server_pid=${pids[-1]}
+ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; } # the server's CPU, 1/100 s
+# load ARGS...: one run of iotfleet-sim load; prints its JSON with the server's and the load
+# generator's CPU per request (ms) added.
+load() {
+  local t0 t1 out
+  t0=$(ticks)
+  out=$(/usr/bin/time -f "%U %S" -o load.cpu "$sim" load "$@")
+  t1=$(ticks)
+  jq -c --argjson server "$(((t1 - t0) * 10))" --argjson client "$(awk '{ print ($1 + $2) * 1000 }' load.cpu)" \
+    '. + { server_cpu_ms: ($server / .requests), client_cpu_ms: ($client / .requests) }' <<<"$out"
+}
+med() { printf '%s\n' "${runs_out[@]}" | jq -r "$1" | median; } # med FIELD: over $runs_out
+# row NAME CLIENTS ARGS...: the medians of RUNS runs as a table row.
+row() {
+  local name=$1 clients=$2
+  runs_out=()
+  shift 2
+  for _ in $(seq "$runs"); do runs_out+=("$(load "$@" --concurrency "$clients" --duration "$duration")"); done
+  printf '| %s | %s | %.0f | %.1f / %.1f | %.2f / %.2f |\n' "$name" "$clients" "$(med .per_second)" \
+    "$(med .p50_ms)" "$(med .p99_ms)" "$(med .server_cpu_ms)" "$(med .client_cpu_ms)"
+}
+register=("$url/auth/register/device" --bodies bodies.txt --ca cert.pem)
+echo "Closed loop: each client's next request starts when its answer is in."
+echo
+echo "| request | clients | requests/s (median of $runs runs of ${duration} s) | p50 / p99 (ms) | CPU per request, server / load generator (ms) |"
 echo "|---|---|---|---|---|"
 for clients in 50 200; do
-  for what in healthz register; do
-    rates=() p50s=() p99s=()
-    for _ in $(seq "$runs"); do
-      if [ "$what" = healthz ]; then
-        out=$("$sim" load "$url/healthz" --ca cert.pem --concurrency "$clients" --duration "$duration")
-      else
-        out=$("$sim" load "$url/auth/register/device" --bodies bodies.txt --ca cert.pem \
-          --concurrency "$clients" --duration "$duration")
-      fi
-      rates+=("$(jq .per_second <<<"$out")") p50s+=("$(jq .p50_ms <<<"$out")") p99s+=("$(jq .p99_ms <<<"$out")")
-    done
-    name=$([ "$what" = healthz ] && echo "GET /healthz (baseline: TLS, HTTP, a ledger read)" || echo "POST /auth/register/device (a module fetching its secret again)")
-    printf '| %s | %s | %.0f | %.1f / %.1f | %s |\n' "$name" "$clients" \
-      "$(printf '%s\n' "${rates[@]}" | median)" "$(printf '%s\n' "${p50s[@]}" | median)" \
-      "$(printf '%s\n' "${p99s[@]}" | median)" "$([ "$what" = register ] && server_p99 || echo -)"
-  done
+  row "GET /healthz (baseline: TLS, HTTP, a ledger read)" "$clients" "$url/healthz" --ca cert.pem
+  row "POST /auth/register/device (a module fetching its secret again)" "$clients" "${register[@]}"
 done
+echo
+echo "Open loop: requests started at a fixed rate from up to 200 connections, latency counted from"
+echo "when each was due (waiting for a free connection included). Server p99 from /metrics."
+echo
+echo "| offered requests/s | answered requests/s | p50 / p99 (ms) | CPU per request, server / load generator (ms) |"
+echo "|---|---|---|---|"
+for rate in ${RATES:-500 1000 1500 2000}; do
+  runs_out=()
+  for _ in $(seq "$runs"); do
+    runs_out+=("$(load "${register[@]}" --concurrency 200 --duration "$duration" --rate "$rate" 2>/dev/null)")
+  done
+  printf '| %s | %.0f | %.1f / %.1f | %.2f / %.2f |\n' "$rate" "$(med .per_second)" "$(med .p50_ms)" \
+    "$(med .p99_ms)" "$(med .server_cpu_ms)" "$(med .client_cpu_ms)"
+done
+echo
+echo "server p99 (handler time, all of the above): $(server_p99) ms"
 kill "${pids[-1]}" 2>/dev/null || true
 wait "${pids[-1]}" 2>/dev/null || true
 

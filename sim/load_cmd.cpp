@@ -1,17 +1,38 @@
 // SPDX-License-Identifier: MIT
 #include "sim/load_cmd.hpp"
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+// One event loop on one thread, one SSL_CTX for every connection (the CA read once), each
+// request on a new connection with a full handshake and verification, as a device booting does.
+// curl made its own SSL_CTX per connection and spent more CPU than the server it measured.
 
 namespace iot::sim {
 namespace {
@@ -22,34 +43,487 @@ struct LoadOptions {
   std::string url;        // the full URL requested
   std::string bodies;     // file: one form body per line, POSTed round-robin; empty: GET
   std::string ca;         // a CA to trust besides the system's
-  int concurrency = 200;  // connections kept busy
-  double duration_s = 10; // how long
+  int concurrency = 200;  // connections at once
+  double duration_s = 10; // how long requests are started
+  double rate = 0;        // 0: closed loop; else requests started per second (open loop)
 };
 
-struct Slot {
-  CURL* handle = nullptr;
-  Clock::time_point started;
-  std::string body;
-  std::string answer;
+struct Target {
+  bool tls = true;
+  std::string host;
+  std::string port;
+  std::string path;
+  std::string host_header;
 };
 
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<Slot*>(user)->answer.append(data, size * n);
-  return size * n;
-}
-
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) {
-    return 0;
+std::optional<Target> parse_url(const std::string& url, std::string& why) {
+  Target t;
+  std::string rest;
+  if (url.starts_with("https://")) {
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    t.tls = false;
+    rest = url.substr(7);
+  } else {
+    why = "the URL must start with http:// or https://";
+    return std::nullopt;
   }
-  const auto i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
-  return sorted[i];
+  const auto slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  t.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  t.host_header = authority;
+  if (authority.starts_with('[')) {
+    const auto close = authority.find(']');
+    if (close == std::string::npos) {
+      why = "an IPv6 address in the URL lacks its ']'";
+      return std::nullopt;
+    }
+    t.host = authority.substr(1, close - 1);
+    t.port = close + 2 <= authority.size() ? authority.substr(close + 2) : "";
+  } else {
+    const auto colon = authority.rfind(':');
+    t.host = authority.substr(0, colon);
+    t.port = colon == std::string::npos ? "" : authority.substr(colon + 1);
+  }
+  if (t.port.empty()) {
+    t.port = t.tls ? "443" : "80";
+  }
+  if (t.host.empty()) {
+    why = "the URL has no host";
+    return std::nullopt;
+  }
+  return t;
 }
+
+enum class Phase { connecting, handshake, writing, reading };
+
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  Phase phase = Phase::connecting;
+  Clock::time_point scheduled; // when the request was due (open loop) or started (closed loop)
+  Clock::time_point deadline;
+  std::string out;
+  std::size_t sent = 0;
+  std::string in;
+};
+
+// The answer's status once the whole answer is in; 0 while more is needed, -1 when malformed.
+long complete_status(const std::string& in, bool eof) {
+  const auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    return eof ? -1 : 0;
+  }
+  if (!in.starts_with("HTTP/1.") || in.size() < 12) {
+    return -1;
+  }
+  const long status = std::strtol(in.c_str() + 9, nullptr, 10);
+  std::string headers = in.substr(0, end);
+  std::transform(headers.begin(), headers.end(), headers.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  const auto cl = headers.find("\r\ncontent-length:");
+  if (cl == std::string::npos) {
+    return eof ? status : 0; // the body ends with the connection
+  }
+  const auto length = std::strtoull(headers.c_str() + cl + 17, nullptr, 10);
+  return in.size() - (end + 4) >= length ? status : (eof ? -1 : 0);
+}
+
+class Load {
+public:
+  Load(const LoadOptions& o, Target t, std::vector<std::string> bodies)
+      : m_o(o), m_target(std::move(t)), m_bodies(std::move(bodies)) {}
+
+  ~Load() {
+    for (auto& c : m_conns) {
+      close_conn(c);
+    }
+    if (m_epoll >= 0) {
+      ::close(m_epoll);
+    }
+    if (m_timer >= 0) {
+      ::close(m_timer);
+    }
+    if (m_ctx != nullptr) {
+      SSL_CTX_free(m_ctx);
+    }
+    if (m_addr != nullptr) {
+      freeaddrinfo(m_addr);
+    }
+  }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  bool setup(std::string& why) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    if (const int rc = getaddrinfo(m_target.host.c_str(), m_target.port.c_str(), &hints, &m_addr);
+        rc != 0) {
+      why = "cannot resolve " + m_target.host + ": " + gai_strerror(rc);
+      return false;
+    }
+    if (m_target.tls) {
+      m_ctx = SSL_CTX_new(TLS_client_method());
+      SSL_CTX_set_min_proto_version(m_ctx, TLS1_2_VERSION);
+      SSL_CTX_set_session_cache_mode(m_ctx, SSL_SESS_CACHE_OFF); // every device a full handshake
+      SSL_CTX_set_verify(m_ctx, SSL_VERIFY_PEER, nullptr);
+      SSL_CTX_set_default_verify_paths(m_ctx);
+      if (!m_o.ca.empty() && SSL_CTX_load_verify_locations(m_ctx, m_o.ca.c_str(), nullptr) != 1) {
+        why = "cannot read the CA certificate " + m_o.ca;
+        return false;
+      }
+    }
+    m_epoll = epoll_create1(EPOLL_CLOEXEC);
+    m_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (m_epoll < 0 || m_timer < 0) {
+      why = std::string("epoll or timerfd: ") + std::strerror(errno);
+      return false;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = k_timer;
+    epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_timer, &ev);
+    m_conns.resize(static_cast<std::size_t>(m_o.concurrency));
+    for (std::size_t i = 0; i < m_conns.size(); ++i) {
+      m_free.push_back(i);
+    }
+    return true;
+  }
+
+  void run() {
+    m_start = Clock::now();
+    m_end = m_start + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(m_o.duration_s));
+    const auto interval = m_o.rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(1.0 / m_o.rate))
+                                       : Clock::duration::zero();
+    Clock::time_point next_due = m_start;
+    std::array<epoll_event, 256> events{};
+    while (true) {
+      // Start what is due: in a closed loop every free connection; in an open loop each request
+      // at its time (a request that finds no free connection waits, and its wait counts).
+      while (!m_free.empty()) {
+        const auto at = Clock::now();
+        if (at >= m_end || (m_o.rate > 0 && next_due > at)) {
+          break;
+        }
+        const std::size_t i = m_free.back();
+        m_free.pop_back();
+        start(i, m_o.rate > 0 ? next_due : at);
+        next_due += interval;
+      }
+      const auto now = Clock::now();
+      if (m_free.size() == m_conns.size() && (now >= m_end)) {
+        break;
+      }
+      if (m_o.rate > 0 && !m_free.empty() && now < m_end) {
+        arm_timer(next_due); // wakes the loop when the next request is due, to the microsecond
+      }
+      const int n = epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 50);
+      for (int i = 0; i < n; ++i) {
+        if (const auto id = events[static_cast<std::size_t>(i)].data.u64; id == k_timer) {
+          std::uint64_t expirations = 0;
+          (void)::read(m_timer, &expirations, sizeof expirations);
+        } else {
+          step(id);
+        }
+      }
+      expire(Clock::now());
+    }
+    m_elapsed = std::chrono::duration<double>(Clock::now() - m_start).count();
+    if (m_o.rate > 0) {
+      m_behind =
+          std::chrono::duration<double>(Clock::now() - next_due).count() > 0.1 && next_due < m_end;
+    }
+  }
+
+  int report() {
+    std::sort(m_latencies.begin(), m_latencies.end());
+    const auto pct = [&](double p) {
+      return m_latencies.empty() ? 0.0
+                                 : m_latencies[static_cast<std::size_t>(
+                                       p * static_cast<double>(m_latencies.size() - 1))];
+    };
+    nlohmann::ordered_json out;
+    out["requests"] = m_latencies.size();
+    out["failures"] = m_failures;
+    out["seconds"] = m_elapsed;
+    out["per_second"] = static_cast<double>(m_latencies.size()) / m_elapsed;
+    if (m_o.rate > 0) {
+      out["rate"] = m_o.rate;
+    }
+    out["p50_ms"] = pct(0.50);
+    out["p99_ms"] = pct(0.99);
+    out["max_ms"] = m_latencies.empty() ? 0.0 : m_latencies.back();
+    nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
+    for (const auto& [status, n] : m_statuses) {
+      by_status[std::to_string(status)] = n;
+    }
+    out["statuses"] = by_status;
+    std::cout << out.dump() << '\n';
+    if (m_failures > 0) {
+      std::cerr << "iotfleet-sim load: " << m_failures
+                << " requests failed (the first: " << m_first_failure
+                << "): check the URL, the server and --ca\n";
+    }
+    if (m_o.rate > 0 && m_behind) {
+      std::cerr << "iotfleet-sim load: could not start requests at " << m_o.rate << "/s with "
+                << m_o.concurrency
+                << " connections: the latencies include the wait for a connection\n";
+    }
+    return m_failures == 0 ? 0 : 1;
+  }
+
+private:
+  void start(std::size_t i, Clock::time_point scheduled) {
+    Conn& c = m_conns[i];
+    c = Conn{};
+    c.scheduled = scheduled;
+    c.deadline = Clock::now() + std::chrono::seconds(30);
+    std::string body;
+    if (!m_bodies.empty()) {
+      body = m_bodies[m_next_body++ % m_bodies.size()];
+    }
+    c.out = (body.empty() && m_bodies.empty() ? "GET " : "POST ") + m_target.path +
+            " HTTP/1.1\r\nHost: " + m_target.host_header +
+            "\r\nUser-Agent: iotfleet-sim-load\r\nConnection: close\r\n";
+    if (!m_bodies.empty()) {
+      c.out += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n";
+    }
+    c.out += "\r\n" + body;
+    c.fd = ::socket(m_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+      finish(i, -1, std::string("socket: ") + std::strerror(errno));
+      return;
+    }
+    const int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(c.fd, m_addr->ai_addr, m_addr->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      finish(i, -1, std::string("connect: ") + std::strerror(errno));
+      return;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.u64 = i;
+    epoll_ctl(m_epoll, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+
+  // steady_clock is CLOCK_MONOTONIC on Linux, so its time points are the timer's.
+  void arm_timer(Clock::time_point at) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch());
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(ns.count() / 1'000'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(ns.count() % 1'000'000'000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) {
+      spec.it_value.tv_nsec = 1; // zero would disarm it
+    }
+    timerfd_settime(m_timer, TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  void want(std::size_t i, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = i;
+    epoll_ctl(m_epoll, EPOLL_CTL_MOD, m_conns[i].fd, &ev);
+  }
+
+  // An OpenSSL call returned r <= 0: wait for what it wants, or fail the request.
+  bool tls_wait(std::size_t i, int r, const char* what) {
+    const int e = SSL_get_error(m_conns[i].ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+      want(i, EPOLLIN);
+      return true;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+      want(i, EPOLLOUT);
+      return true;
+    }
+    std::string why = std::string(what) + ": ";
+    if (const unsigned long err = ERR_get_error(); err != 0) {
+      std::array<char, 256> text{};
+      ERR_error_string_n(err, text.data(), text.size());
+      why += text.data();
+    } else {
+      why += e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : std::strerror(errno);
+    }
+    if (const long v = SSL_get_verify_result(m_conns[i].ssl); v != X509_V_OK) {
+      why += std::string(" (certificate: ") + X509_verify_cert_error_string(v) + ")";
+    }
+    ERR_clear_error();
+    finish(i, -1, why);
+    return false;
+  }
+
+  void step(std::size_t i) {
+    Conn& c = m_conns[i];
+    if (c.fd < 0) {
+      return;
+    }
+    if (c.phase == Phase::connecting) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        finish(i, -1, std::string("connect: ") + std::strerror(err));
+        return;
+      }
+      if (!m_target.tls) {
+        c.phase = Phase::writing;
+      } else {
+        c.ssl = SSL_new(m_ctx);
+        SSL_set_fd(c.ssl, c.fd);
+        SSL_set_tlsext_host_name(c.ssl, m_target.host.c_str());
+        X509_VERIFY_PARAM* param = SSL_get0_param(c.ssl);
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, m_target.host.c_str()) != 1) {
+          SSL_set1_host(c.ssl, m_target.host.c_str());
+        }
+        c.phase = Phase::handshake;
+      }
+    }
+    if (c.phase == Phase::handshake) {
+      if (const int r = SSL_connect(c.ssl); r != 1) {
+        tls_wait(i, r, "TLS handshake");
+        return;
+      }
+      c.phase = Phase::writing;
+    }
+    if (c.phase == Phase::writing) {
+      while (c.sent < c.out.size()) {
+        const auto rest = c.out.size() - c.sent;
+        ssize_t n = 0;
+        if (c.ssl != nullptr) {
+          const int r = SSL_write(c.ssl, c.out.data() + c.sent, static_cast<int>(rest));
+          if (r <= 0) {
+            tls_wait(i, r, "write");
+            return;
+          }
+          n = r;
+        } else {
+          n = ::send(c.fd, c.out.data() + c.sent, rest, MSG_NOSIGNAL);
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            want(i, EPOLLOUT);
+            return;
+          }
+          if (n < 0) {
+            finish(i, -1, std::string("write: ") + std::strerror(errno));
+            return;
+          }
+        }
+        c.sent += static_cast<std::size_t>(n);
+      }
+      c.phase = Phase::reading;
+      want(i, EPOLLIN);
+    }
+    if (c.phase == Phase::reading) {
+      std::array<char, 4096> buf{};
+      while (true) {
+        bool eof = false;
+        if (c.ssl != nullptr) {
+          const int r = SSL_read(c.ssl, buf.data(), static_cast<int>(buf.size()));
+          if (r > 0) {
+            c.in.append(buf.data(), static_cast<std::size_t>(r));
+          } else if (const int e = SSL_get_error(c.ssl, r);
+                     e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
+            ERR_clear_error();
+            eof = true; // a server closing without close_notify still ended its answer
+          } else {
+            tls_wait(i, r, "read");
+            return;
+          }
+        } else {
+          const ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+          if (n > 0) {
+            c.in.append(buf.data(), static_cast<std::size_t>(n));
+          } else if (n == 0) {
+            eof = true;
+          } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+          } else {
+            finish(i, -1, std::string("read: ") + std::strerror(errno));
+            return;
+          }
+        }
+        if (const long s = complete_status(c.in, eof); s != 0 || eof) {
+          finish(i,
+                 s == 0 ? -1 : s,
+                 eof && c.in.empty() ? "closed without an answer" : "a malformed answer");
+          return;
+        }
+      }
+    }
+  }
+
+  // The request ends: status > 0 answered, else failed with why.
+  void finish(std::size_t i, long status, const std::string& why) {
+    Conn& c = m_conns[i];
+    if (status > 0) {
+      ++m_statuses[status];
+      m_latencies.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - c.scheduled).count());
+    } else if (m_failures++ == 0) {
+      m_first_failure = why;
+    }
+    close_conn(c);
+    m_free.push_back(i);
+  }
+
+  void close_conn(Conn& c) {
+    if (c.ssl != nullptr) {
+      SSL_free(c.ssl);
+      c.ssl = nullptr;
+    }
+    if (c.fd >= 0) {
+      epoll_ctl(m_epoll, EPOLL_CTL_DEL, c.fd, nullptr);
+      ::close(c.fd);
+      c.fd = -1;
+    }
+  }
+
+  void expire(Clock::time_point now) {
+    for (std::size_t i = 0; i < m_conns.size(); ++i) {
+      if (m_conns[i].fd >= 0 && now > m_conns[i].deadline) {
+        finish(i, -1, "no answer in 30 s");
+      }
+    }
+  }
+
+  const LoadOptions& m_o;
+  Target m_target;
+  std::vector<std::string> m_bodies;
+  std::size_t m_next_body = 0;
+  addrinfo* m_addr = nullptr;
+  SSL_CTX* m_ctx = nullptr;
+  static constexpr std::uint64_t k_timer = ~std::uint64_t{0}; // the timer's epoll id
+  int m_epoll = -1;
+  int m_timer = -1;
+  std::vector<Conn> m_conns;
+  std::vector<std::size_t> m_free;
+  Clock::time_point m_start;
+  Clock::time_point m_end;
+  double m_elapsed = 0;
+  bool m_behind = false;
+  std::vector<double> m_latencies;
+  std::map<long, std::uint64_t> m_statuses;
+  std::uint64_t m_failures = 0;
+  std::string m_first_failure;
+};
 
 int run_load(const LoadOptions& o) {
+  std::string why;
+  auto target = parse_url(o.url, why);
+  if (!target) {
+    std::cerr << "iotfleet-sim load: " << o.url << ": " << why << '\n';
+    return 2;
+  }
   std::vector<std::string> bodies;
   if (!o.bodies.empty()) {
     std::ifstream in(o.bodies);
+    if (!in) {
+      std::cerr << "iotfleet-sim load: cannot read --bodies " << o.bodies << '\n';
+      return 2;
+    }
     for (std::string line; std::getline(in, line);) {
       if (!line.empty()) {
         bodies.push_back(line);
@@ -60,101 +534,13 @@ int run_load(const LoadOptions& o) {
       return 2;
     }
   }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  CURLM* multi = curl_multi_init();
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(o.concurrency));
-  std::vector<std::unique_ptr<Slot>> slots;
-  std::size_t next_body = 0;
-  std::vector<double> latencies_ms;
-  std::map<long, std::uint64_t> statuses;
-  std::uint64_t failures = 0;
-  std::string first_failure;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration<double>(o.duration_s);
-  const auto launch = [&](Slot& slot) {
-    curl_easy_setopt(slot.handle, CURLOPT_URL, o.url.c_str());
-    if (!bodies.empty()) {
-      slot.body = bodies[next_body++ % bodies.size()];
-      curl_easy_setopt(slot.handle, CURLOPT_POSTFIELDS, slot.body.c_str());
-      curl_easy_setopt(slot.handle, CURLOPT_POSTFIELDSIZE, static_cast<long>(slot.body.size()));
-    }
-    slot.answer.clear();
-    slot.started = Clock::now();
-    curl_multi_add_handle(multi, slot.handle);
-  };
-  for (int i = 0; i < o.concurrency; ++i) {
-    auto slot = std::make_unique<Slot>();
-    slot->handle = curl_easy_init();
-    curl_easy_setopt(slot->handle, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(slot->handle, CURLOPT_WRITEDATA, slot.get());
-    curl_easy_setopt(slot->handle, CURLOPT_PRIVATE, slot.get());
-    curl_easy_setopt(slot->handle, CURLOPT_TIMEOUT, 30L);
-    if (!o.ca.empty()) {
-      curl_easy_setopt(slot->handle, CURLOPT_CAINFO, o.ca.c_str());
-    }
-    launch(*slot);
-    slots.push_back(std::move(slot));
+  Load load(o, std::move(*target), std::move(bodies));
+  if (!load.setup(why)) {
+    std::cerr << "iotfleet-sim load: " << why << '\n';
+    return 2;
   }
-  int running = 0;
-  std::uint64_t done = 0;
-  std::size_t in_flight = slots.size();
-  while (in_flight > 0) {
-    curl_multi_perform(multi, &running);
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
-      if (msg->msg != CURLMSG_DONE) {
-        continue;
-      }
-      Slot* slot = nullptr;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &slot);
-      curl_multi_remove_handle(multi, msg->easy_handle);
-      const auto now = Clock::now();
-      if (msg->data.result == CURLE_OK) {
-        long status = 0;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-        ++statuses[status];
-        latencies_ms.push_back(
-            std::chrono::duration<double, std::milli>(now - slot->started).count());
-        ++done;
-      } else {
-        if (failures++ == 0) {
-          first_failure = curl_easy_strerror(msg->data.result);
-        }
-      }
-      if (now < end) {
-        launch(*slot);
-      } else {
-        --in_flight;
-      }
-    }
-    curl_multi_poll(multi, nullptr, 0, 100, nullptr);
-  }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  for (auto& slot : slots) {
-    curl_easy_cleanup(slot->handle);
-  }
-  curl_multi_cleanup(multi);
-  curl_global_cleanup();
-  std::sort(latencies_ms.begin(), latencies_ms.end());
-  nlohmann::ordered_json out;
-  out["requests"] = done;
-  out["failures"] = failures;
-  out["seconds"] = elapsed;
-  out["per_second"] = static_cast<double>(done) / elapsed;
-  out["p50_ms"] = percentile(latencies_ms, 0.50);
-  out["p99_ms"] = percentile(latencies_ms, 0.99);
-  nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
-  for (const auto& [status, n] : statuses) {
-    by_status[std::to_string(status)] = n;
-  }
-  out["statuses"] = by_status;
-  std::cout << out.dump() << '\n';
-  if (failures > 0) {
-    std::cerr << "iotfleet-sim load: " << failures
-              << " requests failed (the first: " << first_failure
-              << "): check the URL, the server and --ca\n";
-  }
-  return failures == 0 ? 0 : 1;
+  load.run();
+  return load.report();
 }
 
 } // namespace
@@ -162,16 +548,24 @@ int run_load(const LoadOptions& o) {
 void register_load(CLI::App& app) {
   auto o = std::make_shared<LoadOptions>();
   auto* cmd = app.add_subcommand(
-      "load", "Load generator for iotfleet serve: N busy connections for a while, one JSON line");
-  cmd->add_option("url", o->url, "URL to request")->required();
+      "load",
+      "Load generator for iotfleet serve: each request a new connection and a full verified TLS "
+      "handshake, as devices booting; one JSON line of results");
+  cmd->add_option("url", o->url, "URL to request (http:// or https://)")->required();
   cmd->add_option("--bodies", o->bodies, "File of form bodies, one per line, POSTed in turn");
   cmd->add_option("--ca", o->ca, "CA certificate to trust");
-  cmd->add_option("--concurrency", o->concurrency, "Connections kept busy")
-      ->check(CLI::Range(1, 2000))
+  cmd->add_option("--concurrency", o->concurrency, "Connections at once")
+      ->check(CLI::Range(1, 4000))
       ->capture_default_str();
-  cmd->add_option("--duration", o->duration_s, "Seconds")
+  cmd->add_option("--duration", o->duration_s, "Seconds during which requests are started")
       ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();
+  cmd->add_option("--rate",
+                  o->rate,
+                  "Open loop: start this many requests a second whatever the answers' pace "
+                  "(latency counted from when each was due); default 0: closed loop, each "
+                  "connection's next request starts when its answer is in")
+      ->check(CLI::Range(0.0, 100000.0));
   cmd->callback([o] {
     if (const int rc = run_load(*o); rc != 0) {
       throw CLI::RuntimeError(rc);

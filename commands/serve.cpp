@@ -5,6 +5,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/ledger_access.hpp"
+#include "commands/serve_status.hpp"
 #include "core/csv.hpp"
 #include "core/file.hpp"
 #include "core/host_port.hpp"
@@ -49,6 +50,7 @@ namespace code = cloud::enroll_code;
 
 constexpr std::string_view k_register_path = "/auth/register/device";
 constexpr std::size_t k_min_enrollment_secret = 16;
+constexpr milliseconds k_status_refresh_default = std::chrono::minutes(10);
 
 // ---- the enrollment file: which products the server serves, and how they sign -------------
 
@@ -128,9 +130,12 @@ constexpr std::array<std::string_view, 14> k_outcomes = {"issued",
                                                          "replay",
                                                          "no-product",
                                                          "unknown-device",
+                                                         "disabled",
                                                          "clone",
                                                          "module-taken",
+                                                         "throttled",
                                                          "ledger-error",
+                                                         "cloud-error",
                                                          "too-large"};
 constexpr std::array<double, 9> k_buckets = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
@@ -266,11 +271,12 @@ public:
   Service(const ServeOptions& options,
           Products products,
           LedgerHandle ledger,
-          std::optional<CloudSession> cloud,
+          CloudSession* cloud,
           std::optional<std::set<std::string>> allowed,
+          CloudStatus* status,
           Context& ctx)
       : m_options(options), m_products(std::move(products)), m_ledger(std::move(ledger)),
-        m_cloud(std::move(cloud)), m_allowed(std::move(allowed)), m_ctx(ctx),
+        m_cloud(cloud), m_allowed(std::move(allowed)), m_status(status), m_ctx(ctx),
         m_per_address(options.per_address), m_per_device(options.per_device),
         m_registrations(options.register_rate) {
     m_ledger.actor.port = "serve";
@@ -299,6 +305,8 @@ public:
     }
     return probe.has_value();
   }
+
+  CloudStatus* status() { return m_status; }
 
   Metrics metrics;
 
@@ -336,6 +344,10 @@ private:
                      code::bad_request,
                      "request parameter error: imei is missing (the server binds each "
                      "DeviceName to the module that first fetches it)");
+    }
+    // Before the transaction: a device the cloud disabled gets nothing, and nothing is bound.
+    if (m_status != nullptr && m_status->disabled(request.product_key, request.device_name)) {
+      return refused("disabled", code::disabled, "device is disabled");
     }
     store::IssueRequest ask;
     ask.key = {request.product_key, request.device_name};
@@ -468,8 +480,9 @@ private:
   const ServeOptions& m_options;
   const Products m_products;
   LedgerHandle m_ledger;
-  std::optional<CloudSession> m_cloud;
+  CloudSession* m_cloud;                                // --cloud-lookup; nullptr without
   const std::optional<std::set<std::string>> m_allowed; // --allow: the cloud is asked about these
+  CloudStatus* m_status;                                // --status-refresh; nullptr without
   Context& m_ctx;
   std::mutex m_warn_mutex;
   Clock::time_point m_last_ledger_warning{};
@@ -666,13 +679,27 @@ void configure(Server& server, const ServeOptions& opts, Service& service, Acces
     const bool ok = service.ledger_healthy(problem);
     nlohmann::ordered_json body{{"status", ok ? "ok" : "unavailable"},
                                 {"ledger", ok ? "ok" : problem}};
+    // The cloud is reported, not required: the pool's devices are served without it.
+    if (CloudStatus* status = service.status()) {
+      const StatusSnapshot s = status->snapshot();
+      body["cloud"] = !s.problem.empty() ? s.problem
+                      : s.checked_at     ? "ok"
+                                         : "status check in progress";
+      if (s.checked_at) {
+        body["cloud_status_age_s"] = std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now() - *s.checked_at)
+                                         .count();
+      }
+    }
     res.status = ok ? 200 : 503;
     res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
                     "application/json");
     t_decision.outcome = "healthz";
   });
   server.Get("/metrics", [&service](const httplib::Request&, httplib::Response& res) {
-    res.set_content(service.metrics.text(), "text/plain; version=0.0.4");
+    res.set_content(service.metrics.text() +
+                        (service.status() != nullptr ? service.status()->metrics() : ""),
+                    "text/plain; version=0.0.4");
     t_decision.outcome = "metrics";
   });
   server.set_logger([&service, &log](const httplib::Request& req, const httplib::Response& res) {
@@ -790,18 +817,41 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
   if (opts.register_rate < 1) {
     return fail(ErrorKind::usage, "--register-rate is 1 or more a minute");
   }
+  // --status-refresh: given, or 10 minutes with --cloud-lookup; 0 turns it off.
+  const milliseconds status_period =
+      opts.status_refresh.value_or(opts.cloud_lookup ? k_status_refresh_default : milliseconds(0));
+  if (status_period.count() != 0 && status_period < std::chrono::seconds(1)) {
+    return fail(ErrorKind::usage, "--status-refresh is 0 (off) or 1s or more");
+  }
   std::optional<CloudSession> cloud_session;
-  if (opts.cloud_lookup) {
+  if (opts.cloud_lookup || status_period.count() > 0) {
     cloud_session =
         IOT_TRY_CTX(open_cloud(ctx, {.concurrency = static_cast<std::size_t>(opts.cloud_queue)}),
-                    "--cloud-lookup");
+                    opts.cloud_lookup ? "--cloud-lookup" : "--status-refresh");
+  }
+  std::unique_ptr<CloudStatus> status;
+  if (status_period.count() > 0) {
+    std::vector<std::string> product_keys;
+    for (const auto& [product_key, product] : products) {
+      product_keys.push_back(product_key);
+    }
+    auto own = IOT_TRY(open_configured_ledger(ctx, store::OpenMode::existing));
+    status = std::make_unique<CloudStatus>(*cloud_session->api,
+                                           std::move(own.ledger),
+                                           std::move(product_keys),
+                                           status_period,
+                                           *ctx.output);
   }
   Service service(opts,
                   std::move(products),
                   std::move(ledger),
-                  std::move(cloud_session),
+                  opts.cloud_lookup ? &*cloud_session : nullptr,
                   std::move(allowed),
+                  status.get(),
                   ctx);
+  if (status) {
+    status->start(); // the first check at once, while the server starts listening
+  }
   AccessLog log;
   if (opts.access_log != "-") {
     log.file.open(opts.access_log, std::ios::app);
@@ -934,6 +984,16 @@ void register_serve(CLI::App& app, Context& ctx) {
                   "With --cloud-lookup: at most this many requests wait for the cloud (paced at "
                   "the account's QPS); more are answered 429 with Retry-After (default 8)")
       ->option_text(std::string(value_name::count));
+  add_duration(
+      cmd,
+      "--status-refresh",
+      opts->status_refresh,
+      "Every DURATION the cloud's status of every pool device of the served products is "
+      "asked (BatchGetDeviceState, the cloud options); a device disabled there is "
+      "refused (6204) until a later check finds it enabled (default 10m with "
+      "--cloud-lookup, otherwise off; 0: off)",
+      {.bare_unit = milliseconds(1000), .min = milliseconds(0), .max = std::chrono::hours(24)},
+      ctx);
   cmd->add_option("--per-address",
                   opts->per_address,
                   "Requests per minute from one source address, then 429 with Retry-After "
@@ -963,7 +1023,9 @@ void register_serve(CLI::App& app, Context& ctx) {
                  {{0, "stopped by SIGINT or SIGTERM"},
                   {2, "bad options, enrollment file, certificate or key; no ledger"},
                   {1, "the address cannot be listened on"},
-                  {4, "the ledger server is unreachable or refused the role"}});
+                  {4,
+                   "the ledger server is unreachable or refused the role; no AccessKey for "
+                   "--cloud-lookup or --status-refresh"}});
   cmd->callback([&ctx, opts] { value_or_throw(run_serve(*opts, ctx)); });
 }
 

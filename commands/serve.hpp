@@ -48,6 +48,9 @@ struct ServeOptions {
   // (RegisterDevice), at most register_rate a minute.
   std::optional<std::string> register_unknown;
   int register_rate = 60;
+  // How often the cloud's status of the pool's devices is checked (a disabled one is refused);
+  // unset: 10 minutes with cloud_lookup, otherwise never; 0: never.
+  std::optional<std::chrono::milliseconds> status_refresh;
 };
 
 void register_serve(CLI::App& app, Context& ctx);

@@ -6,7 +6,10 @@
 # 6204; with --cloud-queue 1 a second device waiting for the cloud is answered 429 with
 # Retry-After, never queued without bound; /metrics counts the lookups; --allow limits the
 # lookups to the names it lists; --register-unknown registers a new name matching its glob, at
-# most --register-rate a minute.
+# most --register-rate a minute; --status-refresh: a pool device disabled in the cloud after its
+# import (DisableThing) is refused 6204 with nothing bound, and served again once a later check
+# finds it enabled; with the cloud gone the check fails and the last known statuses stay in
+# force; /healthz and /metrics report the checks.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 export IOTFLEET_LEDGER="$IOT_TMP/ledger.db"
@@ -14,6 +17,7 @@ export IOTFLEET_STATION=serve-cloud
 pk=a1ServeCloud
 product_secret=EnrollSecret-cloud-0123456789
 client() { python3 "$here/serve_client.py" "$@"; }
+sql_count() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$IOTFLEET_LEDGER" "$1"; }
 cloud_secret() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT device_secret FROM devices WHERE product_key = ? AND device_name = ?", (sys.argv[2], sys.argv[3])).fetchone()[0])' "$IOT_TMP/cloud/cloud.db" "$pk" "$1"; }
 
 cat >scenario.json <<EOF2
@@ -114,4 +118,74 @@ r=$(ask new-02 "$(imei_of 13)")
 [ "$(jq -r .code <<<"$r")" = 429 ] && ok || fail "a second registration in the minute: $r"
 kill -TERM "$server"
 wait "$server" && ok || fail "SIGTERM: exit $?"
+
+# --status-refresh: the cloud's status of the pool's own devices.
+openapi() { # openapi ACTION K=V...: a signed call to the emulator; its answer on stdout
+  curl -sS --data-binary "$(python3 "$here/openapi_sign.py" POST LTAI5tServeCloud01 \
+    serveCloudAccessSecret01 "$@")" "$cloud_url/"
+}
+printf 'ProductKey,DeviceName,DeviceSecret\n%s,cloud-03,%s\n%s,cloud-04,%s\n' \
+  "$pk" "$(cloud_secret cloud-03)" "$pk" "$(cloud_secret cloud-04)" >pool2.csv
+"$IOTFLEET" pool import pool2.csv >/dev/null && ok || fail "pool import of two more"
+[ "$(openapi DisableThing ProductKey=$pk DeviceName=cloud-03 | jq -r .Success)" = true ] && ok ||
+  fail "DisableThing in the emulator"
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --status-refresh 500ms
+expect_rc 2 "a refresh under a second"
+expect_err "status-refresh is 0 \(off\) or 1s or more" "says the bounds"
+run "$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --status-refresh 1m
+[ "$rc" -ne 0 ] && ok || fail "--status-refresh without an AccessKey: exit $rc"
+expect_err "status-refresh" "names the option that needs the cloud"
+"$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tServeCloud01 --access-key-secret-file ak.secret \
+  serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+  --status-refresh 1s --access-log status.ndjson 2>status.err &
+server=$!
+iot_cleanup_hooks+=("kill $server 2>/dev/null")
+wait_ready "$server" status.err "iotfleet serve --status-refresh" "listening on" || finish
+url=$(grep -o 'https://127.0.0.1:[0-9]*' status.err | head -n1)
+wait_ready "$server" status.err "the first status check" "cloud status of [0-9]* pool devices" || finish
+pool_devices=$(sql_count "SELECT count(*) FROM triplets WHERE product_key = '$pk'")
+grep -Eq "cloud status of $pool_devices pool devices checked in [0-9]+ ms: 1 disabled \(refused, 6204\); newly disabled: $pk/cloud-03\$" status.err &&
+  ok || fail "the check names the disabled device: $(grep 'cloud status' status.err)"
+r=$(ask cloud-03 "$(imei_of 21)")
+[ "$(jq -r .code <<<"$r")" = 6204 ] && [ "$(jq -r '.data.deviceSecret // ""' <<<"$r")" = "" ] && ok ||
+  fail "a pool device disabled in the cloud: $r"
+expect_eq "$(sql_count "SELECT count(*) FROM triplets WHERE device_name = 'cloud-03' AND state = 'available'")" 1 \
+  "the disabled device stays unbound"
+r=$(ask cloud-04 "$(imei_of 22)")
+[ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret cloud-04)" ] && ok || fail "an enabled pool device: $r"
+run curl -sS --cacert cert.pem "$url/metrics"
+expect_out '^iotfleet_serve_status_devices\{status="disabled"\} 1$' "metrics: one disabled"
+expect_out '^iotfleet_serve_requests_total\{outcome="disabled"\} 1$' "metrics: one refused as disabled"
+expect_no_out 'outcome=""' "metrics: every outcome named"
+run curl -sS --cacert cert.pem "$url/healthz"
+expect_out '"cloud":"ok"' "healthz: the cloud answered the last check"
+[ "$(openapi EnableThing ProductKey=$pk DeviceName=cloud-03 | jq -r .Success)" = true ] && ok ||
+  fail "EnableThing in the emulator"
+for _ in $(seq 100); do
+  curl -sS --cacert cert.pem "$url/metrics" | grep -q '^iotfleet_serve_status_devices{status="disabled"} 0$' && break
+  sleep 0.1
+done
+r=$(ask cloud-03 "$(imei_of 21)")
+[ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret cloud-03)" ] && ok ||
+  fail "enabled again, a later check lets it through: $r"
+grep -q '"outcome":"disabled"' status.ndjson && ok || fail "the refusal is in the access log"
+# The cloud gone: the check fails, the last known statuses stay in force.
+[ "$(openapi DisableThing ProductKey=$pk DeviceName=cloud-04 | jq -r .Success)" = true ] && ok ||
+  fail "DisableThing of a bound device"
+for _ in $(seq 100); do
+  curl -sS --cacert cert.pem "$url/metrics" | grep -q '^iotfleet_serve_status_devices{status="disabled"} 1$' && break
+  sleep 0.1
+done
+cloud_stop
+wait_ready "$server" status.err "a failed status check" "cloud status check failed (the last known statuses stay in force" ||
+  finish
+r=$(ask cloud-04 "$(imei_of 22)")
+[ "$(jq -r .code <<<"$r")" = 6204 ] && ok || fail "a bound device disabled before the cloud went away: $r"
+run curl -sS --cacert cert.pem "$url/healthz"
+expect_out '"status":"ok"' "healthz: still serving the pool"
+expect_no_out '"cloud":"ok"' "healthz: says the cloud check fails"
+run curl -sS --cacert cert.pem "$url/metrics"
+expect_out '^iotfleet_serve_status_sweeps_total\{result="failed"\} [1-9]' "metrics: the failed check counted"
+kill -TERM "$server"
+wait "$server" && ok || fail "SIGTERM with the check's thread running: exit $?"
 finish

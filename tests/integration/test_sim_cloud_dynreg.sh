@@ -39,21 +39,6 @@ EOF
 dynreg_form() { python3 "$IOT_TMP/dynreg.py" "$@"; }
 
 # sign METHOD ACTION K=V...: an OpenAPI request signed per §1.
-cat >"$IOT_TMP/sign.py" <<'EOF'
-import base64, datetime, hashlib, hmac, sys, urllib.parse, uuid
-def enc(s):
-    return urllib.parse.quote(s, safe="-_.~")
-method, ak, sk, action = sys.argv[1:5]
-p = dict(Action=action, Version="2018-01-20", Format="JSON", AccessKeyId=ak,
-         SignatureMethod="HMAC-SHA1", SignatureVersion="1.0", SignatureNonce=str(uuid.uuid4()),
-         Timestamp=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-p.update(a.split("=", 1) for a in sys.argv[5:])
-canonical = "&".join(enc(k) + "=" + enc(v) for k, v in sorted(p.items()))
-to_sign = method + "&" + enc("/") + "&" + enc(canonical)
-p["Signature"] = base64.b64encode(
-    hmac.new((sk + "&").encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-print("&".join(enc(k) + "=" + enc(v) for k, v in sorted(p.items())))
-EOF
 
 url=
 cloud_pid=
@@ -99,7 +84,7 @@ api() {
   local action=$1
   shift
   out=$(curl -sS "${curl_opts[@]}" --data-binary \
-    "$(python3 "$IOT_TMP/sign.py" POST "$ak" "$sk" "$action" "$@")" "$url/")
+    "$(python3 "$here/openapi_sign.py" POST "$ak" "$sk" "$action" "$@")" "$url/")
 }
 activate() { # activate DN [STATUS]
   out=$(curl -sS "${curl_opts[@]}" -w ' %{http_code}' \

@@ -5,6 +5,7 @@
 #include "commands/cloud_access.hpp"
 #include "commands/common_options.hpp"
 #include "commands/ledger_access.hpp"
+#include "commands/serve_http.hpp"
 #include "commands/serve_status.hpp"
 #include "core/csv.hpp"
 #include "core/file.hpp"
@@ -13,7 +14,6 @@
 #include "core/text.hpp"
 #include "core/validate.hpp"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -590,43 +590,6 @@ private:
 
 // ---- the HTTP side ------------------------------------------------------------------------
 
-// httplib's thread pool with a bound on the connections it holds (being answered or waiting for
-// a thread): at the bound the accept loop waits, so a flood of clients waits in the kernel's
-// listen queue instead of piling up in memory, each with an open descriptor.
-class BoundedPool final : public httplib::TaskQueue {
-public:
-  BoundedPool(std::size_t threads, std::size_t max_open) : m_pool(threads), m_free(max_open) {}
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::unique_lock lock(m_mutex);
-      m_freed.wait(lock, [&] { return m_free > 0; });
-      --m_free;
-    }
-    m_pool.enqueue([this, fn = std::move(fn)] {
-      fn();
-      {
-        std::lock_guard lock(m_mutex);
-        ++m_free;
-      }
-      m_freed.notify_one();
-    });
-  }
-  void shutdown() override { m_pool.shutdown(); }
-
-private:
-  httplib::ThreadPool m_pool;
-  std::mutex m_mutex;
-  std::condition_variable m_freed;
-  std::size_t m_free;
-};
-
-// Gives access to the listening socket (to raise httplib's listen backlog of 5).
-template <class Base> class Exposed : public Base {
-public:
-  using Base::Base;
-  [[nodiscard]] int socket() const { return this->svr_sock_; }
-};
-
 struct AccessLog {
   std::ostream* out = &std::cout;
   std::ofstream file;
@@ -638,43 +601,40 @@ struct AccessLog {
   }
 };
 
-// What the handler decided, for the logger that runs after it on the same thread.
-thread_local Decision t_decision;
-thread_local Clock::time_point t_started;
-
 std::string iso_now() {
   const auto now = std::chrono::system_clock::now();
   const auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
   return core::iso8601_utc(ms);
 }
 
-template <class Server>
-void configure(Server& server, const ServeOptions& opts, Service& service, AccessLog& log) {
-  server.new_task_queue = [threads = opts.threads, open = opts.max_connections] {
-    return new BoundedPool(static_cast<std::size_t>(threads), static_cast<std::size_t>(open));
-  };
-  const auto read_s = opts.read_timeout.count() / 1000;
-  const auto read_us = (opts.read_timeout.count() % 1000) * 1000;
-  server.set_read_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
-  server.set_write_timeout(static_cast<time_t>(read_s), static_cast<time_t>(read_us));
-  server.set_keep_alive_max_count(static_cast<std::size_t>(opts.keep_alive));
-  server.set_keep_alive_timeout(5);
-  server.set_payload_max_length(static_cast<std::size_t>(opts.max_body));
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    t_started = Clock::now();
-    t_decision = Decision{};
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  server.Post(std::string(k_register_path),
-              [&service](const httplib::Request& req, httplib::Response& res) {
-                t_decision = service.decide(req.body, req.remote_addr);
-                res.status = t_decision.status;
-                if (t_decision.retry_after_s) {
-                  res.set_header("Retry-After", std::to_string(*t_decision.retry_after_s));
-                }
-                res.set_content(t_decision.body, "application/json");
-              });
-  server.Get("/healthz", [&service](const httplib::Request&, httplib::Response& res) {
+http::Response json_response(int status, const nlohmann::ordered_json& body) {
+  http::Response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return r;
+}
+
+// The routes: the device protocol, /healthz, /metrics.
+http::Response answer(Service& service, const http::Request& req) {
+  if (req.path == k_register_path) {
+    if (req.method != "POST") {
+      return json_response(405, {{"code", 405}, {"message", "POST the registration form"}});
+    }
+    const Decision d = service.decide(req.body, req.remote);
+    http::Response r;
+    r.status = d.status;
+    r.body = d.body;
+    if (d.retry_after_s) {
+      r.headers.emplace_back("Retry-After", std::to_string(*d.retry_after_s));
+    }
+    r.log["code"] = d.code;
+    r.log["outcome"] = d.outcome.empty() ? "refused" : d.outcome;
+    r.log["product_key"] = d.product_key;
+    r.log["device_name"] = d.device_name;
+    r.log["imei"] = d.imei;
+    return r;
+  }
+  if (req.path == "/healthz" && req.method == "GET") {
     std::string problem;
     const bool ok = service.ledger_healthy(problem);
     nlohmann::ordered_json body{{"status", ok ? "ok" : "unavailable"},
@@ -691,53 +651,73 @@ void configure(Server& server, const ServeOptions& opts, Service& service, Acces
                                          .count();
       }
     }
-    res.status = ok ? 200 : 503;
-    res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-                    "application/json");
-    t_decision.outcome = "healthz";
-  });
-  server.Get("/metrics", [&service](const httplib::Request&, httplib::Response& res) {
-    res.set_content(service.metrics.text() +
-                        (service.status() != nullptr ? service.status()->metrics() : ""),
-                    "text/plain; version=0.0.4");
-    t_decision.outcome = "metrics";
-  });
-  server.set_logger([&service, &log](const httplib::Request& req, const httplib::Response& res) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - t_started).count();
-    std::string outcome = t_decision.outcome;
-    if (outcome.empty() && res.status == 413) {
-      outcome = "too-large";
-    }
-    if (req.path == k_register_path && !outcome.empty()) {
-      service.metrics.record(outcome, seconds);
-    }
-    nlohmann::ordered_json line;
-    line["time"] = iso_now();
-    line["remote"] = req.remote_addr;
-    line["method"] = req.method;
-    line["path"] = req.path;
-    line["status"] = res.status;
-    if (req.path == k_register_path) {
-      line["code"] = t_decision.code;
-      line["outcome"] = outcome.empty() ? "refused" : outcome;
-      line["product_key"] = t_decision.product_key;
-      line["device_name"] = t_decision.device_name;
-      line["imei"] = t_decision.imei;
-    }
-    line["ms"] = static_cast<std::int64_t>(seconds * 1000.0);
-    log.write(line);
-  });
+    return json_response(ok ? 200 : 503, body);
+  }
+  if (req.path == "/metrics" && req.method == "GET") {
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body =
+        service.metrics.text() + (service.status() != nullptr ? service.status()->metrics() : "");
+    return r;
+  }
+  return json_response(404, {{"code", 404}, {"message", "not found"}});
+}
+
+// One NDJSON line per answer, and the registration metrics.
+void log_answer(Service& service,
+                AccessLog& log,
+                const http::Request& req,
+                const http::Response& res,
+                double seconds) {
+  if (req.path == k_register_path) {
+    const auto outcome = res.log.find("outcome");
+    service.metrics.record(outcome != res.log.end() ? outcome->get<std::string>()
+                           : res.status == 413      ? "too-large"
+                                                    : "bad-request",
+                           seconds);
+  }
+  nlohmann::ordered_json line;
+  line["time"] = iso_now();
+  line["remote"] = req.remote;
+  line["method"] = req.method;
+  line["path"] = req.path;
+  line["status"] = res.status;
+  for (const auto& [key, value] : res.log.items()) {
+    line[key] = value;
+  }
+  if (req.path == k_register_path && !res.log.contains("outcome")) {
+    line["outcome"] = res.status == 413 ? "too-large" : "bad-request";
+  }
+  line["ms"] = static_cast<std::int64_t>(seconds * 1000.0);
+  log.write(line);
+}
+
+// The TLS context of every connection: TLS 1.2+, the certificate from `certs` per handshake.
+Result<std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>> server_tls(CertStore& certs) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls(SSL_CTX_new(TLS_server_method()),
+                                                        &SSL_CTX_free);
+  if (!tls) {
+    return fail(ErrorKind::failure, "OpenSSL could not set up a TLS context");
+  }
+  SSL_CTX_set_min_proto_version(tls.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(tls.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_cert_cb(tls.get(), &CertStore::select, &certs);
+  // No session resumption: a device asks once per boot, so tickets would only cost (10 % of the
+  // server's CPU per handshake, measured) and would need their keys shared and rotated across
+  // the instances behind a load balancer.
+  SSL_CTX_set_num_tickets(tls.get(), 0);
+  SSL_CTX_set_options(tls.get(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(tls.get(), SSL_SESS_CACHE_OFF);
+  return tls;
 }
 
 // Serves until an interruption; the watcher stops the server, which finishes what is in flight.
-Status serve_until_stopped(httplib::Server& server,
-                           int socket,
+Status serve_until_stopped(http::Server& server,
                            int port,
                            Context& ctx,
                            bool tls,
                            const std::string& host,
                            const std::function<void()>& reload) {
-  ::listen(socket, 1024);
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   ctx.output->warn(std::string("listening on ") + (tls ? "https://" : "http://") + shown_host +
                    ":" + std::to_string(port));
@@ -751,12 +731,9 @@ Status serve_until_stopped(httplib::Server& server,
     }
     server.stop();
   });
-  const bool served = server.listen_after_bind();
+  server.run();
   done.store(true);
   watcher.join();
-  if (!served && !core::interrupt_requested()) {
-    return fail(ErrorKind::io, "the server stopped unexpectedly");
-  }
   // A signal is how a service is stopped: exit 0, not 130.
   core::clear_interrupt();
   ctx.output->warn("stopped: every request in flight was answered");
@@ -860,47 +837,47 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
     }
     log.out = &log.file;
   }
-  const auto run = [&](auto& server, const std::function<void()>& reload) -> Status {
-    configure(server, opts, service, log);
-    const int port = *where.port == 0 ? server.bind_to_any_port(host)
-                                      : (server.bind_to_port(host, *where.port) ? *where.port : -1);
-    if (port < 0) {
-      return fail(ErrorKind::io,
-                  "cannot listen on " + opts.listen + ": " + std::strerror(errno) +
-                      " (a port below 1024 needs CAP_NET_BIND_SERVICE; is another server there?)");
-    }
-    return serve_until_stopped(server, server.socket(), port, ctx, tls, host, reload);
-  };
-  if (!tls) {
-    ctx.output->warn("--insecure-http: secrets go over plain HTTP; for a lab only");
-    Exposed<httplib::Server> server;
-    return run(server, {});
-  }
+  // A client gone mid-answer must not end the process (OpenSSL writes with write(2)).
+  std::signal(SIGPIPE, SIG_IGN);
   CertStore certs;
-  IOT_TRY(certs.load(*opts.tls_cert, *opts.tls_key));
-  ctx.output->info("TLS certificate: " + certs.describe());
-  Exposed<httplib::SSLServer> server([&certs](SSL_CTX& tls_ctx) {
-    SSL_CTX_set_min_proto_version(&tls_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(&tls_ctx,
-                        SSL_OP_NO_COMPRESSION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
-    SSL_CTX_set_cert_cb(&tls_ctx, &CertStore::select, &certs);
-    // No session resumption: a device asks once per boot, so tickets would only cost (10 % of
-    // the server's CPU per handshake, measured) and would need their keys shared and rotated
-    // across the instances behind a load balancer.
-    SSL_CTX_set_num_tickets(&tls_ctx, 0);
-    SSL_CTX_set_options(&tls_ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(&tls_ctx, SSL_SESS_CACHE_OFF);
-    return true;
-  });
-  if (!server.is_valid()) {
-    return fail(ErrorKind::failure, "OpenSSL could not set up a TLS context");
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls_ctx(nullptr, &SSL_CTX_free);
+  if (tls) {
+    IOT_TRY(certs.load(*opts.tls_cert, *opts.tls_key));
+    ctx.output->info("TLS certificate: " + certs.describe());
+    tls_ctx = IOT_TRY(server_tls(certs));
+  } else {
+    ctx.output->warn("--insecure-http: secrets go over plain HTTP; for a lab only");
+  }
+  const http::Limits limits{.max_connections = static_cast<std::size_t>(opts.max_connections),
+                            .keep_alive = opts.keep_alive,
+                            .max_body = static_cast<std::size_t>(opts.max_body),
+                            .max_header = 8192,
+                            .read_timeout = opts.read_timeout};
+  const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
+  http::Server server(
+      limits,
+      tls_ctx.get(),
+      [&service](const http::Request& req) { return answer(service, req); },
+      [&service, &log](const http::Request& req, const http::Response& res, double seconds) {
+        log_answer(service, log, req, res, seconds);
+      },
+      opts.threads,
+      static_cast<int>(std::min(cores, 16U)));
+  auto port = server.bind(host, *where.port);
+  if (!port) {
+    return fail(ErrorKind::io,
+                "cannot listen on " + opts.listen + ": " + port.error().message +
+                    " (a port below 1024 needs CAP_NET_BIND_SERVICE; is another server there?)");
+  }
+  if (!tls) {
+    return serve_until_stopped(server, *port, ctx, tls, host, {});
   }
   // SIGHUP: the certificate and key are read again; a bad pair keeps the current one.
   struct sigaction action {};
   action.sa_handler = on_sighup;
   sigemptyset(&action.sa_mask);
   sigaction(SIGHUP, &action, nullptr);
-  return run(server, [&] {
+  return serve_until_stopped(server, *port, ctx, tls, host, [&] {
     if (auto ok = certs.load(*opts.tls_cert, *opts.tls_key); !ok) {
       ctx.output->warn("SIGHUP: " + ok.error().message + "; still serving the previous one");
     } else {
@@ -937,17 +914,21 @@ void register_serve(CLI::App& app, Context& ctx) {
                   "NDJSON access log, one line per request, never a secret or a sign (default "
                   "-: stdout)")
       ->option_text(std::string(value_name::file_or_stdin));
-  cmd->add_option("--threads", opts->threads, "Worker threads (default 16)")
+  cmd->add_option("--threads",
+                  opts->threads,
+                  "Threads answering complete requests: the ledger's transaction, a cloud lookup "
+                  "(default 16; the connections and TLS are event loops of their own, one per "
+                  "core)")
       ->option_text(std::string(value_name::count));
   cmd->add_option("--max-connections",
                   opts->max_connections,
-                  "Connections open at once, answered or waiting for a thread (default 1024); "
-                  "more clients wait in the kernel's listen queue")
+                  "Connections open at once, in any state (default 1024); more clients wait in "
+                  "the kernel's listen queue")
       ->option_text(std::string(value_name::count));
   cmd->add_option("--keep-alive",
                   opts->keep_alive,
-                  "Requests one connection may carry (default 1: a device asks once, and an idle "
-                  "connection never holds a thread; more for a load balancer that reuses them)")
+                  "Requests one connection may carry (default 1: a device asks once; more for a "
+                  "load balancer that reuses its connections)")
       ->check(CLI::Range(1, 1000))
       ->option_text(std::string(value_name::count));
   cmd->add_option("--max-body", opts->max_body, "Largest request body in bytes (default 4096)")
@@ -956,7 +937,9 @@ void register_serve(CLI::App& app, Context& ctx) {
       cmd,
       "--read-timeout",
       opts->read_timeout,
-      "A client that sends nothing for this long is disconnected (slow clients)",
+      "A connection whose request is not complete this long after it opened (or after its "
+      "previous answer), TLS handshake included, is closed, however it trickles its bytes "
+      "(slow clients); writing an answer gets as long",
       {.bare_unit = milliseconds(1000), .min = milliseconds(100), .max = std::chrono::minutes(5)},
       ctx);
   cmd->add_flag("--cloud-lookup",

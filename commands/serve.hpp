@@ -25,16 +25,16 @@ struct ServeOptions {
   bool insecure_http = false;          // plain HTTP (labs only)
   std::string enrollment_file;         // product_key,scheme,secret per line (0600)
   std::string access_log = "-";        // NDJSON, one line per request; "-": stdout
-  int threads = 16;
-  // Connections open at once (being answered or waiting for a thread); beyond it new clients
-  // wait in the kernel's listen queue, not in the server's memory.
+  int threads = 16; // workers answering complete requests; the I/O is one event loop per core
+  // Connections open at once (in a handshake, a request, or being answered); beyond it new
+  // clients wait in the kernel's listen queue, not in the server's memory.
   int max_connections = 1024;
   // Requests one connection may carry: a device asks once per boot, so by default the
-  // connection is closed after its answer and no idle client holds a thread; a load balancer
-  // in front that reuses its connections wants more.
+  // connection is closed after its answer; a load balancer in front that reuses its
+  // connections wants more.
   int keep_alive = 1;
   std::int64_t max_body = 4096;                           // bytes; larger bodies get 413
-  std::chrono::milliseconds read_timeout{5000};           // a client silent this long is dropped
+  std::chrono::milliseconds read_timeout{5000};           // to a complete request, else closed
   std::chrono::milliseconds replay_window{5 * 60 * 1000}; // a timestamp further off: refused
   int per_address = 6000; // requests per minute from one source address (0: no limit)
   int per_device = 10;    // signed requests per minute for one DeviceName (0: no limit)

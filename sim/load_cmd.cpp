@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 // One event loop on one thread, one SSL_CTX for every connection (the CA read once), each
@@ -46,6 +47,17 @@ struct LoadOptions {
   int concurrency = 200;  // connections at once
   double duration_s = 10; // how long requests are started
   double rate = 0;        // 0: closed loop; else requests started per second (open loop)
+  int threads = 1;        // event loops, each with its share of the connections and the rate
+};
+
+// What one event loop measured.
+struct Stats {
+  std::vector<double> latencies_ms;
+  std::map<long, std::uint64_t> statuses;
+  std::uint64_t failures = 0;
+  std::string first_failure;
+  double elapsed_s = 0;
+  bool behind = false; // open loop: could not keep the rate
 };
 
 struct Target {
@@ -132,8 +144,9 @@ long complete_status(const std::string& in, bool eof) {
 
 class Load {
 public:
-  Load(const LoadOptions& o, Target t, std::vector<std::string> bodies)
-      : m_o(o), m_target(std::move(t)), m_bodies(std::move(bodies)) {}
+  // `o`: this loop's share (its connections and rate); `first_body`: where it starts in `bodies`.
+  Load(LoadOptions o, Target t, const std::vector<std::string>& bodies, std::size_t first_body)
+      : m_o(std::move(o)), m_target(std::move(t)), m_bodies(bodies), m_next_body(first_body) {}
 
   ~Load() {
     for (auto& c : m_conns) {
@@ -231,49 +244,14 @@ public:
       }
       expire(Clock::now());
     }
-    m_elapsed = std::chrono::duration<double>(Clock::now() - m_start).count();
+    m_stats.elapsed_s = std::chrono::duration<double>(Clock::now() - m_start).count();
     if (m_o.rate > 0) {
-      m_behind =
+      m_stats.behind =
           std::chrono::duration<double>(Clock::now() - next_due).count() > 0.1 && next_due < m_end;
     }
   }
 
-  int report() {
-    std::sort(m_latencies.begin(), m_latencies.end());
-    const auto pct = [&](double p) {
-      return m_latencies.empty() ? 0.0
-                                 : m_latencies[static_cast<std::size_t>(
-                                       p * static_cast<double>(m_latencies.size() - 1))];
-    };
-    nlohmann::ordered_json out;
-    out["requests"] = m_latencies.size();
-    out["failures"] = m_failures;
-    out["seconds"] = m_elapsed;
-    out["per_second"] = static_cast<double>(m_latencies.size()) / m_elapsed;
-    if (m_o.rate > 0) {
-      out["rate"] = m_o.rate;
-    }
-    out["p50_ms"] = pct(0.50);
-    out["p99_ms"] = pct(0.99);
-    out["max_ms"] = m_latencies.empty() ? 0.0 : m_latencies.back();
-    nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
-    for (const auto& [status, n] : m_statuses) {
-      by_status[std::to_string(status)] = n;
-    }
-    out["statuses"] = by_status;
-    std::cout << out.dump() << '\n';
-    if (m_failures > 0) {
-      std::cerr << "iotfleet-sim load: " << m_failures
-                << " requests failed (the first: " << m_first_failure
-                << "): check the URL, the server and --ca\n";
-    }
-    if (m_o.rate > 0 && m_behind) {
-      std::cerr << "iotfleet-sim load: could not start requests at " << m_o.rate << "/s with "
-                << m_o.concurrency
-                << " connections: the latencies include the wait for a connection\n";
-    }
-    return m_failures == 0 ? 0 : 1;
-  }
+  [[nodiscard]] const Stats& stats() const { return m_stats; }
 
 private:
   void start(std::size_t i, Clock::time_point scheduled) {
@@ -459,11 +437,11 @@ private:
   void finish(std::size_t i, long status, const std::string& why) {
     Conn& c = m_conns[i];
     if (status > 0) {
-      ++m_statuses[status];
-      m_latencies.push_back(
+      ++m_stats.statuses[status];
+      m_stats.latencies_ms.push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - c.scheduled).count());
-    } else if (m_failures++ == 0) {
-      m_first_failure = why;
+    } else if (m_stats.failures++ == 0) {
+      m_stats.first_failure = why;
     }
     close_conn(c);
     m_free.push_back(i);
@@ -489,9 +467,9 @@ private:
     }
   }
 
-  const LoadOptions& m_o;
+  const LoadOptions m_o;
   Target m_target;
-  std::vector<std::string> m_bodies;
+  const std::vector<std::string>& m_bodies;
   std::size_t m_next_body = 0;
   addrinfo* m_addr = nullptr;
   SSL_CTX* m_ctx = nullptr;
@@ -502,13 +480,58 @@ private:
   std::vector<std::size_t> m_free;
   Clock::time_point m_start;
   Clock::time_point m_end;
-  double m_elapsed = 0;
-  bool m_behind = false;
-  std::vector<double> m_latencies;
-  std::map<long, std::uint64_t> m_statuses;
-  std::uint64_t m_failures = 0;
-  std::string m_first_failure;
+  Stats m_stats;
 };
+
+int report(const LoadOptions& o, const std::vector<std::unique_ptr<Load>>& loads) {
+  Stats all;
+  for (const auto& load : loads) {
+    const Stats& s = load->stats();
+    all.latencies_ms.insert(all.latencies_ms.end(), s.latencies_ms.begin(), s.latencies_ms.end());
+    for (const auto& [status, n] : s.statuses) {
+      all.statuses[status] += n;
+    }
+    if (all.failures == 0 && s.failures > 0) {
+      all.first_failure = s.first_failure;
+    }
+    all.failures += s.failures;
+    all.elapsed_s = std::max(all.elapsed_s, s.elapsed_s);
+    all.behind = all.behind || s.behind;
+  }
+  auto& lat = all.latencies_ms;
+  std::sort(lat.begin(), lat.end());
+  const auto pct = [&](double p) {
+    return lat.empty() ? 0.0
+                       : lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))];
+  };
+  nlohmann::ordered_json out;
+  out["requests"] = lat.size();
+  out["failures"] = all.failures;
+  out["seconds"] = all.elapsed_s;
+  out["per_second"] = static_cast<double>(lat.size()) / all.elapsed_s;
+  if (o.rate > 0) {
+    out["rate"] = o.rate;
+  }
+  out["p50_ms"] = pct(0.50);
+  out["p99_ms"] = pct(0.99);
+  out["max_ms"] = lat.empty() ? 0.0 : lat.back();
+  nlohmann::ordered_json by_status = nlohmann::ordered_json::object();
+  for (const auto& [status, n] : all.statuses) {
+    by_status[std::to_string(status)] = n;
+  }
+  out["statuses"] = by_status;
+  std::cout << out.dump() << '\n';
+  if (all.failures > 0) {
+    std::cerr << "iotfleet-sim load: " << all.failures
+              << " requests failed (the first: " << all.first_failure
+              << "): check the URL, the server and --ca\n";
+  }
+  if (o.rate > 0 && all.behind) {
+    std::cerr << "iotfleet-sim load: could not start requests at " << o.rate << "/s with "
+              << o.concurrency << " connections: the latencies include the wait for a connection\n";
+  }
+  return all.failures == 0 ? 0 : 1;
+}
 
 int run_load(const LoadOptions& o) {
   std::string why;
@@ -534,13 +557,32 @@ int run_load(const LoadOptions& o) {
       return 2;
     }
   }
-  Load load(o, std::move(*target), std::move(bodies));
-  if (!load.setup(why)) {
-    std::cerr << "iotfleet-sim load: " << why << '\n';
-    return 2;
+  // Each loop gets its share of the connections and of the rate.
+  const int threads = std::min(o.threads, o.concurrency);
+  std::vector<std::unique_ptr<Load>> loads;
+  for (int i = 0; i < threads; ++i) {
+    LoadOptions share = o;
+    share.concurrency = o.concurrency / threads + (i < o.concurrency % threads ? 1 : 0);
+    share.rate = o.rate * share.concurrency / o.concurrency;
+    loads.push_back(std::make_unique<Load>(
+        share,
+        *target,
+        bodies,
+        bodies.empty() ? 0 : bodies.size() * static_cast<std::size_t>(i) / threads));
+    if (!loads.back()->setup(why)) {
+      std::cerr << "iotfleet-sim load: " << why << '\n';
+      return 2;
+    }
   }
-  load.run();
-  return load.report();
+  std::vector<std::thread> running;
+  for (std::size_t i = 1; i < loads.size(); ++i) {
+    running.emplace_back([&load = *loads[i]] { load.run(); });
+  }
+  loads.front()->run();
+  for (auto& t : running) {
+    t.join();
+  }
+  return report(o, loads);
 }
 
 } // namespace
@@ -566,6 +608,12 @@ void register_load(CLI::App& app) {
                   "(latency counted from when each was due); default 0: closed loop, each "
                   "connection's next request starts when its answer is in")
       ->check(CLI::Range(0.0, 100000.0));
+  cmd->add_option("--threads",
+                  o->threads,
+                  "Event loops, on threads of their own, sharing the connections and the rate "
+                  "(each uses at most one core)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->callback([o] {
     if (const int rc = run_load(*o); rc != 0) {
       throw CLI::RuntimeError(rc);

@@ -46,6 +46,11 @@ struct Migration {
   std::string_view pg_only = {}; // rules only PostgreSQL can state (roles); SQLite has none
 };
 
+// The triplet bound to an IMEI. The second term repeats the partial index's condition
+// (triplets_imei ... WHERE imei <> ''): without it neither SQLite nor PostgreSQL's generic plan
+// can use the index for a parameter, and every claim and first fetch scanned the whole pool.
+constexpr char k_by_imei[] = "WHERE imei = ?1 AND imei <> ''";
+
 // The audit trail is append-only.
 constexpr Guard k_guards_1[] = {
     {"events_append_only_update", "events", "UPDATE", "", "the audit trail is append-only"},
@@ -525,7 +530,7 @@ public:
 
   Result<std::optional<TripletRecord>> find_by_imei(std::string_view imei) override {
     std::lock_guard lock(m_mutex);
-    return select_one("WHERE imei = ?1", {std::string(imei)});
+    return select_one(k_by_imei, {std::string(imei)});
   }
 
   Result<std::vector<StateCount>> counts() override {
@@ -944,7 +949,7 @@ private:
                                          {t.product_key, t.device_name}));
     std::optional<TripletRecord> imei_holder;
     if (!t.imei.empty()) {
-      imei_holder = IOT_TRY(select_one(locked("WHERE imei = ?1"), {t.imei}));
+      imei_holder = IOT_TRY(select_one(locked(k_by_imei), {t.imei}));
       if (imei_holder && imei_holder->device_name == t.device_name &&
           imei_holder->product_key == t.product_key) {
         imei_holder.reset(); // the same row
@@ -1111,7 +1116,7 @@ private:
   }
 
   Result<std::optional<Claim>> claim_locked(const ClaimRequest& request) {
-    const auto existing = IOT_TRY(select_one(locked("WHERE imei = ?1"), {request.imei}));
+    const auto existing = IOT_TRY(select_one(locked(k_by_imei), {request.imei}));
     if (existing) {
       return claim_existing(*existing, request);
     }
@@ -1238,7 +1243,7 @@ private:
         detail += "; " + key.device_name + " is " + std::string(to_string(record->state)) +
                   " to IMEI " + record->imei;
       }
-    } else if (const auto holder = IOT_TRY(select_one(locked("WHERE imei = ?1"), {request.imei}))) {
+    } else if (const auto holder = IOT_TRY(select_one(locked(k_by_imei), {request.imei}))) {
       issue.outcome = IssueOutcome::module_taken;
       issue.other_name = holder->device_name;
       detail += "; this module holds " + holder->product_key + "/" + holder->device_name;

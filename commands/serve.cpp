@@ -154,6 +154,7 @@ public:
     m_sum += seconds;
   }
 
+  std::atomic<std::uint64_t> pool_hits{0};     // names the pool had, however answered
   std::atomic<std::uint64_t> cloud_lookups{0}; // names not in the pool, asked of the cloud
   std::atomic<int> cloud_waiting{0};           // requests waiting for the cloud now
 
@@ -172,6 +173,10 @@ public:
            "module.\n# TYPE iotfleet_serve_clone_alerts_total counter\n"
            "iotfleet_serve_clone_alerts_total " +
            std::to_string(clones == m_requests.end() ? 0 : clones->second) + "\n";
+    out += "# HELP iotfleet_serve_pool_hits_total Requests for a name the pool has (answered "
+           "from the ledger, whatever the outcome).\n# TYPE iotfleet_serve_pool_hits_total "
+           "counter\niotfleet_serve_pool_hits_total " +
+           std::to_string(pool_hits.load()) + "\n";
     out += "# HELP iotfleet_serve_cloud_lookups_total Names not in the pool, looked up with "
            "QueryDeviceDetail.\n# TYPE iotfleet_serve_cloud_lookups_total counter\n"
            "iotfleet_serve_cloud_lookups_total " +
@@ -356,6 +361,9 @@ private:
     ask.address = address;
     ask.actor = m_ledger.actor;
     auto issue = issue_with_retry(ask);
+    if (issue && issue->outcome != store::IssueOutcome::unknown) {
+      ++metrics.pool_hits;
+    }
     if (issue && issue->outcome == store::IssueOutcome::unknown && m_cloud &&
         (!m_allowed || m_allowed->contains(request.device_name))) {
       if (auto refusal = from_cloud(request)) {

@@ -57,6 +57,7 @@ r=$(ask cloud-01 "$(imei_of 1)")
 [ "$(jq -r .code <<<"$r")" = 200 ] && ok || fail "a pool device: $r"
 run curl -sS --cacert cert.pem "$url/metrics"
 expect_out '^iotfleet_serve_cloud_lookups_total 1$' "one cloud lookup: the refetch and the pool device were pool hits"
+expect_out '^iotfleet_serve_pool_hits_total 2$' "two pool hits"
 r=$(ask nobody-here "$(imei_of 3)")
 [ "$(jq -r .code <<<"$r")" = 6100 ] && ok || fail "a device the cloud does not know: $r"
 r=$(ask dev-disabled "$(imei_of 4)")

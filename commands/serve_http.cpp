@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "commands/serve_http.hpp"
 
+#include "core/text.hpp"
+
 #include <openssl/err.h>
 
 #include <arpa/inet.h>
@@ -90,24 +92,6 @@ Response plain_error(int status, std::string_view message) {
   return r;
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return std::isalnum(c) != 0 || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
@@ -163,8 +147,8 @@ Head parse_head(std::string_view head) {
     if (colon == std::string_view::npos || !is_token(field.substr(0, colon))) {
       return bad(400, "a malformed header line");
     }
-    const std::string name = lower(field.substr(0, colon));
-    const std::string value = lower(trim(field.substr(colon + 1)));
+    const std::string name = core::to_lower(field.substr(0, colon));
+    const std::string value = core::to_lower(core::trim(field.substr(colon + 1)));
     if (name == "content-length") {
       if (value.empty() || value.size() > 9 ||
           !std::all_of(

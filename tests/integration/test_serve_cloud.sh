@@ -128,6 +128,12 @@ openapi() { # openapi ACTION K=V...: a signed call to the emulator; its answer o
 printf 'ProductKey,DeviceName,DeviceSecret\n%s,cloud-03,%s\n%s,cloud-04,%s\n' \
   "$pk" "$(cloud_secret cloud-03)" "$pk" "$(cloud_secret cloud-04)" >pool2.csv
 "$IOTFLEET" pool import pool2.csv >/dev/null && ok || fail "pool import of two more"
+wait_disabled() { # wait_disabled N: until a status check has found N devices disabled (10 s)
+  for _ in $(seq 100); do
+    curl -sS --cacert cert.pem "$url/metrics" | grep -q "^iotfleet_serve_status_devices{status=\"disabled\"} $1\$" && return
+    sleep 0.1
+  done
+}
 [ "$(openapi DisableThing ProductKey=$pk DeviceName=cloud-03 | jq -r .Success)" = true ] && ok ||
   fail "DisableThing in the emulator"
 run "$IOTFLEET" serve --listen 127.0.0.1:0 --insecure-http --enrollment enrollment.csv --status-refresh 500ms
@@ -162,10 +168,7 @@ run curl -sS --cacert cert.pem "$url/healthz"
 expect_out '"cloud":"ok"' "healthz: the cloud answered the last check"
 [ "$(openapi EnableThing ProductKey=$pk DeviceName=cloud-03 | jq -r .Success)" = true ] && ok ||
   fail "EnableThing in the emulator"
-for _ in $(seq 100); do
-  curl -sS --cacert cert.pem "$url/metrics" | grep -q '^iotfleet_serve_status_devices{status="disabled"} 0$' && break
-  sleep 0.1
-done
+wait_disabled 0
 r=$(ask cloud-03 "$(imei_of 21)")
 [ "$(jq -r .data.deviceSecret <<<"$r")" = "$(cloud_secret cloud-03)" ] && ok ||
   fail "enabled again, a later check lets it through: $r"
@@ -173,10 +176,7 @@ grep -q '"outcome":"disabled"' status.ndjson && ok || fail "the refusal is in th
 # The cloud gone: the check fails, the last known statuses stay in force.
 [ "$(openapi DisableThing ProductKey=$pk DeviceName=cloud-04 | jq -r .Success)" = true ] && ok ||
   fail "DisableThing of a bound device"
-for _ in $(seq 100); do
-  curl -sS --cacert cert.pem "$url/metrics" | grep -q '^iotfleet_serve_status_devices{status="disabled"} 1$' && break
-  sleep 0.1
-done
+wait_disabled 1
 cloud_stop
 wait_ready "$server" status.err "a failed status check" "cloud status check failed (the last known statuses stay in force" ||
   finish

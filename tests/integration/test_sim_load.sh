@@ -22,12 +22,17 @@ for n in $(seq 1 20); do
     random="r$n" imei="$(imei_of "$n")"
 done >bodies.txt
 test_cert
-"$IOTFLEET" serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
-  --access-log /dev/null --per-device 0 --per-address 0 2>serve.err &
-server=$!
-iot_cleanup_hooks+=("kill $server 2>/dev/null")
-wait_ready "$server" serve.err "iotfleet serve" "listening on" || finish
-url=$(grep -o 'https://127.0.0.1:[0-9]*' serve.err | head -n1)
+start_serve() { # start_serve ERR_FILE ARGS...: a server of the pool; sets $server and $url
+  local err=$1
+  shift
+  "$IOTFLEET" serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
+    --access-log /dev/null --per-address 0 "$@" 2>"$err" &
+  server=$!
+  iot_cleanup_hooks+=("kill $server 2>/dev/null")
+  wait_ready "$server" "$err" "iotfleet serve" "listening on" || finish
+  url=$(grep -o 'https://127.0.0.1:[0-9]*' "$err" | head -n1)
+}
+start_serve serve.err --per-device 0
 served() { curl -sS --cacert cert.pem "$url/metrics" | awk '/^iotfleet_serve_requests_total/ { n += $2 } END { print n + 0 }'; }
 
 # Closed loop: 8 connections for a second.
@@ -53,12 +58,7 @@ expect_eq "$(jq .rate <<<"$out")" 50 "the rate reported"
 # The per-device limit's 429s are counted as answers with their status.
 kill "$server"
 wait "$server" 2>/dev/null
-"$IOTFLEET" serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem --enrollment enrollment.csv \
-  --access-log /dev/null --per-device 2 --per-address 0 2>serve2.err &
-server=$!
-iot_cleanup_hooks+=("kill $server 2>/dev/null")
-wait_ready "$server" serve2.err "iotfleet serve" "listening on" || finish
-url=$(grep -o 'https://127.0.0.1:[0-9]*' serve2.err | head -n1)
+start_serve serve2.err --per-device 2
 run "$IOTFLEET_SIM" load "$url/auth/register/device" --bodies bodies.txt --ca cert.pem --concurrency 4 --duration 1
 expect_rc 0 "a run with refusals"
 expect_eq "$(jq '.statuses."200"' <<<"$out")" 40 "two answers a minute for each of 20 devices"

@@ -97,11 +97,15 @@ void send_all(int fd, const std::string& bytes) {
           static_cast<ssize_t>(bytes.size()));
 }
 
-// Everything the server sends until it closes the connection or `timeout` passes.
-std::string read_until_closed(int fd, std::chrono::milliseconds timeout = 3000ms) {
+// What the server sends until `until` has arrived (when given), it closes the connection, or
+// `timeout` passes (then "<still open>" is appended when nothing was awaited).
+std::string read_from(int fd, std::chrono::milliseconds timeout, const std::string& until = {}) {
   std::string got;
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
+    if (!until.empty() && got.find(until) != std::string::npos) {
+      return got;
+    }
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) {
       continue;
@@ -113,26 +117,11 @@ std::string read_until_closed(int fd, std::chrono::milliseconds timeout = 3000ms
     }
     got.append(buf, static_cast<std::size_t>(n));
   }
-  return got + "<still open>";
+  return until.empty() ? got + "<still open>" : got;
 }
 
-// Reads until `text` has arrived (or 3 s).
-std::string read_until(int fd, const std::string& text) {
-  std::string got;
-  const auto end = std::chrono::steady_clock::now() + 3s;
-  while (got.find(text) == std::string::npos && std::chrono::steady_clock::now() < end) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) {
-      continue;
-    }
-    char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-      break;
-    }
-    got.append(buf, static_cast<std::size_t>(n));
-  }
-  return got;
+std::string read_until_closed(int fd, std::chrono::milliseconds timeout = 3000ms) {
+  return read_from(fd, timeout);
 }
 
 std::string round_trip(int port, const std::string& request) {
@@ -216,7 +205,7 @@ TEST_CASE("serve_http: Expect 100-continue gets an interim answer before the bod
   TestServer s({});
   const int fd = connect_to(s.port);
   send_all(fd, "POST /c HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
-  CHECK(read_until(fd, "\r\n\r\n") == "HTTP/1.1 100 Continue\r\n\r\n");
+  CHECK(read_from(fd, 3s, "\r\n\r\n") == "HTTP/1.1 100 Continue\r\n\r\n");
   send_all(fd, "body");
   const std::string answer = read_until_closed(fd);
   ::close(fd);

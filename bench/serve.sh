@@ -89,10 +89,10 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; } # the server's C
 load() {
   local t0 t1 out
   t0=$(ticks)
-  out=$(/usr/bin/time -f "%U %S" -o load.cpu "$sim" load "$@" --threads "$load_threads")
+  out=$("$sim" load "$@" --threads "$load_threads")
   t1=$(ticks)
-  jq -c --argjson server "$(((t1 - t0) * 10))" --argjson client "$(awk '{ print ($1 + $2) * 1000 }' load.cpu)" \
-    '. + { server_cpu_ms: ($server / .requests), client_cpu_ms: ($client / .requests) }' <<<"$out"
+  jq -c --argjson server "$(((t1 - t0) * 10))" \
+    '. + { server_cpu_ms: ($server / .requests), client_cpu_ms: (.cpu_seconds * 1000 / .requests) }' <<<"$out"
 }
 med() { printf '%s\n' "${runs_out[@]}" | jq -r "$1" | median; } # med FIELD: over $runs_out
 # row NAME CLIENTS ARGS...: the medians of RUNS runs as a table row.

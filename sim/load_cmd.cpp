@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -520,6 +521,10 @@ int report(const LoadOptions& o, const std::vector<std::unique_ptr<Load>>& loads
     by_status[std::to_string(status)] = n;
   }
   out["statuses"] = by_status;
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self); // the load generator's own CPU, user and system
+  out["cpu_seconds"] = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                       static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   std::cout << out.dump() << '\n';
   if (all.failures > 0) {
     std::cerr << "iotfleet-sim load: " << all.failures

@@ -47,6 +47,7 @@ expect_eq "$(jq .failures <<<"$out")" 0 "no failure"
 expect_eq "$(($(served) - before))" "$n" "the server's count of requests"
 jq -e '.p50_ms > 0 and .p99_ms >= .p50_ms and .max_ms >= .p99_ms' <<<"$out" >/dev/null && ok ||
   fail "percentiles in order: $out"
+jq -e '.cpu_seconds > 0 and .cpu_seconds < 10' <<<"$out" >/dev/null && ok || fail "its own CPU time: $out"
 
 # Open loop at 50/s for 2 s: 100 requests, started on schedule.
 run "$IOTFLEET_SIM" load "$url/healthz" --ca cert.pem --concurrency 20 --duration 2 --rate 50

@@ -144,13 +144,15 @@ Result<Database> Database::open(const std::filesystem::path& path,
 }
 
 Database::Database(Database&& other) noexcept
-    : m_db(std::exchange(other.m_db, nullptr)), m_lock_fd(std::exchange(other.m_lock_fd, -1)) {}
+    : m_db(std::exchange(other.m_db, nullptr)), m_lock_fd(std::exchange(other.m_lock_fd, -1)),
+      m_cache(std::move(other.m_cache)) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
     close();
     m_db = std::exchange(other.m_db, nullptr);
     m_lock_fd = std::exchange(other.m_lock_fd, -1);
+    m_cache = std::move(other.m_cache);
   }
   return *this;
 }
@@ -160,6 +162,12 @@ Database::~Database() {
 }
 
 void Database::close() {
+  if (m_cache) {
+    for (auto& [sql, cached] : *m_cache) {
+      sqlite3_finalize(cached.stmt);
+    }
+    m_cache->clear();
+  }
   sqlite3_close(m_db); // before the lock goes: SQLite may still read while closing
   m_db = nullptr;
   if (m_lock_fd >= 0) {
@@ -192,6 +200,26 @@ std::int64_t Database::last_insert_rowid() const {
 }
 
 Result<Statement> Statement::prepare(Database& db, std::string_view sql) {
+  auto& cache = *db.m_cache;
+  const std::string key(sql);
+  if (auto it = cache.find(key); it != cache.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    return Statement(it->second.stmt, db.handle(), &it->second.in_use);
+  }
+  if (cache.size() < Database::k_cache_max && !cache.contains(key)) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db.handle(),
+                           sql.data(),
+                           static_cast<int>(sql.size()),
+                           SQLITE_PREPARE_PERSISTENT,
+                           &stmt,
+                           nullptr) != SQLITE_OK) {
+      return fail(ErrorKind::io, "ledger: " + db.last_error());
+    }
+    auto& cached = cache[key];
+    cached = {stmt, true};
+    return Statement(stmt, db.handle(), &cached.in_use);
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
       SQLITE_OK) {
@@ -202,20 +230,36 @@ Result<Statement> Statement::prepare(Database& db, std::string_view sql) {
 
 Statement::Statement(Statement&& other) noexcept
     : m_stmt(std::exchange(other.m_stmt, nullptr)), m_db(other.m_db),
+      m_in_use(std::exchange(other.m_in_use, nullptr)),
       m_bind_error(std::move(other.m_bind_error)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(m_stmt);
+    release();
     m_stmt = std::exchange(other.m_stmt, nullptr);
     m_db = other.m_db;
+    m_in_use = std::exchange(other.m_in_use, nullptr);
     m_bind_error = std::move(other.m_bind_error);
   }
   return *this;
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(m_stmt);
+  release();
+}
+
+// A cached statement goes back to the cache reset (its read, if any, ended) and unbound; an
+// uncached one is finalized.
+void Statement::release() {
+  if (m_in_use != nullptr) {
+    sqlite3_reset(m_stmt);
+    sqlite3_clear_bindings(m_stmt);
+    *m_in_use = false;
+    m_in_use = nullptr;
+  } else {
+    sqlite3_finalize(m_stmt);
+  }
+  m_stmt = nullptr;
 }
 
 void Statement::bind_text(int index, std::string_view text) {

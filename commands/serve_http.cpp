@@ -176,7 +176,13 @@ Head parse_head(std::string_view head) {
   return h;
 }
 
-enum class Phase { handshake, reading, dispatched, writing };
+// lingering: the server refused a request it had not read to its end and closed its side; what
+// the client still sends is read and dropped for a while, because closing a socket with unread
+// input resets the connection, and the reset can destroy the answer on its way (a 413 as the
+// client is still sending the body).
+enum class Phase { handshake, reading, dispatched, writing, lingering };
+constexpr std::chrono::seconds k_linger{2};
+constexpr std::size_t k_linger_max = 1 << 20; // bytes dropped before closing anyway
 
 struct Conn {
   std::uint64_t id = 0;
@@ -194,6 +200,8 @@ struct Conn {
   int served = 0;
   bool close_after = false;
   bool continue_sent = false;
+  bool linger = false; // close by lingering (a refused request: its rest may still come)
+  std::size_t dropped = 0;
   bool eof = false;
 };
 
@@ -418,7 +426,7 @@ struct Server::Impl {
       interest(c);
     }
 
-    // Registers what the connection waits for; false once it is closed.
+    // Registers with epoll what the connection waits for.
     void interest(Conn& c) {
       constexpr std::uint32_t in = EPOLLIN;
       constexpr std::uint32_t out = EPOLLOUT;
@@ -436,6 +444,9 @@ struct Server::Impl {
       case Phase::writing:
         want = c.want_write ? in : out;
         break;
+      case Phase::lingering:
+        want = in;
+        break;
       }
       if (want == c.events) {
         return;
@@ -449,6 +460,10 @@ struct Server::Impl {
     }
 
     void step(Conn& c) {
+      if (c.phase == Phase::lingering) {
+        drain(c);
+        return;
+      }
       if (c.phase == Phase::handshake) {
         const int r = SSL_accept(c.ssl);
         if (r != 1) {
@@ -576,6 +591,7 @@ struct Server::Impl {
       c.in.clear();
       c.out += serialize(response, true);
       c.close_after = true;
+      c.linger = true;
       c.phase = Phase::writing;
       c.deadline = Clock::now() + m_server.limits.read_timeout;
       if (!flush(c)) {
@@ -621,6 +637,10 @@ struct Server::Impl {
         return true; // an interim 100 Continue
       }
       ++c.served;
+      if (c.linger) {
+        start_lingering(c);
+        return false;
+      }
       if (c.close_after || m_server.stopping.load()) {
         close(c);
         return false;
@@ -628,6 +648,43 @@ struct Server::Impl {
       c.phase = Phase::reading;
       c.deadline = Clock::now() + m_server.limits.read_timeout;
       return c.in.empty() || parse(c); // a request sent behind the first (pipelining)
+    }
+
+    // The answer is out: our side is closed (close_notify first), the client's rest is dropped.
+    void start_lingering(Conn& c) {
+      if (m_server.stopping.load()) {
+        close(c);
+        return;
+      }
+      if (c.ssl != nullptr && c.handshake_done) {
+        (void)SSL_shutdown(c.ssl);
+        ERR_clear_error();
+        c.handshake_done = false; // close_notify is sent: nothing more to say at the close
+      }
+      ::shutdown(c.fd, SHUT_WR);
+      c.phase = Phase::lingering;
+      c.deadline = Clock::now() + k_linger;
+      c.in.clear();
+      interest(c);
+    }
+
+    void drain(Conn& c) {
+      std::array<char, k_read_chunk> buf{};
+      while (true) {
+        const ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+        if (n > 0) {
+          c.dropped += static_cast<std::size_t>(n);
+          if (c.dropped <= k_linger_max) {
+            continue;
+          }
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          return;
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        close(c); // the client closed too, or sent too much
+        return;
+      }
     }
 
     void expire(Clock::time_point now) {
@@ -646,7 +703,8 @@ struct Server::Impl {
     void close_undecided() {
       std::vector<Conn*> idle;
       for (auto& [id, c] : m_conns) {
-        if (c->phase == Phase::handshake || c->phase == Phase::reading) {
+        if (c->phase == Phase::handshake || c->phase == Phase::reading ||
+            c->phase == Phase::lingering) {
           idle.push_back(c.get());
         }
       }

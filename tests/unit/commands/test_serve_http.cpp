@@ -183,6 +183,27 @@ TEST_CASE("serve_http: requests it cannot serve get the server's own answer and 
   CHECK(s.logged_statuses() == std::vector<int>{400, 400, 400, 505, 400, 400, 411, 413, 431, 431});
 }
 
+TEST_CASE("serve_http: a client still sending a body too large can finish, then reads its 413") {
+  // As curl does: the whole body is sent before the answer is read. A server that closed with
+  // the body unread would reset the connection, and the sends after it (or the answer) fail.
+  http::Limits limits;
+  limits.max_body = 16;
+  TestServer s(limits);
+  const int fd = connect_to(s.port);
+  const std::string chunk(10000, 'x');
+  send_all(fd, "POST /big HTTP/1.1\r\nContent-Length: 110000\r\n\r\n" + chunk);
+  std::this_thread::sleep_for(200ms); // the server has answered 413 by now
+  int sends_ok = 0;
+  for (int i = 0; i < 10; ++i) {
+    sends_ok += ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) == 10000 ? 1 : 0;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(sends_ok == 10);
+  CHECK(read_until_closed(fd).starts_with("HTTP/1.1 413 Payload Too Large"));
+  ::close(fd);
+  CHECK(s.handled.load() == 0);
+}
+
 TEST_CASE("serve_http: keep-alive carries up to its count of requests, pipelined ones in order") {
   http::Limits limits;
   limits.keep_alive = 3;

@@ -677,12 +677,14 @@ void log_answer(Service& service,
                 const http::Request& req,
                 const http::Response& res,
                 double seconds) {
+  // A registration the server refused before the handler saw it has no outcome of its own.
+  std::string outcome;
   if (req.path == k_register_path) {
-    const auto outcome = res.log.find("outcome");
-    service.metrics.record(outcome != res.log.end() ? outcome->get<std::string>()
-                           : res.status == 413      ? "too-large"
-                                                    : "bad-request",
-                           seconds);
+    const auto it = res.log.find("outcome");
+    outcome = it != res.log.end() ? it->get<std::string>()
+              : res.status == 413 ? "too-large"
+                                  : "bad-request";
+    service.metrics.record(outcome, seconds);
   }
   nlohmann::ordered_json line;
   line["time"] = iso_now();
@@ -693,8 +695,8 @@ void log_answer(Service& service,
   for (const auto& [key, value] : res.log.items()) {
     line[key] = value;
   }
-  if (req.path == k_register_path && !res.log.contains("outcome")) {
-    line["outcome"] = res.status == 413 ? "too-large" : "bad-request";
+  if (!outcome.empty()) {
+    line["outcome"] = outcome;
   }
   line["ms"] = static_cast<std::int64_t>(seconds * 1000.0);
   log.write(line);

@@ -190,8 +190,8 @@ struct Conn {
   SSL* ssl = nullptr;
   std::string remote;
   Phase phase = Phase::reading;
-  bool handshake_done = false;
-  bool want_write = false;  // the TLS layer waits to write (handshake, or a read needing it)
+  bool tls_up = false;     // a TLS session to end with close_notify (handshake done, none sent yet)
+  bool want_write = false; // the TLS layer waits to write (handshake, or a read needing it)
   std::uint32_t events = 0; // registered with epoll; 0: not registered
   Clock::time_point deadline;
   std::string in;
@@ -477,12 +477,13 @@ struct Server::Impl {
           }
           return;
         }
-        c.handshake_done = true;
+        c.tls_up = true;
         c.want_write = false;
         c.phase = Phase::reading;
       }
       if (c.phase == Phase::reading) {
-        if (!read_more(c) || !parse(c)) {
+        read_more(c);
+        if (!parse(c)) {
           return;
         }
       }
@@ -492,8 +493,8 @@ struct Server::Impl {
       interest(c);
     }
 
-    // Reads what the socket has; false once the connection is closed.
-    bool read_more(Conn& c) {
+    // Reads what the socket has (c.eof once the client has closed).
+    void read_more(Conn& c) {
       std::array<char, k_read_chunk> buf{};
       const std::size_t cap = m_server.limits.max_header + m_server.limits.max_body + 4;
       c.want_write = false;
@@ -527,7 +528,6 @@ struct Server::Impl {
           }
         }
       }
-      return true;
     }
 
     // Takes a complete request off c.in and hands it to a worker, or answers what cannot be
@@ -656,10 +656,10 @@ struct Server::Impl {
         close(c);
         return;
       }
-      if (c.ssl != nullptr && c.handshake_done) {
+      if (c.ssl != nullptr && c.tls_up) {
         (void)SSL_shutdown(c.ssl);
         ERR_clear_error();
-        c.handshake_done = false; // close_notify is sent: nothing more to say at the close
+        c.tls_up = false;
       }
       ::shutdown(c.fd, SHUT_WR);
       c.phase = Phase::lingering;
@@ -715,7 +715,7 @@ struct Server::Impl {
 
     void release(Conn& c) {
       if (c.ssl != nullptr) {
-        if (c.handshake_done) {
+        if (c.tls_up) {
           (void)SSL_shutdown(c.ssl); // close_notify, not waiting for the client's
         }
         ERR_clear_error();

@@ -97,6 +97,7 @@ Status CloudStatus::sweep() {
         names.begin(), names.end(), [&](const std::string& n) { return !answered.contains(n); }));
   }
   std::vector<std::string> newly;
+  const std::size_t disabled_count = disabled.size();
   {
     std::lock_guard lock(m_mutex);
     for (const auto& name : disabled) {
@@ -104,7 +105,8 @@ Status CloudStatus::sweep() {
         newly.push_back(name);
       }
     }
-    const bool changed = disabled != m_disabled;
+    // Same size and nothing new: the same set.
+    const bool changed = !newly.empty() || disabled.size() != m_disabled.size();
     m_disabled = std::move(disabled);
     m_snapshot.checked = checked;
     m_snapshot.disabled = m_disabled.size();
@@ -121,7 +123,7 @@ Status CloudStatus::sweep() {
        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                 started)
               .count()
-       << " ms: " << snapshot().disabled << " disabled (refused, 6204)";
+       << " ms: " << disabled_count << " disabled (refused, 6204)";
   if (missing > 0) {
     line << ", " << missing << " not in the cloud";
   }

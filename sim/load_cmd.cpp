@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sim/load_cmd.hpp"
 
+#include "core/host_port.hpp"
+
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -85,22 +87,13 @@ std::optional<Target> parse_url(const std::string& url, std::string& why) {
   const std::string authority = rest.substr(0, slash);
   t.path = slash == std::string::npos ? "/" : rest.substr(slash);
   t.host_header = authority;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string::npos) {
-      why = "an IPv6 address in the URL lacks its ']'";
-      return std::nullopt;
-    }
-    t.host = authority.substr(1, close - 1);
-    t.port = close + 2 <= authority.size() ? authority.substr(close + 2) : "";
-  } else {
-    const auto colon = authority.rfind(':');
-    t.host = authority.substr(0, colon);
-    t.port = colon == std::string::npos ? "" : authority.substr(colon + 1);
+  auto where = core::parse_host_port(authority);
+  if (!where) {
+    why = where.error().message;
+    return std::nullopt;
   }
-  if (t.port.empty()) {
-    t.port = t.tls ? "443" : "80";
-  }
+  t.host = where->host;
+  t.port = std::to_string(where->port.value_or(t.tls ? 443 : 80));
   if (t.host.empty()) {
     why = "the URL has no host";
     return std::nullopt;
@@ -213,6 +206,8 @@ public:
                                              std::chrono::duration<double>(1.0 / m_o.rate))
                                        : Clock::duration::zero();
     Clock::time_point next_due = m_start;
+    Clock::time_point armed{};       // when the timer is set to fire
+    Clock::time_point next_expiry{}; // when the 30 s deadlines are checked next
     std::array<epoll_event, 256> events{};
     while (true) {
       // Start what is due: in a closed loop every free connection; in an open loop each request
@@ -231,8 +226,9 @@ public:
       if (m_free.size() == m_conns.size() && (now >= m_end)) {
         break;
       }
-      if (m_o.rate > 0 && !m_free.empty() && now < m_end) {
+      if (m_o.rate > 0 && !m_free.empty() && now < m_end && next_due != armed) {
         arm_timer(next_due); // wakes the loop when the next request is due, to the microsecond
+        armed = next_due;
       }
       const int n = epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 50);
       for (int i = 0; i < n; ++i) {
@@ -243,7 +239,10 @@ public:
           step(id);
         }
       }
-      expire(Clock::now());
+      if (const auto at = Clock::now(); at >= next_expiry) {
+        expire(at);
+        next_expiry = at + std::chrono::milliseconds(100);
+      }
     }
     m_stats.elapsed_s = std::chrono::duration<double>(Clock::now() - m_start).count();
     if (m_o.rate > 0) {

@@ -200,32 +200,28 @@ std::int64_t Database::last_insert_rowid() const {
 }
 
 Result<Statement> Statement::prepare(Database& db, std::string_view sql) {
+  const auto compile = [&](unsigned flags) -> Result<sqlite3_stmt*> {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(
+            db.handle(), sql.data(), static_cast<int>(sql.size()), flags, &stmt, nullptr) !=
+        SQLITE_OK) {
+      return fail(ErrorKind::io, "ledger: " + db.last_error());
+    }
+    return stmt;
+  };
   auto& cache = *db.m_cache;
-  const std::string key(sql);
-  if (auto it = cache.find(key); it != cache.end() && !it->second.in_use) {
+  std::string key(sql);
+  auto it = cache.find(key);
+  if (it == cache.end() && cache.size() < Database::k_cache_max) {
+    sqlite3_stmt* stmt = IOT_TRY(compile(SQLITE_PREPARE_PERSISTENT));
+    it = cache.emplace(std::move(key), Database::Cached{stmt, false}).first;
+  }
+  if (it != cache.end() && !it->second.in_use) {
     it->second.in_use = true;
     return Statement(it->second.stmt, db.handle(), &it->second.in_use);
   }
-  if (cache.size() < Database::k_cache_max && !cache.contains(key)) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db.handle(),
-                           sql.data(),
-                           static_cast<int>(sql.size()),
-                           SQLITE_PREPARE_PERSISTENT,
-                           &stmt,
-                           nullptr) != SQLITE_OK) {
-      return fail(ErrorKind::io, "ledger: " + db.last_error());
-    }
-    auto& cached = cache[key];
-    cached = {stmt, true};
-    return Statement(stmt, db.handle(), &cached.in_use);
-  }
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
-      SQLITE_OK) {
-    return fail(ErrorKind::io, "ledger: " + db.last_error());
-  }
-  return Statement(stmt, db.handle());
+  // In use (a query inside another's loop), or the cache is full: one of its own.
+  return Statement(IOT_TRY(compile(0)), db.handle());
 }
 
 Statement::Statement(Statement&& other) noexcept

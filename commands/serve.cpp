@@ -875,9 +875,7 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
       static_cast<int>(std::min(cores, 16U)));
   auto port = server.bind(host, *where.port);
   if (!port) {
-    return fail(ErrorKind::io,
-                "cannot listen on " + opts.listen + ": " + port.error().message +
-                    " (a port below 1024 needs CAP_NET_BIND_SERVICE; is another server there?)");
+    return fail(ErrorKind::io, "cannot listen on " + opts.listen + ": " + port.error().message);
   }
   if (!tls) {
     return serve_until_stopped(server, *port, ctx, tls, host, {});

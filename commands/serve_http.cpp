@@ -845,17 +845,31 @@ Result<int> Server::bind(const std::string& host, int port) {
   if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
     return fail(ErrorKind::io, "cannot resolve " + host + ": " + gai_strerror(rc));
   }
+  // What went wrong, and what to do about it.
+  const auto explain = [](int error) {
+    std::string text = std::strerror(error);
+    switch (error) {
+    case EADDRINUSE:
+      return text + " (another server listens there: stop it or pick another port)";
+    case EACCES:
+      return text + " (a port below 1024 needs CAP_NET_BIND_SERVICE)";
+    case EADDRNOTAVAIL:
+      return text + " (no interface of this machine has that address)";
+    default:
+      return text;
+    }
+  };
   std::string why = "no address";
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
     const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      why = std::strerror(errno);
+      why = explain(errno);
       continue;
     }
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
-      why = std::strerror(errno);
+      why = explain(errno);
       ::close(fd);
       continue;
     }
@@ -870,7 +884,6 @@ Result<int> Server::bind(const std::string& host, int port) {
                : ntohs(reinterpret_cast<const sockaddr_in&>(bound).sin_port);
   }
   freeaddrinfo(found);
-  errno = 0;
   return fail(ErrorKind::io, why);
 }
 

@@ -68,6 +68,10 @@ iot_cleanup_hooks+=("kill $server 2>/dev/null")
 wait_ready "$server" serve.err "iotfleet serve" "listening on" || finish
 url=$(grep -o 'https://127.0.0.1:[0-9]*' serve.err | head -n1)
 [ -n "$url" ] && ok || fail "the URL on stderr: $(cat serve.err)"
+run "$IOTFLEET" serve --listen "127.0.0.1:${url##*:}" --insecure-http --enrollment enrollment.csv
+expect_rc 1 "a port another server listens on"
+expect_err "Address already in use \(another server listens there: stop it or pick another port\)" \
+  "says what to do"
 post() { curl -sS --cacert cert.pem -X POST --data-binary "$1" "$url/auth/register/device"; }
 code_of() { jq -r .code <<<"$1"; }
 

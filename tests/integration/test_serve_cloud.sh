@@ -62,7 +62,7 @@ r=$(ask nobody-here "$(imei_of 3)")
 [ "$(jq -r .code <<<"$r")" = 6100 ] && ok || fail "a device the cloud does not know: $r"
 r=$(ask dev-disabled "$(imei_of 4)")
 [ "$(jq -r .code <<<"$r")" = 6204 ] && ok || fail "a device the cloud disabled: $r"
-expect_eq "$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM triplets WHERE device_name = ?", ("dev-disabled",)).fetchone()[0])' "$IOTFLEET_LEDGER")" 0 \
+expect_eq "$(sql_count "SELECT count(*) FROM triplets WHERE device_name = 'dev-disabled'")" 0 \
   "nothing of the disabled device kept"
 
 # Two devices at once with room for one waiting: the other is told to come back.

@@ -114,7 +114,7 @@ private:
 
   sqlite3_stmt* m_stmt = nullptr;
   sqlite3* m_db = nullptr;
-  bool* m_in_use = nullptr;  // borrowed from the connection's cache: given back, not finalized
+  bool* m_in_use = nullptr; // borrowed from the connection's cache: given back, not finalized
   std::string m_bind_error; // the first failed bind, reported by the next step()
 };
 

@@ -2,14 +2,13 @@
 #include "cloud/openapi.hpp"
 
 #include "core/interrupt.hpp"
+#include "core/parallel.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <random>
-#include <thread>
 #include <utility>
 
 namespace iot::cloud {
@@ -352,28 +351,8 @@ std::vector<Result<ApiResponse>> OpenApiClient::call_all(const std::vector<ApiCa
                                                          std::size_t concurrency) {
   std::vector<Result<ApiResponse>> results(
       calls.size(), fail(ErrorKind::interrupted, "interrupted before the call was sent"));
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (;;) {
-      const std::size_t index = next.fetch_add(1);
-      if (index >= calls.size() || core::interrupt_requested()) {
-        return;
-      }
-      results[index] = call(calls[index]);
-    }
-  };
-  const std::size_t threads =
-      std::clamp<std::size_t>(concurrency, 1, std::max<std::size_t>(1, calls.size()));
-  if (threads == 1) {
-    worker();
-    return results;
-  }
-  std::vector<std::jthread> pool;
-  pool.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) {
-    pool.emplace_back(worker);
-  }
-  pool.clear(); // joins
+  core::parallel_for(
+      calls.size(), concurrency, [&](std::size_t i) { results[i] = call(calls[i]); });
   return results;
 }
 

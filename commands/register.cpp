@@ -11,15 +11,14 @@
 #include "commands/secret_input.hpp"
 #include "core/csv.hpp"
 #include "core/interrupt.hpp"
+#include "core/parallel.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 #include "store/atomic_file.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <set>
-#include <thread>
 
 namespace iot::commands {
 namespace {
@@ -292,49 +291,28 @@ Result<RegisterReport> run_register(const RegisterOptions& opts, Context& ctx) {
   report.devices = device_table();
   report.streamed = ctx.global.output == core::OutputFormat::ndjson;
   std::vector<DeviceRegistration> results(names.size());
-  std::vector<bool> done(names.size(), false);
-  std::atomic<std::size_t> next{0};
   std::mutex mutex;
   auto progress = ctx.output->progress("dynreg");
   progress->set_total(names.size());
-  const auto worker = [&] {
-    for (;;) {
-      if (core::interrupt_requested()) {
-        return;
-      }
-      const std::size_t i = next.fetch_add(1);
-      if (i >= names.size()) {
-        return;
-      }
-      auto d = registrar->register_device(names[i], opts.force, handle.actor);
-      const std::lock_guard lock(mutex);
-      if (report.streamed) {
-        core::Table one = device_table();
-        one.add_row(device_row(d));
-        ctx.output->emit(one);
-      }
-      results[i] = std::move(d);
-      done[i] = true;
-      progress->advance();
-    }
-  };
-  const std::size_t threads = std::min(std::max<std::size_t>(opts.concurrency, 1), names.size());
-  std::vector<std::thread> pool;
-  for (std::size_t t = 0; t < threads; ++t) {
-    pool.emplace_back(worker);
-  }
-  for (auto& t : pool) {
-    t.join();
-  }
+  // Interrupted: the names after `started` were never sent.
+  const std::size_t started =
+      core::parallel_for(names.size(), opts.concurrency, [&](std::size_t i) {
+        auto d = registrar->register_device(names[i], opts.force, handle.actor);
+        const std::lock_guard lock(mutex);
+        if (report.streamed) {
+          core::Table one = device_table();
+          one.add_row(device_row(d));
+          ctx.output->emit(one);
+        }
+        results[i] = std::move(d);
+        progress->advance();
+      });
   progress->finish();
 
   std::map<RegisterOutcome, std::size_t> counts;
   std::vector<DeviceRegistration> finished;
   const DeviceRegistration* first_problem = nullptr;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (!done[i]) {
-      continue;
-    }
+  for (std::size_t i = 0; i < started; ++i) {
     ++counts[results[i].outcome];
     if (!report.streamed) {
       report.devices.add_row(device_row(results[i]));

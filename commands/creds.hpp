@@ -77,6 +77,17 @@ struct CredsEnrollmentKeyOptions {
                                                            Context& ctx);
 void register_creds_enrollment_key(CLI::App* creds, Context& ctx);
 
+// What probe_secret connects with, computed on the caller's thread (settings read, credentials
+// signed, the debug line written): cloud::probe_mqtt of it touches no Context, so many run at
+// once (secrets compare --probe). Errors as probe_secret's.
+[[nodiscard]] Result<cloud::MqttProbeTarget>
+prepare_probe(const std::string& product_key,
+              const std::string& device_name,
+              const std::string& secret,
+              const std::string& from,
+              const std::optional<std::string>& mqtt_endpoint,
+              Context& ctx);
+
 // One probe of a secret already in hand (diagnose device --probe), with creds probe's defaults:
 // the device's endpoint or mqtt_endpoint (HOST[:PORT]), TLS, the default clientId. `from` names
 // the secret's origin for signed_with. ErrorKind::usage for a bad endpoint or secret; an

@@ -221,11 +221,13 @@ Status read_module_triplet(CredsProbeOptions& opts, Context& ctx) {
   return {};
 }
 
-cloud::MqttProbeResult probe_connection(const MqttConnection& c,
-                                        const cloud::MqttEndpoint& endpoint,
-                                        const CredsMqttOptions& mqtt,
-                                        std::chrono::milliseconds timeout,
-                                        Context& ctx) {
+// What probe_mqtt connects with, from the computed connection; the debug line is written here, on
+// the caller's thread, so the probe itself touches no Context.
+cloud::MqttProbeTarget probe_target(const MqttConnection& c,
+                                    const cloud::MqttEndpoint& endpoint,
+                                    const CredsMqttOptions& mqtt,
+                                    std::chrono::milliseconds timeout,
+                                    Context& ctx) {
   cloud::MqttProbeTarget target;
   target.host = endpoint.host;
   target.port = static_cast<std::uint16_t>(endpoint.port);
@@ -238,7 +240,7 @@ cloud::MqttProbeResult probe_connection(const MqttConnection& c,
   target.timeout = timeout;
   ctx.output->debug("probing " + endpoint.host + ":" + std::to_string(endpoint.port) +
                     (target.tls ? " over TLS" : " over TCP") + " as " + target.username);
-  return cloud::probe_mqtt(target);
+  return target;
 }
 
 struct ProbeReport {
@@ -267,7 +269,7 @@ Result<ProbeReport> run_creds_probe(CredsProbeOptions& opts, Context& ctx) {
     cloud_status = IOT_TRY(check_cloud_state(c.product_key, opts.mqtt.device_name, ctx));
   }
   const auto endpoint = override_endpoint.value_or(c.endpoint);
-  auto result = probe_connection(c, endpoint, opts.mqtt, opts.timeout, ctx);
+  auto result = cloud::probe_mqtt(probe_target(c, endpoint, opts.mqtt, opts.timeout, ctx));
   if (result.verdict == cloud::ProbeVerdict::interrupted) {
     return fail(ErrorKind::interrupted, "creds probe interrupted: nothing was changed");
   }
@@ -281,12 +283,12 @@ ErrorKind failure_kind(cloud::ProbeVerdict v) {
 
 } // namespace
 
-Result<cloud::MqttProbeResult> probe_secret(const std::string& product_key,
-                                            const std::string& device_name,
-                                            const std::string& secret,
-                                            const std::string& from,
-                                            const std::optional<std::string>& mqtt_endpoint,
-                                            Context& ctx) {
+Result<cloud::MqttProbeTarget> prepare_probe(const std::string& product_key,
+                                             const std::string& device_name,
+                                             const std::string& secret,
+                                             const std::string& from,
+                                             const std::optional<std::string>& mqtt_endpoint,
+                                             Context& ctx) {
   CredsMqttOptions mqtt;
   mqtt.device_name = device_name;
   mqtt.product_key = product_key;
@@ -296,8 +298,18 @@ Result<cloud::MqttProbeResult> probe_secret(const std::string& product_key,
     override_endpoint = IOT_TRY(parse_endpoint(*mqtt_endpoint));
   }
   const auto c = IOT_TRY(resolve_mqtt_connection(mqtt, ctx));
-  auto result = probe_connection(
+  return probe_target(
       c, override_endpoint.value_or(c.endpoint), mqtt, CredsProbeOptions{}.timeout, ctx);
+}
+
+Result<cloud::MqttProbeResult> probe_secret(const std::string& product_key,
+                                            const std::string& device_name,
+                                            const std::string& secret,
+                                            const std::string& from,
+                                            const std::optional<std::string>& mqtt_endpoint,
+                                            Context& ctx) {
+  auto result = cloud::probe_mqtt(
+      IOT_TRY(prepare_probe(product_key, device_name, secret, from, mqtt_endpoint, ctx)));
   if (result.verdict == cloud::ProbeVerdict::interrupted) {
     return fail(ErrorKind::interrupted, "interrupted while probing the MQTT endpoint");
   }

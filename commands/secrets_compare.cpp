@@ -14,6 +14,7 @@
 #include "commands/ledger_access.hpp"
 #include "core/file.hpp"
 #include "core/interrupt.hpp"
+#include "core/parallel.hpp"
 #include "core/secret_file.hpp"
 #include "core/validate.hpp"
 
@@ -234,6 +235,9 @@ public:
         live.emplace(d.device_name, &d);
       }
     }
+    if (m_opts.probe) {
+      IOT_TRY(probe_all(probes, live));
+    }
     m_names.resize(probes.size());
     m_found.assign(probes.size(), nullptr);
     for (std::size_t i = 0; i < probes.size(); ++i) {
@@ -294,7 +298,7 @@ public:
       }
       std::string probe_text;
       if (m_opts.probe) {
-        probe_text = IOT_TRY(run_probe(p, e));
+        probe_text = probe_finding(m_probed[i], p, e);
       }
       const SecretVerdict v = core::decide(e);
       ++m_report.checked;
@@ -338,51 +342,102 @@ private:
   }
 
   // --probe: one CONNECT signed with the module's secret, unless the cloud says the device is
-  // online (a probe would knock it off), unknown or disabled. Sets e.probe on an answer about
-  // the secret; the text for the probe column either way.
-  Result<std::string> run_probe(const Probe& p, SecretEvidence& e) {
-    if (e.module != SecretEvidence::Module::secret) {
-      return std::string();
-    }
-    if (!e.in_cloud) {
-      return std::string("not run: not on the cloud");
-    }
-    if (e.cloud_status == core::DeviceStatus::online) {
-      ++m_probes_skipped_online;
-      return std::string("not run: ONLINE (a probe would knock it off)");
-    }
-    if (e.cloud_status == core::DeviceStatus::disable) {
-      return std::string("not run: disabled (refused whatever the secret)");
-    }
-    const std::string pk = !p.product_key.empty() ? std::string(p.product_key) : m_pk;
-    auto result = probe_secret(pk,
-                               std::string(p.device_name),
-                               std::string(p.secret),
-                               "DeviceSecret from the module",
-                               m_opts.mqtt_endpoint,
-                               m_ctx);
-    if (!result) {
-      if (result.error().kind == ErrorKind::interrupted ||
-          result.error().kind == ErrorKind::usage) {
-        return fail(result.error().context("--probe"));
+  // online (a probe would knock it off), unknown or disabled. The probes of a batch run before
+  // its verdicts, --concurrency at a time: each is a network round trip or several (DNS, TCP,
+  // TLS, CONNACK), so one after another a large list would wait on each in turn.
+  struct ProbeOutcome {
+    std::string not_run;        // why none ran ("" when the module has no secret)
+    std::optional<Error> error; // it could not be set up (settings, secret)
+    std::optional<cloud::MqttProbeResult> result;
+  };
+
+  Status probe_all(std::span<const Probe> probes,
+                   const std::unordered_map<std::string_view, const cloud::DeviceDetail*>& live) {
+    m_probed.assign(probes.size(), ProbeOutcome{});
+    std::vector<std::size_t> which;
+    std::vector<cloud::MqttProbeTarget> targets;
+    for (std::size_t i = 0; i < probes.size(); ++i) {
+      const Probe& p = probes[i];
+      ProbeOutcome& o = m_probed[i];
+      if (p.module != SecretEvidence::Module::secret) {
+        continue;
       }
-      ++m_report.probes_failed;
-      m_ctx.output->warn(std::string(p.device_name) + ": probe failed: " + result.error().message);
-      return "failed: " + result.error().message;
+      const auto it = live.find(p.device_name);
+      if (it == live.end()) {
+        o.not_run = "not run: not on the cloud";
+        continue;
+      }
+      const auto status = core::parse_device_status(it->second->status);
+      if (status == core::DeviceStatus::online) {
+        ++m_probes_skipped_online;
+        o.not_run = "not run: ONLINE (a probe would knock it off)";
+        continue;
+      }
+      if (status == core::DeviceStatus::disable) {
+        o.not_run = "not run: disabled (refused whatever the secret)";
+        continue;
+      }
+      auto target = prepare_probe(!p.product_key.empty() ? std::string(p.product_key) : m_pk,
+                                  std::string(p.device_name),
+                                  std::string(p.secret),
+                                  "DeviceSecret from the module",
+                                  m_opts.mqtt_endpoint,
+                                  m_ctx);
+      if (!target) {
+        if (target.error().kind == ErrorKind::interrupted ||
+            target.error().kind == ErrorKind::usage) {
+          return fail(target.error().context("--probe"));
+        }
+        o.error = std::move(target.error());
+        continue;
+      }
+      which.push_back(i);
+      targets.push_back(std::move(*target));
     }
-    switch (result->verdict) {
+    std::vector<cloud::MqttProbeResult> results(targets.size());
+    const std::size_t started =
+        core::parallel_for(targets.size(), m_opts.concurrency, [&](std::size_t k) {
+          results[k] = cloud::probe_mqtt(targets[k]);
+        });
+    const bool interrupted = started < targets.size() ||
+                             std::ranges::any_of(results, [](const cloud::MqttProbeResult& r) {
+                               return r.verdict == cloud::ProbeVerdict::interrupted;
+                             });
+    if (interrupted) {
+      return fail(
+          Error{ErrorKind::interrupted, "interrupted while probing the MQTT endpoint"}.context(
+              "--probe"));
+    }
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      m_probed[which[k]].result = std::move(results[k]);
+    }
+    return {};
+  }
+
+  // What a probe found: sets e.probe on an answer about the secret; the text for the probe
+  // column either way.
+  std::string probe_finding(const ProbeOutcome& o, const Probe& p, SecretEvidence& e) {
+    if (o.error) {
+      ++m_report.probes_failed;
+      m_ctx.output->warn(std::string(p.device_name) + ": probe failed: " + o.error->message);
+      return "failed: " + o.error->message;
+    }
+    if (!o.result) {
+      return o.not_run;
+    }
+    switch (o.result->verdict) {
     case cloud::ProbeVerdict::accepted:
       e.probe = SecretEvidence::Probe::accepted;
       return std::string("accepted");
     case cloud::ProbeVerdict::bad_credentials:
       e.probe = SecretEvidence::Probe::refused;
-      return "refused: " + cloud::connack_text(result->connack);
+      return "refused: " + cloud::connack_text(o.result->connack);
     default:
       break;
     }
     ++m_report.probes_failed;
-    std::string text = std::string(cloud::to_string(result->verdict)) +
-                       (result->detail.empty() ? "" : ": " + result->detail);
+    std::string text = std::string(cloud::to_string(o.result->verdict)) +
+                       (o.result->detail.empty() ? "" : ": " + o.result->detail);
     m_ctx.output->warn(std::string(p.device_name) + ": probe learnt nothing about the secret (" +
                        text + ")");
     return text;
@@ -443,6 +498,7 @@ private:
   std::size_t m_probes_skipped_online = 0;
   std::vector<std::string_view> m_names;           // of the probes, for find_many
   std::vector<const core::SnapshotEntry*> m_found; // their snapshot entries
+  std::vector<ProbeOutcome> m_probed;              // --probe: theirs, by index
 };
 
 Result<std::vector<ModuleRow>> read_modules(const SecretsCompareOptions& opts, Context& ctx) {
@@ -630,8 +686,10 @@ Result<Sources> open_sources(const SecretsCompareOptions& opts,
 
 Status compare_modules(const SecretsCompareOptions& opts, Context& ctx, Comparer& comparer) {
   const auto modules = IOT_TRY(read_modules(opts, ctx));
+  std::vector<Probe> probes; // one batch: one cloud call for them all, their probes at once
+  probes.reserve(modules.size());
   for (const auto& m : modules) {
-    Probe p;
+    Probe& p = probes.emplace_back();
     p.device_name = m.device_name;
     p.secret = m.secret;
     p.product_key = m.product_key;
@@ -639,9 +697,8 @@ Status compare_modules(const SecretsCompareOptions& opts, Context& ctx, Comparer
     p.port = &m.port;
     p.copy_checked = m.copy_secret.has_value();
     p.copy_secret = m.copy_secret ? std::string_view(*m.copy_secret) : std::string_view();
-    IOT_TRY(comparer.process(std::span<const Probe>(&p, 1)));
   }
-  return {};
+  return comparer.process(probes);
 }
 
 // A devices file, streamed block by block.
@@ -804,7 +861,7 @@ void register_secrets_compare(CLI::App& secrets_group, Context& ctx) {
       "difference); ledger-differs (the factory burned another secret than the snapshot's); "
       "no-secret-on-module; mismatch (the module's secret is not the cloud's and nothing "
       "healthy-time says which side changed).\n--probe signs one CONNECT with each module's "
-      "secret, one device after another, and reads the CONNACK: accepted means the cloud holds "
+      "secret, --concurrency at a time, and reads the CONNACK: accepted means the cloud holds "
       "it; refused is held against the snapshot, else the module's saved copy (a profile's "
       "secret_copy, seed FAQ §3.2), else the ledger: the module differs -> module-side, equal "
       "-> cloud-side. Without --snapshot the live cloud and those references decide. An ONLINE "

@@ -18,14 +18,21 @@ s_b_new=CmpProbeSecretBnew0000000000000c # dev-b: what the cloud authenticates w
 s_on=CmpProbeSecretOn00000000000000000d
 bad=CmpProbeSecretWrong00000000000000
 
-mqtt_lab_start "$IOT_TMP/mqtt" "$pk" "dev-a=$s_a" "dev-b=$s_b_new" "dev-on=$s_on" && ok ||
-  fail "mosquitto did not start"
+# A fleet of 24 more (fleet-00..23), for probes at once: the broker knows the even ones.
+fleet_secret() { printf 'CmpProbeFleet%02d0000000000000000f' "$1"; }
+fleet_broker=() fleet_cloud=""
+for i in $(seq 0 23); do
+  [ $((i % 2)) = 0 ] && fleet_broker+=("$(printf 'fleet-%02d' "$i")=$(fleet_secret "$i")")
+  fleet_cloud+=$(printf ',\n   {"name": "fleet-%02d", "status": "OFFLINE", "secret": "%s"}' "$i" "$(fleet_secret "$i")")
+done
+mqtt_lab_start "$IOT_TMP/mqtt" "$pk" "dev-a=$s_a" "dev-b=$s_b_new" "dev-on=$s_on" \
+  "${fleet_broker[@]}" && ok || fail "mosquitto did not start"
 cat >scenario.json <<JSON
 {"access_keys": [{"id": "LTAI5tCmpProbe001", "secret": "cmpProbeAccessSecret1"}],
  "products": [{"product_key": "$pk", "devices": [
    {"name": "dev-a", "status": "OFFLINE", "secret": "$s_a"},
    {"name": "dev-b", "status": "OFFLINE", "secret": "$s_b_new"},
-   {"name": "dev-on", "status": "ONLINE", "secret": "$s_on"}]}]}
+   {"name": "dev-on", "status": "ONLINE", "secret": "$s_on"}$(printf "$fleet_cloud")]}]}
 JSON
 cloud_start "$IOT_TMP/cloud" scenario.json --seed 5
 printf 'cmpProbeAccessSecret1' >ak.txt
@@ -114,6 +121,50 @@ printf 'product_key,device_name,device_secret\n%s,dev-a,%s\n%s,dev-b,%s\n' "$pk"
 run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices devices.csv "${lab[@]}"
 expect_rc 0 "both secrets of the devices file are accepted"
 expect_err '2 match' "counted"
+
+# --- a fleet's probes run --concurrency at a time, each verdict on its own device -------------
+{
+  echo "product_key,device_name,device_secret"
+  for i in $(seq 0 23); do printf '%s,fleet-%02d,%s\n' "$pk" "$i" "$(fleet_secret "$i")"; done
+} >fleet.csv
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv "${lab[@]}" --all \
+  --concurrency 8
+expect_rc 6 "the odd ones are refused: the cloud holds their secret, its endpoint does not"
+printf '%s\n' "$out" >fleet.out
+python3 - fleet.out <<'PY' && ok || fail "each probe's answer is its own device's ($out)"
+import csv, sys
+rows = {r["device_name"]: (r["verdict"], r["probe"]) for r in csv.DictReader(open(sys.argv[1]))}
+assert len(rows) == 24, rows
+for i in range(24):
+    verdict, probe = rows[f"fleet-{i:02d}"]
+    if i % 2 == 0:
+        assert (verdict, probe) == ("match", "accepted"), (i, verdict, probe)
+    else:
+        assert verdict == "cloud-side" and probe.startswith("refused: "), (i, verdict, probe)
+PY
+expect_err "12 match, 12 cloud-side" "counted"
+# How many at once: a broker that holds each CONNACK until 8 CONNECTs wait (3 s at most).
+python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 8 hold.stats \
+  >hold.port 2>hold.err &
+hold_pid=$!
+iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
+for i in $(seq 100); do [ -s hold.port ] && break; sleep 0.1; done
+hold=(--probe --mqtt-endpoint "127.0.0.1:$(cat hold.port)")
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv "${hold[@]}" --concurrency 8
+expect_rc 0 "the holding broker accepts every CONNECT"
+[ "$(cat hold.stats)" = "8 24" ] && ok ||
+  fail "--concurrency 8: 8 CONNECTs in flight at once, 24 answered ($(cat hold.stats); $err)"
+kill "$hold_pid"
+python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 3 hold3.stats \
+  >hold3.port 2>hold3.err &
+hold_pid=$!
+iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
+for i in $(seq 100); do [ -s hold3.port ] && break; sleep 0.1; done
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe \
+  --mqtt-endpoint "127.0.0.1:$(cat hold3.port)" --concurrency 3
+expect_rc 0 "--concurrency 3"
+[ "$(cat hold3.stats)" = "3 24" ] && ok || fail "--concurrency 3: never more than 3 ($(cat hold3.stats))"
+kill "$hold_pid"
 
 # --- the module's saved copy (seed FAQ §3.2) as the reference -------------------------------
 repo=$(cd "$here/../.." && pwd)

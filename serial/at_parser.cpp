@@ -1,20 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "serial/at_parser.hpp"
 
+#include "core/text.hpp"
+
 #include <array>
 
 namespace iot::serial {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using core::trim;
 
 bool is_upper_alnum(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/csv.hpp"
 
+#include "core/text.hpp"
+
 namespace iot::core {
 
 std::string csv_field(std::string_view field) {
@@ -32,14 +34,6 @@ std::string csv_line(const std::vector<std::string>& fields) {
   }
   return line;
 }
-
-namespace {
-
-bool is_blank(char c) {
-  return c == ' ' || c == '\t';
-}
-
-} // namespace
 
 Result<std::optional<std::string_view>> CsvCursor::next() {
   if (m_done) {

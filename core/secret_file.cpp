@@ -27,10 +27,6 @@ constexpr std::string_view k_devices_formats =
     "(device_secret optional; what `iotfleet module info -o csv --show-secrets` or `iotfleet "
     "pool export -O FILE` writes), or NDJSON objects with device_name (and device_secret)";
 
-bool is_blank(char c) {
-  return c == ' ' || c == '\t';
-}
-
 // The characters validate_device_name / validate_device_secret allow, as a table: the row loop
 // checks with it and calls the validator (for its message) only when a value fails.
 constexpr std::array<bool, 256> k_name_chars = [] {
@@ -62,16 +58,6 @@ bool fast_valid(std::string_view v,
   return ok;
 }
 
-std::string_view trim_blank(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_blank(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string normalize_name(std::string_view name) {
   std::string out;
   for (const char c : name) {
@@ -81,11 +67,6 @@ std::string normalize_name(std::string_view name) {
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return out;
-}
-
-bool has_digit(std::string_view s) {
-  return std::any_of(
-      s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 void skip_ws(const char*& p, const char* end) {
@@ -146,7 +127,7 @@ Result<bool> SecretRecordParser::first_line(std::string_view line, SecretRecord&
   if (line.starts_with("\xEF\xBB\xBF")) {
     line.remove_prefix(3);
   }
-  const std::string_view t = trim_blank(line);
+  const std::string_view t = trim_blanks(line);
   if (t.empty()) {
     return false;
   }
@@ -273,7 +254,7 @@ Result<bool> SecretRecordParser::csv_row(std::string_view line, SecretRecord& ou
 }
 
 Result<bool> SecretRecordParser::names_row(std::string_view line, SecretRecord& out) {
-  const std::string_view name = trim_blank(line);
+  const std::string_view name = trim_blanks(line);
   if (name.empty()) {
     return false;
   }

@@ -17,6 +17,15 @@ namespace iot::core {
 // Whitespace (space, tab, CR, LF) removed from both ends.
 [[nodiscard]] std::string_view trim(std::string_view text);
 
+// A space or a tab: what separates and pads fields within a line (CR and LF end lines).
+[[nodiscard]] constexpr bool is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+// Spaces and tabs removed from both ends; a CR or LF stays (where it ends a line, it is no blank).
+[[nodiscard]] std::string_view trim_blanks(std::string_view text);
+// Whether the text holds an ASCII digit.
+[[nodiscard]] bool has_digit(std::string_view text);
+
 // ASCII letters lowered (other bytes unchanged); iequals compares that way.
 [[nodiscard]] std::string to_lower(std::string_view text);
 [[nodiscard]] std::string to_upper(std::string_view text);

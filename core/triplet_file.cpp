@@ -100,10 +100,6 @@ std::string required_columns(Scheme scheme) {
                                   : "ProductKey, DeviceName and ProductSecret";
 }
 
-bool is_blank(char c) {
-  return c == ' ' || c == '\t';
-}
-
 bool is_blank_line(std::string_view line) {
   for (char c : line) {
     if (!is_blank(c)) {
@@ -111,26 +107,6 @@ bool is_blank_line(std::string_view line) {
     }
   }
   return true;
-}
-
-// Spaces and tabs off both ends (core::trim also takes CR and LF, which are line ends here).
-std::string_view trim_blank(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_blank(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool has_digit(std::string_view s) {
-  for (char c : s) {
-    if (c >= '0' && c <= '9') {
-      return true;
-    }
-  }
-  return false;
 }
 
 // Physical lines: each ends with LF, CRLF or a lone CR; a last line without terminator counts.
@@ -712,7 +688,7 @@ Result<TripletFile> parse_triplet_file(std::string_view content,
                     ": this is not a pool file (a header or triplet line is under 200 bytes)");
   }
 
-  const char lead = trim_blank(line).front();
+  const char lead = trim_blanks(line).front();
   if (lead == '[') {
     return fail(ErrorKind::usage,
                 "line " + std::to_string(first_number) +

@@ -244,6 +244,19 @@ TEST_SUITE("core::text") {
     CHECK(core::trim("  a b\r\n") == "a b");
     CHECK(core::trim("\t\n") == "");
   }
+  TEST_CASE("trim_blanks takes spaces and tabs only, has_digit finds a digit anywhere") {
+    CHECK(core::trim_blanks(" \ta b\t ") == "a b");
+    CHECK(core::trim_blanks(" x\r") == "x\r"); // a CR ends a line: not a blank
+    CHECK(core::trim_blanks("\n ") == "\n");
+    CHECK(core::trim_blanks(" \t") == "");
+    CHECK(core::is_blank(' '));
+    CHECK(core::is_blank('\t'));
+    CHECK_FALSE(core::is_blank('\r'));
+    CHECK(core::has_digit("dev-7a"));
+    CHECK(core::has_digit("9"));
+    CHECK_FALSE(core::has_digit("device"));
+    CHECK_FALSE(core::has_digit(""));
+  }
 }
 
 TEST_SUITE("core::Table") {

@@ -165,6 +165,29 @@ run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe
 expect_rc 0 "--concurrency 3"
 [ "$(cat hold3.stats)" = "3 24" ] && ok || fail "--concurrency 3: never more than 3 ($(cat hold3.stats))"
 kill "$hold_pid"
+# Ctrl-C while probes wait (2 at a time never make the 3 a fresh broker holds for: each waits
+# 3 s): 130 at once, no rows.
+python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 3 held.stats \
+  >held.port 2>held.err &
+hold_pid=$!
+iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
+for i in $(seq 100); do [ -s held.port ] && break; sleep 0.1; done
+"$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe \
+  --mqtt-endpoint "127.0.0.1:$(cat held.port)" --concurrency 2 >int.out 2>int.err &
+victim=$!
+wait_caught "$victim" || fail "secrets compare never installed its signal handlers"
+sleep 1 # the first two CONNECTs are held now
+kill -INT "$victim"
+t0=$SECONDS
+set +e
+wait "$victim"
+rc=$?
+set -e
+[ "$rc" = 130 ] && ok || fail "Ctrl-C during the probes: exit $rc ($(cat int.err))"
+[ $((SECONDS - t0)) -le 2 ] && ok || fail "Ctrl-C took $((SECONDS - t0)) s to end the probes"
+grep -q 'interrupted while probing' int.err && ok || fail "the interruption is named: $(cat int.err)"
+[ ! -s int.out ] && ok || fail "rows printed after Ctrl-C: $(cat int.out)"
+kill "$hold_pid"
 
 # --- the module's saved copy (seed FAQ §3.2) as the reference -------------------------------
 repo=$(cd "$here/../.." && pwd)

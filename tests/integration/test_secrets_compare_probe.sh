@@ -143,37 +143,33 @@ for i in range(24):
         assert verdict == "cloud-side" and probe.startswith("refused: "), (i, verdict, probe)
 PY
 expect_err "12 match, 12 cloud-side" "counted"
-# How many at once: a broker that holds each CONNACK until 8 CONNECTs wait (3 s at most).
-python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 8 hold.stats \
-  >hold.port 2>hold.err &
-hold_pid=$!
-iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
-for i in $(seq 100); do [ -s hold.port ] && break; sleep 0.1; done
-hold=(--probe --mqtt-endpoint "127.0.0.1:$(cat hold.port)")
-run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv "${hold[@]}" --concurrency 8
+# How many at once: a broker that holds each CONNACK until N CONNECTs wait (3 s at most).
+hold_start() { # hold_start NAME N: a fresh holding broker; sets $hold_pid and $hold_at (HOST:PORT)
+  python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" "$2" \
+    "$1.stats" >"$1.port" 2>"$1.err" &
+  hold_pid=$!
+  iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
+  for i in $(seq 100); do [ -s "$1.port" ] && break; sleep 0.1; done
+  hold_at=127.0.0.1:$(cat "$1.port")
+}
+hold_start hold 8
+run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe \
+  --mqtt-endpoint "$hold_at" --concurrency 8
 expect_rc 0 "the holding broker accepts every CONNECT"
 [ "$(cat hold.stats)" = "8 24" ] && ok ||
   fail "--concurrency 8: 8 CONNECTs in flight at once, 24 answered ($(cat hold.stats); $err)"
 kill "$hold_pid"
-python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 3 hold3.stats \
-  >hold3.port 2>hold3.err &
-hold_pid=$!
-iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
-for i in $(seq 100); do [ -s hold3.port ] && break; sleep 0.1; done
+hold_start hold3 3
 run "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe \
-  --mqtt-endpoint "127.0.0.1:$(cat hold3.port)" --concurrency 3
+  --mqtt-endpoint "$hold_at" --concurrency 3
 expect_rc 0 "--concurrency 3"
 [ "$(cat hold3.stats)" = "3 24" ] && ok || fail "--concurrency 3: never more than 3 ($(cat hold3.stats))"
 kill "$hold_pid"
 # Ctrl-C while probes wait (2 at a time never make the 3 a fresh broker holds for: each waits
 # 3 s): 130 at once, no rows.
-python3 "$here/mqtt_hold_broker.py" "$mqtt_dir/server.pem" "$mqtt_dir/server.key" 3 held.stats \
-  >held.port 2>held.err &
-hold_pid=$!
-iot_cleanup_hooks+=("kill $hold_pid 2>/dev/null")
-for i in $(seq 100); do [ -s held.port ] && break; sleep 0.1; done
+hold_start held 3
 "$IOTFLEET" "${cloud[@]}" -o csv secrets compare --devices fleet.csv --probe \
-  --mqtt-endpoint "127.0.0.1:$(cat held.port)" --concurrency 2 >int.out 2>int.err &
+  --mqtt-endpoint "$hold_at" --concurrency 2 >int.out 2>int.err &
 victim=$!
 wait_caught "$victim" || fail "secrets compare never installed its signal handlers"
 sleep 1 # the first two CONNECTs are held now

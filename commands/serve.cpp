@@ -11,6 +11,7 @@
 #include "core/file.hpp"
 #include "core/host_port.hpp"
 #include "core/interrupt.hpp"
+#include "core/rate_limit.hpp"
 #include "core/text.hpp"
 #include "core/validate.hpp"
 
@@ -207,39 +208,6 @@ private:
   std::array<std::uint64_t, k_buckets.size()> m_buckets{};
   std::uint64_t m_count = 0;
   double m_sum = 0;
-};
-
-// ---- rate limits --------------------------------------------------------------------------
-
-// At most `limit` events per key in each minute (a fixed window); 0: no limit. Memory: the keys of
-// the current minute only.
-class RateLimit {
-public:
-  explicit RateLimit(int limit) : m_limit(limit) {}
-  // Whether one more event of `key` fits in this minute; otherwise the seconds until it would.
-  std::optional<int> refuse(const std::string& key) {
-    if (m_limit <= 0) {
-      return std::nullopt;
-    }
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::steady_clock::now().time_since_epoch())
-                         .count();
-    std::lock_guard lock(m_mutex);
-    if (now / 60 != m_minute) {
-      m_minute = now / 60;
-      m_counts.clear();
-    }
-    if (++m_counts[key] > m_limit) {
-      return static_cast<int>(60 - now % 60);
-    }
-    return std::nullopt;
-  }
-
-private:
-  const int m_limit;
-  std::mutex m_mutex;
-  std::int64_t m_minute = -1;
-  std::map<std::string, int> m_counts;
 };
 
 // ---- one request ----------------------------------------------------------------------------
@@ -494,9 +462,9 @@ private:
   Context& m_ctx;
   std::mutex m_warn_mutex;
   Clock::time_point m_last_ledger_warning{};
-  RateLimit m_per_address;
-  RateLimit m_per_device;
-  RateLimit m_registrations; // --register-rate, over every name
+  core::RateLimit m_per_address;
+  core::RateLimit m_per_device;
+  core::RateLimit m_registrations; // --register-rate, over every name
 };
 
 // ---- TLS: the certificate, reloaded on SIGHUP ----------------------------------------------
@@ -987,12 +955,12 @@ void register_serve(CLI::App& app, Context& ctx) {
       ctx);
   cmd->add_option("--per-address",
                   opts->per_address,
-                  "Requests per minute from one source address, then 429 with Retry-After "
+                  "Requests in any 60 s from one source address, then 429 with Retry-After "
                   "(default 6000; 0: no limit; a factory behind one NAT needs room)")
       ->option_text(std::string(value_name::count));
   cmd->add_option("--per-device",
                   opts->per_device,
-                  "Correctly signed requests per minute for one DeviceName, then 429 (default "
+                  "Correctly signed requests in any 60 s for one DeviceName, then 429 (default "
                   "10; 0: no limit)")
       ->option_text(std::string(value_name::count));
   add_duration(

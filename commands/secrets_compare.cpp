@@ -30,8 +30,10 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
+#include <utility>
 
 namespace iot::commands {
 namespace {
@@ -114,31 +116,54 @@ private:
   std::string m_buffer;
 };
 
-// Reads a file in blocks and passes the complete lines of each block (a block ends after its
-// last LF; the rest moves on to the next block) with the number of its first line.
-template <class F>
-Status for_each_block(const std::string& path, Context& ctx, core::ProgressSink& progress, F&& f) {
-  if (path == "-") {
-    auto in = IOT_TRY_CTX(ctx.env.read_stdin(), "stdin");
-    return f(std::string_view(in), std::size_t{1});
+// The --devices file, opened before anything else is (the cloud, the ledger), so a missing or
+// unreadable one is the error the user sees first. Opened once: a FIFO's writer is not cut off by a
+// second open. "-" is stdin, read whole when compared.
+class DevicesInput {
+public:
+  static Result<DevicesInput> open(const std::string& path) {
+    DevicesInput in;
+    in.m_path = path;
+    if (path != "-") {
+      in.m_fd = IOT_TRY(core::open_for_reading(path, "devices file"));
+    }
+    return in;
   }
-  const int fd = IOT_TRY(core::open_for_reading(path, "devices file"));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    progress.set_total(static_cast<std::uint64_t>(st.st_size));
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  DevicesInput(DevicesInput&& other) noexcept
+      : m_path(std::move(other.m_path)), m_fd(std::exchange(other.m_fd, -1)) {}
+  DevicesInput& operator=(DevicesInput&&) = delete;
+  ~DevicesInput() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
   }
-  return core::read_line_blocks(
-      fd,
-      path,
-      k_block,
-      [&](std::string_view lines, std::size_t first) -> Status { return f(lines, first); },
-      [&](std::size_t bytes) { progress.advance(bytes); });
-}
+  [[nodiscard]] std::string name() const { return m_path == "-" ? std::string("stdin") : m_path; }
+
+  // Passes the complete lines of each block (a block ends after its last LF; the rest moves on to
+  // the next block) with the number of its first line.
+  template <class F> Status for_each_block(Context& ctx, core::ProgressSink& progress, F&& f) {
+    if (m_fd < 0) {
+      auto in = IOT_TRY_CTX(ctx.env.read_stdin(), "stdin");
+      return f(std::string_view(in), std::size_t{1});
+    }
+    struct stat st {};
+    if (::fstat(m_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+      progress.set_total(static_cast<std::uint64_t>(st.st_size));
+      ::posix_fadvise(m_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    return core::read_line_blocks(
+        m_fd,
+        m_path,
+        k_block,
+        [&](std::string_view lines, std::size_t first) -> Status { return f(lines, first); },
+        [&](std::size_t bytes) { progress.advance(bytes); });
+  }
+
+private:
+  DevicesInput() = default;
+  std::string m_path;
+  int m_fd = -1;
+};
 
 // One device to compare: views into a devices-file block, a module reading or the snapshot.
 struct Probe {
@@ -702,8 +727,8 @@ Status compare_modules(const SecretsCompareOptions& opts, Context& ctx, Comparer
 }
 
 // A devices file, streamed block by block.
-Status compare_devices_file(const std::string& path, Context& ctx, Comparer& comparer) {
-  const std::string name = path == "-" ? std::string("stdin") : path;
+Status compare_devices_file(DevicesInput& input, Context& ctx, Comparer& comparer) {
+  const std::string name = input.name();
   core::SecretRecordParser parser(core::SecretFileRole::devices);
   std::vector<Probe> probes;
   core::SecretRecord r;
@@ -719,8 +744,8 @@ Status compare_devices_file(const std::string& path, Context& ctx, Comparer& com
     p.line = n;
     return p;
   };
-  auto ok = for_each_block(
-      path, ctx, *progress, [&](std::string_view lines, std::size_t first) -> Status {
+  auto ok = input.for_each_block(
+      ctx, *progress, [&](std::string_view lines, std::size_t first) -> Status {
         probes.clear();
         IOT_TRY(
             core::for_each_line(lines, first, [&](std::string_view line, std::size_t n) -> Status {
@@ -767,6 +792,10 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
   IOT_TRY(check_options(opts));
   auto [file, loaded, pk] = IOT_TRY(load_snapshot(opts, ctx));
   const core::SecretSnapshot* snapshot = loaded ? &*loaded : nullptr;
+  std::optional<DevicesInput> devices;
+  if (opts.devices) {
+    devices.emplace(IOT_TRY(DevicesInput::open(*opts.devices)));
+  }
   auto sources = IOT_TRY(open_sources(opts, ctx, cloud_api, pk));
   store::Ledger* ledger = sources.ledger ? sources.ledger->ledger.get() : nullptr;
 
@@ -777,8 +806,8 @@ run_secrets_compare(const SecretsCompareOptions& opts, Context& ctx, cloud::IotA
   if (!opts.ports.empty()) {
     IOT_TRY(compare_modules(opts, ctx, comparer));
   }
-  if (opts.devices) {
-    IOT_TRY(compare_devices_file(*opts.devices, ctx, comparer));
+  if (devices) {
+    IOT_TRY(compare_devices_file(*devices, ctx, comparer));
   }
   if (opts.ports.empty() && !opts.devices && snapshot) {
     IOT_TRY(compare_whole_snapshot(*snapshot, comparer));

@@ -240,5 +240,12 @@ run "$IOTFLEET" "${cloud[@]}" secrets compare --port "${sim_ports[0]}" "${mods[@
   --mqtt-endpoint 127.0.0.1:99999
 expect_rc 2 "a bad --mqtt-endpoint"
 expect_err 'mqtt-endpoint' "named"
+# A devices file that is not there is the first thing said, before the cloud (here without any
+# AccessKey, which would be exit 4) is opened.
+run env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET "$IOTFLEET" secrets compare \
+  --probe --devices missing-devices.csv
+expect_rc 2 "a missing devices file, no AccessKey"
+expect_err 'cannot read devices file missing-devices.csv: No such file' "names the file"
+expect_no_err 'AccessKey' "before the cloud's credentials"
 
 finish

@@ -795,6 +795,7 @@ Status run_serve(const ServeOptions& opts, Context& ctx) {
                                            std::move(own.ledger),
                                            std::move(product_keys),
                                            status_period,
+                                           own.actor.station + "/" + std::to_string(own.actor.pid),
                                            *ctx.output);
   }
   Service service(opts,
@@ -950,7 +951,8 @@ void register_serve(CLI::App& app, Context& ctx) {
       "Every DURATION the cloud's status of every pool device of the served products is "
       "asked (BatchGetDeviceState, the cloud options); a device disabled there is "
       "refused (6204) until a later check finds it enabled (default 10m with "
-      "--cloud-lookup, otherwise off; 0: off)",
+      "--cloud-lookup, otherwise off; 0: off). Servers on one ledger share the check: one "
+      "makes it, the others read it from the ledger",
       {.bare_unit = milliseconds(1000), .min = milliseconds(0), .max = std::chrono::hours(24)},
       ctx);
   cmd->add_option("--per-address",

@@ -7,17 +7,31 @@
 namespace iot::commands {
 
 namespace {
-constexpr std::chrono::minutes k_retry_after_failure{1};
+using std::chrono::milliseconds;
+constexpr milliseconds k_retry_after_failure = std::chrono::minutes(1);
+// How often a server looks whether a check is due or another server recorded a newer one (one
+// small read per product): half the period, so a check older than the period is made within
+// half a period more, and at most every 10 s.
+constexpr milliseconds k_poll_max = std::chrono::seconds(10);
+constexpr milliseconds k_lease_min = std::chrono::seconds(10);
+constexpr milliseconds k_lease_max = std::chrono::minutes(2);
 constexpr std::size_t k_names_shown = 5; // newly disabled devices named in the log line
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 } // namespace
 
 CloudStatus::CloudStatus(cloud::IotApi& api,
                          std::unique_ptr<store::Ledger> ledger,
                          std::vector<std::string> product_keys,
                          std::chrono::milliseconds period,
+                         std::string holder,
                          Output& output)
     : m_api(api), m_ledger(std::move(ledger)), m_product_keys(std::move(product_keys)),
-      m_period(period), m_output(output) {}
+      m_period(period), m_holder(std::move(holder)), m_output(output) {}
 
 CloudStatus::~CloudStatus() {
   if (m_thread.joinable()) {
@@ -32,7 +46,8 @@ void CloudStatus::start() {
 
 bool CloudStatus::disabled(const std::string& product_key, const std::string& device_name) {
   std::lock_guard lock(m_mutex);
-  return !m_disabled.empty() && m_disabled.contains(product_key + "/" + device_name);
+  const auto it = m_known.find(product_key);
+  return it != m_known.end() && it->second.disabled.contains(device_name);
 }
 
 StatusSnapshot CloudStatus::snapshot() {
@@ -49,14 +64,16 @@ std::string CloudStatus::metrics() {
       std::to_string(s.checked) + "\niotfleet_serve_status_devices{status=\"disabled\"} " +
       std::to_string(s.disabled) + "\niotfleet_serve_status_devices{status=\"missing\"} " +
       std::to_string(s.missing) +
-      "\n# HELP iotfleet_serve_status_sweeps_total Cloud status checks of the pool.\n"
+      "\n# HELP iotfleet_serve_status_sweeps_total Cloud status checks of a product: made by "
+      "this server (ok, failed) or by another one and read from the ledger (shared).\n"
       "# TYPE iotfleet_serve_status_sweeps_total counter\n"
       "iotfleet_serve_status_sweeps_total{result=\"ok\"} " +
       std::to_string(s.sweeps_ok) + "\niotfleet_serve_status_sweeps_total{result=\"failed\"} " +
-      std::to_string(s.sweeps_failed) + "\n";
+      std::to_string(s.sweeps_failed) + "\niotfleet_serve_status_sweeps_total{result=\"shared\"} " +
+      std::to_string(s.sweeps_shared) + "\n";
   if (s.checked_at) {
-    out += "# HELP iotfleet_serve_status_age_seconds Time since the last complete status "
-           "check.\n# TYPE iotfleet_serve_status_age_seconds gauge\n"
+    out += "# HELP iotfleet_serve_status_age_seconds Time since the oldest product's last "
+           "complete status check.\n# TYPE iotfleet_serve_status_age_seconds gauge\n"
            "iotfleet_serve_status_age_seconds " +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::system_clock::now() - *s.checked_at)
@@ -66,91 +83,166 @@ std::string CloudStatus::metrics() {
   return out;
 }
 
-Status CloudStatus::sweep() {
-  const auto started = std::chrono::steady_clock::now();
-  std::unordered_set<std::string> disabled;
-  std::size_t checked = 0;
-  std::size_t missing = 0;
-  for (const std::string& product_key : m_product_keys) {
-    // The names first, then the cloud: no ledger transaction stays open across cloud calls.
-    std::vector<std::string> names;
-    store::RecordFilter filter;
-    filter.product_key = product_key;
-    IOT_TRY(m_ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
-      names.push_back(r.device_name);
-      return {};
-    }));
-    if (names.empty()) {
-      continue;
-    }
+Result<store::StatusCheck> CloudStatus::check_cloud(const std::string& product_key) {
+  store::StatusCheck check;
+  check.product_key = product_key;
+  check.holder = m_holder;
+  // The names first, then the cloud: no ledger transaction stays open across cloud calls.
+  std::vector<std::string> names;
+  store::RecordFilter filter;
+  filter.product_key = product_key;
+  IOT_TRY(m_ledger->for_each(filter, [&](const store::TripletRecord& r) -> Status {
+    names.push_back(r.device_name);
+    return {};
+  }));
+  if (!names.empty()) {
     const auto states = IOT_TRY_CTX(m_api.batch_get_device_state(product_key, names),
                                     "BatchGetDeviceState of " + product_key);
     std::unordered_set<std::string> answered;
     for (const auto& s : states) {
       answered.insert(s.device_name);
       if (s.status == "DISABLE") {
-        disabled.insert(product_key + "/" + s.device_name);
+        check.disabled.push_back(s.device_name);
       }
     }
-    checked += names.size();
-    missing += static_cast<std::size_t>(std::count_if(
-        names.begin(), names.end(), [&](const std::string& n) { return !answered.contains(n); }));
+    check.checked = static_cast<std::int64_t>(names.size());
+    check.missing = std::count_if(
+        names.begin(), names.end(), [&](const std::string& n) { return !answered.contains(n); });
   }
-  std::vector<std::string> newly;
-  const std::size_t disabled_count = disabled.size();
+  check.checked_at_ms = now_ms();
+  return check;
+}
+
+// Caller holds m_mutex.
+void CloudStatus::adopt(const store::StatusCheck& check, Round& round) {
+  Known fresh;
+  fresh.disabled.insert(check.disabled.begin(), check.disabled.end());
+  fresh.checked = static_cast<std::size_t>(check.checked);
+  fresh.missing = static_cast<std::size_t>(check.missing);
+  fresh.checked_at_ms = check.checked_at_ms;
+  Known& known = m_known[check.product_key];
+  bool added = false;
+  for (const auto& name : fresh.disabled) {
+    if (!known.disabled.contains(name)) {
+      round.newly.push_back(check.product_key + "/" + name);
+      added = true;
+    }
+  }
+  // Nothing new and the same size: the same set.
+  round.changed = round.changed || added || fresh.disabled.size() != known.disabled.size();
+  known = std::move(fresh);
+}
+
+Status CloudStatus::refresh_product(const std::string& product_key, Round& round) {
+  const auto now = now_ms();
+  // A check in progress is another's for this long at most (a holder that died gives it up).
+  const auto lease = std::clamp<milliseconds>(m_period, k_lease_min, k_lease_max);
+  if (!IOT_TRY(m_ledger->claim_status_check(
+          product_key, m_holder, now, now - m_period.count(), now + lease.count()))) {
+    // Another server checks this period: take its result once it is newer than ours.
+    const auto stored = IOT_TRY(m_ledger->status_check(product_key));
+    std::lock_guard lock(m_mutex);
+    if (stored && stored->checked_at_ms > m_known[product_key].checked_at_ms) {
+      adopt(*stored, round);
+      ++m_snapshot.sweeps_shared;
+      if (!round.own && round.shared.empty()) {
+        round.shared = stored->holder;
+      }
+    }
+    return {};
+  }
+  auto check = check_cloud(product_key);
+  if (!check) {
+    // Any server may try again a minute from now (or at the next period, if sooner).
+    (void)m_ledger->defer_status_check(
+        product_key, m_holder, now_ms() + std::min(m_period, k_retry_after_failure).count());
+    return fail(check.error());
+  }
   {
     std::lock_guard lock(m_mutex);
-    for (const auto& name : disabled) {
-      if (!m_disabled.contains(name)) {
-        newly.push_back(name);
+    adopt(*check, round);
+    ++m_snapshot.sweeps_ok;
+    round.own = true;
+  }
+  if (auto ok = m_ledger->record_status_check(*check); !ok) {
+    return with_context(ok, "recording the status check in the ledger");
+  }
+  return {};
+}
+
+Status CloudStatus::refresh() {
+  const auto started = std::chrono::steady_clock::now();
+  Round round;
+  Status result{};
+  for (const std::string& product_key : m_product_keys) {
+    if (auto ok = refresh_product(product_key, round); !ok) {
+      std::lock_guard lock(m_mutex);
+      ++m_snapshot.sweeps_failed;
+      if (result) {
+        result = std::move(ok);
       }
     }
-    // Same size and nothing new: the same set.
-    const bool changed = !newly.empty() || disabled.size() != m_disabled.size();
-    m_disabled = std::move(disabled);
-    m_snapshot.checked = checked;
-    m_snapshot.disabled = m_disabled.size();
-    m_snapshot.missing = missing;
-    m_snapshot.checked_at = std::chrono::system_clock::now();
-    m_snapshot.problem.clear();
-    ++m_snapshot.sweeps_ok;
-    if (!changed && m_snapshot.sweeps_ok > 1) {
-      return {};
+  }
+  StatusSnapshot s;
+  {
+    std::lock_guard lock(m_mutex);
+    bool complete = m_known.size() == m_product_keys.size();
+    std::int64_t oldest = 0;
+    m_snapshot.checked = m_snapshot.disabled = m_snapshot.missing = 0;
+    for (const auto& [product_key, known] : m_known) {
+      m_snapshot.checked += known.checked;
+      m_snapshot.disabled += known.disabled.size();
+      m_snapshot.missing += known.missing;
+      complete = complete && known.checked_at_ms > 0;
+      oldest = oldest == 0 ? known.checked_at_ms : std::min(oldest, known.checked_at_ms);
     }
+    if (complete) {
+      m_snapshot.checked_at = std::chrono::system_clock::time_point(milliseconds(oldest));
+    }
+    if (!result) {
+      m_snapshot.problem = result.error().message;
+    } else if (round.own || !round.shared.empty()) {
+      m_snapshot.problem.clear();
+    }
+    s = m_snapshot;
+    if (!complete || (!round.changed && m_logged)) {
+      return result;
+    }
+    m_logged = true;
   }
   std::ostringstream line;
-  line << "cloud status of " << checked << " pool devices checked in "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                started)
-              .count()
-       << " ms: " << disabled_count << " disabled (refused, 6204)";
-  if (missing > 0) {
-    line << ", " << missing << " not in the cloud";
+  line << "cloud status of " << s.checked << " pool devices ";
+  if (round.own) {
+    line << "checked in "
+         << std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started)
+                .count()
+         << " ms";
+  } else {
+    line << "read from the ledger (checked by " << round.shared << ")";
   }
-  if (!newly.empty()) {
-    std::sort(newly.begin(), newly.end());
+  line << ": " << s.disabled << " disabled (refused, 6204)";
+  if (s.missing > 0) {
+    line << ", " << s.missing << " not in the cloud";
+  }
+  if (!round.newly.empty()) {
+    std::sort(round.newly.begin(), round.newly.end());
     line << "; newly disabled:";
-    for (std::size_t i = 0; i < newly.size() && i < k_names_shown; ++i) {
-      line << ' ' << newly[i];
+    for (std::size_t i = 0; i < round.newly.size() && i < k_names_shown; ++i) {
+      line << ' ' << round.newly[i];
     }
-    if (newly.size() > k_names_shown) {
-      line << " and " << newly.size() - k_names_shown << " more";
+    if (round.newly.size() > k_names_shown) {
+      line << " and " << round.newly.size() - k_names_shown << " more";
     }
   }
   m_output.warn(line.str());
-  return {};
+  return result;
 }
 
 void CloudStatus::loop(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
-    auto next = m_period;
-    if (auto ok = sweep(); !ok) {
-      {
-        std::lock_guard lock(m_mutex);
-        ++m_snapshot.sweeps_failed;
-        m_snapshot.problem = ok.error().message;
-      }
-      next = std::min<std::chrono::milliseconds>(m_period, k_retry_after_failure);
+    auto next = std::min(m_period / 2, k_poll_max);
+    if (auto ok = refresh(); !ok) {
+      next = std::min(m_period, k_retry_after_failure);
       m_output.warn("cloud status check failed (the last known statuses stay in force; again "
                     "in " +
                     std::to_string(next.count() / 1000) + " s): " + ok.error().message);

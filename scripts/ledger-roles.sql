@@ -6,7 +6,8 @@
 --     -f scripts/ledger-roles.sql
 -- The admin role creates and migrates the schema, imports batches and releases triplets. A
 -- station role claims, binds and burns: it reads the pool and changes its rows, appends to the
--- audit trail and to the registration and recreation journals, and can never change or remove
+-- audit trail and to the registration and recreation journals, claims and records the shared
+-- cloud status check of `iotfleet serve` (status_checks), and can never change or remove
 -- what the audit trail holds, delete a row anywhere, or change the schema; nor return a bound or
 -- burned triplet to the pool (a trigger of the schema checks for the tables' owner, so `pool
 -- release` of one is the admin's). (The triggers refuse changing or removing the audit trail to
@@ -20,3 +21,4 @@ SELECT format('GRANT SELECT ON ledger_schema TO %I', :'station_role') \gexec
 SELECT format('GRANT SELECT, INSERT, UPDATE ON triplets, registrations, recreations TO %I',
               :'station_role') \gexec
 SELECT format('GRANT SELECT, INSERT ON events TO %I', :'station_role') \gexec
+SELECT format('GRANT SELECT, INSERT, UPDATE ON status_checks TO %I', :'station_role') \gexec

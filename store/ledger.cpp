@@ -177,11 +177,46 @@ CREATE TRIGGER triplets_release_admin BEFORE UPDATE OF state ON triplets FOR EAC
     'ledger''s admin role (the owner of its tables): ask the ledger''s administrator');
 )sql";
 
-constexpr std::array<Migration, 4> k_migrations = {{
+// `serve --status-refresh`: the last cloud status check of each product, shared by every server
+// on the ledger, so N instances make one check a period, not N (docs/serve.md). A server whose
+// copy is older than its period claims the next check with a conditional UPDATE of lease_until
+// (one wins: the check is in progress until then); the others read its result. disabled holds
+// the DeviceNames found DISABLE, one per line: rewritten whole by each check, so a station role
+// needs no DELETE anywhere.
+constexpr std::string_view k_tables_5 = R"sql(
+CREATE TABLE status_checks (
+  product_key TEXT NOT NULL PRIMARY KEY,
+  holder      TEXT NOT NULL DEFAULT '',
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  checked_at  INTEGER NOT NULL DEFAULT 0,
+  checked     INTEGER NOT NULL DEFAULT 0,
+  missing     INTEGER NOT NULL DEFAULT 0,
+  disabled    TEXT NOT NULL DEFAULT ''
+);
+)sql";
+
+// The station roles (scripts/ledger-roles.sql: those that may change triplets) may claim and
+// record checks too, so a ledger migrated after its roles were granted needs no second run.
+constexpr std::string_view k_pg_5 = R"sql(
+DO $d$
+DECLARE
+  r TEXT;
+BEGIN
+  FOR r IN SELECT DISTINCT a.grantee::regrole::text FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.oid = 'triplets'::regclass AND a.privilege_type = 'UPDATE'
+             AND a.grantee <> c.relowner AND a.grantee <> 0 LOOP
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON status_checks TO %s', r);
+  END LOOP;
+END
+$d$;
+)sql";
+
+constexpr std::array<Migration, 5> k_migrations = {{
     {k_tables_1, k_guards_1},
     {k_tables_2, k_guards_2},
     {k_tables_3, k_guards_3},
     {{}, {}, k_pg_4},
+    {k_tables_5, {}, k_pg_5},
 }};
 
 std::string replaced(std::string text, std::string_view from, std::string_view to) {
@@ -852,6 +887,95 @@ public:
     return summary;
   }
 
+  Result<bool> claim_status_check(std::string_view product_key,
+                                  std::string_view holder,
+                                  std::int64_t now,
+                                  std::int64_t stale_before,
+                                  std::int64_t lease_until) override {
+    IOT_TRY(status_checks_present());
+    bool claimed = false;
+    IOT_TRY(write([&]() -> Status {
+      IOT_TRY(Statement::run(m_db,
+                             "INSERT INTO status_checks (product_key) VALUES (?1) ON CONFLICT "
+                             "(product_key) DO NOTHING",
+                             product_key));
+      IOT_TRY(Statement::run(m_db,
+                             "UPDATE status_checks SET holder = ?2, lease_until = ?5 WHERE "
+                             "product_key = ?1 AND lease_until <= ?3 AND checked_at < ?4",
+                             product_key,
+                             holder,
+                             now,
+                             stale_before,
+                             lease_until));
+      claimed = m_db.changes() == 1;
+      return {};
+    }));
+    return claimed;
+  }
+
+  Status record_status_check(const StatusCheck& check) override {
+    IOT_TRY(status_checks_present());
+    std::string disabled;
+    for (const auto& name : check.disabled) {
+      disabled += name;
+      disabled += '\n';
+    }
+    return write([&]() -> Status {
+      return Statement::run(m_db,
+                            "UPDATE status_checks SET lease_until = 0, checked_at = ?3, "
+                            "checked = ?4, missing = ?5, disabled = ?6 WHERE product_key = ?1 AND "
+                            "holder = ?2",
+                            check.product_key,
+                            check.holder,
+                            check.checked_at_ms,
+                            check.checked,
+                            check.missing,
+                            disabled);
+    });
+  }
+
+  Status defer_status_check(std::string_view product_key,
+                            std::string_view holder,
+                            std::int64_t lease_until) override {
+    IOT_TRY(status_checks_present());
+    return write([&]() -> Status {
+      return Statement::run(m_db,
+                            "UPDATE status_checks SET lease_until = ?3 WHERE product_key = ?1 AND "
+                            "holder = ?2",
+                            product_key,
+                            holder,
+                            lease_until);
+    });
+  }
+
+  Result<std::optional<StatusCheck>> status_check(std::string_view product_key) override {
+    if (m_schema < 5) {
+      return std::optional<StatusCheck>{}; // read-only, from before checks were shared
+    }
+    std::lock_guard lock(m_mutex);
+    auto s = IOT_TRY(Statement::query(m_db,
+                                      "SELECT holder, lease_until, checked_at, checked, missing, "
+                                      "disabled FROM status_checks WHERE product_key = ?1",
+                                      product_key));
+    if (!IOT_TRY(s.step())) {
+      return std::optional<StatusCheck>{};
+    }
+    StatusCheck check;
+    check.product_key = std::string(product_key);
+    check.holder = s.text(0);
+    check.lease_until_ms = s.integer(1);
+    check.checked_at_ms = s.integer(2);
+    check.checked = s.integer(3);
+    check.missing = s.integer(4);
+    const std::string disabled = s.text(5);
+    for (std::size_t start = 0; start < disabled.size();) {
+      const auto end = disabled.find('\n', start);
+      check.disabled.push_back(disabled.substr(start, end - start));
+      start = end == std::string::npos ? disabled.size() : end + 1;
+    }
+    return std::optional<StatusCheck>{std::move(check)};
+  }
+
   Status record_event(const Event& event) override {
     Event stamped = event;
     if (stamped.time_ms == 0) {
@@ -887,6 +1011,15 @@ public:
   }
 
 private:
+  Status status_checks_present() const {
+    if (m_schema < 5) {
+      return fail(ErrorKind::failure,
+                  "this ledger's schema is older than the shared status check: open it for "
+                  "writing to migrate it");
+    }
+    return {};
+  }
+
   // The registrations of one device, or of all, oldest first.
   Result<std::vector<Registration>> registrations_of(const std::optional<TripletKey>& key) {
     std::vector<Registration> out;

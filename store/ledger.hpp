@@ -238,6 +238,18 @@ struct MergeSummary {
   bool committed = false;             // false: nothing was copied
 };
 
+// `serve --status-refresh`, shared by every server on one ledger: the last cloud status check
+// of a product (docs/serve.md "Several instances").
+struct StatusCheck {
+  std::string product_key;
+  std::string holder;                // the server that made (or is making) the check
+  std::int64_t lease_until_ms = 0;   // a check is in progress (or deferred) until then
+  std::int64_t checked_at_ms = 0;    // the last complete check (0: none yet)
+  std::int64_t checked = 0;          // pool devices it asked about
+  std::int64_t missing = 0;          // of them, unknown to the cloud
+  std::vector<std::string> disabled; // DeviceNames it found DISABLE
+};
+
 class Ledger {
 public:
   virtual ~Ledger() = default;
@@ -342,6 +354,27 @@ public:
   // `source` names the other ledger in the audit event of the copy.
   [[nodiscard]] virtual Result<MergeSummary>
   merge(const LedgerContents& from, std::string_view source, const Actor& actor) = 0;
+
+  // The product's next status check is `holder`'s when none is in progress (lease_until <= now)
+  // and the last complete one is older than stale_before (or none was made): lease_until becomes
+  // lease_until_ms, so of servers asking at once exactly one gets true; a holder that dies leaves
+  // it to be claimed again then. Times are milliseconds since the epoch.
+  [[nodiscard]] virtual Result<bool> claim_status_check(std::string_view product_key,
+                                                        std::string_view holder,
+                                                        std::int64_t now_ms,
+                                                        std::int64_t stale_before_ms,
+                                                        std::int64_t lease_until_ms) = 0;
+  // The holder's complete check (check.holder, checked_at_ms, the counts and names); the lease
+  // ends. Changes nothing when another server holds the check by now.
+  [[nodiscard]] virtual Status record_status_check(const StatusCheck& check) = 0;
+  // The holder's check failed: nobody claims it again before lease_until_ms (the last complete
+  // check stays what it was).
+  [[nodiscard]] virtual Status defer_status_check(std::string_view product_key,
+                                                  std::string_view holder,
+                                                  std::int64_t lease_until_ms) = 0;
+  // The product's last recorded check; nullopt when none was ever claimed.
+  [[nodiscard]] virtual Result<std::optional<StatusCheck>>
+  status_check(std::string_view product_key) = 0;
 
   // Appends to the audit trail (for events that are not a transition, e.g. a refused module).
   [[nodiscard]] virtual Status record_event(const Event& event) = 0;

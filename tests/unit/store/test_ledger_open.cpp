@@ -78,7 +78,8 @@ std::int64_t available(Ledger& ledger) {
 void make_schema_1(const fs::path& path) {
   open_or_die(path)->import(rows(2), "a.csv", k_actor, false).value();
   auto db = sqlite::Database::open(path, sqlite::Access::read_write).value();
-  REQUIRE(db.exec("DROP TABLE registrations; DROP TABLE recreations; PRAGMA user_version = 1")
+  REQUIRE(db.exec("DROP TABLE registrations; DROP TABLE recreations; DROP TABLE status_checks; "
+                  "PRAGMA user_version = 1")
               .has_value());
 }
 
@@ -274,6 +275,7 @@ TEST_CASE("ledger open: an older schema reads as it is, and is migrated by a wri
   auto writer = open_or_die(path, mode(OpenMode::existing));
   CHECK(user_version(path) == ledger_schema_version());
   CHECK(writer->begin_registration({"a1B2c3D4e5F", "dev1000"}, k_actor).has_value());
+  CHECK(writer->claim_status_check("a1B2c3D4e5F", "serve", 1000, 1000, 2000).value());
 }
 
 TEST_CASE("ledger open: read refuses an empty file and a newer schema") {

@@ -66,8 +66,10 @@ LEDGER_TEST("status check: claimed once, recorded by its holder, read back by ev
   CHECK_FALSE(claim(*a, "serve-1/10", k_t0 + k_period + 5));
   // A server with a shorter period finds the same check stale sooner.
   REQUIRE(b->record_status_check(made_by("serve-2/20", k_t0 + k_period + 6, {})));
-  CHECK_FALSE(a->claim_status_check(k_pk, "s", k_t0 + k_period + 10, k_t0 + k_period + 6, 0).value());
-  CHECK(a->claim_status_check(k_pk, "s", k_t0 + k_period + 10, k_t0 + k_period + 7, k_t0 + k_period + 20)
+  CHECK_FALSE(
+      a->claim_status_check(k_pk, "s", k_t0 + k_period + 10, k_t0 + k_period + 6, 0).value());
+  CHECK(a->claim_status_check(
+             k_pk, "s", k_t0 + k_period + 10, k_t0 + k_period + 7, k_t0 + k_period + 20)
             .value());
   // An empty disabled list reads back empty, not as one empty name.
   REQUIRE(a->record_status_check(made_by("s", k_t0 + k_period + 11, {})));
@@ -132,9 +134,7 @@ LEDGER_TEST("status check: of eight servers claiming at once, exactly one checks
 
 TEST_CASE("status check: a ledger from before it (schema 4) is migrated to have it") {
   SqliteAt at;
-  {
-    auto ledger = open_or_die(at.location());
-  }
+  open_or_die(at.location()); // the ledger, at this build's schema
   // Back to schema 4, as an older iotfleet left it.
   REQUIRE(at.exec("DROP TABLE status_checks; PRAGMA user_version = 4"));
   {
@@ -152,9 +152,7 @@ TEST_CASE("status check: a ledger from before it (schema 4) is migrated to have 
 
 TEST_CASE("pg: a station role granted before the status check may use it once migrated") {
   PostgresAt at;
-  {
-    auto ledger = open_or_die(at.location());
-  }
+  open_or_die(at.location()); // the ledger, at this build's schema
   // Back to schema 4, with a station role granted what scripts/ledger-roles.sql granted then.
   const std::string role = "st_" + at.schema;
   REQUIRE(at.exec("DROP TABLE status_checks; UPDATE ledger_schema SET version = 4; "

@@ -207,11 +207,39 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// CLI11's "Could not convert: --threads = abc" says neither what the option takes nor that the
+// value was the user's: "--threads: 'abc' is not a whole number (N)". nullopt for other texts.
+std::optional<std::string> conversion_text(const CLI::App& command, const std::string& what) {
+  constexpr std::string_view prefix = "Could not convert: ";
+  if (!what.starts_with(prefix)) {
+    return std::nullopt;
+  }
+  const std::string rest = what.substr(prefix.size());
+  const auto eq = rest.find(" = ");
+  if (eq == std::string::npos) {
+    return std::nullopt;
+  }
+  const std::string name = rest.substr(0, eq);
+  const std::string value = rest.substr(eq + 3);
+  const CLI::Option* option = command.get_option_no_throw(name);
+  std::string form;
+  if (option != nullptr) {
+    form = !option->get_option_text().empty() ? option->get_option_text() : option->get_type_name();
+  }
+  const std::string kind = form == commands::value_name::count ? "a whole number (" + form + ")"
+                           : !form.empty()                     ? "of the form " + form
+                                                               : "a value it takes";
+  return name + ": '" + value + "' is not " + kind;
+}
+
 // What a parse error says: "iotfleet: error: …", the fix where a typo is likely, and where the
 // command's help is.
 std::string failure_text(const CLI::App* app, const CLI::Error& e) {
   const auto [selected, path] = selected_command(*app);
   std::string message = e.what();
+  if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::ConversionError)) {
+    message = conversion_text(*selected, message).value_or(message);
+  }
   if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::ExtrasError)) {
     // Arguments nobody took fall through to the root: look at all of them, an option first.
     auto extras = app->remaining(true);

@@ -261,6 +261,16 @@ TEST_SUITE("cli conventions: parse errors") {
     CHECK(opt.err.starts_with("iotfleet: error: unknown option --prodct-key for 'iotfleet pool "
                               "status': did you mean --product-key?\n"));
   }
+  TEST_CASE("a value that is not a number names the option, the value and what it takes") {
+    const Run count = run_cli({"serve", "--threads", "abc"});
+    CHECK(count.code == 2);
+    CHECK(count.err == "iotfleet: error: --threads: 'abc' is not a whole number (N)\nRun "
+                       "'iotfleet serve --help' for more information.\n");
+    const Run fraction = run_cli({"serve", "--per-device", "1.5"});
+    CHECK(fraction.err.starts_with("iotfleet: error: --per-device: '1.5' is not a whole number"));
+    const Run bytes = run_cli({"serve", "--max-body", "lots"});
+    CHECK(bytes.err.starts_with("iotfleet: error: --max-body: 'lots' is not of the form BYTES\n"));
+  }
   TEST_CASE("a command group without its command prints the group's help, not 'Usage: pool'") {
     const Run r = run_cli({"pool"});
     CHECK(r.code == 2);

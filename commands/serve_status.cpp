@@ -15,6 +15,9 @@ constexpr milliseconds k_retry_after_failure = std::chrono::minutes(1);
 constexpr milliseconds k_poll_max = std::chrono::seconds(10);
 constexpr milliseconds k_lease_min = std::chrono::seconds(10);
 constexpr milliseconds k_lease_max = std::chrono::minutes(2);
+// Names asked about between two looks at the lease: 5 BatchGetDeviceState calls, 5 s at 1 QPS,
+// well inside the shortest lease.
+constexpr std::size_t k_chunk = 250;
 constexpr std::size_t k_names_shown = 5; // newly disabled devices named in the log line
 
 std::int64_t now_ms() {
@@ -95,22 +98,38 @@ Result<store::StatusCheck> CloudStatus::check_cloud(const std::string& product_k
     names.push_back(r.device_name);
     return {};
   }));
-  if (!names.empty()) {
-    const auto states = IOT_TRY_CTX(m_api.batch_get_device_state(product_key, names),
+  // In chunks, renewing the lease once half of it has gone: a pool that takes longer to check
+  // than the lease is not claimed by a second server meanwhile.
+  const auto lease = lease_length();
+  auto renewed = std::chrono::steady_clock::now();
+  std::unordered_set<std::string> answered;
+  for (std::size_t i = 0; i < names.size(); i += k_chunk) {
+    if (std::chrono::steady_clock::now() - renewed > lease / 2) {
+      IOT_TRY_CTX(m_ledger->hold_status_check(product_key, m_holder, now_ms() + lease.count()),
+                  "renewing the status check's lease");
+      renewed = std::chrono::steady_clock::now();
+    }
+    const std::vector<std::string> chunk(
+        names.begin() + static_cast<std::ptrdiff_t>(i),
+        names.begin() + static_cast<std::ptrdiff_t>(std::min(names.size(), i + k_chunk)));
+    const auto states = IOT_TRY_CTX(m_api.batch_get_device_state(product_key, chunk),
                                     "BatchGetDeviceState of " + product_key);
-    std::unordered_set<std::string> answered;
     for (const auto& s : states) {
       answered.insert(s.device_name);
       if (s.status == "DISABLE") {
         check.disabled.push_back(s.device_name);
       }
     }
-    check.checked = static_cast<std::int64_t>(names.size());
-    check.missing = std::count_if(
-        names.begin(), names.end(), [&](const std::string& n) { return !answered.contains(n); });
   }
+  check.checked = static_cast<std::int64_t>(names.size());
+  check.missing = std::count_if(
+      names.begin(), names.end(), [&](const std::string& n) { return !answered.contains(n); });
   check.checked_at_ms = now_ms();
   return check;
+}
+
+std::chrono::milliseconds CloudStatus::lease_length() const {
+  return std::clamp<milliseconds>(m_period, k_lease_min, k_lease_max);
 }
 
 // Caller holds m_mutex.
@@ -135,10 +154,9 @@ void CloudStatus::adopt(const store::StatusCheck& check, Round& round) {
 
 Status CloudStatus::refresh_product(const std::string& product_key, Round& round) {
   const auto now = now_ms();
-  // A check in progress is another's for this long at most (a holder that died gives it up).
-  const auto lease = std::clamp<milliseconds>(m_period, k_lease_min, k_lease_max);
+  // A check in progress is another's for a lease at most (a holder that died gives it up).
   if (!IOT_TRY(m_ledger->claim_status_check(
-          product_key, m_holder, now, now - m_period.count(), now + lease.count()))) {
+          product_key, m_holder, now, now - m_period.count(), now + lease_length().count()))) {
     // Another server checks this period: take its result once it is newer than ours.
     const auto stored = IOT_TRY(m_ledger->status_check(product_key));
     std::lock_guard lock(m_mutex);
@@ -154,7 +172,7 @@ Status CloudStatus::refresh_product(const std::string& product_key, Round& round
   auto check = check_cloud(product_key);
   if (!check) {
     // Any server may try again a minute from now (or at the next period, if sooner).
-    (void)m_ledger->defer_status_check(
+    (void)m_ledger->hold_status_check(
         product_key, m_holder, now_ms() + std::min(m_period, k_retry_after_failure).count());
     return fail(check.error());
   }

@@ -7,8 +7,9 @@
 // ledger holds of it (50 names a call, paced at the account's QPS by the cloud client) and
 // records the disabled names in the ledger; the others read them from there. N instances make
 // one check a period, not N. A failed check keeps the last known statuses and may be claimed
-// again (by any server) a minute later; a server that dies holding a check leaves it to the
-// others when its lease ends (the period, clamped to 10 s .. 2 min).
+// again (by any server) a minute later. A claim is a lease (the period, clamped to 10 s .. 2 min)
+// that a long check renews as it goes; a server that dies holding a check leaves it to the
+// others when its lease ends.
 #pragma once
 
 #include "cloud/iot_api.hpp"
@@ -85,6 +86,7 @@ private:
   };
   Status refresh_product(const std::string& product_key, Round& round);
   Result<store::StatusCheck> check_cloud(const std::string& product_key);
+  [[nodiscard]] std::chrono::milliseconds lease_length() const; // the period, 10 s .. 2 min
   void adopt(const store::StatusCheck& check, Round& round);
   void loop(const std::stop_token& stop);
 

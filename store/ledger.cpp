@@ -934,9 +934,9 @@ public:
     });
   }
 
-  Status defer_status_check(std::string_view product_key,
-                            std::string_view holder,
-                            std::int64_t lease_until) override {
+  Status hold_status_check(std::string_view product_key,
+                           std::string_view holder,
+                           std::int64_t lease_until) override {
     IOT_TRY(status_checks_present());
     return write([&]() -> Status {
       return Statement::run(m_db,

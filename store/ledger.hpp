@@ -367,11 +367,12 @@ public:
   // The holder's complete check (check.holder, checked_at_ms, the counts and names); the lease
   // ends. Changes nothing when another server holds the check by now.
   [[nodiscard]] virtual Status record_status_check(const StatusCheck& check) = 0;
-  // The holder's check failed: nobody claims it again before lease_until_ms (the last complete
-  // check stays what it was).
-  [[nodiscard]] virtual Status defer_status_check(std::string_view product_key,
-                                                  std::string_view holder,
-                                                  std::int64_t lease_until_ms) = 0;
+  // The holder keeps the check until lease_until_ms: a long check renews its lease as it goes,
+  // and a failed one pauses the next claim (by anyone) until then; the last complete check stays
+  // what it was. Changes nothing when another server holds the check by now.
+  [[nodiscard]] virtual Status hold_status_check(std::string_view product_key,
+                                                 std::string_view holder,
+                                                 std::int64_t lease_until_ms) = 0;
   // The product's last recorded check; nullopt when none was ever claimed.
   [[nodiscard]] virtual Result<std::optional<StatusCheck>>
   status_check(std::string_view product_key) = 0;

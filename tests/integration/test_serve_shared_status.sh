@@ -5,7 +5,8 @@
 # result from the ledger, so two instances make no more calls than one; both refuse a device
 # disabled in the cloud (6204), the one that never checked it too; with the last check's maker
 # killed with -9, the other checks by itself. (A check abandoned half-way waits for its lease:
-# tests/unit/store/test_ledger_status.cpp.)
+# tests/unit/store/test_ledger_status.cpp.) A check that takes longer than its lease renews it:
+# the other server does not start a second one meanwhile (then on a SQLite ledger).
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 pk=a1SharedStat
@@ -115,4 +116,49 @@ wait_disabled "$other" 1 30 && ok || fail "$other learns dev-01 is enabled again
 expect_eq "$(ask "$other" dev-01 1)" 200 "enabled again: served"
 kill -TERM "${pid_of[$other]}"
 wait "${pid_of[$other]}" && ok || fail "SIGTERM: exit $?"
+
+# A check longer than its lease (10 s at this period): 2 000 devices, 40 calls of 50 names one
+# at a time, 300 ms each, so about 12 s. The holder renews its lease as it goes, so the other
+# server, looking every 5 s, never starts a second check: one check, 40 calls, between the two.
+# On a SQLite ledger this time: the sharing is the same on both databases.
+cloud_stop
+cat >long.json <<EOF2
+{"access_keys": [{"id": "LTAI5tSharedStat01", "secret": "sharedStatAccessSecret01"}],
+ "products": [{"product_key": "a1SharedLong", "product_secret": "ProductSecret0002",
+   "generate": {"count": 2000, "names": "sequence", "prefix": "big-", "digits": 4}}]}
+EOF2
+cloud_start "$IOT_TMP/cloud2" long.json --seed 6 --verbose --latency-ms 300
+python3 -c 'import sqlite3, sys
+print("ProductKey,DeviceName,DeviceSecret")
+for r in sqlite3.connect(sys.argv[1]).execute("SELECT product_key, device_name, device_secret FROM devices ORDER BY device_name"):
+    print(",".join(r))' "$IOT_TMP/cloud2/cloud.db" >long-pool.csv
+export IOTFLEET_LEDGER=$IOT_TMP/long.db
+"$IOTFLEET" pool import long-pool.csv >/dev/null && ok || fail "pool import of 2 000"
+printf 'product_key,scheme,secret\na1SharedLong,product,%s\n' "$product_secret" >enrollment.csv
+long_start() { # long_start NAME: a server of the SQLite ledger, one cloud call at a time
+  IOTFLEET_STATION=$1 "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tSharedStat01 \
+    --access-key-secret-file ak.secret serve --listen 127.0.0.1:0 --tls-cert cert.pem \
+    --tls-key key.pem --enrollment enrollment.csv --status-refresh 10s --cloud-queue 1 \
+    --access-log /dev/null 2>"$1.err" &
+  pid_of[$1]=$!
+  iot_cleanup_hooks+=("kill ${pid_of[$1]} 2>/dev/null")
+  wait_ready "${pid_of[$1]}" "$1.err" "iotfleet serve $1" "listening on" || finish
+  url_of[$1]=$(grep -o 'https://127.0.0.1:[0-9]*' "$1.err" | head -n1)
+}
+long_start long-a
+long_start long-b
+complete() { # complete NAME: the server knows the status of all 2 000 devices
+  [ "$(metric "$1" 'iotfleet_serve_status_devices{status="checked"}')" = 2000 ]
+}
+for _ in $(seq 300); do
+  complete long-a && complete long-b && break
+  sleep 0.1
+done
+complete long-a && complete long-b && ok || fail "both servers know the 2 000 devices' status"
+checks_at_cloud() { grep -c ' BatchGetDeviceState 200 OK' "$IOT_TMP/cloud2/cloud.err" || true; }
+expect_eq "$(checks_at_cloud)" 40 "one check of 2 000 devices: 40 calls"
+expect_eq "$(($(own_checks long-a) + $(own_checks long-b)))" 1 "made by one of the two servers"
+long_check_ms=$(grep -ho 'cloud status of 2000 pool devices checked in [0-9]* ms' long-a.err long-b.err |
+  grep -o '[0-9]* ms')
+echo "one check of 2 000 devices, one call at a time: $long_check_ms" >&2
 finish

@@ -85,11 +85,11 @@ LEDGER_TEST("status check: a failed or abandoned check waits for its lease, then
   CHECK_FALSE(claim(*b, "serve-2/20", k_t0 + 9'999));
   CHECK(claim(*b, "serve-2/20", k_t0 + 10'000));
   // serve-2's check failed: it defers the next one a minute; nobody claims before.
-  REQUIRE(b->defer_status_check(k_pk, "serve-2/20", k_t0 + 70'000));
+  REQUIRE(b->hold_status_check(k_pk, "serve-2/20", k_t0 + 70'000));
   CHECK_FALSE(claim(*a, "serve-1/10", k_t0 + 69'999));
   CHECK(claim(*a, "serve-1/10", k_t0 + 70'000));
   // A defer by a server that no longer holds it changes nothing.
-  REQUIRE(b->defer_status_check(k_pk, "serve-2/20", k_t0 + 999'999));
+  REQUIRE(b->hold_status_check(k_pk, "serve-2/20", k_t0 + 999'999));
   CHECK(a->status_check(k_pk).value()->lease_until_ms == k_t0 + 80'000);
   CHECK(a->status_check(k_pk).value()->checked_at_ms == 0); // no check ever completed
 }

@@ -40,15 +40,16 @@ test_cert
   fail "DisableThing in the emulator"
 
 declare -A pid_of url_of
-start() { # start NAME: a server of the shared ledger, station NAME
-  IOTFLEET_STATION=$1 "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tSharedStat01 \
+start() { # start NAME ARGS...: a server of $IOTFLEET_LEDGER, station NAME, serve ARGS too
+  local name=$1
+  shift
+  IOTFLEET_STATION=$name "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tSharedStat01 \
     --access-key-secret-file ak.secret serve --listen 127.0.0.1:0 --tls-cert cert.pem \
-    --tls-key key.pem --enrollment enrollment.csv --status-refresh 2s --access-log /dev/null \
-    2>"$1.err" &
-  pid_of[$1]=$!
-  iot_cleanup_hooks+=("kill ${pid_of[$1]} 2>/dev/null")
-  wait_ready "${pid_of[$1]}" "$1.err" "iotfleet serve $1" "listening on" || finish
-  url_of[$1]=$(grep -o 'https://127.0.0.1:[0-9]*' "$1.err" | head -n1)
+    --tls-key key.pem --enrollment enrollment.csv --access-log /dev/null "$@" 2>"$name.err" &
+  pid_of[$name]=$!
+  iot_cleanup_hooks+=("kill ${pid_of[$name]} 2>/dev/null")
+  wait_ready "${pid_of[$name]}" "$name.err" "iotfleet serve $name" "listening on" || finish
+  url_of[$name]=$(grep -o 'https://127.0.0.1:[0-9]*' "$name.err" | head -n1)
 }
 metric() { # metric NAME SERIES: one value of a server's /metrics
   curl -sS --cacert cert.pem "${url_of[$1]}/metrics" | awk -v s="$2" '$1 == s { print $2 }'
@@ -67,8 +68,8 @@ wait_disabled() { # wait_disabled NAME N [SECONDS]: until the server knows N dev
 }
 own_checks() { metric "$1" 'iotfleet_serve_status_sweeps_total{result="ok"}'; }
 
-start serve-a
-start serve-b
+start serve-a --status-refresh 2s
+start serve-b --status-refresh 2s
 wait_disabled serve-a 1 && ok || fail "serve-a knows dev-01 is disabled: $(cat serve-a.err)"
 wait_disabled serve-b 1 && ok || fail "serve-b knows dev-01 is disabled: $(cat serve-b.err)"
 grep -Eq 'cloud status of 4 pool devices (checked in [0-9]+ ms|read from the ledger \(checked by serve-[ab]/[0-9]+\)): 1 disabled \(refused, 6204\); newly disabled: a1SharedStat/dev-01$' serve-b.err &&
@@ -135,18 +136,9 @@ for r in sqlite3.connect(sys.argv[1]).execute("SELECT product_key, device_name, 
 export IOTFLEET_LEDGER=$IOT_TMP/long.db
 "$IOTFLEET" pool import long-pool.csv >/dev/null && ok || fail "pool import of 2 000"
 printf 'product_key,scheme,secret\na1SharedLong,product,%s\n' "$product_secret" >enrollment.csv
-long_start() { # long_start NAME: a server of the SQLite ledger, one cloud call at a time
-  IOTFLEET_STATION=$1 "$IOTFLEET" --endpoint "$cloud_url" --access-key-id LTAI5tSharedStat01 \
-    --access-key-secret-file ak.secret serve --listen 127.0.0.1:0 --tls-cert cert.pem \
-    --tls-key key.pem --enrollment enrollment.csv --status-refresh 10s --cloud-queue 1 \
-    --access-log /dev/null 2>"$1.err" &
-  pid_of[$1]=$!
-  iot_cleanup_hooks+=("kill ${pid_of[$1]} 2>/dev/null")
-  wait_ready "${pid_of[$1]}" "$1.err" "iotfleet serve $1" "listening on" || finish
-  url_of[$1]=$(grep -o 'https://127.0.0.1:[0-9]*' "$1.err" | head -n1)
-}
-long_start long-a
-long_start long-b
+# One cloud call at a time (--cloud-queue is the cloud client's concurrency).
+start long-a --status-refresh 10s --cloud-queue 1
+start long-b --status-refresh 10s --cloud-queue 1
 complete() { # complete NAME: the server knows the status of all 2 000 devices
   [ "$(metric "$1" 'iotfleet_serve_status_devices{status="checked"}')" = 2000 ]
 }

@@ -55,7 +55,25 @@ bool CloudStatus::disabled(const std::string& product_key, const std::string& de
 
 StatusSnapshot CloudStatus::snapshot() {
   std::lock_guard lock(m_mutex);
-  return m_snapshot;
+  return summary();
+}
+
+// Caller holds m_mutex.
+StatusSnapshot CloudStatus::summary() const {
+  StatusSnapshot s = m_tally;
+  bool complete = m_known.size() == m_product_keys.size();
+  std::int64_t oldest = 0;
+  for (const auto& [product_key, known] : m_known) {
+    s.checked += known.checked;
+    s.disabled += known.disabled.size();
+    s.missing += known.missing;
+    complete = complete && known.checked_at_ms > 0;
+    oldest = oldest == 0 ? known.checked_at_ms : std::min(oldest, known.checked_at_ms);
+  }
+  if (complete) {
+    s.checked_at = std::chrono::system_clock::time_point(milliseconds(oldest));
+  }
+  return s;
 }
 
 std::string CloudStatus::metrics() {
@@ -154,15 +172,21 @@ void CloudStatus::adopt(const store::StatusCheck& check, Round& round) {
 
 Status CloudStatus::refresh_product(const std::string& product_key, Round& round) {
   const auto now = now_ms();
-  // A check in progress is another's for a lease at most (a holder that died gives it up).
-  if (!IOT_TRY(m_ledger->claim_status_check(
-          product_key, m_holder, now, now - m_period.count(), now + lease_length().count()))) {
-    // Another server checks this period: take its result once it is newer than ours.
-    const auto stored = IOT_TRY(m_ledger->status_check(product_key));
+  const auto stale_before = now - m_period.count();
+  // A read first: only a check that looks due is claimed, so a look at a fresh check writes
+  // nothing. A check in progress is another's for a lease at most (a holder that died gives it
+  // up); of servers claiming at once, the ledger lets one win.
+  const auto stored = IOT_TRY(m_ledger->status_check(product_key));
+  const bool due =
+      !stored || (stored->lease_until_ms <= now && stored->checked_at_ms < stale_before);
+  if (!due || !IOT_TRY(m_ledger->claim_status_check(
+                  product_key, m_holder, now, stale_before, now + lease_length().count()))) {
+    // Another server checks this period: take its result once it is newer than ours (a claim
+    // lost just now shows at the next look).
     std::lock_guard lock(m_mutex);
     if (stored && stored->checked_at_ms > m_known[product_key].checked_at_ms) {
       adopt(*stored, round);
-      ++m_snapshot.sweeps_shared;
+      ++m_tally.sweeps_shared;
       if (!round.own && round.shared.empty()) {
         round.shared = stored->holder;
       }
@@ -179,7 +203,7 @@ Status CloudStatus::refresh_product(const std::string& product_key, Round& round
   {
     std::lock_guard lock(m_mutex);
     adopt(*check, round);
-    ++m_snapshot.sweeps_ok;
+    ++m_tally.sweeps_ok;
     round.own = true;
   }
   if (auto ok = m_ledger->record_status_check(*check); !ok) {
@@ -195,7 +219,7 @@ Status CloudStatus::refresh() {
   for (const std::string& product_key : m_product_keys) {
     if (auto ok = refresh_product(product_key, round); !ok) {
       std::lock_guard lock(m_mutex);
-      ++m_snapshot.sweeps_failed;
+      ++m_tally.sweeps_failed;
       if (result) {
         result = std::move(ok);
       }
@@ -204,26 +228,13 @@ Status CloudStatus::refresh() {
   StatusSnapshot s;
   {
     std::lock_guard lock(m_mutex);
-    bool complete = m_known.size() == m_product_keys.size();
-    std::int64_t oldest = 0;
-    m_snapshot.checked = m_snapshot.disabled = m_snapshot.missing = 0;
-    for (const auto& [product_key, known] : m_known) {
-      m_snapshot.checked += known.checked;
-      m_snapshot.disabled += known.disabled.size();
-      m_snapshot.missing += known.missing;
-      complete = complete && known.checked_at_ms > 0;
-      oldest = oldest == 0 ? known.checked_at_ms : std::min(oldest, known.checked_at_ms);
-    }
-    if (complete) {
-      m_snapshot.checked_at = std::chrono::system_clock::time_point(milliseconds(oldest));
-    }
     if (!result) {
-      m_snapshot.problem = result.error().message;
+      m_tally.problem = result.error().message;
     } else if (round.own || !round.shared.empty()) {
-      m_snapshot.problem.clear();
+      m_tally.problem.clear();
     }
-    s = m_snapshot;
-    if (!complete || (!round.changed && m_logged)) {
+    s = summary();
+    if (!s.checked_at || (!round.changed && m_logged)) {
       return result;
     }
     m_logged = true;

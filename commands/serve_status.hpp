@@ -88,6 +88,7 @@ private:
   Result<store::StatusCheck> check_cloud(const std::string& product_key);
   [[nodiscard]] std::chrono::milliseconds lease_length() const; // the period, 10 s .. 2 min
   void adopt(const store::StatusCheck& check, Round& round);
+  [[nodiscard]] StatusSnapshot summary() const; // caller holds m_mutex
   void loop(const std::stop_token& stop);
 
   cloud::IotApi& m_api;
@@ -98,7 +99,8 @@ private:
   Output& m_output;
   std::mutex m_mutex;
   std::map<std::string, Known> m_known; // by ProductKey
-  StatusSnapshot m_snapshot;
+  // The counters and the last problem; the counts and the age come from m_known (summary()).
+  StatusSnapshot m_tally;
   bool m_logged = false; // the first complete state was logged
   std::condition_variable_any m_wake;
   std::jthread m_thread; // last: stopped and joined first

@@ -12,27 +12,34 @@ source "$here/lib.sh"
 pk=a1SharedStat
 product_secret=EnrollSecret-shared-0123456789
 client() { python3 "$here/serve_client.py" "$@"; }
-cloud_secret() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT device_secret FROM devices WHERE product_key = ? AND device_name = ?", (sys.argv[2], sys.argv[3])).fetchone()[0])' "$IOT_TMP/cloud/cloud.db" "$pk" "$1"; }
+# cloud DIR PK COUNT PREFIX DIGITS ARGS...: an emulator in DIR with one product of COUNT devices
+# (PREFIX + DIGITS-digit numbers), ARGS for iotfleet-sim cloud; the ledger gets every device.
+cloud() {
+  local dir=$1 product=$2 count=$3 prefix=$4 digits=$5
+  shift 5
+  cat >"$dir.json" <<EOF2
+{"access_keys": [{"id": "LTAI5tSharedStat01", "secret": "sharedStatAccessSecret01"}],
+ "products": [{"product_key": "$product", "product_secret": "ProductSecret0001",
+   "generate": {"count": $count, "names": "sequence", "prefix": "$prefix", "digits": $digits}}]}
+EOF2
+  cloud_start "$dir" "$dir.json" --verbose "$@"
+  calls_log=$dir/cloud.err
+  python3 -c 'import sqlite3, sys
+print("ProductKey,DeviceName,DeviceSecret")
+for r in sqlite3.connect(sys.argv[1]).execute("SELECT product_key, device_name, device_secret FROM devices ORDER BY device_name"):
+    print(",".join(r))' "$dir/cloud.db" >"$dir.pool.csv"
+  "$IOTFLEET" pool import "$dir.pool.csv" >/dev/null && ok || fail "pool import of $count"
+}
 openapi() { # openapi ACTION K=V...: a signed call to the emulator; its answer on stdout
   curl -sS --data-binary "$(python3 "$here/openapi_sign.py" POST LTAI5tSharedStat01 \
     sharedStatAccessSecret01 "$@")" "$cloud_url/"
 }
-checks_at_cloud() { grep -c ' BatchGetDeviceState 200 OK' "$IOT_TMP/cloud/cloud.err" || true; }
+checks_at_cloud() { grep -c ' BatchGetDeviceState 200 OK' "$calls_log" || true; }
 
 pg_start
-cat >scenario.json <<EOF2
-{"access_keys": [{"id": "LTAI5tSharedStat01", "secret": "sharedStatAccessSecret01"}],
- "products": [{"product_key": "$pk", "product_secret": "ProductSecret0001",
-   "generate": {"count": 4, "names": "sequence", "prefix": "dev-", "digits": 2}}]}
-EOF2
 printf 'sharedStatAccessSecret01\n' >ak.secret
 chmod 600 ak.secret
-cloud_start "$IOT_TMP/cloud" scenario.json --seed 5 --verbose
-{
-  echo "ProductKey,DeviceName,DeviceSecret"
-  for n in 01 02 03 04; do echo "$pk,dev-$n,$(cloud_secret "dev-$n")"; done
-} >pool.csv
-"$IOTFLEET" pool import pool.csv >/dev/null && ok || fail "pool import"
+cloud "$IOT_TMP/cloud" "$pk" 4 dev- 2 --seed 5
 printf 'product_key,scheme,secret\n%s,product,%s\n' "$pk" "$product_secret" >enrollment.csv
 chmod 600 enrollment.csv
 test_cert
@@ -123,18 +130,8 @@ wait "${pid_of[$other]}" && ok || fail "SIGTERM: exit $?"
 # server, looking every 5 s, never starts a second check: one check, 40 calls, between the two.
 # On a SQLite ledger this time: the sharing is the same on both databases.
 cloud_stop
-cat >long.json <<EOF2
-{"access_keys": [{"id": "LTAI5tSharedStat01", "secret": "sharedStatAccessSecret01"}],
- "products": [{"product_key": "a1SharedLong", "product_secret": "ProductSecret0002",
-   "generate": {"count": 2000, "names": "sequence", "prefix": "big-", "digits": 4}}]}
-EOF2
-cloud_start "$IOT_TMP/cloud2" long.json --seed 6 --verbose --latency-ms 300
-python3 -c 'import sqlite3, sys
-print("ProductKey,DeviceName,DeviceSecret")
-for r in sqlite3.connect(sys.argv[1]).execute("SELECT product_key, device_name, device_secret FROM devices ORDER BY device_name"):
-    print(",".join(r))' "$IOT_TMP/cloud2/cloud.db" >long-pool.csv
 export IOTFLEET_LEDGER=$IOT_TMP/long.db
-"$IOTFLEET" pool import long-pool.csv >/dev/null && ok || fail "pool import of 2 000"
+cloud "$IOT_TMP/cloud2" a1SharedLong 2000 big- 4 --seed 6 --latency-ms 300
 printf 'product_key,scheme,secret\na1SharedLong,product,%s\n' "$product_secret" >enrollment.csv
 # One cloud call at a time (--cloud-queue is the cloud client's concurrency).
 start long-a --status-refresh 10s --cloud-queue 1
@@ -147,7 +144,6 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 complete long-a && complete long-b && ok || fail "both servers know the 2 000 devices' status"
-checks_at_cloud() { grep -c ' BatchGetDeviceState 200 OK' "$IOT_TMP/cloud2/cloud.err" || true; }
 expect_eq "$(checks_at_cloud)" 40 "one check of 2 000 devices: 40 calls"
 expect_eq "$(($(own_checks long-a) + $(own_checks long-b)))" 1 "made by one of the two servers"
 long_check_ms=$(grep -ho 'cloud status of 2000 pool devices checked in [0-9]* ms' long-a.err long-b.err |
